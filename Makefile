@@ -1,0 +1,58 @@
+# pgy-pipeline. `make help` lists the targets. Needs only python3 (3.11+) and make:
+# the first target that needs it creates .venv from uv.lock.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
+export PGY_DATA_DIR ?= $(abspath data)
+export DAGSTER_HOME ?= $(PGY_DATA_DIR)/dagster_home
+
+.DEFAULT_GOAL := help
+.PHONY: help install run ui test test-fast lint fmt bench e2e clean lock
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(BIN)/pgy: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+install: $(BIN)/pgy ## Create .venv with the locked dependencies (done by every target that needs it)
+
+lock: $(UV) ## Re-resolve uv.lock after editing pyproject.toml
+	$(UV) lock --python $(PYTHON)
+
+run: install ## Refresh the sample roster against the bundled simulator and print an engagement summary
+	$(BIN)/pgy demo
+
+ui: install ## Start the Dagster UI and daemon (sensors, schedule) on http://127.0.0.1:3000
+	$(BIN)/pgy ui
+
+test: install ## Run the whole test suite (real Dagster, loopback HTTP, real DuckDB)
+	$(BIN)/pytest -n 2 -q
+
+lint: install ## ruff and mypy
+	$(BIN)/ruff check pgy_pipeline pgy_pipeline_tests bench
+	$(BIN)/ruff format --check pgy_pipeline pgy_pipeline_tests bench
+	$(BIN)/mypy
+
+fmt: install ## Format the code with ruff
+	$(BIN)/ruff format pgy_pipeline pgy_pipeline_tests bench
+	$(BIN)/ruff check --fix pgy_pipeline pgy_pipeline_tests bench
+
+bench: install ## Run the benchmarks in bench/ and print each figure beside its target
+	$(BIN)/python -m bench.run_all
+
+e2e: install ## Browser smoke test of the Dagster UI (needs Debian's chromium)
+	$(BIN)/pytest -q -m e2e pgy_pipeline_tests/test_e2e_browser.py
+
+clean: ## Remove the virtual environments and generated data (keeps data/kols.csv)
+	rm -rf $(VENV) $(TOOLS) data/pgy.duckdb* data/raw data/dagster_home data/.state
