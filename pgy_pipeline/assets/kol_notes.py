@@ -1,0 +1,168 @@
+"""Per-KOL assets: ``note_pages`` (the raw layer) and ``notes`` (the DuckDB table).
+
+Both are materialised by one step, so a run of many KOLs costs one Dagster step, not
+one run per KOL. Each KOL's partitions are reported as materialised the moment its
+data is stored; at the end, the step fails if any KOL failed, which leaves exactly the
+failed partitions FAILED (see README, "Operations").
+"""
+
+
+import json
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from pgy_pipeline.justoneapi import AdvertiseSwitch, IsThirdPlatform, NoteType, OrderType
+from pgy_pipeline.partitions import kol_partitions
+from pgy_pipeline.refresh import KolOutcome, Refresher, summarize
+from pgy_pipeline.resources import JustOneApiResource, PgyResource
+from pgy_pipeline.roster import load_roster
+from pgy_pipeline.warehouse.catalog import catalog
+from pgy_pipeline.warehouse.writes import sync_kols
+from pgy_pipeline.assets.metadata import column_schema, failure_message, outcome_table
+
+NOTE_PAGES = dg.AssetKey("note_pages")
+NOTES = dg.AssetKey("notes")
+
+
+class FetchConfig(dg.Config):
+    """The endpoint's filters (vendor defaults). A filtered fetch never marks notes as gone."""
+
+    advertise_switch: AdvertiseSwitch = Field(default=AdvertiseSwitch.ALL, description="ALL or ORGANIC_ONLY")
+    order_type: OrderType = Field(default=OrderType.LATEST, description="LATEST, MOST_READ or MOST_INTERACT")
+    note_type: NoteType = Field(default=NoteType.ALL, description="ALL, COOPERATION, PHOTO_TEXT or VIDEO")
+    is_third_platform: IsThirdPlatform = Field(default=IsThirdPlatform.NO, description="NO or YES")
+
+    def filters(self) -> dict[str, str]:
+        return {
+            "advertise_switch": AdvertiseSwitch(self.advertise_switch).value,
+            "order_type": OrderType(self.order_type).value,
+            "note_type": NoteType(self.note_type).value,
+            "is_third_platform": IsThirdPlatform(self.is_third_platform).value,
+        }
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            NOTE_PAGES,
+            description=(
+                "Every page of a KOL's notes as the API returned it (exact body, request parameters "
+                "without the token, page, fetched-at, run id, HTTP status, code, requestId), kept under "
+                "data/raw/<user_id>/<fetch_id>.jsonl so normalisation can be replayed without buying "
+                "the data again."
+            ),
+            partitions_def=kol_partitions,
+            skippable=True,
+            group_name="kol_notes",
+            kinds={"json"},
+            owners=["team:data-engineering"],
+        ),
+        dg.AssetSpec(
+            NOTES,
+            description=catalog()["notes"].description,
+            partitions_def=kol_partitions,
+            skippable=True,
+            deps=[NOTE_PAGES],
+            group_name="kol_notes",
+            kinds={"duckdb"},
+            owners=["team:data-engineering"],
+            metadata={"dagster/column_schema": column_schema("notes"), "dagster/table_name": "pgy.main.notes"},
+        ),
+    ],
+    partitions_def=kol_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool="justoneapi",
+)
+def kol_notes(
+    context: dg.AssetExecutionContext, config: FetchConfig, api: JustOneApiResource, pgy: PgyResource
+):  # no return annotation: Dagster would read "-> None" as the type of every output
+    """Fetch every page of each KOL of the run, keep the raw pages, upsert the notes."""
+    user_ids = list(context.partition_keys)
+    filters = config.filters()
+    warehouse = pgy.warehouse()
+    roster = load_roster(pgy.roster_path)
+    labels = {k.user_id: k.label for k in roster.kols}
+    partitions = context.instance.get_dynamic_partitions(kol_partitions.name)
+    with warehouse.write() as conn:
+        sync_kols(conn, [(u, labels.get(u)) for u in partitions])
+    context.log.info(
+        "refreshing %d KOL(s) from %s with filters %s", len(user_ids), api.describe(), json.dumps(filters)
+    )
+    raw = pgy.raw()
+
+    def report(o: KolOutcome) -> None:
+        if o.status != "ok":
+            context.log.warning("KOL %s %s: %s", o.user_id, o.status, o.message)
+            return
+        raw_file = Path(raw.root, o.user_id, f"{o.fetch_id}.jsonl")
+        context.log_event(
+            dg.AssetMaterialization(
+                NOTE_PAGES,
+                partition=o.user_id,
+                metadata={
+                    "pages": o.pages,
+                    "pages_reused": o.pages_reused,
+                    "api_calls": o.calls,
+                    "retries": o.retries,
+                    "codes": o.codes and {str(k): v for k, v in o.codes.items()},
+                    "reported_total": o.reported_total,
+                    "stop_reason": o.stop_reason,
+                    "fetch_id": o.fetch_id,
+                    "raw_file": dg.MetadataValue.path(str(raw_file)),
+                    "filters": filters,
+                },
+            )
+        )
+        context.log_event(
+            dg.AssetMaterialization(
+                NOTES,
+                partition=o.user_id,
+                metadata={
+                    "dagster/row_count": o.notes,
+                    "notes": o.notes,
+                    "notes_new": o.notes_new,
+                    "marked_gone": o.marked_gone,
+                    "null_metrics": o.null_metrics,
+                    "duplicates_dropped": o.duplicates_dropped,
+                    "complete": o.complete,
+                    "full_fetch": filters == FetchConfig().filters(),
+                    "duration_s": round(o.duration_s, 2),
+                },
+            )
+        )
+
+    refresher = Refresher(
+        client_factory=lambda observer: api.open_client(observer=observer, before_call=pgy.budget_guard()),
+        warehouse=warehouse,
+        raw=raw,
+        state=pgy.state(),
+        run_id=context.run_id,
+        kol_workers=pgy.kol_workers,
+        retry=pgy.retry_policy(),
+        resume_max_age=pgy.resume_max_age(),
+        on_outcome=report,
+    )
+    outcomes = refresher.refresh(user_ids, filters)
+    totals = summarize(outcomes)
+    context.log.info("refresh done: %s", json.dumps(totals))
+    failed = [o for o in outcomes if o.status != "ok"]
+    if failed:
+        tags = {
+            "pgy/failed_kols": ",".join(f"{o.user_id}:{o.error_code or o.error_kind}" for o in failed)[:4000],
+            "pgy/retryable_kols": ",".join(o.user_id for o in failed if o.retryable)[:4000],
+            "pgy/api_calls": str(totals["api_calls"]),
+        }
+        context.instance.add_run_tags(context.run_id, tags)
+        raise dg.Failure(
+            description=failure_message(failed, len(outcomes)),
+            metadata={
+                "failed_kols": dg.MetadataValue.md(outcome_table(failed)),
+                "kols_ok": totals["kols_ok"],
+                "kols_failed": len(failed),
+                "api_calls": totals["api_calls"],
+                "codes": totals["codes"],
+            },
+            allow_retries=False,
+        )

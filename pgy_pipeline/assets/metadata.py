@@ -1,0 +1,70 @@
+"""Metadata people act on: column schemas, failure summaries, Markdown previews."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import dagster as dg
+import pandas as pd
+
+from pgy_pipeline.refresh import KolOutcome
+from pgy_pipeline.warehouse.catalog import catalog
+
+
+def column_schema(table: str) -> dg.TableSchema:
+    """The table's columns with their DuckDB types and COMMENTs, for the UI."""
+    t = catalog()[table]
+    return dg.TableSchema(
+        columns=[dg.TableColumn(c.name, c.type, description=c.description) for c in t.columns]
+    )
+
+
+def failure_message(failed: Sequence[KolOutcome], total: int) -> str:
+    """First line: what happened and what to do. Never contains the token (messages are redacted)."""
+    stopped = [o for o in failed if o.status == "stopped"]
+    if stopped:
+        first = next((o for o in stopped if o.error_code is not None), stopped[0])
+        return (
+            f"All API calls stopped: {first.message}. {len(stopped)} of {total} KOL(s) not refreshed; "
+            "the retry sensor does not retry stops."
+        )
+    retryable = [o for o in failed if o.retryable]
+    rejected = [o for o in failed if not o.retryable]
+    parts = []
+    if retryable:
+        codes = Counter(str(o.error_code or o.error_kind) for o in retryable)
+        parts.append(
+            f"{len(retryable)} retryable ({', '.join(f'{c} x{n}' for c, n in codes.items())}): "
+            "the retry sensor re-runs them after a cooldown, buying only the missing pages"
+        )
+    if rejected:
+        codes = Counter(str(o.error_code or o.error_kind) for o in rejected)
+        parts.append(
+            f"{len(rejected)} rejected ({', '.join(f'{c} x{n}' for c, n in codes.items())}): "
+            "not retried; check the user id or permissions"
+        )
+    return f"{len(failed)} of {total} KOL(s) failed: " + "; ".join(parts) + "."
+
+
+def outcome_table(outcomes: Sequence[KolOutcome], limit: int = 50) -> str:
+    rows = [
+        {
+            "user_id": o.user_id,
+            "status": o.status,
+            "code": o.error_code,
+            "kind": o.error_kind,
+            "failed_pages": o.failed_pages,
+            "pages_stored": o.pages,
+            "message": (o.message or "")[:160],
+        }
+        for o in outcomes[:limit]
+    ]
+    md = pd.DataFrame(rows).to_markdown(index=False) if rows else "(none)"
+    if len(outcomes) > limit:
+        md += f"\n\n... and {len(outcomes) - limit} more"
+    return md
+
+
+def preview(df: pd.DataFrame, floatfmt: str = ".4g") -> dg.MetadataValue:
+    return dg.MetadataValue.md(df.to_markdown(index=False, floatfmt=floatfmt) if len(df) else "(no rows)")

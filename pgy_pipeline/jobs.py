@@ -1,0 +1,30 @@
+"""Jobs: the KOL refresh (what the schedule, sensors and `pgy refresh` run) and the derived tables."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from pgy_pipeline.assets import kol_engagement, note_engagement
+from pgy_pipeline.assets.kol_notes import NOTE_PAGES, NOTES
+from pgy_pipeline.partitions import kol_partitions
+
+REFRESH_JOB_NAME = "refresh_kols"
+ENGAGEMENT_JOB_NAME = "refresh_engagement"
+
+refresh_job = dg.define_asset_job(
+    REFRESH_JOB_NAME,
+    selection=dg.AssetSelection.assets(NOTE_PAGES, NOTES).without_checks(),
+    partitions_def=kol_partitions,
+    description=(
+        "Fetch every page of the selected KOL partitions, keep the raw pages and upsert `notes` and "
+        "`note_snapshots`. Run it for a range of KOLs (a single-run backfill) to refresh many at once."
+    ),
+    tags={"pgy/job": "refresh"},
+)
+
+engagement_job = dg.define_asset_job(
+    ENGAGEMENT_JOB_NAME,
+    selection=dg.AssetSelection.assets(note_engagement, kol_engagement)
+    | dg.AssetSelection.checks_for_assets(NOTES),
+    description="Recompute note_engagement and kol_engagement in DuckDB and run the data checks on notes.",
+)

@@ -1,0 +1,148 @@
+"""Dagster resources: the Just One API client and the pipeline's storage and knobs."""
+
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from pgy_pipeline.justoneapi import (
+    PROD_GLOBAL_BASE_URL,
+    BudgetExhausted,
+    CallRecord,
+    ClientConfig,
+    NotesDetailClient,
+)
+from pgy_pipeline.refresh import RetryPolicy
+from pgy_pipeline.warehouse import Warehouse
+from pgy_pipeline.warehouse.engagement import EngagementSettings
+from pgy_pipeline.warehouse.raw import RawStore
+from pgy_pipeline.warehouse.state import PipelineState
+
+log = logging.getLogger(__name__)
+
+# Not a secret: the bundled simulator accepts any token but this one is what we send it.
+SIMULATOR_TOKEN = "simulator-token"
+
+
+class JustOneApiResource(dg.ConfigurableResource):
+    """Just One API's Notes Details (V1) endpoint, or the bundled simulator when no token is set.
+
+    With ``token`` unset and no ``base_url``, each run starts the simulator in-process on a
+    loopback port (nothing to start by hand). With ``base_url`` and no token, it talks to a
+    simulator you started (``pgy simulator``). With a token, the real API (prod-global
+    unless ``base_url`` says otherwise).
+    """
+
+    token: str | None = Field(default=None, description="Just One API token (from EnvVar JUSTONEAPI_TOKEN).")
+    base_url: str | None = Field(default=None, description="Override of the API base URL.")
+    simulator_profile: str = Field(default="realistic", description="Fault profile of the embedded simulator.")
+    simulator_seed: int = Field(default=0, description="Data seed of the embedded simulator.")
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = Field(default=60.0, description="The vendor advises at least 60 s.")
+    max_attempts: int = Field(default=4, description="Attempts per page on 301/500/timeouts.")
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 30.0
+    rate_limit_per_s: float = Field(default=20.0, description="Ceiling of calls per second for this token.")
+    max_pages: int = Field(default=250, description="Hard cap of pages per KOL (every call is billed).")
+    page_workers: int = Field(default=4, description="Pages of one KOL fetched in parallel once total is known.")
+
+    @property
+    def uses_simulator(self) -> bool:
+        return not self.token
+
+    def describe(self) -> str:
+        if self.token:
+            return f"Just One API at {self.base_url or PROD_GLOBAL_BASE_URL}"
+        if self.base_url:
+            return f"simulator at {self.base_url}"
+        return f"embedded simulator (profile {self.simulator_profile}, seed {self.simulator_seed})"
+
+    @contextlib.contextmanager
+    def open_client(
+        self,
+        observer: Callable[[CallRecord], None] | None = None,
+        before_call: Callable[[], None] | None = None,
+    ) -> Iterator[NotesDetailClient]:
+        with contextlib.ExitStack() as stack:
+            if self.token:
+                token, base_url = self.token, self.base_url or PROD_GLOBAL_BASE_URL
+            elif self.base_url:
+                token, base_url = SIMULATOR_TOKEN, self.base_url
+            else:
+                from pgy_pipeline.simulator import Simulator
+
+                sim = stack.enter_context(Simulator(profile=self.simulator_profile, seed=self.simulator_seed))
+                token, base_url = SIMULATOR_TOKEN, sim.base_url
+            config = ClientConfig(
+                token=token,
+                base_url=base_url,
+                connect_timeout=self.connect_timeout_s,
+                read_timeout=self.read_timeout_s,
+                max_attempts=self.max_attempts,
+                backoff_base_s=self.backoff_base_s,
+                backoff_max_s=self.backoff_max_s,
+                rate_limit_per_s=self.rate_limit_per_s,
+                max_pages=self.max_pages,
+                page_workers=self.page_workers,
+            )
+            client = stack.enter_context(NotesDetailClient(config, observer=observer, before_call=before_call))
+            yield client
+
+
+class PgyResource(dg.ConfigurableResource):
+    """Where the pipeline keeps its data, and the knobs of spending and retrying."""
+
+    data_dir: str = Field(default="data", description="Directory of pgy.duckdb, raw pages and state.")
+    kol_workers: int = Field(default=8, description="KOLs fetched concurrently within one run.")
+    daily_call_budget: int | None = Field(
+        default=None, description="Most billed calls per day (Asia/Shanghai) across all runs; None = no cap."
+    )
+    retry_cooldown_s: float = Field(default=300.0, description="First wait before re-running a failed KOL.")
+    retry_max_attempts: int = Field(default=4, description="Attempts at a KOL before the sensor gives up.")
+    resume_max_age_h: float = Field(default=24.0, description="Reuse pages of an interrupted fetch this recent.")
+    viral_low_likes: int = Field(default=100, description="Likes for a note to count in viral_low_rate (百赞).")
+    viral_high_likes: int = Field(default=1000, description="Likes for viral_high_rate (千赞).")
+    publish_interval_s: float = Field(default=2.0, description="Least seconds between snapshot publishes.")
+
+    @property
+    def path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def roster_path(self) -> Path:
+        return self.path / "kols.csv"
+
+    def warehouse(self) -> Warehouse:
+        return Warehouse(self.path, publish_interval_s=self.publish_interval_s)
+
+    def raw(self) -> RawStore:
+        return RawStore(self.path)
+
+    def state(self) -> PipelineState:
+        return PipelineState(self.path)
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(cooldown_s=self.retry_cooldown_s, max_attempts=self.retry_max_attempts)
+
+    def resume_max_age(self) -> timedelta:
+        return timedelta(hours=self.resume_max_age_h)
+
+    def engagement(self) -> EngagementSettings:
+        return EngagementSettings(self.viral_low_likes, self.viral_high_likes)
+
+    def budget_guard(self) -> Callable[[], None]:
+        """A ``before_call`` hook: counts each call against the daily budget, refuses past it."""
+        state, budget = self.state(), self.daily_call_budget
+
+        def guard() -> None:
+            if not state.try_spend(budget):
+                raise BudgetExhausted(
+                    f"the daily call budget of {budget} calls is spent (PgyResource.daily_call_budget)"
+                )
+
+        return guard

@@ -1,0 +1,37 @@
+"""The daily refresh of every KOL on the roster."""
+
+
+import dagster as dg
+
+from pgy_pipeline.jobs import refresh_job
+from pgy_pipeline.partitions import kol_partitions, range_tags
+
+DEFAULT_CRON = "0 6 * * *"
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+
+
+def build_daily_refresh_schedule(
+    cron_schedule: str = DEFAULT_CRON, timezone: str = DEFAULT_TIMEZONE
+) -> dg.ScheduleDefinition:
+    @dg.schedule(
+        name="daily_refresh",
+        job=refresh_job,
+        cron_schedule=cron_schedule,
+        execution_timezone=timezone,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=(
+            f"Refresh every KOL on the roster ({cron_schedule}, {timezone}) in one run; derived engagement "
+            "tables follow through their automation condition; failed KOLs go to the retry sensor."
+        ),
+    )
+    def daily_refresh(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+        keys = context.instance.get_dynamic_partitions(kol_partitions.name)
+        if not keys:
+            return dg.SkipReason("the roster is empty: add KOLs to data/kols.csv or with `pgy kols add`")
+        tick = context.scheduled_execution_time.isoformat() if context.scheduled_execution_time else "now"
+        return dg.RunRequest(
+            run_key=f"daily:{tick}",
+            tags={**range_tags(keys[0], keys[-1]), "pgy/trigger": "schedule", "pgy/kols": str(len(keys))},
+        )
+
+    return daily_refresh

@@ -1,0 +1,115 @@
+"""Sensors: keep the KOL partitions in step with the roster file, and retry failed KOLs."""
+
+
+import json
+
+import dagster as dg
+
+from pgy_pipeline.jobs import REFRESH_JOB_NAME, refresh_job
+from pgy_pipeline.partitions import kol_partitions, range_tags
+from pgy_pipeline.resources import PgyResource
+from pgy_pipeline.roster import Kol, load_roster, plan_sync, save_roster
+
+
+@dg.sensor(
+    name="kol_roster_sensor",
+    job=refresh_job,
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=(
+        "Keeps the `kols` partitions and data/kols.csv in step (a KOL added or removed on either side is "
+        "added or removed on the other) and launches the first refresh of new KOLs. Bad roster lines are "
+        "reported by line number and skipped."
+    ),
+)
+def kol_roster_sensor(context: dg.SensorEvaluationContext, pgy: PgyResource) -> dg.SensorResult | dg.SkipReason:
+    roster = load_roster(pgy.roster_path)
+    for problem in roster.problems:
+        context.log.warning("%s: %s", pgy.roster_path, problem)
+    base = json.loads(context.cursor) if context.cursor else []
+    partitions = list(context.instance.get_dynamic_partitions(kol_partitions.name))
+    plan = plan_sync(base, roster.user_ids, partitions)
+    if plan.add_to_file or plan.remove_from_file:
+        drop = set(plan.remove_from_file)
+        kept = [k for k in roster.kols if k.user_id not in drop]
+        save_roster(pgy.roster_path, kept + [Kol(u) for u in plan.add_to_file])
+    synced = [u for u in partitions if u not in plan.delete_partitions] + list(plan.add_partitions)
+    cursor = json.dumps(sorted(synced))
+    if plan.empty:
+        msg = f"roster in sync ({len(synced)} KOLs)"
+        if roster.problems:
+            msg += f"; {len(roster.problems)} bad roster line(s): {'; '.join(map(str, roster.problems[:5]))}"
+        return dg.SensorResult(skip_reason=dg.SkipReason(msg), cursor=cursor)
+    requests: list[dg.DynamicPartitionsRequest] = []
+    if plan.add_partitions:
+        requests.append(kol_partitions.build_add_request(list(plan.add_partitions)))
+    if plan.delete_partitions:
+        # History stays: rows in DuckDB and raw pages are never deleted with a partition.
+        requests.append(kol_partitions.build_delete_request(list(plan.delete_partitions)))
+    runs = []
+    if plan.add_partitions:
+        first, last = plan.add_partitions[0], plan.add_partitions[-1]
+        # New keys are appended to the partition order, so they form one contiguous range.
+        runs.append(
+            dg.RunRequest(
+                run_key=f"first-refresh:{first}:{last}:{len(plan.add_partitions)}",
+                tags={**range_tags(first, last), "pgy/trigger": "roster"},
+            )
+        )
+    context.log.info(
+        "roster sync: +%d -%d partitions, +%d -%d file lines",
+        len(plan.add_partitions),
+        len(plan.delete_partitions),
+        len(plan.add_to_file),
+        len(plan.remove_from_file),
+    )
+    return dg.SensorResult(run_requests=runs, dynamic_partitions_requests=requests, cursor=cursor)
+
+
+@dg.sensor(
+    name="kol_retry_sensor",
+    job=refresh_job,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=(
+        "Re-launches KOLs whose fetch failed with a retry-here outcome (301, 500, timeouts, rate limits) "
+        "after an increasing cooldown, up to a maximum number of attempts; a retry buys only the pages "
+        "the failed attempt did not store. Stops (token 100, quota 303, balance 601, budget) and rejected "
+        "requests (400, 600, unknown codes) are never retried."
+    ),
+)
+def kol_retry_sensor(context: dg.SensorEvaluationContext, pgy: PgyResource) -> dg.SensorResult | dg.SkipReason:
+    state = pgy.state()
+    stop = state.active_stop()
+    if stop:
+        return dg.SkipReason(f"calls stopped until {stop[1].isoformat()}: {stop[2]}")
+    partitions = set(context.instance.get_dynamic_partitions(kol_partitions.name))
+    due = [f for f in state.due_retries() if f.user_id in partitions]
+    gave_up = [f for f in state.failures() if f.gave_up]
+    if not due:
+        waiting = [f for f in state.failures() if not f.gave_up]
+        msg = f"no retry due ({len(waiting)} waiting for cooldown, {len(gave_up)} given up"
+        if gave_up:
+            msg += ": " + ", ".join(f"{f.user_id} after {f.attempts} attempt(s), {f.error_kind} {f.code}" for f in gave_up[:5])
+        return dg.SkipReason(msg + ")")
+    runs = []
+    for f in due:
+        config = {"ops": {"kol_notes": {"config": json.loads(f.filters)}}} if f.filters else None
+        runs.append(
+            dg.RunRequest(
+                # One key per (KOL, attempt): a tick that sees the same failure again launches nothing.
+                run_key=f"retry:{f.user_id}:{f.attempts}",
+                partition_key=f.user_id,
+                run_config=config or {},
+                tags={
+                    "pgy/trigger": "retry",
+                    "pgy/retry_attempt": str(f.attempts + 1),
+                    "pgy/retry_of_code": str(f.code),
+                },
+            )
+        )
+    context.log.info("retrying %d KOL(s): %s", len(runs), ", ".join(f.user_id for f in due))
+    return dg.SensorResult(run_requests=runs)
+
+
+__all__ = ["REFRESH_JOB_NAME", "kol_retry_sensor", "kol_roster_sensor"]

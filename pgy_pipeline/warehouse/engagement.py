@@ -1,0 +1,188 @@
+"""Derived engagement tables, recomputed in SQL inside DuckDB.
+
+What "engagement" means here: the Notes Details endpoint gives likes and collects
+(赞藏) but no comments or shares, so the measure is **like_collect = likes + collects**
+and the rate is **like_collect_rate = like_collect / reads**. It is NOT the platform's
+full engagement rate (互动率, which also counts comments and shares); column names say
+``like_collect`` so nobody mistakes one for the other. Notes marked gone are left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import duckdb
+
+NOTE_ENGAGEMENT_SQL = """
+CREATE OR REPLACE TABLE note_engagement AS
+SELECT
+    n.user_id,
+    n.note_id,
+    n.publish_date,
+    n.is_video,
+    coalesce(n.is_advertise, false) OR n.brand_name IS NOT NULL AS is_cooperation,
+    n.read_num,
+    n.like_num,
+    n.collect_num,
+    n.like_num + n.collect_num AS like_collect,
+    CASE WHEN n.read_num > 0 THEN (n.like_num + n.collect_num) / n.read_num END AS like_collect_rate,
+    CASE WHEN n.read_num > 0 THEN n.like_num / n.read_num END AS like_rate,
+    CASE WHEN n.read_num > 0 THEN n.collect_num / n.read_num END AS collect_rate,
+    CAST($as_of AS DATE) - n.publish_date AS age_days,
+    n.last_seen_at
+FROM notes n
+WHERE n.gone_at IS NULL
+"""
+
+NOTE_ENGAGEMENT_COMMENTS = {
+    "": "Per-note engagement of live notes (gone notes left out). like_collect = likes + collects; "
+    "this endpoint has no comments or shares, so this is not the platform's full engagement rate.",
+    "user_id": "Xiaohongshu user id of the KOL.",
+    "note_id": "Xiaohongshu note id.",
+    "publish_date": "Publish date of the note.",
+    "is_video": "TRUE for a video note, FALSE for photo-and-text.",
+    "is_cooperation": "TRUE for a cooperation (sponsored) note: flagged advertising or carrying a brand name.",
+    "read_num": "Reads as of last_seen_at.",
+    "like_num": "Likes as of last_seen_at.",
+    "collect_num": "Collects as of last_seen_at.",
+    "like_collect": "Likes + collects (赞藏); NULL when either is unknown.",
+    "like_collect_rate": "like_collect / reads; NULL when reads are 0 or unknown. Not the full 互动率.",
+    "like_rate": "Likes / reads; NULL when reads are 0 or unknown.",
+    "collect_rate": "Collects / reads; NULL when reads are 0 or unknown.",
+    "age_days": "Days between publish_date and the computation date (as_of_date of kol_engagement).",
+    "last_seen_at": "When the metrics were fetched (UTC).",
+}
+
+_SEGMENTS = {
+    "": ("TRUE", "all live notes"),
+    "organic_": ("NOT is_cooperation", "organic (daily, non-cooperation) notes"),
+    "coop_": ("is_cooperation", "cooperation (advertised or branded) notes"),
+    "video_": ("is_video", "video notes"),
+    "photo_": ("NOT is_video", "photo-and-text notes"),
+}
+_WINDOWS = {"30d": 30, "90d": 90}
+
+
+@dataclass(frozen=True)
+class EngagementSettings:
+    """Knobs of the derived metrics. Viral thresholds follow the platform's 百赞/千赞 proxies."""
+
+    viral_low_likes: int = 100
+    viral_high_likes: int = 1000
+
+    def __post_init__(self) -> None:
+        if not 0 < self.viral_low_likes <= self.viral_high_likes:
+            raise ValueError(
+                "viral thresholds must satisfy 0 < viral_low_likes <= viral_high_likes, got "
+                f"{self.viral_low_likes} and {self.viral_high_likes}"
+            )
+
+
+def _segment_columns() -> tuple[list[str], dict[str, str]]:
+    cols: list[str] = []
+    comments: dict[str, str] = {}
+    for prefix, (cond, what) in _SEGMENTS.items():
+        f = f"FILTER (WHERE {cond})"
+        cols += [
+            f"count(*) {f} AS {prefix}notes",
+            f"median(read_num) {f} AS {prefix}reads_median",
+            f"avg(read_num) {f} AS {prefix}reads_mean",
+            f"median(like_collect) {f} AS {prefix}like_collect_median",
+            f"sum(like_collect) FILTER (WHERE {cond} AND read_num > 0) "
+            f"/ nullif(sum(read_num) FILTER (WHERE {cond} AND like_collect IS NOT NULL), 0) "
+            f"AS {prefix}like_collect_rate_pooled",
+            f"median(like_collect_rate) {f} AS {prefix}like_collect_rate_median",
+        ]
+        comments |= {
+            f"{prefix}notes": f"Number of {what}.",
+            f"{prefix}reads_median": f"Median reads of {what}.",
+            f"{prefix}reads_mean": f"Mean reads of {what} (pulled up by viral notes; prefer the median).",
+            f"{prefix}like_collect_median": f"Median likes + collects of {what}.",
+            f"{prefix}like_collect_rate_pooled": f"Sum of likes + collects / sum of reads over {what} "
+            "(notes with reads > 0 and both metrics known). Not the full 互动率.",
+            f"{prefix}like_collect_rate_median": f"Median of per-note like_collect_rate over {what}.",
+        }
+    for label, days in _WINDOWS.items():
+        w = f"publish_date > CAST($as_of AS DATE) - {days}"
+        cols.append(f"count(*) FILTER (WHERE {w}) AS notes_{label}")
+        comments[f"notes_{label}"] = f"Notes published in the {days} days up to as_of_date."
+        for prefix in ("", "organic_", "coop_"):
+            cond, what = _SEGMENTS[prefix]
+            f = f"FILTER (WHERE {w} AND {cond})"
+            cols += [
+                f"median(read_num) {f} AS {prefix}reads_median_{label}",
+                f"median(like_collect) {f} AS {prefix}like_collect_median_{label}",
+            ]
+            comments[f"{prefix}reads_median_{label}"] = f"Median reads of {what} of the last {days} days."
+            comments[f"{prefix}like_collect_median_{label}"] = (
+                f"Median likes + collects of {what} of the last {days} days."
+            )
+    return cols, comments
+
+
+def _kol_engagement_sql() -> tuple[str, dict[str, str]]:
+    seg_cols, comments = _segment_columns()
+    body = ",\n    ".join(seg_cols)
+    sql = f"""
+CREATE OR REPLACE TABLE kol_engagement AS
+SELECT
+    e.user_id,
+    any_value(k.label) AS label,
+    CAST($as_of AS DATE) AS as_of_date,
+    {body},
+    $viral_low AS viral_low_likes,
+    count(*) FILTER (WHERE like_num >= $viral_low) / nullif(count(like_num), 0) AS viral_low_rate,
+    $viral_high AS viral_high_likes,
+    count(*) FILTER (WHERE like_num >= $viral_high) / nullif(count(like_num), 0) AS viral_high_rate,
+    max(publish_date) AS last_publish_date,
+    count(*) FILTER (WHERE publish_date > CAST($as_of AS DATE) - 90) / (90 / 7.0) AS notes_per_week_90d
+FROM note_engagement e
+LEFT JOIN kols k USING (user_id)
+GROUP BY e.user_id
+"""
+    comments = {
+        "": "One row per KOL: note counts, reads and like_collect (likes + collects) medians and rates, "
+        "split organic vs cooperation and video vs photo, over all live notes and the last 30/90 days. "
+        "like_collect excludes comments and shares (the endpoint has none): not the platform's 互动率.",
+        "user_id": "Xiaohongshu user id of the KOL.",
+        "label": "Roster label of the KOL.",
+        "as_of_date": "Date (Asia/Shanghai) the table was computed; the 30/90-day windows end here.",
+        **comments,
+        "viral_low_likes": "Like threshold of viral_low_rate (百赞 by default: 100).",
+        "viral_low_rate": "Share of notes with at least viral_low_likes likes (notes with known likes).",
+        "viral_high_likes": "Like threshold of viral_high_rate (千赞 by default: 1,000).",
+        "viral_high_rate": "Share of notes with at least viral_high_likes likes: the platform's 爆文率 proxy.",
+        "last_publish_date": "Publish date of the KOL's latest live note.",
+        "notes_per_week_90d": "Notes published per week over the last 90 days.",
+    }
+    return sql, comments
+
+
+KOL_ENGAGEMENT_SQL, KOL_ENGAGEMENT_COMMENTS = _kol_engagement_sql()
+
+
+def _apply_comments(conn: duckdb.DuckDBPyConnection, table: str, comments: dict[str, str]) -> None:
+    for col, text in comments.items():
+        target = f"TABLE {table}" if col == "" else f"COLUMN {table}.{col}"
+        conn.execute(f"COMMENT ON {target} IS '{text.replace(chr(39), chr(39) * 2)}'")
+
+
+def refresh_note_engagement(conn: duckdb.DuckDBPyConnection, as_of: date) -> int:
+    conn.execute(NOTE_ENGAGEMENT_SQL, {"as_of": as_of})
+    _apply_comments(conn, "note_engagement", NOTE_ENGAGEMENT_COMMENTS)
+    row = conn.execute("SELECT count(*) FROM note_engagement").fetchone()
+    return int(row[0]) if row else 0
+
+
+def refresh_kol_engagement(
+    conn: duckdb.DuckDBPyConnection, as_of: date, settings: EngagementSettings | None = None
+) -> int:
+    s = settings or EngagementSettings()
+    conn.execute(
+        KOL_ENGAGEMENT_SQL,
+        {"as_of": as_of, "viral_low": s.viral_low_likes, "viral_high": s.viral_high_likes},
+    )
+    _apply_comments(conn, "kol_engagement", KOL_ENGAGEMENT_COMMENTS)
+    row = conn.execute("SELECT count(*) FROM kol_engagement").fetchone()
+    return int(row[0]) if row else 0

@@ -1,0 +1,76 @@
+"""Forward-only schema migrations for the warehouse.
+
+Each ``sql/NNN_name.sql`` file moves the schema from version NNN-1 to NNN and runs in
+its own transaction, so a failed migration leaves the previous version intact. A file
+never changes once released: a new change is a new file. Data is never dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+
+import duckdb
+
+_SQL_PACKAGE = "pgy_pipeline.warehouse.sql"
+_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+
+
+class SchemaTooNewError(RuntimeError):
+    """The database was written by a newer pgy-pipeline than this one."""
+
+
+def available_migrations() -> list[tuple[int, str]]:
+    """(version, SQL text) for every migration file, in order."""
+    out = []
+    for entry in resources.files(_SQL_PACKAGE).iterdir():
+        m = _NAME.match(entry.name)
+        if m:
+            out.append((int(m.group(1)), entry.read_text(encoding="utf-8")))
+    out.sort()
+    expected = list(range(1, len(out) + 1))
+    if [v for v, _ in out] != expected:
+        raise RuntimeError(f"migration files must be numbered 001..{len(out):03d} without gaps")
+    return out
+
+
+LATEST_VERSION = len(available_migrations())
+
+
+def current_version(conn: duckdb.DuckDBPyConnection) -> int:
+    exists = conn.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_version' AND schema_name = 'main'"
+    ).fetchone()
+    if not exists or exists[0] == 0:
+        return 0
+    row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def migrate(conn: duckdb.DuckDBPyConnection) -> int:
+    """Bring the schema to the latest version; returns the version reached."""
+    version = current_version(conn)
+    if version > LATEST_VERSION:
+        raise SchemaTooNewError(
+            f"the warehouse has schema version {version}, newer than this pgy-pipeline knows "
+            f"({LATEST_VERSION}); upgrade pgy-pipeline"
+        )
+    if version == LATEST_VERSION:
+        return version
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ)"
+    )
+    conn.execute("COMMENT ON TABLE schema_version IS 'Warehouse schema versions applied, one row each.'")
+    for target, sql in available_migrations():
+        if target <= version:
+            continue
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            conn.execute(sql)
+            conn.execute("INSERT INTO schema_version VALUES (?, now())", [target])
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        version = target
+    return version

@@ -1,0 +1,168 @@
+"""The raw layer: every page bought from the API, kept losslessly on disk.
+
+Layout under ``<data>/raw/<user_id>/``:
+
+- ``<fetch_id>.meta.json``: the fetch's filters (fingerprint), run id and start time.
+- ``<fetch_id>.jsonl``: one line per successful page, appended (and fsync'd) as soon as
+  the page arrives: the exact response body, request parameters (never the token),
+  page number, fetched-at time, run id, HTTP status, code and requestId.
+- ``<fetch_id>.done.json``: written atomically when the fetch completed.
+
+A fetch without ``done`` was interrupted (failure, crash). A retry of the same KOL with
+the same filters resumes it: the pages already on disk are reused instead of being
+bought again. Lines are only ever appended; a line cut by a crash is ignored on read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RawPage:
+    """One stored page (a line of a fetch's .jsonl file)."""
+
+    fetch_id: str
+    user_id: str
+    page_number: int
+    params: Mapping[str, Any]
+    fetched_at: str  # ISO 8601, UTC
+    run_id: str | None
+    http_status: int
+    code: int
+    request_id: str | None
+    record_time: str | None
+    attempts: int
+    latency_s: float
+    body: str  # the response body exactly as received
+
+
+@dataclass(frozen=True, slots=True)
+class FetchMeta:
+    fetch_id: str
+    user_id: str
+    fingerprint: str
+    filters: Mapping[str, str]
+    run_id: str | None
+    created_at: str
+
+
+def new_fetch_id(now: datetime | None = None) -> str:
+    """Sortable by time, unique across processes."""
+    ts = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S")
+    return f"{ts}-{uuid.uuid4().hex[:10]}"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class RawStore:
+    """Files of raw pages under ``<data_dir>/raw``. Thread-safe for appends."""
+
+    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+        self.root = Path(data_dir) / "raw"
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def _dir(self, user_id: str) -> Path:
+        # user ids are validated upstream (^[A-Za-z0-9_-]{1,64}$); refuse anything that could escape.
+        if not user_id or "/" in user_id or user_id in (".", "..") or "\x00" in user_id:
+            raise ValueError(f"unsafe user_id for a path: {user_id!r}")
+        return self.root / user_id
+
+    def _lock(self, fetch_id: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(fetch_id, threading.Lock())
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def begin(self, user_id: str, fingerprint: str, filters: Mapping[str, str], run_id: str | None) -> str:
+        fetch_id = new_fetch_id()
+        d = self._dir(user_id)
+        d.mkdir(parents=True, exist_ok=True)
+        meta = FetchMeta(fetch_id, user_id, fingerprint, dict(filters), run_id, datetime.now(UTC).isoformat())
+        _write_atomic(d / f"{fetch_id}.meta.json", json.dumps(asdict(meta)))
+        return fetch_id
+
+    def append(self, page: RawPage) -> None:
+        """Persist one page durably before the caller moves on."""
+        line = json.dumps(asdict(page), ensure_ascii=False) + "\n"
+        path = self._dir(page.user_id) / f"{page.fetch_id}.jsonl"
+        with self._lock(page.fetch_id), open(path, "a", encoding="utf-8") as fh:
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def mark_done(self, user_id: str, fetch_id: str, summary: Mapping[str, Any]) -> None:
+        _write_atomic(self._dir(user_id) / f"{fetch_id}.done.json", json.dumps(dict(summary)))
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def meta(self, user_id: str, fetch_id: str) -> FetchMeta:
+        data = json.loads((self._dir(user_id) / f"{fetch_id}.meta.json").read_text(encoding="utf-8"))
+        return FetchMeta(**data)
+
+    def is_done(self, user_id: str, fetch_id: str) -> bool:
+        return (self._dir(user_id) / f"{fetch_id}.done.json").exists()
+
+    def pages(self, user_id: str, fetch_id: str) -> dict[int, RawPage]:
+        """The stored pages of a fetch by page number (the latest copy of a page wins)."""
+        path = self._dir(user_id) / f"{fetch_id}.jsonl"
+        out: dict[int, RawPage] = {}
+        if not path.exists():
+            return out
+        with open(path, encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.endswith("\n"):
+                    log.warning("ignoring a cut last line %d of %s (interrupted write)", lineno, path.name)
+                    break
+                try:
+                    page = RawPage(**json.loads(line))
+                except (ValueError, TypeError):
+                    log.warning("ignoring unreadable line %d of %s", lineno, path.name)
+                    continue
+                out[page.page_number] = page
+        return out
+
+    def fetch_ids(self, user_id: str) -> list[str]:
+        d = self._dir(user_id)
+        if not d.exists():
+            return []
+        return sorted(p.name[: -len(".meta.json")] for p in d.glob("*.meta.json"))
+
+    def resumable(self, user_id: str, fingerprint: str, max_age: timedelta) -> str | None:
+        """The newest unfinished fetch of these filters younger than ``max_age``, if any."""
+        now = datetime.now(UTC)
+        for fetch_id in reversed(self.fetch_ids(user_id)):
+            meta = self.meta(user_id, fetch_id)
+            if now - datetime.fromisoformat(meta.created_at) > max_age:
+                return None
+            if meta.fingerprint == fingerprint:
+                return None if self.is_done(user_id, fetch_id) else fetch_id
+        return None
+
+    def iter_done_fetches(self) -> Iterator[tuple[str, str]]:
+        """(user_id, fetch_id) of every completed fetch, for replaying normalisation."""
+        if not self.root.exists():
+            return
+        for d in sorted(self.root.iterdir()):
+            if d.is_dir():
+                for p in sorted(d.glob("*.done.json")):
+                    yield d.name, p.name[: -len(".done.json")]

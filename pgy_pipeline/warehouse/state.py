@@ -1,0 +1,218 @@
+"""Small cross-process pipeline state in SQLite: the daily call budget, quota stops, retries.
+
+Why SQLite and not DuckDB: the budget is checked before every billed call by every
+worker thread of every concurrent run, so it needs a tiny atomic read-modify-write that
+many processes can share. SQLite does that with one ``UPDATE ... WHERE`` in a
+transaction; DuckDB allows one writing process at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+# The vendor's daily quota is a China-day quota; budgets follow the same day.
+QUOTA_TZ = ZoneInfo("Asia/Shanghai")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS spend (day TEXT PRIMARY KEY, calls INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS stops (kind TEXT PRIMARY KEY, until TEXT NOT NULL, reason TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS kol_failures (
+    user_id TEXT PRIMARY KEY,
+    attempts INTEGER NOT NULL,
+    code INTEGER,
+    error_kind TEXT NOT NULL,
+    failed_pages TEXT,
+    message TEXT,
+    first_failed_at TEXT NOT NULL,
+    last_failed_at TEXT NOT NULL,
+    next_retry_at TEXT,
+    gave_up INTEGER NOT NULL DEFAULT 0,
+    last_run_id TEXT,
+    filters TEXT
+);
+"""
+
+
+def quota_day(now: datetime | None = None) -> date:
+    return (now or datetime.now(UTC)).astimezone(QUOTA_TZ).date()
+
+
+def next_quota_reset(now: datetime | None = None) -> datetime:
+    day = quota_day(now) + timedelta(days=1)
+    return datetime(day.year, day.month, day.day, tzinfo=QUOTA_TZ).astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class KolFailure:
+    user_id: str
+    attempts: int
+    code: int | None
+    error_kind: str
+    failed_pages: str | None
+    message: str | None
+    first_failed_at: datetime
+    last_failed_at: datetime
+    next_retry_at: datetime | None
+    gave_up: bool
+    last_run_id: str | None
+    filters: str | None  # JSON of the fetch's filters, so the retry asks for the same thing
+
+
+class PipelineState:
+    """``<data>/.state/state.sqlite``; every method is one short transaction."""
+
+    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+        self.path = Path(data_dir) / ".state" / "state.sqlite"
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(_SCHEMA)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    # -- spend ------------------------------------------------------------------------------
+
+    def try_spend(self, budget: int | None, now: datetime | None = None) -> bool:
+        """Count one call against today's budget; False (and nothing counted) when it is spent."""
+        day = quota_day(now).isoformat()
+        with self._tx() as c:
+            c.execute("INSERT OR IGNORE INTO spend VALUES (?, 0)", (day,))
+            if budget is None:
+                c.execute("UPDATE spend SET calls = calls + 1 WHERE day = ?", (day,))
+                return True
+            cur = c.execute("UPDATE spend SET calls = calls + 1 WHERE day = ? AND calls < ?", (day, budget))
+            return cur.rowcount == 1
+
+    def spent(self, now: datetime | None = None) -> int:
+        with self._tx() as c:
+            row = c.execute("SELECT calls FROM spend WHERE day = ?", (quota_day(now).isoformat(),)).fetchone()
+        return int(row[0]) if row else 0
+
+    # -- stops (quota exhausted until the reset) --------------------------------------------
+
+    def set_stop(self, kind: str, until: datetime, reason: str) -> None:
+        with self._tx() as c:
+            c.execute("INSERT OR REPLACE INTO stops VALUES (?, ?, ?)", (kind, until.isoformat(), reason))
+
+    def active_stop(self, now: datetime | None = None) -> tuple[str, datetime, str] | None:
+        now = now or datetime.now(UTC)
+        with self._tx() as c:
+            rows = c.execute("SELECT kind, until, reason FROM stops").fetchall()
+        for kind, until, reason in rows:
+            until_dt = datetime.fromisoformat(until)
+            if until_dt > now:
+                return kind, until_dt, reason
+        return None
+
+    def clear_stop(self, kind: str) -> None:
+        with self._tx() as c:
+            c.execute("DELETE FROM stops WHERE kind = ?", (kind,))
+
+    # -- per-KOL failures (the retry sensor's worklist) -------------------------------------
+
+    def record_failure(
+        self,
+        user_id: str,
+        *,
+        code: int | None,
+        error_kind: str,
+        failed_pages: str | None,
+        message: str,
+        run_id: str | None,
+        retryable: bool,
+        cooldown_s: float,
+        max_attempts: int,
+        filters: str | None = None,
+        now: datetime | None = None,
+    ) -> KolFailure:
+        """Count a failed attempt; schedule the next retry or give up."""
+        now = now or datetime.now(UTC)
+        with self._tx() as c:
+            row = c.execute(
+                "SELECT attempts, first_failed_at FROM kol_failures WHERE user_id = ?", (user_id,)
+            ).fetchone()
+            attempts = (row[0] if row else 0) + 1
+            first = row[1] if row else now.isoformat()
+            gave_up = (not retryable) or attempts >= max_attempts
+            # Exponential cooldown: base, 2x base, 4x base...
+            next_at = None if gave_up else now + timedelta(seconds=cooldown_s * 2 ** (attempts - 1))
+            c.execute(
+                "INSERT OR REPLACE INTO kol_failures VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    user_id,
+                    attempts,
+                    code,
+                    error_kind,
+                    failed_pages,
+                    message,
+                    first,
+                    now.isoformat(),
+                    next_at.isoformat() if next_at else None,
+                    int(gave_up),
+                    run_id,
+                    filters,
+                ),
+            )
+        return self.failure(user_id)  # type: ignore[return-value]
+
+    def clear_failure(self, user_id: str) -> None:
+        with self._tx() as c:
+            c.execute("DELETE FROM kol_failures WHERE user_id = ?", (user_id,))
+
+    def failure(self, user_id: str) -> KolFailure | None:
+        rows = self._failures("WHERE user_id = ?", (user_id,))
+        return rows[0] if rows else None
+
+    def failures(self) -> list[KolFailure]:
+        return self._failures("ORDER BY last_failed_at", ())
+
+    def due_retries(self, now: datetime | None = None) -> list[KolFailure]:
+        now = now or datetime.now(UTC)
+        return [
+            f
+            for f in self._failures("WHERE gave_up = 0 AND next_retry_at IS NOT NULL ORDER BY next_retry_at", ())
+            if f.next_retry_at is not None and f.next_retry_at <= now
+        ]
+
+    def _failures(self, where: str, args: tuple[object, ...]) -> list[KolFailure]:
+        with self._tx() as c:
+            rows = c.execute(f"SELECT * FROM kol_failures {where}", args).fetchall()
+
+        def ts(v: str | None) -> datetime | None:
+            return datetime.fromisoformat(v) if v else None
+
+        return [
+            KolFailure(
+                user_id=r[0],
+                attempts=r[1],
+                code=r[2],
+                error_kind=r[3],
+                failed_pages=r[4],
+                message=r[5],
+                first_failed_at=datetime.fromisoformat(r[6]),
+                last_failed_at=datetime.fromisoformat(r[7]),
+                next_retry_at=ts(r[8]),
+                gave_up=bool(r[9]),
+                last_run_id=r[10],
+                filters=r[11],
+            )
+            for r in rows
+        ]

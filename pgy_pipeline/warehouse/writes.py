@@ -1,0 +1,236 @@
+"""Bulk writes into the warehouse: fetches, notes (upsert), snapshots and the call ledger.
+
+Everything arrives as DataFrames and goes in with set-based SQL (no row-by-row inserts).
+The caller owns the transaction (``Warehouse.write``), so one fetch is all or nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+import pandas as pd
+
+NOTE_COLUMNS = [
+    "user_id",
+    "note_id",
+    "fetch_id",
+    "fetched_at",
+    "page_number",
+    "title",
+    "publish_date",
+    "is_video",
+    "is_advertise",
+    "brand_name",
+    "img_url",
+    "read_num",
+    "like_num",
+    "collect_num",
+    "third_read_user_num",
+]
+
+CALL_COLUMNS = [
+    "called_at",
+    "user_id",
+    "page_number",
+    "attempt",
+    "http_status",
+    "code",
+    "outcome",
+    "latency_ms",
+    "run_id",
+    "fetch_id",
+]
+
+NOTE_DTYPES = {
+    "user_id": "string",
+    "note_id": "string",
+    "fetch_id": "string",
+    "fetched_at": "datetime64[us, UTC]",
+    "page_number": "int32",
+    "title": "string",
+    "publish_date": "datetime64[s]",
+    "is_video": "boolean",
+    "is_advertise": "boolean",
+    "brand_name": "string",
+    "img_url": "string",
+    "read_num": "Int64",
+    "like_num": "Int64",
+    "collect_num": "Int64",
+    "third_read_user_num": "Int64",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FetchRow:
+    """One row of the ``fetches`` table (see its COMMENTs for the meaning of each field)."""
+
+    fetch_id: str
+    user_id: str
+    run_id: str | None
+    advertise_switch: str
+    order_type: str
+    note_type: str
+    is_third_platform: str
+    is_full: bool
+    status: str
+    started_at: datetime | None
+    finished_at: datetime
+    reported_total: int | None
+    reported_total_min: int | None
+    notes_returned: int
+    pages: int
+    pages_reused: int
+    calls: int
+    retries: int
+    null_metrics: int
+    duplicates_dropped: int
+    stop_reason: str | None = None
+    error_code: int | None = None
+    error_kind: str | None = None
+    failed_pages: str | None = None
+    message: str | None = None
+
+
+FETCH_COLUMNS = [f.name for f in dataclasses.fields(FetchRow)]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteStats:
+    fetches: int
+    notes_upserted: int
+    notes_new: int
+    snapshots: int
+    marked_gone: int
+    calls: int
+
+
+def empty_notes_frame() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in NOTE_DTYPES.items()})
+
+
+def write_fetches(
+    conn: duckdb.DuckDBPyConnection,
+    fetches: Sequence[FetchRow],
+    notes: pd.DataFrame | None = None,
+    calls: pd.DataFrame | None = None,
+) -> WriteStats:
+    """Record fetches, upsert their notes, append snapshots and calls, apply the gone rule.
+
+    ``notes`` has NOTE_COLUMNS, one row per note per fetch (already de-duplicated by
+    note_id within a fetch). Only fetches with status 'complete' and ``is_full`` may mark
+    notes of their KOL as gone, and only notes not seen since the fetch started.
+    """
+    fetch_df = pd.DataFrame([dataclasses.astuple(f) for f in fetches], columns=FETCH_COLUMNS)
+    notes_df = notes if notes is not None else empty_notes_frame()
+    missing = [c for c in NOTE_COLUMNS if c not in notes_df.columns]
+    if missing:
+        raise ValueError(f"notes frame lacks columns {missing}")
+    conn.register("_fetch_batch", fetch_df)
+    conn.register("_note_batch", notes_df[NOTE_COLUMNS])
+    try:
+        conn.execute("INSERT OR REPLACE INTO fetches BY NAME SELECT * FROM _fetch_batch")
+        new_row = conn.execute(
+            """
+            SELECT count(*) FROM (SELECT DISTINCT user_id, note_id FROM _note_batch) b
+            ANTI JOIN notes n USING (user_id, note_id)
+            """
+        ).fetchone()
+        notes_new = int(new_row[0]) if new_row else 0
+        # The newest sighting of each note wins; an older fetch replayed later never
+        # overwrites newer metrics (the WHERE on the update).
+        conn.execute(
+            """
+            INSERT INTO notes BY NAME
+            SELECT user_id, note_id, title, CAST(publish_date AS DATE) AS publish_date, is_video,
+                   is_advertise, brand_name, img_url, read_num, like_num, collect_num,
+                   third_read_user_num, fetched_at AS first_seen_at, fetched_at AS last_seen_at,
+                   NULL AS gone_at, fetch_id AS last_fetch_id
+            FROM _note_batch
+            QUALIFY row_number() OVER (PARTITION BY user_id, note_id ORDER BY fetched_at DESC) = 1
+            ON CONFLICT (user_id, note_id) DO UPDATE SET
+                title = excluded.title,
+                publish_date = excluded.publish_date,
+                is_video = excluded.is_video,
+                is_advertise = excluded.is_advertise,
+                brand_name = excluded.brand_name,
+                img_url = excluded.img_url,
+                read_num = excluded.read_num,
+                like_num = excluded.like_num,
+                collect_num = excluded.collect_num,
+                third_read_user_num = excluded.third_read_user_num,
+                last_seen_at = excluded.last_seen_at,
+                -- an older fetch replayed after the note was marked gone does not revive it
+                gone_at = CASE WHEN notes.gone_at IS NOT NULL AND excluded.last_seen_at <= notes.gone_at
+                               THEN notes.gone_at END,
+                last_fetch_id = excluded.last_fetch_id
+            WHERE excluded.last_seen_at >= notes.last_seen_at
+            """
+        )
+        conn.execute(
+            """
+            INSERT OR IGNORE INTO note_snapshots BY NAME
+            SELECT fetch_id, user_id, note_id, fetched_at, page_number, read_num, like_num,
+                   collect_num, third_read_user_num
+            FROM _note_batch
+            """
+        )
+        gone_row = conn.execute(
+            """
+            WITH full_fetches AS (
+                SELECT user_id, min(started_at) AS started_at, max(finished_at) AS finished_at
+                FROM _fetch_batch
+                WHERE is_full AND status = 'complete' AND started_at IS NOT NULL
+                GROUP BY user_id
+            )
+            UPDATE notes SET gone_at = f.finished_at
+            FROM full_fetches f
+            WHERE notes.user_id = f.user_id AND notes.gone_at IS NULL
+              AND notes.last_seen_at < f.started_at
+            RETURNING 1
+            """
+        ).fetchall()
+        calls_n = 0
+        if calls is not None and len(calls):
+            conn.register("_call_batch", calls[CALL_COLUMNS])
+            try:
+                conn.execute("INSERT INTO api_calls BY NAME SELECT * FROM _call_batch")
+            finally:
+                conn.unregister("_call_batch")
+            calls_n = len(calls)
+    finally:
+        conn.unregister("_fetch_batch")
+        conn.unregister("_note_batch")
+    return WriteStats(
+        fetches=len(fetch_df),
+        notes_upserted=int(notes_df[["user_id", "note_id"]].drop_duplicates().shape[0]),
+        notes_new=notes_new,
+        snapshots=len(notes_df),
+        marked_gone=len(gone_row),
+        calls=calls_n,
+    )
+
+
+def sync_kols(conn: duckdb.DuckDBPyConnection, roster: Sequence[tuple[str, str | None]]) -> None:
+    """Mirror the roster into ``kols``: add new ones, update labels, stamp removals."""
+    df = pd.DataFrame(list(roster), columns=["user_id", "label"]).astype("string")
+    conn.register("_roster", df)
+    try:
+        conn.execute(
+            """
+            INSERT INTO kols (user_id, label, added_at)
+            SELECT user_id, label, now() FROM _roster
+            ON CONFLICT (user_id) DO UPDATE SET label = excluded.label, removed_at = NULL
+            """
+        )
+        conn.execute(
+            """
+            UPDATE kols SET removed_at = now()
+            WHERE removed_at IS NULL AND user_id NOT IN (SELECT user_id FROM _roster)
+            """
+        )
+    finally:
+        conn.unregister("_roster")
