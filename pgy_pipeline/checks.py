@@ -1,6 +1,5 @@
 """Asset checks on the warehouse: they read the working copy under the writer lock."""
 
-
 from datetime import timedelta
 
 import dagster as dg
@@ -73,7 +72,11 @@ def notes_match_reported_total(pgy: PgyResource) -> dg.AssetCheckResult:
         ).fetchone()
     return dg.AssetCheckResult(
         passed=len(off) == 0,
-        metadata={"kols_checked": int(checked[0]) if checked else 0, "kols_off": len(off), "examples": preview(off)},
+        metadata={
+            "kols_checked": int(checked[0]) if checked else 0,
+            "kols_off": len(off),
+            "examples": preview(off),
+        },
     )
 
 
@@ -81,7 +84,9 @@ def notes_match_reported_total(pgy: PgyResource) -> dg.AssetCheckResult:
     asset=NOTES,
     description=f"Every KOL on the roster had a complete fetch within the last {FRESHNESS_WINDOW}.",
 )
-def roster_refreshed_within_window(context: dg.AssetCheckExecutionContext, pgy: PgyResource) -> dg.AssetCheckResult:
+def roster_refreshed_within_window(
+    context: dg.AssetCheckExecutionContext, pgy: PgyResource
+) -> dg.AssetCheckResult:
     roster = context.instance.get_dynamic_partitions(kol_partitions.name)
     with pgy.warehouse().read_working() as conn:
         rows = conn.execute(

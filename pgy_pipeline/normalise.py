@@ -17,6 +17,7 @@ from pgy_pipeline.justoneapi import page_from_raw as parse_stored_page
 from pgy_pipeline.warehouse.raw import RawPage, RawStore
 from pgy_pipeline.warehouse.writes import CALL_COLUMNS, NOTE_DTYPES, FetchRow
 
+
 class RawPageError(ValueError):
     """A stored page that no longer parses as a successful page."""
 
@@ -46,7 +47,9 @@ def page_from_raw(raw: RawPage, query: NotesQuery) -> Page:
             query, raw.page_number, raw.body, fetched_at=datetime.fromisoformat(raw.fetched_at)
         )
     except ApiError as exc:
-        raise RawPageError(f"stored page {raw.page_number} of fetch {raw.fetch_id} does not parse: {exc}") from None
+        raise RawPageError(
+            f"stored page {raw.page_number} of fetch {raw.fetch_id} does not parse: {exc}"
+        ) from None
 
 
 def _note_rows(user_id: str, fetch_id: str, pages: Iterable[Page]) -> dict[str, list[object]]:

@@ -169,7 +169,9 @@ class Refresher:
             outcome = self._fetch_and_store(client, query)
         except Exception as exc:  # a bug or a storage failure must not kill the other KOLs
             log.exception("refresh of %s failed outside the API", query.user_id)
-            outcome = KolOutcome(query.user_id, "failed", error_kind="rejected", message=f"internal error: {exc}")
+            outcome = KolOutcome(
+                query.user_id, "failed", error_kind="rejected", message=f"internal error: {exc}"
+            )
         outcome.duration_s = time.monotonic() - started
         return outcome
 
@@ -200,7 +202,9 @@ class Refresher:
         row = _fetch_row(query, fetch_id, self.run_id, status, first, result)
         calls = self.ledger.take(user_id)
         with self.warehouse.write() as conn:
-            stats = write_fetches(conn, [row], notes_frame(user_id, fetch_id, result), calls_frame(calls, self.run_id, fetch_id))
+            stats = write_fetches(
+                conn, [row], notes_frame(user_id, fetch_id, result), calls_frame(calls, self.run_id, fetch_id)
+            )
         self.state.clear_failure(user_id)
         return _ok_outcome(query, fetch_id, result, stats)
 
@@ -361,4 +365,3 @@ def summarize(outcomes: Sequence[KolOutcome]) -> dict[str, object]:
         "notes_new": sum(o.notes_new for o in outcomes),
         "codes": {str(k): v for k, v in sorted(codes.items())},
     }
-

@@ -1,10 +1,9 @@
 """Dagster resources: the Just One API client and the pipeline's storage and knobs."""
 
-
 import contextlib
 import logging
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -21,7 +20,7 @@ from pgy_pipeline.refresh import RetryPolicy
 from pgy_pipeline.warehouse import Warehouse
 from pgy_pipeline.warehouse.engagement import EngagementSettings
 from pgy_pipeline.warehouse.raw import RawStore
-from pgy_pipeline.warehouse.state import PipelineState
+from pgy_pipeline.warehouse.state import QUOTA_TZ, PipelineState
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +39,9 @@ class JustOneApiResource(dg.ConfigurableResource):
 
     token: str | None = Field(default=None, description="Just One API token (from EnvVar JUSTONEAPI_TOKEN).")
     base_url: str | None = Field(default=None, description="Override of the API base URL.")
-    simulator_profile: str = Field(default="realistic", description="Fault profile of the embedded simulator.")
+    simulator_profile: str = Field(
+        default="realistic", description="Fault profile of the embedded simulator."
+    )
     simulator_seed: int = Field(default=0, description="Data seed of the embedded simulator.")
     connect_timeout_s: float = 10.0
     read_timeout_s: float = Field(default=60.0, description="The vendor advises at least 60 s.")
@@ -49,7 +50,9 @@ class JustOneApiResource(dg.ConfigurableResource):
     backoff_max_s: float = 30.0
     rate_limit_per_s: float = Field(default=20.0, description="Ceiling of calls per second for this token.")
     max_pages: int = Field(default=250, description="Hard cap of pages per KOL (every call is billed).")
-    page_workers: int = Field(default=4, description="Pages of one KOL fetched in parallel once total is known.")
+    page_workers: int = Field(
+        default=4, description="Pages of one KOL fetched in parallel once total is known."
+    )
 
     @property
     def uses_simulator(self) -> bool:
@@ -76,7 +79,11 @@ class JustOneApiResource(dg.ConfigurableResource):
             else:
                 from pgy_pipeline.simulator import Simulator
 
-                sim = stack.enter_context(Simulator(profile=self.simulator_profile, seed=self.simulator_seed))
+                # Newest simulated note = today, so the 30/90-day windows have data in demos.
+                today = datetime.now(UTC).astimezone(QUOTA_TZ).date()
+                sim = stack.enter_context(
+                    Simulator(profile=self.simulator_profile, seed=self.simulator_seed, anchor_date=today)
+                )
                 token, base_url = SIMULATOR_TOKEN, sim.base_url
             config = ClientConfig(
                 token=token,
@@ -90,7 +97,9 @@ class JustOneApiResource(dg.ConfigurableResource):
                 max_pages=self.max_pages,
                 page_workers=self.page_workers,
             )
-            client = stack.enter_context(NotesDetailClient(config, observer=observer, before_call=before_call))
+            client = stack.enter_context(
+                NotesDetailClient(config, observer=observer, before_call=before_call)
+            )
             yield client
 
 
@@ -104,8 +113,12 @@ class PgyResource(dg.ConfigurableResource):
     )
     retry_cooldown_s: float = Field(default=300.0, description="First wait before re-running a failed KOL.")
     retry_max_attempts: int = Field(default=4, description="Attempts at a KOL before the sensor gives up.")
-    resume_max_age_h: float = Field(default=24.0, description="Reuse pages of an interrupted fetch this recent.")
-    viral_low_likes: int = Field(default=100, description="Likes for a note to count in viral_low_rate (百赞).")
+    resume_max_age_h: float = Field(
+        default=24.0, description="Reuse pages of an interrupted fetch this recent."
+    )
+    viral_low_likes: int = Field(
+        default=100, description="Likes for a note to count in viral_low_rate (百赞)."
+    )
     viral_high_likes: int = Field(default=1000, description="Likes for viral_high_rate (千赞).")
     publish_interval_s: float = Field(default=2.0, description="Least seconds between snapshot publishes.")
 

@@ -91,7 +91,9 @@ def parse_roster(text: str) -> Roster:
             if tuple(c.strip().lower() for c in row[:2]) == HEADER[: len(row[:2])] and first == "user_id":
                 continue
         if len(row) > 2:
-            problems.append(RosterProblem(lineno, f"expected at most 2 columns (user_id,label), got {len(row)}"))
+            problems.append(
+                RosterProblem(lineno, f"expected at most 2 columns (user_id,label), got {len(row)}")
+            )
             continue
         user_id = first
         label = row[1].strip() if len(row) > 1 and row[1].strip() else None
@@ -100,7 +102,9 @@ def parse_roster(text: str) -> Roster:
             problems.append(RosterProblem(lineno, why))
             continue
         if user_id in seen:
-            problems.append(RosterProblem(lineno, f"duplicate user_id {user_id!r} (first on line {seen[user_id]})"))
+            problems.append(
+                RosterProblem(lineno, f"duplicate user_id {user_id!r} (first on line {seen[user_id]})")
+            )
             continue
         seen[user_id] = lineno
         kols.append(Kol(user_id, label))
@@ -155,7 +159,9 @@ class SyncPlan:
 
     @property
     def empty(self) -> bool:
-        return not (self.add_partitions or self.delete_partitions or self.add_to_file or self.remove_from_file)
+        return not (
+            self.add_partitions or self.delete_partitions or self.add_to_file or self.remove_from_file
+        )
 
 
 def plan_sync(base: Iterable[str], in_file: Sequence[str], partitions: Sequence[str]) -> SyncPlan:
@@ -172,4 +178,6 @@ def plan_sync(base: Iterable[str], in_file: Sequence[str], partitions: Sequence[
     delete_partitions = [u for u in partitions if u in file_removed and u in p and u not in part_added]
     add_to_file = [u for u in partitions if u in part_added and u not in f]
     remove_from_file = [u for u in in_file if u in part_removed and u in f and u not in file_added]
-    return SyncPlan(tuple(add_partitions), tuple(delete_partitions), tuple(add_to_file), tuple(remove_from_file))
+    return SyncPlan(
+        tuple(add_partitions), tuple(delete_partitions), tuple(add_to_file), tuple(remove_from_file)
+    )

@@ -1,6 +1,5 @@
 """The daily refresh of every KOL on the roster."""
 
-
 import dagster as dg
 
 from pgy_pipeline.jobs import refresh_job

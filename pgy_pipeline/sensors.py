@@ -1,6 +1,5 @@
 """Sensors: keep the KOL partitions in step with the roster file, and retry failed KOLs."""
 
-
 import json
 
 import dagster as dg
@@ -22,7 +21,9 @@ from pgy_pipeline.roster import Kol, load_roster, plan_sync, save_roster
         "reported by line number and skipped."
     ),
 )
-def kol_roster_sensor(context: dg.SensorEvaluationContext, pgy: PgyResource) -> dg.SensorResult | dg.SkipReason:
+def kol_roster_sensor(
+    context: dg.SensorEvaluationContext, pgy: PgyResource
+) -> dg.SensorResult | dg.SkipReason:
     roster = load_roster(pgy.roster_path)
     for problem in roster.problems:
         context.log.warning("%s: %s", pgy.roster_path, problem)
@@ -78,7 +79,9 @@ def kol_roster_sensor(context: dg.SensorEvaluationContext, pgy: PgyResource) -> 
         "requests (400, 600, unknown codes) are never retried."
     ),
 )
-def kol_retry_sensor(context: dg.SensorEvaluationContext, pgy: PgyResource) -> dg.SensorResult | dg.SkipReason:
+def kol_retry_sensor(
+    context: dg.SensorEvaluationContext, pgy: PgyResource
+) -> dg.SensorResult | dg.SkipReason:
     state = pgy.state()
     stop = state.active_stop()
     if stop:
@@ -90,7 +93,9 @@ def kol_retry_sensor(context: dg.SensorEvaluationContext, pgy: PgyResource) -> d
         waiting = [f for f in state.failures() if not f.gave_up]
         msg = f"no retry due ({len(waiting)} waiting for cooldown, {len(gave_up)} given up"
         if gave_up:
-            msg += ": " + ", ".join(f"{f.user_id} after {f.attempts} attempt(s), {f.error_kind} {f.code}" for f in gave_up[:5])
+            msg += ": " + ", ".join(
+                f"{f.user_id} after {f.attempts} attempt(s), {f.error_kind} {f.code}" for f in gave_up[:5]
+            )
         return dg.SkipReason(msg + ")")
     runs = []
     for f in due:

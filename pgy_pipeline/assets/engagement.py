@@ -4,7 +4,6 @@
 not the platform's full engagement rate (互动率); see warehouse/engagement.py.
 """
 
-
 from datetime import UTC, datetime
 
 import dagster as dg

@@ -188,7 +188,9 @@ class PipelineState:
         now = now or datetime.now(UTC)
         return [
             f
-            for f in self._failures("WHERE gave_up = 0 AND next_retry_at IS NOT NULL ORDER BY next_retry_at", ())
+            for f in self._failures(
+                "WHERE gave_up = 0 AND next_retry_at IS NOT NULL ORDER BY next_retry_at", ()
+            )
             if f.next_retry_at is not None and f.next_retry_at <= now
         ]
 

@@ -1,0 +1,89 @@
+"""`make run`: the whole pipeline on the sample roster, then a short engagement summary."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import click
+
+from pgy_pipeline import runner
+from pgy_pipeline.roster import load_roster
+from pgy_pipeline.warehouse import Warehouse
+
+EXAMPLE_QUERIES = [
+    (
+        "Top KOLs by like_collect rate (likes + collects per read), at least 20 notes",
+        "SELECT user_id, label, notes, reads_median, round(like_collect_rate_pooled, 4) AS lc_rate "
+        "FROM kol_engagement WHERE notes >= 20 ORDER BY lc_rate DESC LIMIT 5",
+    ),
+    (
+        "Organic vs cooperation median reads over the last 90 days",
+        "SELECT user_id, organic_reads_median_90d, coop_reads_median_90d FROM kol_engagement "
+        "ORDER BY user_id LIMIT 5",
+    ),
+    (
+        "API calls spent per day and code",
+        "SELECT CAST(called_at AS DATE) AS day, code, count(*) AS calls FROM api_calls GROUP BY ALL ORDER BY ALL",
+    ),
+]
+
+
+def run_demo(data_dir: Path, roster_path: Path) -> int:
+    from pgy_pipeline.definitions import build_defs
+
+    if not roster_path.exists():
+        # A fresh PGY_DATA_DIR starts from the bundled sample roster.
+        roster_path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(Path(__file__).with_name("sample_kols.csv"), roster_path)
+        click.echo(f"Wrote the sample roster to {roster_path}")
+    roster = load_roster(roster_path)
+    for p in roster.problems:
+        click.echo(f"warning: {roster_path}: {p}", err=True)
+    if not roster.kols:
+        click.echo(f"no KOLs in {roster_path}", err=True)
+        return 1
+    source = "Just One API" if os.environ.get("JUSTONEAPI_TOKEN") else "the bundled simulator"
+    click.echo(f"Refreshing {len(roster.kols)} KOLs from {roster_path} against {source} ...")
+    started = time.monotonic()
+    defs = build_defs()
+    instance = runner.get_instance()
+    runs = runner.refresh(defs, instance, roster.user_ids)
+    eng = runner.refresh_engagement(defs, instance)
+    elapsed = time.monotonic() - started
+    db = Warehouse(data_dir).published_path.resolve()
+    with Warehouse(data_dir).connect_snapshot() as conn:
+        calls, pages, notes = conn.execute(
+            "SELECT (SELECT count(*) FROM api_calls), (SELECT coalesce(sum(pages), 0) FROM fetches "
+            "WHERE run_id IN (SELECT unnest($ids::VARCHAR[]))), (SELECT count(*) FROM notes)",
+            {"ids": [r.run_id for r in runs]},
+        ).fetchone() or (0, 0, 0)
+        top = conn.execute(
+            """
+            SELECT coalesce(label, user_id) AS kol, notes, CAST(reads_median AS BIGINT) AS median_reads,
+                   round(100 * like_collect_rate_pooled, 2) AS "like+collect %",
+                   round(100 * viral_high_rate, 1) AS "1k-like notes %"
+            FROM kol_engagement ORDER BY like_collect_rate_pooled DESC NULLS LAST LIMIT 10
+            """
+        ).df()
+    click.echo("")
+    click.echo(f"Done in {elapsed:.0f} s: {pages} pages bought this run, {calls} API calls in the ledger, {notes} notes.")
+    for r in runs:
+        if not r.success:
+            click.echo(f"  run {r.run_id} failed: {r.failure}")
+    if not eng.success:
+        click.echo(f"  engagement run failed: {eng.failure}")
+    click.echo("")
+    click.echo("Top KOLs by like_collect rate (likes + collects per read; no comments/shares in this API):")
+    click.echo(top.to_string(index=False))
+    click.echo("")
+    click.echo(f"DuckDB file: {db}")
+    click.echo("Example queries (duckdb -readonly FILE, or: pgy query \"SQL\"):")
+    for title, sql in EXAMPLE_QUERIES:
+        click.echo(f"  -- {title}")
+        click.echo(f"  {sql};")
+    click.echo("")
+    click.echo("Next: `make ui` opens Dagster at http://127.0.0.1:3000 with these runs.")
+    return 0 if all(r.success for r in runs) and eng.success else 1

@@ -1,0 +1,79 @@
+"""Client of Just One API's Xiaohongshu PGY "Notes Details (V1)" endpoint.
+
+Knows nothing about Dagster or DuckDB. Typical use::
+
+    config = ClientConfig(token=token)
+    with NotesDetailClient(config, observer=record_call) as client:
+        result = client.fetch_all(NotesQuery("5c9f..."), known_pages=stored, on_page=persist)
+"""
+
+from .client import NotesDetailClient
+from .config import ClientConfig
+from .envelope import CODE_TABLE, page_from_raw
+from .errors import (
+    ApiError,
+    BudgetExhausted,
+    FetchIncomplete,
+    InsufficientBalance,
+    InvalidParameters,
+    InvalidToken,
+    MalformedResponse,
+    PermissionDenied,
+    QuotaExceeded,
+    RequestRejected,
+    RetryableError,
+    SlowDownError,
+    StopAllCalls,
+    UnknownCode,
+)
+from .models import CallRecord, FetchResult, Note, Page
+from .params import (
+    ENDPOINT_PATH,
+    PROD_CN_BASE_URL,
+    PROD_GLOBAL_BASE_URL,
+    AdvertiseSwitch,
+    IsThirdPlatform,
+    NotesQuery,
+    NoteType,
+    OrderType,
+)
+from .ratelimit import RateLimiter, limiter_key
+from .redaction import install_log_redaction, redact, register_secret
+
+__all__ = [
+    "CODE_TABLE",
+    "ENDPOINT_PATH",
+    "PROD_CN_BASE_URL",
+    "PROD_GLOBAL_BASE_URL",
+    "AdvertiseSwitch",
+    "ApiError",
+    "BudgetExhausted",
+    "CallRecord",
+    "ClientConfig",
+    "FetchIncomplete",
+    "FetchResult",
+    "InsufficientBalance",
+    "InvalidParameters",
+    "InvalidToken",
+    "IsThirdPlatform",
+    "MalformedResponse",
+    "Note",
+    "NoteType",
+    "NotesDetailClient",
+    "NotesQuery",
+    "OrderType",
+    "Page",
+    "PermissionDenied",
+    "QuotaExceeded",
+    "RateLimiter",
+    "RequestRejected",
+    "RetryableError",
+    "SlowDownError",
+    "StopAllCalls",
+    "UnknownCode",
+    "install_log_redaction",
+    "limiter_key",
+    "page_from_raw",
+    "redact",
+    "register_secret",
+]

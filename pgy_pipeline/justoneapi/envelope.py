@@ -1,0 +1,238 @@
+"""Turning one HTTP response into an outcome: the code table of FACTS.md plus what the HTTP status says.
+
+Order of evidence: a JSON body with an integer ``code`` is the vendor's envelope and its code decides (so
+HTTP 429 carrying code 303 stops the run rather than slowing down); otherwise the HTTP status decides. Only
+an integer 0 with ``data.list`` a list is success. Unknown codes and odd shapes fail closed, unretried.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from .errors import (
+    ApiError,
+    InsufficientBalance,
+    InvalidParameters,
+    InvalidToken,
+    MalformedResponse,
+    PermissionDenied,
+    QuotaExceeded,
+    RequestRejected,
+    RetryableError,
+    SlowDownError,
+    UnknownCode,
+)
+from .models import Note, NoteShapeError, Outcome, Page, parse_notes, read_int
+from .params import NotesQuery
+
+CODE_TABLE: Mapping[int, tuple[type[ApiError], Outcome, str]] = {
+    100: (InvalidToken, "stop", "invalid or inactive token"),
+    301: (RetryableError, "retry", "collection failed, retry"),
+    302: (SlowDownError, "slow_down", "rate limit exceeded"),
+    303: (QuotaExceeded, "stop", "daily quota exceeded"),
+    400: (InvalidParameters, "rejected", "invalid parameters"),
+    500: (RetryableError, "retry", "internal server error"),
+    600: (PermissionDenied, "rejected", "permission denied"),
+    601: (InsufficientBalance, "stop", "insufficient balance"),
+}
+_CHARSET = re.compile(r"charset=[\"']?([\w.:-]+)", re.IGNORECASE)
+_SNIPPET_LEN = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What one HTTP response means. ``error`` is None exactly when ``outcome`` is "ok"."""
+
+    outcome: Outcome
+    http_status: int
+    text: str
+    code: int | None = None
+    error: ApiError | None = None
+    retry_after_s: float | None = None
+    notes: tuple[Note, ...] = ()
+    total: int | None = None
+    message: str | None = None
+    request_id: str | None = None
+    record_time: str | None = None
+    null_metrics: int = 0
+    invalid_values: int = 0
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date); None if absent/invalid."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return max(0.0, seconds) if seconds == seconds else None  # NaN compares unequal to itself
+
+
+def _decode(content: bytes, headers: Mapping[str, str]) -> tuple[str, bool]:
+    # JSON is UTF-8 unless the server says otherwise; guessing (requests' apparent_encoding) is slow and
+    # can mangle emoji titles. Strict decoding also catches a body cut inside a multi-byte character.
+    match = _CHARSET.search(headers.get("Content-Type", ""))
+    encoding = match.group(1) if match else "utf-8"
+    try:
+        return content.decode(encoding), True
+    except (LookupError, UnicodeDecodeError):
+        return content.decode("utf-8", errors="replace"), False
+
+
+def _snippet(text: str) -> str:
+    collapsed = " ".join(text.split())
+    return collapsed[:_SNIPPET_LEN] + ("..." if len(collapsed) > _SNIPPET_LEN else "")
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def classify(
+    http_status: int, headers: Mapping[str, str], content: bytes, *, user_id: str, page_number: int
+) -> Reading:
+    """The outcome of one response; never raises."""
+    text, decoded = _decode(content, headers)
+    doc: Any = None
+    is_json = False
+    if decoded:
+        try:
+            doc = json.loads(text)
+            is_json = True
+        except ValueError:
+            pass
+
+    def fail(cls: type[ApiError], outcome: Outcome, message: str, **extra: Any) -> Reading:
+        code = extra.get("code")
+        error = cls(
+            message,
+            code=code,
+            http_status=http_status,
+            user_id=user_id,
+            page_number=page_number,
+            kind=extra.get("kind"),
+        )
+        retry_after = parse_retry_after(headers.get("Retry-After")) if outcome == "slow_down" else None
+        return Reading(outcome, http_status, text, code=code, error=error, retry_after_s=retry_after)
+
+    if isinstance(doc, dict) and "code" in doc:
+        code = doc["code"]
+        if isinstance(code, bool) or not isinstance(code, int):
+            return fail(MalformedResponse, "rejected", f"envelope code is {code!r}, not an integer")
+        message = _optional_str(doc.get("message"))
+        if code != 0:
+            cls, outcome, meaning = CODE_TABLE.get(code, (UnknownCode, "rejected", "not in the code table"))
+            detail = f"{meaning}; API message: {message}" if message else meaning
+            return fail(cls, outcome, detail, code=code)
+        data = doc.get("data")
+        if not 200 <= http_status < 300:
+            return fail(MalformedResponse, "rejected", "code 0 with an error HTTP status", code=0)
+        if not isinstance(data, dict) or not isinstance(data.get("list"), list):
+            return fail(MalformedResponse, "rejected", "code 0 without a data.list array", code=0)
+        try:
+            notes, null_metrics, invalid_values = parse_notes(data["list"])
+        except NoteShapeError as exc:
+            reason = str(exc)
+            return fail(MalformedResponse, "rejected", reason, code=0)
+        total, _ = read_int(data.get("total"))
+        return Reading(
+            "ok",
+            http_status,
+            text,
+            code=0,
+            notes=notes,
+            total=total,
+            message=message,
+            request_id=_optional_str(doc.get("requestId")),
+            record_time=_optional_str(doc.get("recordTime")),
+            null_metrics=null_metrics,
+            invalid_values=invalid_values,
+        )
+
+    kind = f"http_{http_status}"
+    if http_status == 429:
+        return fail(SlowDownError, "slow_down", "HTTP 429 too many requests", kind=kind)
+    if http_status >= 500:
+        body = "HTML page" if "<" in text[:100] else _snippet(text) or "empty body"
+        return fail(RetryableError, "retry", f"server or gateway error: {body}", kind=kind)
+    if http_status >= 400:
+        if isinstance(doc, dict):
+            # A framework error body ({timestamp, status, error, path}); "path" may hold the query string.
+            parts = [str(doc[key]) for key in ("error", "message") if doc.get(key)]
+            detail = ": ".join(parts) or "error body without detail"
+        else:
+            detail = _snippet(text) or "empty body"
+        cls = InvalidParameters if http_status == 400 else RequestRejected
+        return fail(cls, "rejected", f"HTTP {http_status} {detail}", kind=kind)
+    if http_status >= 300:
+        # Redirects are not followed: the target would receive the token in its query string.
+        return fail(RequestRejected, "rejected", "unexpected redirect (not followed)", kind=kind)
+    if not is_json:
+        reason = "undecodable" if not decoded else "truncated or non-JSON" if text else "empty"
+        return fail(RetryableError, "retry", f"{reason} body on HTTP {http_status}", kind="bad_body")
+    return fail(MalformedResponse, "rejected", "JSON body without an envelope code")
+
+
+def build_page(
+    reading: Reading,
+    query: NotesQuery,
+    page_number: int,
+    *,
+    attempts: int,
+    latency_s: float,
+    fetched_at: datetime,
+) -> Page:
+    """The Page of a successful reading."""
+    return Page(
+        user_id=query.user_id,
+        page_number=page_number,
+        query_params=query.to_params(page_number),
+        total=reading.total,
+        notes=reading.notes,
+        raw_body=reading.text,
+        http_status=reading.http_status,
+        code=0,
+        message=reading.message,
+        request_id=reading.request_id,
+        record_time=reading.record_time,
+        fetched_at=fetched_at,
+        attempts=attempts,
+        latency_s=latency_s,
+        null_metrics=reading.null_metrics,
+        invalid_values=reading.invalid_values,
+    )
+
+
+def page_from_raw(
+    query: NotesQuery,
+    page_number: int,
+    raw_body: str,
+    *,
+    fetched_at: datetime,
+    attempts: int = 0,
+    latency_s: float = 0.0,
+) -> Page:
+    """Rebuild a stored page (its exact body) as a Page, e.g. to pass it as ``known_pages`` on resume.
+
+    Raises the ApiError the body stands for if it is not a successful page.
+    """
+    reading = classify(200, {}, raw_body.encode("utf-8"), user_id=query.user_id, page_number=page_number)
+    if reading.error is not None:
+        raise reading.error
+    return build_page(
+        reading, query, page_number, attempts=attempts, latency_s=latency_s, fetched_at=fetched_at
+    )

@@ -1,0 +1,227 @@
+"""Typed failures of Notes Details (V1), sorted by what the caller must do.
+
+- ``RetryableError``: try this page again later (301, 500, timeouts, gateway errors, broken bodies).
+- ``SlowDownError``: the API kept asking us to slow down (302, HTTP 429) beyond our patience.
+- ``StopAllCalls``: no further call can succeed or may be made (token, quota, balance, budget).
+- ``RequestRejected``: this request will never succeed as sent (400, 600, unknown code, odd envelope).
+
+Every message is redacted at construction: str(), repr() and pickles never hold the token or a URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .redaction import redact
+
+if TYPE_CHECKING:
+    from .models import FetchResult
+
+
+def _rebuild(cls: type[ApiError], state: dict[str, Any]) -> ApiError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, state["text"])
+    error.__dict__.update(state)
+    return error
+
+
+class ApiError(Exception):
+    """Base of every failure of the client.
+
+    ``code`` is the business code (None when no envelope was read), ``http_status`` the HTTP status (None
+    when no response arrived), ``kind`` a short machine-readable reason ("code_301", "timeout",
+    "http_502", ...), ``message`` the redacted detail.
+    """
+
+    default_kind = "error"
+    summary = "request failed"
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        code: int | None = None,
+        http_status: int | None = None,
+        user_id: str | None = None,
+        page_number: int | None = None,
+        kind: str | None = None,
+    ) -> None:
+        self.message = redact(message)
+        self.code = code
+        self.http_status = http_status
+        self.user_id = user_id
+        self.page_number = page_number
+        self.kind = kind or (f"code_{code}" if code is not None else self.default_kind)
+        self.text = redact(self._compose())
+        super().__init__(self.text)
+
+    def _compose(self) -> str:
+        where = []
+        if self.user_id is not None:
+            where.append(f"user {self.user_id}")
+        if self.page_number is not None:
+            where.append(f"page {self.page_number}")
+        status = []
+        if self.code is not None:
+            status.append(f"code {self.code}")
+        if self.http_status is not None:
+            status.append(f"HTTP {self.http_status}")
+        head = self.summary
+        if status:
+            head += f" ({', '.join(status)})"
+        if where:
+            head += f" for {' '.join(where)}"
+        return f"{head}: {self.message}" if self.message else head
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only constructor arguments do not survive Exception's default pickling.
+        return (_rebuild, (type(self), dict(self.__dict__)))
+
+    def copy(self, *, message: str | None = None, **changes: Any) -> ApiError:
+        """A fresh error of the same class with some fields changed (each raise gets its own instance)."""
+        fields: dict[str, Any] = {
+            "code": self.code,
+            "http_status": self.http_status,
+            "user_id": self.user_id,
+            "page_number": self.page_number,
+            "kind": self.kind,
+        }
+        fields.update(changes)
+        return type(self)(self.message if message is None else message, **fields)
+
+
+class RetryableError(ApiError):
+    """Transient: collection failed (301), internal error (500), timeouts, resets, 502/503/504, bad bodies."""
+
+    default_kind = "retryable"
+    summary = "transient failure, retry later"
+
+
+class SlowDownError(ApiError):
+    """Rate limited (302 or HTTP 429) more times in a row than the client is configured to wait out."""
+
+    default_kind = "slow_down"
+    summary = "rate limited"
+
+
+class StopAllCalls(ApiError):
+    """No further call may be made by this client; ``action`` says what a person must do."""
+
+    default_kind = "stop"
+    summary = "all calls stopped"
+    action = "stop issuing calls"
+
+    def _compose(self) -> str:
+        return f"{super()._compose()} -> {self.action}"
+
+
+class InvalidToken(StopAllCalls):
+    summary = "invalid or inactive token"
+    action = "set JUSTONEAPI_TOKEN to a valid token"
+
+
+class QuotaExceeded(StopAllCalls):
+    summary = "daily quota exceeded"
+    action = "daily quota exceeded: resumes after the quota resets"
+
+
+class InsufficientBalance(StopAllCalls):
+    summary = "insufficient balance"
+    action = "top up the balance"
+
+
+class BudgetExhausted(StopAllCalls):
+    """Raised by a ``before_call`` budget governor: our own spending cap, not the vendor's."""
+
+    default_kind = "budget"
+    summary = "call budget exhausted"
+    action = "raise the call budget or wait for the next run"
+
+
+class RequestRejected(ApiError):
+    """This request as sent will not succeed; retrying it is pointless."""
+
+    default_kind = "rejected"
+    summary = "request rejected"
+
+
+class InvalidParameters(RequestRejected):
+    summary = "invalid parameters"
+
+
+class PermissionDenied(RequestRejected):
+    summary = "permission denied"
+
+
+class UnknownCode(RequestRejected):
+    """A business code outside the documented table: fail closed rather than guess its meaning."""
+
+    summary = "unknown business code"
+
+
+class MalformedResponse(RequestRejected):
+    """An answer of the wrong shape (code as a string, no data.list, a note without noteId, ...)."""
+
+    default_kind = "malformed"
+    summary = "malformed response"
+
+
+# Most severe first: the cause FetchIncomplete reports when several pages failed differently.
+SEVERITY: tuple[type[ApiError], ...] = (
+    StopAllCalls,
+    RequestRejected,
+    SlowDownError,
+    RetryableError,
+    ApiError,
+)
+
+
+def severity(error: ApiError) -> int:
+    return next(i for i, cls in enumerate(SEVERITY) if isinstance(error, cls))
+
+
+class FetchIncomplete(ApiError):
+    """``fetch_all`` could not read every page.
+
+    ``cause`` is the deciding failure (the most severe one if several pages failed), ``result`` the partial
+    FetchResult of the pages that did succeed (reused and fresh; already passed to ``on_page``), and
+    ``failed_pages`` maps each failed page to its business code, or to the error kind when there was none.
+    """
+
+    default_kind = "incomplete"
+    summary = "fetch incomplete"
+
+    def __init__(
+        self,
+        cause: ApiError,
+        result: FetchResult,
+        failed_pages: Mapping[int, int | str],
+    ) -> None:
+        self.cause = cause
+        self.result = result
+        self.failed_pages = dict(sorted(failed_pages.items()))
+        pages = ", ".join(str(page) for page in self.failed_pages)
+        super().__init__(
+            f"{len(result.pages)} page(s) read, failed page(s) {pages}: {cause}",
+            code=cause.code,
+            http_status=cause.http_status,
+            user_id=cause.user_id,
+            kind=f"incomplete_{cause.kind}",
+        )
+
+    def copy(self, *, message: str | None = None, **changes: Any) -> ApiError:
+        return FetchIncomplete(self.cause.copy(message=message, **changes), self.result, self.failed_pages)
+
+    @property
+    def stop_all(self) -> bool:
+        """True when the run must stop issuing calls (token, quota, balance or budget)."""
+        return isinstance(self.cause, StopAllCalls)
+
+    @property
+    def retryable(self) -> bool:
+        """True when a later attempt at the same query can succeed (301/500/transport/slow-down)."""
+        return isinstance(self.cause, RetryableError | SlowDownError)

@@ -1,0 +1,131 @@
+"""Running the pipeline's jobs now, in this process, on the persistent Dagster instance.
+
+Used by ``pgy refresh`` and ``make run``: the runs are recorded in the same instance
+(``DAGSTER_HOME``) as the UI's, so they show there with their events and metadata.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+
+from pgy_pipeline.jobs import ENGAGEMENT_JOB_NAME, REFRESH_JOB_NAME
+from pgy_pipeline.partitions import contiguous_ranges, kol_partitions, range_tags
+
+QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("PGY_DATA_DIR") or "data")
+
+
+DAGSTER_YAML = """\
+# Written by pgy-pipeline when it first used this instance; edit freely.
+telemetry:
+  enabled: false
+concurrency:
+  runs:
+    max_concurrent_runs: 4
+  pools:
+    # One step at a time calls Just One API: the rate limiter is per process, so one
+    # slot keeps the whole instance under the token's requests/second (README, "Sizing").
+    default_limit: 1
+"""
+
+
+def ensure_dagster_home() -> Path:
+    """DAGSTER_HOME, defaulting to <data>/dagster_home so CLI runs and the UI share one instance."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        home = str((data_dir() / "dagster_home").resolve())
+        os.environ["DAGSTER_HOME"] = home
+    Path(home).mkdir(parents=True, exist_ok=True)
+    cfg = Path(home) / "dagster.yaml"
+    if not cfg.exists():
+        cfg.write_text(DAGSTER_YAML, encoding="utf-8")
+    return Path(home)
+
+
+def get_instance() -> dg.DagsterInstance:
+    ensure_dagster_home()
+    return dg.DagsterInstance.get()
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    first: str
+    last: str
+    success: bool
+    failure: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+def add_partitions(instance: dg.DagsterInstance, user_ids: Sequence[str]) -> list[str]:
+    existing = set(instance.get_dynamic_partitions(kol_partitions.name))
+    new = [u for u in dict.fromkeys(user_ids) if u not in existing]
+    if new:
+        instance.add_dynamic_partitions(kol_partitions.name, new)
+    return new
+
+
+def refresh(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    user_ids: Sequence[str],
+    filters: Mapping[str, str] | None = None,
+    tags: Mapping[str, str] | None = None,
+    quiet: bool = True,
+) -> list[RunSummary]:
+    """Run the refresh job for these KOLs: one run per contiguous range of partitions."""
+    add_partitions(instance, user_ids)
+    all_keys = instance.get_dynamic_partitions(kol_partitions.name)
+    job = defs.resolve_job_def(REFRESH_JOB_NAME)
+    run_config: dict[str, object] = {"ops": {"kol_notes": {"config": dict(filters or {})}}}
+    if quiet:
+        run_config |= QUIET_LOGGERS
+    out = []
+    for first, last in contiguous_ranges(user_ids, all_keys):
+        result = job.execute_in_process(
+            instance=instance,
+            run_config=run_config,
+            tags={**range_tags(first, last), "pgy/trigger": "cli", **(tags or {})},
+            raise_on_error=False,
+        )
+        failure = None
+        if not result.success:
+            failure = _first_failure(result)
+        run = instance.get_run_by_id(result.run_id)
+        out.append(RunSummary(result.run_id, first, last, result.success, failure, run.tags if run else {}))
+    return out
+
+
+def refresh_engagement(defs: dg.Definitions, instance: dg.DagsterInstance, quiet: bool = True) -> RunSummary:
+    job = defs.resolve_job_def(ENGAGEMENT_JOB_NAME)
+    result = job.execute_in_process(
+        instance=instance,
+        run_config=QUIET_LOGGERS if quiet else None,
+        tags={"pgy/trigger": "cli"},
+        raise_on_error=False,
+    )
+    return RunSummary(
+        result.run_id, "", "", result.success, None if result.success else _first_failure(result)
+    )
+
+
+def _first_failure(result: dg.ExecuteInProcessResult) -> str:
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
+            err = event.step_failure_data.error
+            # A dagster.Failure's description is the message written for people.
+            if (
+                event.step_failure_data.user_failure_data
+                and event.step_failure_data.user_failure_data.description
+            ):
+                return event.step_failure_data.user_failure_data.description
+            return err.message.strip()
+    return "the run failed (see the Dagster UI for its event log)"

@@ -1,0 +1,91 @@
+"""Fixtures for the client tests: the simulator, a scripted loopback server, clients with fast configs."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from pgy_pipeline.justoneapi import NotesDetailClient
+from pgy_pipeline.simulator import Simulator
+
+from .helpers import Scripted, fast_config
+
+
+@pytest.fixture
+def sim_factory() -> Iterator[Callable[..., Simulator]]:
+    """Start simulators with profile overrides; all are stopped at the end of the test."""
+    started: list[Simulator] = []
+
+    def make(profile: str = "clean", **overrides: Any) -> Simulator:
+        sim = Simulator(profile=profile, seed=0, **overrides)
+        sim.start()
+        started.append(sim)
+        return sim
+
+    yield make
+    for sim in started:
+        sim.stop()
+
+
+@pytest.fixture
+def client_factory() -> Iterator[Callable[..., NotesDetailClient]]:
+    made: list[NotesDetailClient] = []
+
+    def make(
+        base_url: str, observer: Any = None, before_call: Any = None, **overrides: Any
+    ) -> NotesDetailClient:
+        client = NotesDetailClient(
+            fast_config(base_url, **overrides), observer=observer, before_call=before_call
+        )
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.close()
+
+
+@pytest.fixture
+def scripted() -> Iterator[Scripted]:
+    script = Scripted()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            with script.lock:
+                script.paths.append(self.path)
+                reply = script.replies.pop(0) if script.replies else (404, {}, b"{}")
+            status, headers, body = reply
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:  # the request line holds the token
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    script.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    yield script
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    """A loopback URL nobody listens on (connection refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"

@@ -1,0 +1,251 @@
+"""fetch_all over real HTTP: stop rules, drift, duplicates, cap, parallel pages, reuse and failures."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+
+from pgy_pipeline.justoneapi import (
+    CallRecord,
+    FetchIncomplete,
+    NotesDetailClient,
+    NotesQuery,
+    Page,
+    PermissionDenied,
+    QuotaExceeded,
+    RetryableError,
+)
+from pgy_pipeline.simulator import Simulator
+
+SimFactory = Callable[..., Simulator]
+ClientFactory = Callable[..., NotesDetailClient]
+USER = "kol_p"
+
+
+def expected_ids(sim: Simulator, user: str = USER, **filters: str) -> list[str]:
+    return [n["noteId"] for n in sim.expected_notes(user, **filters)]
+
+
+@pytest.mark.parametrize(
+    ("count", "calls", "reason"),
+    [
+        (0, 1, "empty_page"),
+        (1, 1, "total_reached"),
+        (8, 1, "total_reached"),
+        (9, 2, "total_reached"),
+        (16, 2, "total_reached"),
+        (17, 3, "total_reached"),
+        (40, 5, "total_reached"),
+    ],
+)
+def test_note_counts(
+    count: int, calls: int, reason: str, sim_factory: SimFactory, client_factory: ClientFactory
+) -> None:
+    sim = sim_factory(fixed_counts={USER: count})
+    result = client_factory(sim.base_url).fetch_all(NotesQuery(USER))
+    assert [n.note_id for n in result.notes] == expected_ids(sim)
+    assert (result.calls, result.stop_reason, result.complete) == (calls, reason, True)
+    assert result.total == count and result.pages_fetched == calls and result.pages_reused == 0
+    assert [p.page_number for p in result.pages] == list(range(1, calls + 1))
+    assert result.codes == {0: calls} and result.http_statuses == {200: calls} and result.retries == 0
+    assert sim.counters().calls_total == calls
+
+
+def test_page_size_is_learned_not_assumed(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
+    sim = sim_factory(page_size=5, fixed_counts={USER: 12})
+    result = client_factory(sim.base_url).fetch_all(NotesQuery(USER))
+    assert [n.note_id for n in result.notes] == expected_ids(sim)
+    assert result.calls == 3
+
+
+def test_filters_reach_the_api(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
+    sim = sim_factory(fixed_counts={USER: 60})
+    query = NotesQuery(USER, advertise_switch="ORGANIC_ONLY", order_type="MOST_READ", note_type="VIDEO")
+    result = client_factory(sim.base_url).fetch_all(query)
+    filters = {"advertise_switch": "ORGANIC_ONLY", "order_type": "MOST_READ", "note_type": "VIDEO"}
+    assert [n.note_id for n in result.notes] == expected_ids(sim, **filters)
+
+
+@pytest.mark.parametrize("down", [False, True])
+def test_total_drift(down: bool, sim_factory: SimFactory, client_factory: ClientFactory) -> None:
+    sim = sim_factory(fixed_counts={USER: 20}, total_drift=5, total_drift_down=down)
+    client = client_factory(sim.base_url)
+    for _ in range(10):
+        result = client.fetch_all(NotesQuery(USER))
+        assert [n.note_id for n in result.notes] == expected_ids(sim)
+        assert result.complete and result.calls <= 5
+        assert result.total == max(p.total for p in result.pages if p.total is not None)
+
+
+def test_duplicates_across_pages_are_dropped(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
+    sim = sim_factory(fixed_counts={USER: 24}, dup_across_pages=True)
+    result = client_factory(sim.base_url).fetch_all(NotesQuery(USER))
+    assert [n.note_id for n in result.notes] == expected_ids(sim)
+    assert result.duplicates_dropped == 3 and result.calls == 4  # the 4th page is read one by one
+    assert result.stop_reason == "total_reached"
+
+
+def test_hostile_data_still_yields_the_truth(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
+    sim = sim_factory(
+        fixed_counts={USER: 30},
+        dup_across_pages=True,
+        total_drift=2,
+        p_string_numbers=0.5,
+        null_metric_share=0.2,
+        extra_fields=True,
+    )
+    result = client_factory(sim.base_url).fetch_all(NotesQuery(USER))
+    truth = sim.expected_notes(USER)
+    assert [n.note_id for n in result.notes] == [n["noteId"] for n in truth]
+    assert [n.read_num for n in result.notes] == [n["readNum"] for n in truth]
+    assert [n.collect_num for n in result.notes] == [n["collectNum"] for n in truth]
+    assert sum(p.null_metrics for p in result.pages) > 0
+    assert all("xsecToken" in n.extra for n in result.notes)
+
+
+def test_page_cap(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
+    sim = sim_factory(fixed_counts={USER: 40})
+    result = client_factory(sim.base_url, max_pages=2).fetch_all(NotesQuery(USER))
+    assert (result.stop_reason, result.complete, result.calls, len(result.notes)) == ("page_cap", False, 2, 16)
+
+
+def test_page_cap_without_total_reading_sequentially(
+    sim_factory: SimFactory, client_factory: ClientFactory
+) -> None:
+    sim = sim_factory(fixed_counts={USER: 40})
+    client = client_factory(sim.base_url, max_pages=1)
+    result = client.fetch_all(NotesQuery(USER))
+    assert (result.stop_reason, result.complete, result.calls) == ("page_cap", False, 1)
+
+
+def test_parallel_pages_are_fetched_once_each(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
+    sim = sim_factory(fixed_counts={USER: 80}, latency_s=0.04)
+    records: list[CallRecord] = []
+    lock = threading.Lock()
+
+    def observe(record: CallRecord) -> None:
+        with lock:
+            records.append(record)
+
+    result = client_factory(sim.base_url, observer=observe, page_workers=4).fetch_all(NotesQuery(USER))
+    assert len(result.notes) == 80 and result.calls == 10
+    by_page = sim.counters().by_user_page
+    assert by_page == {(USER, n): 1 for n in range(1, 11)}
+    spans = [(r.at, r.at + timedelta(seconds=r.latency_s)) for r in records]
+    overlap = max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)
+    assert 2 <= overlap <= 4
+
+
+def test_on_page_sees_each_fresh_page_once_one_at_a_time(
+    sim_factory: SimFactory, client_factory: ClientFactory
+) -> None:
+    sim = sim_factory(fixed_counts={USER: 50}, latency_s=0.01)
+    seen: list[int] = []
+    busy = threading.Lock()
+
+    def on_page(page: Page) -> None:
+        assert busy.acquire(blocking=False), "on_page entered concurrently"
+        try:
+            seen.append(page.page_number)
+        finally:
+            busy.release()
+
+    result = client_factory(sim.base_url).fetch_all(NotesQuery(USER), on_page=on_page)
+    assert sorted(seen) == [p.page_number for p in result.pages] == list(range(1, 8))
+
+
+def test_known_pages_are_reused_without_calls(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
+    sim = sim_factory(fixed_counts={USER: 40})
+    client = client_factory(sim.base_url)
+    first = client.fetch_all(NotesQuery(USER))
+    known = {p.page_number: p for p in first.pages if p.page_number in (1, 3)}
+    sim.reset_counters()
+    stored: list[int] = []
+    result = client.fetch_all(NotesQuery(USER), known_pages=known, on_page=lambda p: stored.append(p.page_number))
+    assert set(sim.counters().by_user_page) == {(USER, 2), (USER, 4), (USER, 5)}
+    assert (result.pages_reused, result.pages_fetched, result.calls) == (2, 3, 3)
+    assert sorted(stored) == [2, 4, 5]
+    assert [n.note_id for n in result.notes] == expected_ids(sim)
+    assert result.pages[0] is known[1]
+
+
+def test_known_pages_of_another_query_are_refused(
+    sim_factory: SimFactory, client_factory: ClientFactory
+) -> None:
+    sim = sim_factory(fixed_counts={USER: 10, "other": 10})
+    client = client_factory(sim.base_url)
+    page = client.get_page(NotesQuery(USER), 1)
+    with pytest.raises(ValueError):
+        client.fetch_all(NotesQuery("other"), known_pages={1: page})
+    with pytest.raises(ValueError):
+        client.fetch_all(NotesQuery(USER, note_type="VIDEO"), known_pages={1: page})
+    with pytest.raises(ValueError):
+        client.fetch_all(NotesQuery(USER), known_pages={2: page})
+
+
+def test_failed_page_gives_partial_result_then_resume(
+    sim_factory: SimFactory, client_factory: ClientFactory
+) -> None:
+    sim = sim_factory(fixed_counts={USER: 40})
+    client = client_factory(sim.base_url, page_workers=2, max_attempts=2)
+    stored: dict[int, Page] = {}
+
+    def persist(page: Page) -> None:
+        stored[page.page_number] = page
+        if page.page_number == 1:
+            sim.update(p_301=1.0)  # every later page fails with 301
+
+    with pytest.raises(FetchIncomplete) as info:
+        client.fetch_all(NotesQuery(USER), on_page=persist)
+    error = info.value
+    assert isinstance(error.cause, RetryableError) and error.retryable and not error.stop_all
+    assert error.code == 301 and set(error.failed_pages.values()) == {301}
+    assert [p.page_number for p in error.result.pages] == [1] == sorted(stored)
+    assert not error.result.complete and error.result.stop_reason == "failed"
+    assert error.result.codes[301] == error.result.calls - 1
+    # In-flight pages finish, pending ones never start: at most the two workers' pages were tried.
+    attempted = {page for (_, page) in sim.counters().by_user_page}
+    assert attempted - {1} == set(error.failed_pages) and len(error.failed_pages) <= 2
+
+    sim.update(p_301=0.0)
+    sim.reset_counters()
+    result = client.fetch_all(NotesQuery(USER), known_pages=stored, on_page=persist)
+    assert (USER, 1) not in sim.counters().by_user_page
+    assert [n.note_id for n in result.notes] == expected_ids(sim) and result.pages_reused == 1
+
+
+def test_first_page_rejected(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
+    sim = sim_factory(forbidden_users=frozenset({USER}))
+    with pytest.raises(FetchIncomplete) as info:
+        client_factory(sim.base_url).fetch_all(NotesQuery(USER))
+    assert isinstance(info.value.cause, PermissionDenied) and info.value.failed_pages == {1: 600}
+    assert info.value.result.pages == () and info.value.result.calls == 1
+
+
+def test_stop_mid_fetch_then_immediate_refusal(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
+    sim = sim_factory(fixed_counts={USER: 80, "next": 8}, daily_quota=3, latency_s=0.01)
+    client = client_factory(sim.base_url, page_workers=4)
+    with pytest.raises(FetchIncomplete) as info:
+        client.fetch_all(NotesQuery(USER))
+    assert info.value.stop_all and isinstance(info.value.cause, QuotaExceeded)
+    assert len(info.value.result.pages) == 3 and isinstance(client.stopped, QuotaExceeded)
+    calls = sim.counters().calls_total
+    assert calls <= 3 + 4
+    with pytest.raises(FetchIncomplete) as again:
+        client.fetch_all(NotesQuery("next"))
+    assert isinstance(again.value.cause, QuotaExceeded) and again.value.result.calls == 0
+    assert sim.counters().calls_total == calls
+
+
+def test_on_page_failure_propagates(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
+    sim = sim_factory(fixed_counts={USER: 40})
+
+    def broken(page: Page) -> None:
+        if page.page_number == 2:
+            raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        client_factory(sim.base_url).fetch_all(NotesQuery(USER), on_page=broken)
