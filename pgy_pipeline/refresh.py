@@ -73,6 +73,8 @@ class KolOutcome:
     error_code: int | None = None
     failed_pages: str | None = None
     message: str | None = None
+    action: str | None = None  # what a person must do, for stops (e.g. "top up the balance")
+    summary: str | None = None  # the failure in a few words, e.g. "daily quota exceeded"
     duration_s: float = 0.0
 
     @property
@@ -227,6 +229,8 @@ class Refresher:
             error_code=cause.code,
             failed_pages=pages_txt,
             message=str(cause),
+            action=getattr(cause, "action", None) if kind == "stop" else None,
+            summary=cause.summary,
         )
         if partial is not None:
             outcome.pages = len(partial.pages)

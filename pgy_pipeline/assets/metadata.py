@@ -24,10 +24,14 @@ def failure_message(failed: Sequence[KolOutcome], total: int) -> str:
     """First line: what happened and what to do. Never contains the token (messages are redacted)."""
     stopped = [o for o in failed if o.status == "stopped"]
     if stopped:
+        # The KOL that met the stop first carries the code; the others were refused locally.
         first = next((o for o in stopped if o.error_code is not None), stopped[0])
+        code = f" (code {first.error_code})" if first.error_code is not None else ""
+        what = first.summary or "calls stopped"
+        todo = f": {first.action}" if first.action else ""
         return (
-            f"All API calls stopped: {first.message}. {len(stopped)} of {total} KOL(s) not refreshed; "
-            "the retry sensor does not retry stops."
+            f"All API calls stopped: {what}{code}{todo}. {len(stopped)} of {total} KOL(s) not refreshed; "
+            f"stops are not retried by the retry sensor. Detail: {first.message}"
         )
     retryable = [o for o in failed if o.retryable]
     rejected = [o for o in failed if not o.retryable]

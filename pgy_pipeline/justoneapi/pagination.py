@@ -2,9 +2,12 @@
 
 Page 1 comes first: it gives the total and the page size (the notes on a full page; never assumed to be
 8). Pages 2..ceil(total/size) are then fetched in parallel. After that, pages are read one by one while
-the last page was full and fewer distinct notes than the largest reported total were seen (the total
-drifts and notes move between pages). The fetch stops on an empty page, on reaching the total, on a
-short page, or at the hard page cap (then the result is marked incomplete).
+the last page was full and the notes are not accounted for: fewer distinct notes than the largest reported
+total, or a total that changed between pages (it drifts, and notes move between pages while paging, so a
+drifting total may be under-reported). The fetch stops on an empty page, on a short page (reason
+"total_reached" when the distinct notes reach the total, else "short_page"), on a full page whose
+distinct notes equal a total every page agreed on, or at the hard page cap (the result is then
+marked incomplete).
 """
 
 from __future__ import annotations
@@ -108,6 +111,8 @@ class _Fetch:
 
     def get_many(self, numbers: list[int], workers: int) -> None:
         """Fetch pages in parallel; on the first failure start no new page, let running ones finish."""
+        if not numbers:
+            return
         other_error: BaseException | None = None
         abort = threading.Event()
         with ThreadPoolExecutor(max(1, min(workers, len(numbers))), thread_name_prefix="notes-page") as pool:
@@ -200,16 +205,13 @@ def fetch_all(
 ) -> FetchResult:
     """Every page of ``query``; see NotesDetailClient.fetch_all for the contract."""
     fetch = _Fetch(fetch_page, query, _check_known(query, known_pages), on_page)
-    error: FetchIncomplete | None = None
     try:
         fetch.get(1)
     except ApiError as exc:
         fetch.failures[1] = exc
     if fetch.failures:
-        error = fetch.incomplete()
-    if error is not None:
-        # Raised outside the except block so no exception (and no URL inside it) rides along as context.
-        raise error
+        # Raised outside the except block, so no other exception rides along as its context.
+        raise fetch.incomplete()
 
     last = 1
     reason = fetch.stop_reason(last)
@@ -231,7 +233,6 @@ def fetch_all(
         except ApiError as exc:
             fetch.failures[last] = exc
         if fetch.failures:
-            error = fetch.incomplete()
-            raise error
+            raise fetch.incomplete()
         reason = fetch.stop_reason(last)
     return fetch.result(reason, complete=True)

@@ -61,6 +61,8 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> int:
         "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ)"
     )
     conn.execute("COMMENT ON TABLE schema_version IS 'Warehouse schema versions applied, one row each.'")
+    conn.execute("COMMENT ON COLUMN schema_version.version IS 'Schema version reached (sql/NNN_*.sql).'")
+    conn.execute("COMMENT ON COLUMN schema_version.applied_at IS 'When this version was applied.'")
     for target, sql in available_migrations():
         if target <= version:
             continue

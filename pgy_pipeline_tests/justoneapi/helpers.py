@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pgy_pipeline.justoneapi import ClientConfig
+from pgy_pipeline.justoneapi import CallRecord, ClientConfig
 
 TOKEN = "tok-SECRET-7f3a9c"
 
@@ -73,3 +74,17 @@ def vendor_note(note_id: str = "69ad5b0b000000002203ac87", **fields: Any) -> dic
     }
     note.update(fields)
     return note
+
+
+class Flip:
+    """An observer that records calls and runs ``action`` once after ``after`` attempts."""
+
+    def __init__(self, action: Callable[[], Any] | None = None, after: int = 1) -> None:
+        self.records: list[CallRecord] = []
+        self.action = action
+        self.after = after
+
+    def __call__(self, record: CallRecord) -> None:
+        self.records.append(record)
+        if self.action is not None and len(self.records) == self.after:
+            self.action()

@@ -124,7 +124,8 @@ def test_code_decides_over_http_status() -> None:
 def test_http_status_without_envelope() -> None:
     html = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
     reading = _classify(502, html, {"Content-Type": "text/html"})
-    assert reading.outcome == "retry" and reading.error.kind == "http_502" and reading.code is None
+    assert reading.outcome == "retry" and reading.error is not None and reading.code is None
+    assert reading.error.kind == "http_502"
     assert "HTML" in str(reading.error)
     for status in (503, 504, 500):
         assert _classify(status, {"status": status, "error": "Service Unavailable"}).outcome == "retry"
@@ -180,7 +181,7 @@ def test_metric_coercion_and_counts() -> None:
         vendor_note("c", readNum=7.0, isAdvertise=1, title=42),
     ]
     del notes[2]["likeNum"]
-    reading = _classify(200, envelope(0, notes, total="3"))
+    reading = _classify(200, envelope(0, notes, total="3"))  # type: ignore[arg-type]
     a, b, c = reading.notes
     assert (a.read_num, a.like_num, a.collect_num, a.third_read_user_num) == (1142, None, None, None)
     assert (b.read_num, b.like_num, b.collect_num, b.is_video, b.publish_date) == (

@@ -109,7 +109,12 @@ def test_hostile_data_still_yields_the_truth(sim_factory: SimFactory, client_fac
 def test_page_cap(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
     sim = sim_factory(fixed_counts={USER: 40})
     result = client_factory(sim.base_url, max_pages=2).fetch_all(NotesQuery(USER))
-    assert (result.stop_reason, result.complete, result.calls, len(result.notes)) == ("page_cap", False, 2, 16)
+    assert (result.stop_reason, result.complete, result.calls, len(result.notes)) == (
+        "page_cap",
+        False,
+        2,
+        16,
+    )
 
 
 def test_page_cap_without_total_reading_sequentially(
@@ -164,7 +169,9 @@ def test_known_pages_are_reused_without_calls(sim_factory: SimFactory, client_fa
     known = {p.page_number: p for p in first.pages if p.page_number in (1, 3)}
     sim.reset_counters()
     stored: list[int] = []
-    result = client.fetch_all(NotesQuery(USER), known_pages=known, on_page=lambda p: stored.append(p.page_number))
+    result = client.fetch_all(
+        NotesQuery(USER), known_pages=known, on_page=lambda p: stored.append(p.page_number)
+    )
     assert set(sim.counters().by_user_page) == {(USER, 2), (USER, 4), (USER, 5)}
     assert (result.pages_reused, result.pages_fetched, result.calls) == (2, 3, 3)
     assert sorted(stored) == [2, 4, 5]
@@ -225,7 +232,9 @@ def test_first_page_rejected(sim_factory: SimFactory, client_factory: ClientFact
     assert info.value.result.pages == () and info.value.result.calls == 1
 
 
-def test_stop_mid_fetch_then_immediate_refusal(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
+def test_stop_mid_fetch_then_immediate_refusal(
+    sim_factory: SimFactory, client_factory: ClientFactory
+) -> None:
     sim = sim_factory(fixed_counts={USER: 80, "next": 8}, daily_quota=3, latency_s=0.01)
     client = client_factory(sim.base_url, page_workers=4)
     with pytest.raises(FetchIncomplete) as info:

@@ -75,7 +75,7 @@ def test_recovery_is_additive_slow_and_capped() -> None:
 
 
 def test_a_cut_pushes_the_next_slot_out() -> None:
-    limiter, clock = make(10.0, 1.0)
+    limiter, _ = make(10.0, 1.0)
     limiter.acquire()
     limiter.on_slow_down()
     assert limiter.acquire() == pytest.approx(0.2)

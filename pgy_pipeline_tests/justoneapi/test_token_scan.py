@@ -8,6 +8,7 @@ import logging
 import pickle
 import traceback
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import pytest
@@ -25,6 +26,21 @@ from pgy_pipeline.simulator import Simulator
 from .helpers import FAST, TOKEN, Scripted
 
 SimFactory = Callable[..., Simulator]
+EXPECTED_KINDS = sorted(
+    {
+        "BudgetExhausted",
+        "FetchIncomplete",
+        "InsufficientBalance",
+        "InvalidParameters",
+        "InvalidToken",
+        "PermissionDenied",
+        "QuotaExceeded",
+        "RequestRejected",
+        "RetryableError",
+        "SlowDownError",
+        "UnknownCode",
+    }
+)
 
 
 @pytest.fixture
@@ -55,7 +71,9 @@ def _exception_texts(error: BaseException) -> list[str]:
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         texts += [str(current), repr(current), repr(current.args), repr(vars(current))]
-        texts.append(repr(pickle.loads(pickle.dumps(current)).__dict__) if isinstance(current, ApiError) else "")
+        texts.append(
+            repr(pickle.loads(pickle.dumps(current)).__dict__) if isinstance(current, ApiError) else ""
+        )
         cause = getattr(current, "cause", None)
         if isinstance(cause, BaseException):
             texts += _exception_texts(cause)
@@ -76,9 +94,11 @@ def test_token_never_leaks(
     errors: list[BaseException] = []
     clients: list[NotesDetailClient] = []
 
-    def client(base_url: str, **overrides: Any) -> NotesDetailClient:
+    def client(
+        base_url: str, governor: Callable[[], None] | None = None, **overrides: Any
+    ) -> NotesDetailClient:
         config = ClientConfig(token=TOKEN, base_url=base_url, **{**FAST, "max_attempts": 2, **overrides})
-        made = NotesDetailClient(config, observer=records.append, before_call=overrides.pop("gov", None))
+        made = NotesDetailClient(config, observer=records.append, before_call=governor)
         clients.append(made)
         returned.append(made)
         returned.append(config)
@@ -98,10 +118,10 @@ def test_token_never_leaks(
 
     for code in (100, 301, 302, 303, 400, 500, 600, 601, 503, 999):
         coded = sim_factory(user_codes={"kol_t": code})
-        attempt(lambda c=client(coded.base_url, slow_down_max_waits=1): c.fetch_all(query))  # type: ignore[misc]
+        attempt(partial(client(coded.base_url, slow_down_max_waits=1).fetch_all, query))
     for fault in ("p_html_502", "p_http_503", "p_http_429", "p_truncated"):
         faulty = sim_factory(**{fault: 1.0, "retry_after_s": 0})
-        attempt(lambda c=client(faulty.base_url, slow_down_max_waits=1): c.get_page(query, 1))  # type: ignore[misc]
+        attempt(partial(client(faulty.base_url, slow_down_max_waits=1).get_page, query, 1))
     stall = sim_factory(p_stall=1.0, stall_s=0.4, stall_drop_share=0.0)
     attempt(lambda: client(stall.base_url, read_timeout=0.1, max_attempts=1).get_page(query, 1))
     drop = sim_factory(p_stall=1.0, stall_s=0.0, stall_drop_share=1.0)
@@ -124,11 +144,15 @@ def test_token_never_leaks(
     def budget() -> None:
         raise BudgetExhausted("budget spent")
 
-    attempt(lambda: client(sim.base_url, gov=budget).fetch_all(query))
+    attempt(lambda: client(sim.base_url, governor=budget).fetch_all(query))
     for made in clients:
         made.close()
 
-    assert len(errors) >= 20 and len(records) >= 30
+    kinds = sorted(
+        {type(e).__name__ for e in errors} | {type(e.cause).__name__ for e in errors if hasattr(e, "cause")}
+    )
+    assert kinds == EXPECTED_KINDS, kinds
+    assert len(errors) == 24 and len(records) >= 30
     for error in errors:
         for text in _exception_texts(error):
             assert TOKEN not in text, text

@@ -1,0 +1,131 @@
+"""Shared fixtures for the pipeline tests: a simulator on loopback, a temp data dir, a Dagster instance."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+import pytest
+
+from pgy_pipeline import runner
+from pgy_pipeline.definitions import build_defs
+from pgy_pipeline.partitions import kol_partitions
+from pgy_pipeline.resources import JustOneApiResource, PgyResource
+from pgy_pipeline.simulator import Simulator
+from pgy_pipeline.warehouse import Warehouse
+
+# A fixed "today" for the simulator's data so expectations never depend on the calendar.
+ANCHOR = date(2026, 3, 8)
+TEST_TOKEN = "tok-PIPELINE-SECRET-4b1d9e"
+
+
+@dataclass
+class PipelineEnv:
+    """A pipeline wired to a simulator and a temp data dir, run in-process."""
+
+    sim: Simulator
+    data_dir: Path
+    instance: dg.DagsterInstance
+    api_overrides: dict[str, Any] = field(default_factory=dict)
+    pgy_overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def api(self) -> JustOneApiResource:
+        cfg: dict[str, Any] = {
+            "token": TEST_TOKEN,
+            "base_url": self.sim.base_url,
+            "backoff_base_s": 0.001,
+            "backoff_max_s": 0.01,
+            "read_timeout_s": 2.0,
+            "connect_timeout_s": 2.0,
+            "rate_limit_per_s": 1000.0,
+        }
+        return JustOneApiResource(**(cfg | self.api_overrides))
+
+    @property
+    def pgy(self) -> PgyResource:
+        cfg: dict[str, Any] = {"data_dir": str(self.data_dir), "publish_interval_s": 0.0, "kol_workers": 4}
+        return PgyResource(**(cfg | self.pgy_overrides))
+
+    @property
+    def defs(self) -> dg.Definitions:
+        base = build_defs()
+        return dg.Definitions(
+            assets=base.assets,
+            asset_checks=base.asset_checks,
+            jobs=base.jobs,
+            schedules=base.schedules,
+            sensors=base.sensors,
+            resources={"api": self.api, "pgy": self.pgy},
+        )
+
+    def add_kols(self, user_ids: Sequence[str]) -> None:
+        runner.add_partitions(self.instance, user_ids)
+
+    def refresh(self, user_ids: Sequence[str], filters: Mapping[str, str] | None = None) -> list[runner.RunSummary]:
+        return runner.refresh(self.defs, self.instance, user_ids, filters)
+
+    def engagement(self) -> runner.RunSummary:
+        return runner.refresh_engagement(self.defs, self.instance)
+
+    def db(self) -> duckdb.DuckDBPyConnection:
+        return Warehouse(self.data_dir).connect_snapshot()
+
+    def partition_status(self, asset: str = "notes") -> tuple[set[str], set[str]]:
+        """(materialized, failed) partition keys of an asset, as the UI shows them."""
+        from dagster._core.storage.partition_status_cache import get_and_update_asset_status_cache_value
+
+        value = get_and_update_asset_status_cache_value(
+            self.instance, dg.AssetKey(asset), kol_partitions, dynamic_partitions_loader=self.instance
+        )
+        assert value is not None
+        mat = set(value.deserialize_materialized_partition_subsets(kol_partitions).get_partition_keys())
+        failed = set(value.deserialize_failed_partition_subsets(kol_partitions).get_partition_keys())
+        return mat, failed
+
+
+@pytest.fixture
+def make_env(tmp_path: Path) -> Iterator[Any]:
+    sims: list[Simulator] = []
+    stack = contextlib.ExitStack()
+
+    def make(profile: str = "clean", api: dict[str, Any] | None = None, pgy: dict[str, Any] | None = None,
+             **sim_overrides: Any) -> PipelineEnv:
+        sim_overrides.setdefault("anchor_date", ANCHOR)
+        sim = Simulator(profile, seed=7, **sim_overrides)
+        sim.start()
+        sims.append(sim)
+        # A real (temp-dir, SQLite) instance, as `dagster dev` uses: sensors and schedules need one.
+        instance = stack.enter_context(dg.instance_for_test())
+        data = tmp_path / f"data{len(sims)}"
+        data.mkdir()
+        return PipelineEnv(sim, data, instance, api or {}, pgy or {})
+
+    yield make
+    for sim in sims:
+        sim.stop()
+    stack.close()
+
+
+def expected_frame(sim: Simulator, user_id: str, **filters: str) -> list[tuple[Any, ...]]:
+    """The simulator's truth as (note_id, read_num, like_num, collect_num, third_read_user_num) rows."""
+    return sorted(
+        (n["noteId"], n["readNum"], n["likeNum"], n["collectNum"], n["thirdReadUserNum"])
+        for n in sim.expected_notes(user_id, **filters)
+    )
+
+
+def stored_frame(conn: duckdb.DuckDBPyConnection, user_id: str) -> list[tuple[Any, ...]]:
+    return sorted(
+        conn.execute(
+            "SELECT note_id, read_num, like_num, collect_num, third_read_user_num FROM notes "
+            "WHERE user_id = ? AND gone_at IS NULL",
+            [user_id],
+        ).fetchall()
+    )

@@ -1,0 +1,168 @@
+"""Definitions, the roster sensor, the schedule and the asset checks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from pgy_pipeline.checks import notes_match_reported_total, notes_metrics_non_negative, notes_unique_per_kol
+from pgy_pipeline.definitions import defs
+from pgy_pipeline.partitions import contiguous_ranges, kol_partitions
+from pgy_pipeline.roster import load_roster
+from pgy_pipeline.schedules import build_daily_refresh_schedule
+from pgy_pipeline.sensors import kol_roster_sensor
+from pgy_pipeline.warehouse import Warehouse
+from pgy_pipeline.warehouse.migrations import migrate
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_definitions_load_and_validate_in_process():
+    dg.Definitions.validate_loadable(defs)
+    assert {j.name for j in defs.jobs} == {"refresh_kols", "refresh_engagement"}
+    assets = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert assets == {"note_pages", "notes", "note_engagement", "kol_engagement"}
+
+
+def test_dagster_definitions_validate_command_passes(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "JUSTONEAPI_TOKEN"}
+    env["DAGSTER_HOME"] = str(tmp_path)
+    out = subprocess.run(
+        [str(Path(sys.executable).with_name("dagster")), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Validation successful" in out.stdout + out.stderr
+
+
+def test_token_is_an_envvar_reference_never_a_value(monkeypatch):
+    monkeypatch.setenv("JUSTONEAPI_TOKEN", "tok-never-in-config-123")
+    from pgy_pipeline.definitions import build_defs
+
+    api = build_defs().resources["api"]
+    assert isinstance(api.token, dg.EnvVar) or "tok-never" not in repr(api)
+    assert "tok-never-in-config-123" not in repr(api)
+
+
+def test_contiguous_ranges_cover_scattered_kols_with_few_runs():
+    keys = ["a", "b", "c", "d", "e"]
+    assert contiguous_ranges(["a", "b", "c", "d", "e"], keys) == [("a", "e")]
+    assert contiguous_ranges(["b", "d", "e"], keys) == [("b", "b"), ("d", "e")]
+    with pytest.raises(ValueError, match="not KOL partitions: zz"):
+        contiguous_ranges(["zz"], keys)
+
+
+def _roster_tick(instance, pgy, cursor=None):
+    ctx = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"pgy": pgy})
+    return kol_roster_sensor(ctx)
+
+
+def test_roster_sensor_adds_new_kols_and_launches_their_first_refresh(make_env):
+    env = make_env()
+    (env.data_dir / "kols.csv").write_text(
+        "user_id,label\nkol_a,Alice\n\nkol_b,鲍勃\nbad/../id,x\nkol_a,dup\nkol_c\n", encoding="utf-8"
+    )
+    result = _roster_tick(env.instance, env.pgy)
+    assert isinstance(result, dg.SensorResult)
+    adds = [r for r in result.dynamic_partitions_requests if isinstance(r, dg.AddDynamicPartitionsRequest)]
+    assert adds and list(adds[0].partition_keys) == ["kol_a", "kol_b", "kol_c"]
+    run = result.run_requests[0]
+    assert run.tags["dagster/asset_partition_range_start"] == "kol_a"
+    assert run.tags["dagster/asset_partition_range_end"] == "kol_c"
+    assert json.loads(result.cursor) == ["kol_a", "kol_b", "kol_c"]
+
+
+def test_roster_sensor_syncs_both_ways_and_a_removed_kol_keeps_its_history(make_env):
+    env = make_env(fixed_counts={"kol_a": 9, "kol_b": 9})
+    roster = env.data_dir / "kols.csv"
+    roster.write_text("user_id,label\nkol_a,A\nkol_b,B\n", encoding="utf-8")
+    env.add_kols(["kol_a", "kol_b"])
+    env.refresh(["kol_a", "kol_b"])
+    cursor = json.dumps(["kol_a", "kol_b"])
+    # Removed from the file -> partition deleted; added in the UI -> appended to the file.
+    roster.write_text("user_id,label\nkol_a,A\n", encoding="utf-8")
+    env.instance.add_dynamic_partitions(kol_partitions.name, ["kol_ui"])
+    result = _roster_tick(env.instance, env.pgy, cursor)
+    deletes = [r for r in result.dynamic_partitions_requests if isinstance(r, dg.DeleteDynamicPartitionsRequest)]
+    assert deletes and list(deletes[0].partition_keys) == ["kol_b"]
+    assert load_roster(roster).user_ids == ["kol_a", "kol_ui"]
+    assert json.loads(result.cursor) == ["kol_a", "kol_ui"]
+    env.instance.delete_dynamic_partition(kol_partitions.name, "kol_b")
+    with env.db() as conn:
+        assert conn.execute("SELECT count(*) FROM notes WHERE user_id = 'kol_b'").fetchone()[0] == 9
+    quiet = _roster_tick(env.instance, env.pgy, result.cursor)
+    assert quiet.skip_reason is not None or not quiet.run_requests
+
+
+def test_schedule_refreshes_every_roster_kol_in_one_run(make_env):
+    env = make_env()
+    schedule = build_daily_refresh_schedule()
+    assert schedule.cron_schedule == "0 6 * * *" and schedule.execution_timezone == "Asia/Shanghai"
+    empty = schedule.evaluate_tick(
+        dg.build_schedule_context(instance=env.instance, scheduled_execution_time=datetime(2026, 11, 26, 6))
+    )
+    assert empty.skip_message and "roster is empty" in empty.skip_message
+    env.add_kols(["k1", "k2", "k3"])
+    data = schedule.evaluate_tick(
+        dg.build_schedule_context(instance=env.instance, scheduled_execution_time=datetime(2026, 11, 26, 6))
+    )
+    (req,) = data.run_requests
+    assert req.tags["dagster/asset_partition_range_start"] == "k1"
+    assert req.tags["dagster/asset_partition_range_end"] == "k3"
+    assert req.run_key and "2026-11-26" in req.run_key
+
+
+def test_a_configured_schedule_keeps_its_cron_and_timezone():
+    s = build_daily_refresh_schedule("30 2 * * *", "UTC")
+    assert s.cron_schedule == "30 2 * * *" and s.execution_timezone == "UTC"
+
+
+def _check(fn, pgy, instance=None):
+    ctx = dg.build_asset_check_context(resources={"pgy": pgy}, instance=instance)
+    return fn(ctx)
+
+
+def test_checks_pass_on_good_data_and_fail_on_bad(make_env):
+    env = make_env(fixed_counts={"kol_a": 20})
+    env.refresh(["kol_a"])
+    assert _check(notes_metrics_non_negative, env.pgy).passed
+    assert _check(notes_match_reported_total, env.pgy).passed
+    with Warehouse(env.data_dir).write() as conn:
+        conn.execute("UPDATE notes SET read_num = -5 WHERE note_id = (SELECT min(note_id) FROM notes)")
+        conn.execute("UPDATE notes SET gone_at = now() WHERE note_id IN (SELECT note_id FROM notes LIMIT 5)")
+    bad = _check(notes_metrics_non_negative, env.pgy)
+    assert not bad.passed and bad.metadata["negative_rows"].value == 1
+    off = _check(notes_match_reported_total, env.pgy)
+    assert not off.passed and off.metadata["kols_off"].value == 1
+
+
+def test_uniqueness_check_fails_on_a_table_without_its_key(tmp_path):
+    from pgy_pipeline.resources import PgyResource
+
+    state = tmp_path / ".state"
+    state.mkdir()
+    conn = duckdb.connect(str(state / "warehouse.duckdb"))
+    # A damaged table: same columns, no primary key (as a bad manual restore would leave it).
+    conn.execute(
+        "CREATE TABLE notes (user_id VARCHAR, note_id VARCHAR, title VARCHAR, publish_date DATE, is_video BOOLEAN, "
+        "is_advertise BOOLEAN, brand_name VARCHAR, img_url VARCHAR, read_num BIGINT, like_num BIGINT, "
+        "collect_num BIGINT, third_read_user_num BIGINT, first_seen_at TIMESTAMPTZ, last_seen_at TIMESTAMPTZ, "
+        "gone_at TIMESTAMPTZ, last_fetch_id VARCHAR)"
+    )
+    migrate(conn)
+    conn.execute("INSERT INTO notes (user_id, note_id) VALUES ('u', 'n'), ('u', 'n'), ('u', 'm')")
+    conn.close()
+    result = _check(notes_unique_per_kol, PgyResource(data_dir=str(tmp_path)))
+    assert not result.passed and result.metadata["duplicate_keys"].value == 1
