@@ -6,7 +6,7 @@ import dagster as dg
 
 from pgy_pipeline.assets.kol_notes import NOTES
 from pgy_pipeline.assets.metadata import preview
-from pgy_pipeline.partitions import kol_partitions
+from pgy_pipeline.partitions import KOLS_PARTITIONS_NAME
 from pgy_pipeline.resources import PgyResource
 
 # The schedule runs daily; a KOL not refreshed for longer than this is stale.
@@ -87,7 +87,7 @@ def notes_match_reported_total(pgy: PgyResource) -> dg.AssetCheckResult:
 def roster_refreshed_within_window(
     context: dg.AssetCheckExecutionContext, pgy: PgyResource
 ) -> dg.AssetCheckResult:
-    roster = context.instance.get_dynamic_partitions(kol_partitions.name)
+    roster = context.instance.get_dynamic_partitions(KOLS_PARTITIONS_NAME)
     with pgy.warehouse().read_working() as conn:
         rows = conn.execute(
             """

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -193,11 +192,11 @@ def kols_remove(user_id: str) -> None:
         raise click.ClickException(f"{user_id} is not on the roster")
     save_roster(_roster_path(), [k for k in roster.kols if k.user_id != user_id])
     from pgy_pipeline import runner
-    from pgy_pipeline.partitions import kol_partitions
+    from pgy_pipeline.partitions import KOLS_PARTITIONS_NAME
 
     instance = runner.get_instance()
-    if instance.has_dynamic_partition(kol_partitions.name, user_id):
-        instance.delete_dynamic_partition(kol_partitions.name, user_id)
+    if instance.has_dynamic_partition(KOLS_PARTITIONS_NAME, user_id):
+        instance.delete_dynamic_partition(KOLS_PARTITIONS_NAME, user_id)
     click.echo(f"removed {user_id} (its notes and history are kept)")
 
 
@@ -206,7 +205,9 @@ def kols_remove(user_id: str) -> None:
 
 @main.command()
 @click.option("--port", type=int, default=8765, show_default=True)
-@click.option("--profile", type=click.Choice(["clean", "realistic", "hostile"]), default="realistic", show_default=True)
+@click.option(
+    "--profile", type=click.Choice(["clean", "realistic", "hostile"]), default="realistic", show_default=True
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 def simulator(port: int, profile: str, seed: int) -> None:
     """Serve the fake Notes Details API on 127.0.0.1 (point JUSTONEAPI_BASE_URL at it)."""
@@ -269,7 +270,9 @@ def query(sql: str, fmt: str, output: str | None) -> None:
 
 @main.command()
 @click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True)
-@click.option("--output", "out_dir", type=click.Path(file_okay=False), default=None, help="Default: <data>/export")
+@click.option(
+    "--output", "out_dir", type=click.Path(file_okay=False), default=None, help="Default: <data>/export"
+)
 def export(fmt: str, out_dir: str | None) -> None:
     """Write the main tables to Parquet or CSV files for other tools."""
     from pgy_pipeline.warehouse import Warehouse, WarehouseError
@@ -307,8 +310,14 @@ def status() -> None:
     stop = state.active_stop()
     click.echo(f"calls stopped until {stop[1].isoformat()}: {stop[2]}" if stop else "no quota stop")
     for f in state.failures():
-        what = "given up" if f.gave_up else f"next retry {f.next_retry_at.isoformat() if f.next_retry_at else '-'}"
-        click.echo(f"{f.user_id}: {f.attempts} failed attempt(s), {f.error_kind} code {f.code}; {what}; {f.message}")
+        what = (
+            "given up"
+            if f.gave_up
+            else f"next retry {f.next_retry_at.isoformat() if f.next_retry_at else '-'}"
+        )
+        click.echo(
+            f"{f.user_id}: {f.attempts} failed attempt(s), {f.error_kind} code {f.code}; {what}; {f.message}"
+        )
 
 
 @main.command()

@@ -32,7 +32,7 @@ def build_defs() -> dg.Definitions:
     )
     budget = os.environ.get("PGY_DAILY_CALL_BUDGET")
     pgy = PgyResource(
-        data_dir=_env("PGY_DATA_DIR", "data"),
+        data_dir=_env("PGY_DATA_DIR") or "data",
         daily_call_budget=int(budget) if budget else None,
     )
     automation = dg.AutomationConditionSensorDefinition(

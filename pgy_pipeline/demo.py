@@ -69,7 +69,9 @@ def run_demo(data_dir: Path, roster_path: Path) -> int:
             """
         ).df()
     click.echo("")
-    click.echo(f"Done in {elapsed:.0f} s: {pages} pages bought this run, {calls} API calls in the ledger, {notes} notes.")
+    click.echo(
+        f"Done in {elapsed:.0f} s: {pages} pages bought this run, {calls} API calls in the ledger, {notes} notes."
+    )
     for r in runs:
         if not r.success:
             click.echo(f"  run {r.run_id} failed: {r.failure}")
@@ -80,7 +82,7 @@ def run_demo(data_dir: Path, roster_path: Path) -> int:
     click.echo(top.to_string(index=False))
     click.echo("")
     click.echo(f"DuckDB file: {db}")
-    click.echo("Example queries (duckdb -readonly FILE, or: pgy query \"SQL\"):")
+    click.echo('Example queries (duckdb -readonly FILE, or: pgy query "SQL"):')
     for title, sql in EXAMPLE_QUERIES:
         click.echo(f"  -- {title}")
         click.echo(f"  {sql};")

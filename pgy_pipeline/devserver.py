@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pgy_pipeline.runner import ensure_dagster_home
 
+
 def _reset_signals() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_DFL)

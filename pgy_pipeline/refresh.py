@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -115,7 +116,7 @@ class Refresher:
 
     def __init__(
         self,
-        client_factory: Callable[[Callable[[CallRecord], None]], NotesDetailClient],
+        client_factory: Callable[[Callable[[CallRecord], None]], AbstractContextManager[NotesDetailClient]],
         warehouse: Warehouse,
         raw: RawStore,
         state: PipelineState,
@@ -140,9 +141,19 @@ class Refresher:
         queries = [NotesQuery(u, **(filters or {})) for u in user_ids]  # validates before any call
         stop = self.state.active_stop()
         if stop:
-            kind, until, reason = stop
+            _kind, until, reason = stop
             msg = f"{reason}; no calls until {until.isoformat()}"
-            outs = [KolOutcome(q.user_id, "stopped", error_kind="stop", message=msg) for q in queries]
+            outs = [
+                KolOutcome(
+                    q.user_id,
+                    "stopped",
+                    error_kind="stop",
+                    message=msg,
+                    summary=reason,
+                    action=f"no calls until the quota resets at {until.isoformat()}; runs after that resume",
+                )
+                for q in queries
+            ]
             for o in outs:
                 self._report(o)
             return outs
@@ -351,21 +362,37 @@ def _ok_outcome(query: NotesQuery, fetch_id: str, result: FetchResult, stats: Wr
     )
 
 
-def summarize(outcomes: Sequence[KolOutcome]) -> dict[str, object]:
+@dataclass(frozen=True)
+class RunTotals:
     """Run-level totals for metadata and the CLI summary."""
+
+    kols: int
+    kols_ok: int
+    kols_failed: int
+    kols_stopped: int
+    pages: int
+    pages_reused: int
+    api_calls: int
+    retries: int
+    notes: int
+    notes_new: int
+    codes: dict[str, int]
+
+
+def summarize(outcomes: Sequence[KolOutcome]) -> RunTotals:
     codes: Counter[int] = Counter()
     for o in outcomes:
         codes.update(o.codes)
-    return {
-        "kols": len(outcomes),
-        "kols_ok": sum(o.status == "ok" for o in outcomes),
-        "kols_failed": sum(o.status == "failed" for o in outcomes),
-        "kols_stopped": sum(o.status == "stopped" for o in outcomes),
-        "pages": sum(o.pages for o in outcomes),
-        "pages_reused": sum(o.pages_reused for o in outcomes),
-        "api_calls": sum(o.calls for o in outcomes),
-        "retries": sum(o.retries for o in outcomes),
-        "notes": sum(o.notes for o in outcomes),
-        "notes_new": sum(o.notes_new for o in outcomes),
-        "codes": {str(k): v for k, v in sorted(codes.items())},
-    }
+    return RunTotals(
+        kols=len(outcomes),
+        kols_ok=sum(o.status == "ok" for o in outcomes),
+        kols_failed=sum(o.status == "failed" for o in outcomes),
+        kols_stopped=sum(o.status == "stopped" for o in outcomes),
+        pages=sum(o.pages for o in outcomes),
+        pages_reused=sum(o.pages_reused for o in outcomes),
+        api_calls=sum(o.calls for o in outcomes),
+        retries=sum(o.retries for o in outcomes),
+        notes=sum(o.notes for o in outcomes),
+        notes_new=sum(o.notes_new for o in outcomes),
+        codes={str(k): v for k, v in sorted(codes.items())},
+    )

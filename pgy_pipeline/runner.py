@@ -14,7 +14,7 @@ from pathlib import Path
 import dagster as dg
 
 from pgy_pipeline.jobs import ENGAGEMENT_JOB_NAME, REFRESH_JOB_NAME
-from pgy_pipeline.partitions import contiguous_ranges, kol_partitions, range_tags
+from pgy_pipeline.partitions import KOLS_PARTITIONS_NAME, contiguous_ranges, range_tags
 
 QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -66,10 +66,10 @@ class RunSummary:
 
 
 def add_partitions(instance: dg.DagsterInstance, user_ids: Sequence[str]) -> list[str]:
-    existing = set(instance.get_dynamic_partitions(kol_partitions.name))
+    existing = set(instance.get_dynamic_partitions(KOLS_PARTITIONS_NAME))
     new = [u for u in dict.fromkeys(user_ids) if u not in existing]
     if new:
-        instance.add_dynamic_partitions(kol_partitions.name, new)
+        instance.add_dynamic_partitions(KOLS_PARTITIONS_NAME, new)
     return new
 
 
@@ -83,7 +83,7 @@ def refresh(
 ) -> list[RunSummary]:
     """Run the refresh job for these KOLs: one run per contiguous range of partitions."""
     add_partitions(instance, user_ids)
-    all_keys = instance.get_dynamic_partitions(kol_partitions.name)
+    all_keys = instance.get_dynamic_partitions(KOLS_PARTITIONS_NAME)
     job = defs.resolve_job_def(REFRESH_JOB_NAME)
     run_config: dict[str, object] = {"ops": {"kol_notes": {"config": dict(filters or {})}}}
     if quiet:

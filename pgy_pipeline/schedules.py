@@ -3,7 +3,7 @@
 import dagster as dg
 
 from pgy_pipeline.jobs import refresh_job
-from pgy_pipeline.partitions import kol_partitions, range_tags
+from pgy_pipeline.partitions import KOLS_PARTITIONS_NAME, range_tags
 
 DEFAULT_CRON = "0 6 * * *"
 DEFAULT_TIMEZONE = "Asia/Shanghai"
@@ -24,7 +24,7 @@ def build_daily_refresh_schedule(
         ),
     )
     def daily_refresh(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-        keys = context.instance.get_dynamic_partitions(kol_partitions.name)
+        keys = context.instance.get_dynamic_partitions(KOLS_PARTITIONS_NAME)
         if not keys:
             return dg.SkipReason("the roster is empty: add KOLs to data/kols.csv or with `pgy kols add`")
         tick = context.scheduled_execution_time.isoformat() if context.scheduled_execution_time else "now"

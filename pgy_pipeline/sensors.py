@@ -5,7 +5,7 @@ import json
 import dagster as dg
 
 from pgy_pipeline.jobs import REFRESH_JOB_NAME, refresh_job
-from pgy_pipeline.partitions import kol_partitions, range_tags
+from pgy_pipeline.partitions import KOLS_PARTITIONS_NAME, kol_partitions, range_tags
 from pgy_pipeline.resources import PgyResource
 from pgy_pipeline.roster import Kol, load_roster, plan_sync, save_roster
 
@@ -28,7 +28,7 @@ def kol_roster_sensor(
     for problem in roster.problems:
         context.log.warning("%s: %s", pgy.roster_path, problem)
     base = json.loads(context.cursor) if context.cursor else []
-    partitions = list(context.instance.get_dynamic_partitions(kol_partitions.name))
+    partitions = list(context.instance.get_dynamic_partitions(KOLS_PARTITIONS_NAME))
     plan = plan_sync(base, roster.user_ids, partitions)
     if plan.add_to_file or plan.remove_from_file:
         drop = set(plan.remove_from_file)
@@ -86,7 +86,7 @@ def kol_retry_sensor(
     stop = state.active_stop()
     if stop:
         return dg.SkipReason(f"calls stopped until {stop[1].isoformat()}: {stop[2]}")
-    partitions = set(context.instance.get_dynamic_partitions(kol_partitions.name))
+    partitions = set(context.instance.get_dynamic_partitions(KOLS_PARTITIONS_NAME))
     due = [f for f in state.due_retries() if f.user_id in partitions]
     gave_up = [f for f in state.failures() if f.gave_up]
     if not due:

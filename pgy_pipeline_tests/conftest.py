@@ -68,7 +68,9 @@ class PipelineEnv:
     def add_kols(self, user_ids: Sequence[str]) -> None:
         runner.add_partitions(self.instance, user_ids)
 
-    def refresh(self, user_ids: Sequence[str], filters: Mapping[str, str] | None = None) -> list[runner.RunSummary]:
+    def refresh(
+        self, user_ids: Sequence[str], filters: Mapping[str, str] | None = None
+    ) -> list[runner.RunSummary]:
         return runner.refresh(self.defs, self.instance, user_ids, filters)
 
     def engagement(self) -> runner.RunSummary:
@@ -95,8 +97,12 @@ def make_env(tmp_path: Path) -> Iterator[Any]:
     sims: list[Simulator] = []
     stack = contextlib.ExitStack()
 
-    def make(profile: str = "clean", api: dict[str, Any] | None = None, pgy: dict[str, Any] | None = None,
-             **sim_overrides: Any) -> PipelineEnv:
+    def make(
+        profile: str = "clean",
+        api: dict[str, Any] | None = None,
+        pgy: dict[str, Any] | None = None,
+        **sim_overrides: Any,
+    ) -> PipelineEnv:
         sim_overrides.setdefault("anchor_date", ANCHOR)
         sim = Simulator(profile, seed=7, **sim_overrides)
         sim.start()

@@ -17,7 +17,9 @@ def test_refresh_stores_exactly_the_simulators_notes(make_env):
         for user_id in COUNTS:
             assert stored_frame(conn, user_id) == expected_frame(env.sim, user_id), user_id
         snaps = conn.execute("SELECT count(*) FROM note_snapshots").fetchone()[0]
-        fetches = conn.execute("SELECT user_id, status, is_full, pages, calls FROM fetches ORDER BY user_id").df()
+        fetches = conn.execute(
+            "SELECT user_id, status, is_full, pages, calls FROM fetches ORDER BY user_id"
+        ).df()
     assert snaps == sum(COUNTS.values())
     assert set(fetches["status"]) == {"complete"}
     # 0 notes: one call; 8 notes: page 1 reaches total, no second call; 9: two pages; 40: five.
@@ -55,10 +57,14 @@ def test_refreshing_twice_is_idempotent_and_keeps_history(make_env):
     env = make_env(fixed_counts={"kol_forty": 40})
     env.refresh(["kol_forty"])
     with env.db() as conn:
-        first = conn.execute("SELECT * EXCLUDE (last_seen_at, last_fetch_id) FROM notes ORDER BY note_id").df()
+        first = conn.execute(
+            "SELECT * EXCLUDE (last_seen_at, last_fetch_id) FROM notes ORDER BY note_id"
+        ).df()
     env.refresh(["kol_forty"])
     with env.db() as conn:
-        second = conn.execute("SELECT * EXCLUDE (last_seen_at, last_fetch_id) FROM notes ORDER BY note_id").df()
+        second = conn.execute(
+            "SELECT * EXCLUDE (last_seen_at, last_fetch_id) FROM notes ORDER BY note_id"
+        ).df()
         snaps = conn.execute("SELECT count(DISTINCT fetch_id), count(*) FROM note_snapshots").fetchone()
     pd.testing.assert_frame_equal(first, second)
     assert snaps == (2, 80)
@@ -72,7 +78,9 @@ def test_a_note_missing_from_a_full_fetch_is_marked_gone_not_deleted(make_env):
     assert len(after_ids) == 37
     env.refresh(["kol_forty"])
     with env.db() as conn:
-        rows = conn.execute("SELECT note_id, gone_at IS NOT NULL FROM notes WHERE user_id = 'kol_forty'").fetchall()
+        rows = conn.execute(
+            "SELECT note_id, gone_at IS NOT NULL FROM notes WHERE user_id = 'kol_forty'"
+        ).fetchall()
     assert len(rows) == 40  # nothing deleted
     gone = {r[0] for r in rows if r[1]}
     assert len(gone) == 3 and not (gone & after_ids)
@@ -127,6 +135,14 @@ def test_every_table_and_column_has_a_comment(make_env):
             "WHERE NOT internal AND schema_name = 'main' AND (comment IS NULL OR comment = '')"
         ).fetchall()
     names = {t for t, _ in tables}
-    assert {"notes", "note_snapshots", "note_engagement", "kol_engagement", "fetches", "api_calls", "kols"} <= names
+    assert {
+        "notes",
+        "note_snapshots",
+        "note_engagement",
+        "kol_engagement",
+        "fetches",
+        "api_calls",
+        "kols",
+    } <= names
     assert all(c for _, c in tables)
     assert cols == []

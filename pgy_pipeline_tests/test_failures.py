@@ -74,7 +74,9 @@ def test_retry_sensor_relaunches_the_301_kol_until_it_succeeds(make_env):
 
 def test_retry_sensor_gives_up_after_max_attempts_with_a_visible_reason(make_env):
     env = make_env(
-        fixed_counts={"flaky_kol": 9}, user_codes={"flaky_kol": 500}, pgy={"retry_cooldown_s": 0.0, "retry_max_attempts": 2}
+        fixed_counts={"flaky_kol": 9},
+        user_codes={"flaky_kol": 500},
+        pgy={"retry_cooldown_s": 0.0, "retry_max_attempts": 2},
     )
     env.refresh(["flaky_kol"])
     first = _retry_tick(env)
@@ -88,7 +90,9 @@ def test_retry_sensor_gives_up_after_max_attempts_with_a_visible_reason(make_env
 
 
 def test_cooldown_grows_and_no_retry_is_launched_before_it(make_env):
-    env = make_env(fixed_counts={"flaky_kol": 9}, user_codes={"flaky_kol": 301}, pgy={"retry_cooldown_s": 600.0})
+    env = make_env(
+        fixed_counts={"flaky_kol": 9}, user_codes={"flaky_kol": 301}, pgy={"retry_cooldown_s": 600.0}
+    )
     env.refresh(["flaky_kol"])
     tick = _retry_tick(env)
     assert isinstance(tick, dg.SkipReason) and "1 waiting for cooldown" in tick.skip_message

@@ -15,7 +15,7 @@ import pytest
 
 from pgy_pipeline.checks import notes_match_reported_total, notes_metrics_non_negative, notes_unique_per_kol
 from pgy_pipeline.definitions import defs
-from pgy_pipeline.partitions import contiguous_ranges, kol_partitions
+from pgy_pipeline.partitions import KOLS_PARTITIONS_NAME, contiguous_ranges
 from pgy_pipeline.roster import load_roster
 from pgy_pipeline.schedules import build_daily_refresh_schedule
 from pgy_pipeline.sensors import kol_roster_sensor
@@ -93,13 +93,15 @@ def test_roster_sensor_syncs_both_ways_and_a_removed_kol_keeps_its_history(make_
     cursor = json.dumps(["kol_a", "kol_b"])
     # Removed from the file -> partition deleted; added in the UI -> appended to the file.
     roster.write_text("user_id,label\nkol_a,A\n", encoding="utf-8")
-    env.instance.add_dynamic_partitions(kol_partitions.name, ["kol_ui"])
+    env.instance.add_dynamic_partitions(KOLS_PARTITIONS_NAME, ["kol_ui"])
     result = _roster_tick(env.instance, env.pgy, cursor)
-    deletes = [r for r in result.dynamic_partitions_requests if isinstance(r, dg.DeleteDynamicPartitionsRequest)]
+    deletes = [
+        r for r in result.dynamic_partitions_requests if isinstance(r, dg.DeleteDynamicPartitionsRequest)
+    ]
     assert deletes and list(deletes[0].partition_keys) == ["kol_b"]
     assert load_roster(roster).user_ids == ["kol_a", "kol_ui"]
     assert json.loads(result.cursor) == ["kol_a", "kol_ui"]
-    env.instance.delete_dynamic_partition(kol_partitions.name, "kol_b")
+    env.instance.delete_dynamic_partition(KOLS_PARTITIONS_NAME, "kol_b")
     with env.db() as conn:
         assert conn.execute("SELECT count(*) FROM notes WHERE user_id = 'kol_b'").fetchone()[0] == 9
     quiet = _roster_tick(env.instance, env.pgy, result.cursor)

@@ -6,6 +6,7 @@ data is stored; at the end, the step fails if any KOL failed, which leaves exact
 failed partitions FAILED (see README, "Operations").
 """
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,14 +14,14 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from pgy_pipeline.assets.metadata import column_schema, failure_message, outcome_table
 from pgy_pipeline.justoneapi import AdvertiseSwitch, IsThirdPlatform, NoteType, OrderType
-from pgy_pipeline.partitions import kol_partitions
+from pgy_pipeline.partitions import KOLS_PARTITIONS_NAME, kol_partitions
 from pgy_pipeline.refresh import KolOutcome, Refresher, summarize
 from pgy_pipeline.resources import JustOneApiResource, PgyResource
 from pgy_pipeline.roster import load_roster
 from pgy_pipeline.warehouse.catalog import catalog
 from pgy_pipeline.warehouse.writes import sync_kols
-from pgy_pipeline.assets.metadata import column_schema, failure_message, outcome_table
 
 NOTE_PAGES = dg.AssetKey("note_pages")
 NOTES = dg.AssetKey("notes")
@@ -87,7 +88,7 @@ def kol_notes(
     warehouse = pgy.warehouse()
     roster = load_roster(pgy.roster_path)
     labels = {k.user_id: k.label for k in roster.kols}
-    partitions = context.instance.get_dynamic_partitions(kol_partitions.name)
+    partitions = context.instance.get_dynamic_partitions(KOLS_PARTITIONS_NAME)
     with warehouse.write() as conn:
         sync_kols(conn, [(u, labels.get(u)) for u in partitions])
     context.log.info(
@@ -149,7 +150,7 @@ def kol_notes(
     )
     outcomes = refresher.refresh(user_ids, filters)
     totals = summarize(outcomes)
-    context.log.info("refresh done: %s", json.dumps(totals))
+    context.log.info("refresh done: %s", json.dumps(dataclasses.asdict(totals)))
     failed = [o for o in outcomes if o.status != "ok"]
     # Outputs are skippable and never yielded: each KOL's partitions were reported through
     # AssetMaterialization events above, as it landed. Being a generator that yields
@@ -159,17 +160,18 @@ def kol_notes(
         tags = {
             "pgy/failed_kols": ",".join(f"{o.user_id}:{o.error_code or o.error_kind}" for o in failed)[:4000],
             "pgy/retryable_kols": ",".join(o.user_id for o in failed if o.retryable)[:4000],
-            "pgy/api_calls": str(totals["api_calls"]),
+            "pgy/api_calls": str(totals.api_calls),
         }
         context.instance.add_run_tags(context.run_id, tags)
         raise dg.Failure(
             description=failure_message(failed, len(outcomes)),
             metadata={
                 "failed_kols": dg.MetadataValue.md(outcome_table(failed)),
-                "kols_ok": totals["kols_ok"],
+                "kols_ok": totals.kols_ok,
                 "kols_failed": len(failed),
-                "api_calls": totals["api_calls"],
-                "codes": totals["codes"],
+                "api_calls": totals.api_calls,
+                "retries": totals.retries,
+                "codes": totals.codes,
             },
             allow_retries=False,
         )
