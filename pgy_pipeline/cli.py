@@ -323,15 +323,15 @@ def status() -> None:
 @main.command()
 def replay() -> None:
     """Re-normalise every stored raw page into DuckDB without calling the API."""
-    from pgy_pipeline.normalise import replay_frames
+    from pgy_pipeline.normalise import replay_batch
     from pgy_pipeline.warehouse import Warehouse
     from pgy_pipeline.warehouse.raw import RawStore
     from pgy_pipeline.warehouse.writes import write_fetches
 
     raw = RawStore(_data_dir())
-    rows, notes = replay_frames(raw, raw.iter_done_fetches())
+    rows, files = replay_batch(raw, raw.iter_done_fetches())
     with Warehouse(_data_dir()).write(publish=True) as conn:
-        stats = write_fetches(conn, rows, notes)
+        stats = write_fetches(conn, rows, files)
     click.echo(f"replayed {stats.fetches} fetch(es), {stats.snapshots} note rows, 0 API calls")
 
 

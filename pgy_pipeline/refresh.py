@@ -33,7 +33,7 @@ from pgy_pipeline.justoneapi import (
     SlowDownError,
     StopAllCalls,
 )
-from pgy_pipeline.normalise import calls_frame, notes_frame, page_from_raw, raw_from_page
+from pgy_pipeline.normalise import calls_frame, fetch_row_to_json, page_from_raw, raw_from_page
 from pgy_pipeline.warehouse import Warehouse
 from pgy_pipeline.warehouse.raw import RawStore
 from pgy_pipeline.warehouse.state import PipelineState, next_quota_reset
@@ -210,13 +210,13 @@ class Refresher:
             return self._failed(query, fetch_id, exc, None, {}, started_at)
 
         status = "complete" if result.complete else "incomplete"
-        self.raw.mark_done(user_id, fetch_id, {"status": status, "pages": len(result.pages)})
         first = min((p.fetched_at for p in result.pages), default=datetime.now(UTC))
         row = _fetch_row(query, fetch_id, self.run_id, status, first, result)
+        self.raw.mark_done(user_id, fetch_id, fetch_row_to_json(row))
         calls = self.ledger.take(user_id)
         with self.warehouse.write() as conn:
             stats = write_fetches(
-                conn, [row], notes_frame(user_id, fetch_id, result), calls_frame(calls, self.run_id, fetch_id)
+                conn, [row], [self.raw.fetch_file(user_id, fetch_id)], calls_frame(calls, self.run_id, fetch_id)
             )
         self.state.clear_failure(user_id)
         return _ok_outcome(query, fetch_id, result, stats)
@@ -281,7 +281,7 @@ class Refresher:
             message=outcome.message,
         )
         with self.warehouse.write() as conn:
-            write_fetches(conn, [row], None, calls_frame(calls, self.run_id, fetch_id))
+            write_fetches(conn, [row], (), calls_frame(calls, self.run_id, fetch_id))
         if kind != "stop":
             # Stops are run-wide (token, quota, balance, budget): not this KOL's fault.
             self.state.record_failure(

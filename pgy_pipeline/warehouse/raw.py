@@ -104,14 +104,22 @@ class RawStore:
     def append(self, page: RawPage) -> None:
         """Persist one page durably before the caller moves on."""
         line = json.dumps(asdict(page), ensure_ascii=False) + "\n"
-        path = self._dir(page.user_id) / f"{page.fetch_id}.jsonl"
+        path = self.fetch_file(page.user_id, page.fetch_id)
         with self._lock(page.fetch_id), open(path, "a", encoding="utf-8") as fh:
             fh.write(line)
             fh.flush()
             os.fsync(fh.fileno())
 
     def mark_done(self, user_id: str, fetch_id: str, summary: Mapping[str, Any]) -> None:
-        _write_atomic(self._dir(user_id) / f"{fetch_id}.done.json", json.dumps(dict(summary)))
+        """Seal a fetch: every page is stored; ``summary`` (its fetches row) is kept for replays."""
+        _write_atomic(self._dir(user_id) / f"{fetch_id}.done.json", json.dumps(dict(summary), ensure_ascii=False))
+
+    def fetch_file(self, user_id: str, fetch_id: str) -> Path:
+        return self._dir(user_id) / f"{fetch_id}.jsonl"
+
+    def done_summary(self, user_id: str, fetch_id: str) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((self._dir(user_id) / f"{fetch_id}.done.json").read_text(encoding="utf-8"))
+        return data
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -10,27 +10,12 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import duckdb
 import pandas as pd
 
-NOTE_COLUMNS = [
-    "user_id",
-    "note_id",
-    "fetch_id",
-    "fetched_at",
-    "page_number",
-    "title",
-    "publish_date",
-    "is_video",
-    "is_advertise",
-    "brand_name",
-    "img_url",
-    "read_num",
-    "like_num",
-    "collect_num",
-    "third_read_user_num",
-]
+from pgy_pipeline.warehouse.normalise import stage_notes
 
 CALL_COLUMNS = [
     "called_at",
@@ -44,25 +29,6 @@ CALL_COLUMNS = [
     "run_id",
     "fetch_id",
 ]
-
-NOTE_DTYPES = {
-    "user_id": "string",
-    "note_id": "string",
-    "fetch_id": "string",
-    "fetched_at": "datetime64[us, UTC]",
-    "page_number": "int32",
-    "title": "string",
-    "publish_date": "datetime64[s]",
-    "is_video": "boolean",
-    "is_advertise": "boolean",
-    "brand_name": "string",
-    "img_url": "string",
-    "read_num": "Int64",
-    "like_num": "Int64",
-    "collect_num": "Int64",
-    "third_read_user_num": "Int64",
-}
-
 
 @dataclass(frozen=True, slots=True)
 class FetchRow:
@@ -108,29 +74,24 @@ class WriteStats:
     calls: int
 
 
-def empty_notes_frame() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in NOTE_DTYPES.items()})
-
-
 def write_fetches(
     conn: duckdb.DuckDBPyConnection,
     fetches: Sequence[FetchRow],
-    notes: pd.DataFrame | None = None,
+    note_files: Sequence[str | Path] = (),
     calls: pd.DataFrame | None = None,
 ) -> WriteStats:
     """Record fetches, upsert their notes, append snapshots and calls, apply the gone rule.
 
-    ``notes`` has NOTE_COLUMNS, one row per note per fetch (already de-duplicated by
-    note_id within a fetch). Only fetches with status 'complete' and ``is_full`` may mark
-    notes of their KOL as gone, and only notes not seen since the fetch started.
+    ``note_files`` are the raw fetch files (``raw/<user>/<fetch>.jsonl``) of the fetches
+    whose notes go in, normalised in SQL (``warehouse/normalise.py``). Only fetches with
+    status 'complete' and ``is_full`` may mark notes of their KOL as gone, and only notes
+    not seen since the fetch started.
     """
     fetch_df = pd.DataFrame([dataclasses.astuple(f) for f in fetches], columns=FETCH_COLUMNS)
-    notes_df = notes if notes is not None else empty_notes_frame()
-    missing = [c for c in NOTE_COLUMNS if c not in notes_df.columns]
-    if missing:
-        raise ValueError(f"notes frame lacks columns {missing}")
+    for col in ("started_at", "finished_at"):
+        fetch_df[col] = pd.to_datetime(fetch_df[col], utc=True)
+    staged = stage_notes(conn, note_files)
     conn.register("_fetch_batch", fetch_df)
-    conn.register("_note_batch", notes_df[NOTE_COLUMNS])
     try:
         conn.execute("INSERT OR REPLACE INTO fetches BY NAME SELECT * FROM _fetch_batch")
         new_row = conn.execute(
@@ -145,7 +106,7 @@ def write_fetches(
         conn.execute(
             """
             INSERT INTO notes BY NAME
-            SELECT user_id, note_id, title, CAST(publish_date AS DATE) AS publish_date, is_video,
+            SELECT user_id, note_id, title, publish_date, is_video,
                    is_advertise, brand_name, img_url, read_num, like_num, collect_num,
                    third_read_user_num, fetched_at AS first_seen_at, fetched_at AS last_seen_at,
                    NULL AS gone_at, fetch_id AS last_fetch_id
@@ -201,14 +162,15 @@ def write_fetches(
             finally:
                 conn.unregister("_call_batch")
             calls_n = len(calls)
+        distinct = conn.execute("SELECT count(*) FROM (SELECT DISTINCT user_id, note_id FROM _note_batch)").fetchone()
     finally:
         conn.unregister("_fetch_batch")
-        conn.unregister("_note_batch")
+        conn.execute("DROP TABLE IF EXISTS _note_batch")
     return WriteStats(
         fetches=len(fetch_df),
-        notes_upserted=int(notes_df[["user_id", "note_id"]].drop_duplicates().shape[0]),
+        notes_upserted=int(distinct[0]) if distinct else 0,
         notes_new=notes_new,
-        snapshots=len(notes_df),
+        snapshots=staged,
         marked_gone=len(gone_row),
         calls=calls_n,
     )

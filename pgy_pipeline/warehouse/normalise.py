@@ -1,0 +1,126 @@
+"""Normalisation of raw pages into note rows, in SQL inside DuckDB.
+
+The raw layer (``warehouse/raw.py``) holds each page's exact response body. Turning
+those bodies into typed note rows happens here, set-based, so replaying a million
+notes takes seconds, not minutes. The reading rules are the client's
+(``justoneapi/models.py``), restated in SQL:
+
+- counts (readNum, likeNum, collectNum, thirdReadUserNum): a JSON integer, or a string
+  of 1-18 digits ("1142"); anything else (null, missing, "12.5", true) is NULL;
+- flags (isVideo, isAdvertise): true/false, "true"/"false", 0/1; else NULL;
+- texts (title, brandName, imgUrl) and ids: JSON strings only; date: an ISO date string;
+- a note that appears twice within a fetch (it moved between pages) keeps its first
+  sighting in page order.
+
+Only pages the client accepted (code 0, well-formed) are ever stored, and lines cut by a
+crash are skipped (``json_valid``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import duckdb
+
+_LINE = (
+    '{"fetch_id":"VARCHAR","user_id":"VARCHAR","page_number":"INTEGER",'
+    '"fetched_at":"VARCHAR","code":"INTEGER","body":"VARCHAR"}'
+)
+_FIELDS = (
+    "noteId",
+    "title",
+    "date",
+    "isVideo",
+    "isAdvertise",
+    "brandName",
+    "imgUrl",
+    "readNum",
+    "likeNum",
+    "collectNum",
+    "thirdReadUserNum",
+)
+_BODY = '{"data":{"list":[{' + ",".join(f'"{f}":"JSON"' for f in _FIELDS) + "}]}}"
+
+
+def _count(field: str) -> str:
+    v = f"n.{field}"
+    return f"""CASE json_type({v})
+        WHEN 'UBIGINT' THEN TRY_CAST({v} AS BIGINT)
+        WHEN 'BIGINT' THEN TRY_CAST({v} AS BIGINT)
+        WHEN 'VARCHAR' THEN CASE WHEN regexp_full_match({v}->>'$', '[0-9]{{1,18}}')
+                                 THEN CAST({v}->>'$' AS BIGINT) END
+    END"""
+
+
+def _text(field: str) -> str:
+    return f"CASE WHEN json_type(n.{field}) = 'VARCHAR' THEN n.{field}->>'$' END"
+
+
+def _flag(field: str) -> str:
+    v = f"n.{field}"
+    return f"""CASE json_type({v})
+        WHEN 'BOOLEAN' THEN CAST({v} AS BOOLEAN)
+        WHEN 'VARCHAR' THEN CASE lower({v}->>'$') WHEN 'true' THEN true WHEN 'false' THEN false END
+        WHEN 'UBIGINT' THEN CASE {v}->>'$' WHEN '0' THEN false WHEN '1' THEN true END
+        WHEN 'BIGINT' THEN CASE {v}->>'$' WHEN '0' THEN false WHEN '1' THEN true END
+    END"""
+
+
+STAGE_SQL = f"""
+CREATE OR REPLACE TEMP TABLE _note_batch AS
+WITH lines AS (
+    SELECT from_json(line, '{_LINE}') AS r
+    FROM read_csv($files, columns = {{'line': 'VARCHAR'}}, delim = chr(1), quote = '', escape = '',
+                  header = false, auto_detect = false, strict_mode = false)
+    WHERE json_valid(line)
+), pages AS (
+    SELECT r.fetch_id, r.user_id, r.page_number, CAST(r.fetched_at AS TIMESTAMPTZ) AS fetched_at,
+           from_json(r.body, '{_BODY}').data.list AS items
+    FROM lines
+    WHERE r.code = 0
+    -- a page stored twice (never expected) counts once: the latest copy
+    QUALIFY row_number() OVER (PARTITION BY r.fetch_id, r.page_number ORDER BY r.fetched_at DESC) = 1
+), items AS (
+    SELECT fetch_id, user_id, page_number, fetched_at, unnest(items) AS n, generate_subscripts(items, 1) AS idx
+    FROM pages
+)
+SELECT user_id,
+       {_text("noteId")} AS note_id,
+       fetch_id,
+       fetched_at,
+       page_number,
+       {_text("title")} AS title,
+       TRY_CAST({_text("date")} AS DATE) AS publish_date,
+       {_flag("isVideo")} AS is_video,
+       {_flag("isAdvertise")} AS is_advertise,
+       {_text("brandName")} AS brand_name,
+       {_text("imgUrl")} AS img_url,
+       {_count("readNum")} AS read_num,
+       {_count("likeNum")} AS like_num,
+       {_count("collectNum")} AS collect_num,
+       {_count("thirdReadUserNum")} AS third_read_user_num
+FROM items
+WHERE {_text("noteId")} IS NOT NULL
+QUALIFY row_number() OVER (PARTITION BY fetch_id, note_id ORDER BY page_number, idx) = 1
+"""
+
+
+def stage_notes(conn: duckdb.DuckDBPyConnection, files: Sequence[str | Path]) -> int:
+    """Load the notes of these raw fetch files into the temp table ``_note_batch``; returns its rows."""
+    if not files:
+        conn.execute("CREATE OR REPLACE TEMP TABLE _note_batch AS SELECT * FROM (" + _EMPTY + ")")
+        return 0
+    conn.execute(STAGE_SQL, {"files": [str(f) for f in files]})
+    row = conn.execute("SELECT count(*) FROM _note_batch").fetchone()
+    return int(row[0]) if row else 0
+
+
+_EMPTY = """
+SELECT NULL::VARCHAR AS user_id, NULL::VARCHAR AS note_id, NULL::VARCHAR AS fetch_id,
+       NULL::TIMESTAMPTZ AS fetched_at, NULL::INTEGER AS page_number, NULL::VARCHAR AS title,
+       NULL::DATE AS publish_date, NULL::BOOLEAN AS is_video, NULL::BOOLEAN AS is_advertise,
+       NULL::VARCHAR AS brand_name, NULL::VARCHAR AS img_url, NULL::BIGINT AS read_num,
+       NULL::BIGINT AS like_num, NULL::BIGINT AS collect_num, NULL::BIGINT AS third_read_user_num
+WHERE false
+"""
