@@ -213,11 +213,16 @@ def simulator(port: int, profile: str, seed: int) -> None:
     """Serve the fake Notes Details API on 127.0.0.1 (point JUSTONEAPI_BASE_URL at it)."""
     from pgy_pipeline.simulator import Simulator
 
+    import signal
+    import threading
+
     sim = Simulator(profile=profile, seed=seed, port=port)
     url = sim.start()
     click.echo(f"simulator ({profile}, seed {seed}) at {url}; export JUSTONEAPI_BASE_URL={url}", err=True)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
     try:
-        sim.serve_forever()
+        done.wait()
     except KeyboardInterrupt:
         pass
     finally:

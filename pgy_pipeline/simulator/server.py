@@ -10,6 +10,7 @@ the method, the path and the status, at DEBUG.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import socket
 import socketserver
@@ -24,6 +25,9 @@ from .profiles import PROFILES, Profile
 from .replies import Reply
 
 logger = logging.getLogger(__name__)
+
+# GET it for the simulator's counters as JSON (not part of the vendor's API).
+COUNTERS_PATH = "/__simulator/counters"
 
 
 class Simulator:
@@ -183,6 +187,9 @@ class _Handler(BaseHTTPRequestHandler):
                 sim._connections.discard(self.connection)
 
     def do_GET(self) -> None:
+        if urlsplit(self.path).path == COUNTERS_PATH:
+            self._send_counters()
+            return
         try:
             reply = self.server.sim._endpoint.respond(self.path)
         except Exception:
@@ -198,6 +205,24 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(reply.body)))
         self.end_headers()
         self.wfile.write(reply.body)
+
+    def _send_counters(self) -> None:
+        # For benchmarks and `pgy simulator` users: what was spent, from another process.
+        c = self.server.sim.counters()
+        body = json.dumps(
+            {
+                "calls_total": c.calls_total,
+                "by_code": {str(k): v for k, v in c.by_code.items()},
+                "by_http_status": {str(k): v for k, v in c.by_http_status.items()},
+                "by_user_page": [[u, p, n] for (u, p), n in c.by_user_page.items()],
+                "faults": dict(c.faults),
+            }
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json;charset=UTF-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         # The stock message quotes the raw request line, token included, back into the body.
