@@ -77,6 +77,8 @@ def record(title: str, lines: list[str], notes: str = "") -> None:
     text = "\n".join(block) + "\n"
     print(text)
     if not RESULTS.exists():
-        RESULTS.write_text("# Benchmark results\n\nAppended by `make bench` (bench/run_all.py); newest last.\n")
+        RESULTS.write_text(
+            "# Benchmark results\n\nAppended by `make bench` (bench/run_all.py); newest last.\n"
+        )
     with open(RESULTS, "a", encoding="utf-8") as fh:
         fh.write(text)

@@ -14,8 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pgy_pipeline.justoneapi import NotesQuery
+from pgy_pipeline.normalise import fetch_row_to_json
 from pgy_pipeline.simulator import Simulator
 from pgy_pipeline.warehouse.raw import RawPage, RawStore
+from pgy_pipeline.warehouse.writes import FetchRow
 
 NOTES_PER_KOL = 250
 PAGE = 8
@@ -42,14 +44,58 @@ def generate(data_dir: Path, total_notes: int) -> int:
                 "recordTime": now,
                 "requestId": uuid.uuid4().hex,
             }
-            rp = RawPage(fetch_id, user_id, page_no, q.to_params(page_no), now, "bench", 200, 0,
-                         body["requestId"], now, 1, 0.1, json.dumps(body, ensure_ascii=False))
-            lines.append(json.dumps(rp.__dict__ if hasattr(rp, "__dict__") else _asdict(rp), ensure_ascii=False))
+            rp = RawPage(
+                fetch_id,
+                user_id,
+                page_no,
+                q.to_params(page_no),
+                now,
+                "bench",
+                200,
+                0,
+                body["requestId"],
+                now,
+                1,
+                0.1,
+                json.dumps(body, ensure_ascii=False),
+            )
+            lines.append(
+                json.dumps(rp.__dict__ if hasattr(rp, "__dict__") else _asdict(rp), ensure_ascii=False)
+            )
         path = raw.root / user_id / f"{fetch_id}.jsonl"
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        raw.mark_done(user_id, fetch_id, {"status": "complete", "pages": len(lines)})
+        raw.mark_done(
+            user_id, fetch_id, fetch_row_to_json(_row(user_id, fetch_id, q, len(notes), len(lines)))
+        )
         written += len(notes)
     return written
+
+
+def _row(user_id: str, fetch_id: str, q: NotesQuery, notes: int, pages: int) -> FetchRow:
+    now = datetime.now(UTC)
+    return FetchRow(
+        fetch_id,
+        user_id,
+        "bench",
+        q.advertise_switch.value,
+        q.order_type.value,
+        q.note_type.value,
+        q.is_third_platform.value,
+        True,
+        "complete",
+        now,
+        now,
+        notes,
+        notes,
+        notes,
+        pages,
+        0,
+        pages,
+        0,
+        0,
+        0,
+        "short_page",
+    )
 
 
 def _asdict(rp: RawPage) -> dict:

@@ -117,19 +117,35 @@ def main() -> None:
     naive_est = r["pages_needed"] / naive_rate
     lines = [
         line(f"N={args.n} KOLs ({args.profile}): pages needed", str(r["pages_needed"]), "-", None),
-        line("notes stored / notes in the simulator", f"{r['notes_stored']}/{r['notes_truth']}", "equal",
-             r["notes_stored"] == r["notes_truth"]),
+        line(
+            "notes stored / notes in the simulator",
+            f"{r['notes_stored']}/{r['notes_truth']}",
+            "equal",
+            r["notes_stored"] == r["notes_truth"],
+        ),
         line("wall time, refresh + engagement (s)", f"{r['wall']:.1f}", f"floor {floor:.1f}", None),
         line("  of which the refresh run (s)", f"{r['t_fetch']:.1f}", "-", None),
         line("wall time / floor (pages / 20 per s)", f"{ratio:.3f}", "<= 1.15", ratio <= 1.15),
-        line("billable calls / distinct pages needed", f"{calls_ratio:.4f}", f"<= {calls_target:.2f}",
-             calls_ratio <= calls_target),
+        line(
+            "billable calls / distinct pages needed",
+            f"{calls_ratio:.4f}",
+            f"<= {calls_target:.2f}",
+            calls_ratio <= calls_target,
+        ),
         line("share of calls that failed (301 etc.)", f"{fail_share:.4f}", "-", None),
-        line("calls in api_calls ledger / calls the simulator saw", f"{r['ledger']}/{r['calls']}", "equal",
-             r["ledger"] == r["calls"]),
+        line(
+            "calls in api_calls ledger / calls the simulator saw",
+            f"{r['ledger']}/{r['calls']}",
+            "equal",
+            r["ledger"] == r["calls"],
+        ),
         line(f"naive baseline on {args.baseline_kols} KOLs: pages/s", f"{naive_rate:.2f}", "-", None),
-        line("naive baseline extrapolated to the same pages (s)", f"{naive_est:.0f}",
-             f"pipeline {r['wall']:.0f} s ({naive_est / r['wall']:.1f}x faster)", None),
+        line(
+            "naive baseline extrapolated to the same pages (s)",
+            f"{naive_est:.0f}",
+            f"pipeline {r['wall']:.0f} s ({naive_est / r['wall']:.1f}x faster)",
+            None,
+        ),
     ]
     if not r["runs_ok"]:
         lines.append(f"run failed: {r['failure']}")

@@ -211,10 +211,10 @@ def kols_remove(user_id: str) -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 def simulator(port: int, profile: str, seed: int) -> None:
     """Serve the fake Notes Details API on 127.0.0.1 (point JUSTONEAPI_BASE_URL at it)."""
-    from pgy_pipeline.simulator import Simulator
-
     import signal
     import threading
+
+    from pgy_pipeline.simulator import Simulator
 
     sim = Simulator(profile=profile, seed=seed, port=port)
     url = sim.start()

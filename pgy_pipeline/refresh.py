@@ -216,7 +216,10 @@ class Refresher:
         calls = self.ledger.take(user_id)
         with self.warehouse.write() as conn:
             stats = write_fetches(
-                conn, [row], [self.raw.fetch_file(user_id, fetch_id)], calls_frame(calls, self.run_id, fetch_id)
+                conn,
+                [row],
+                [self.raw.fetch_file(user_id, fetch_id)],
+                calls_frame(calls, self.run_id, fetch_id),
             )
         self.state.clear_failure(user_id)
         return _ok_outcome(query, fetch_id, result, stats)

@@ -13,7 +13,7 @@ notes takes seconds, not minutes. The reading rules are the client's
   sighting in page order.
 
 Only pages the client accepted (code 0, well-formed) are ever stored, and lines cut by a
-crash are skipped (``json_valid``).
+crash are skipped.
 """
 
 from __future__ import annotations
@@ -70,17 +70,15 @@ def _flag(field: str) -> str:
 STAGE_SQL = f"""
 CREATE OR REPLACE TEMP TABLE _note_batch AS
 WITH lines AS (
-    SELECT from_json(line, '{_LINE}') AS r
-    FROM read_csv($files, columns = {{'line': 'VARCHAR'}}, delim = chr(1), quote = '', escape = '',
-                  header = false, auto_detect = false, strict_mode = false)
-    WHERE json_valid(line)
+    -- Every line of every file but the last element of the split: that one is empty when
+    -- the file ends with a newline, and a line cut by a crash when it does not.
+    SELECT try(from_json(line, '{_LINE}')) AS r
+    FROM (SELECT unnest(string_split(content, chr(10))[:-2]) AS line FROM read_text($files))
 ), pages AS (
     SELECT r.fetch_id, r.user_id, r.page_number, CAST(r.fetched_at AS TIMESTAMPTZ) AS fetched_at,
            from_json(r.body, '{_BODY}').data.list AS items
     FROM lines
-    WHERE r.code = 0
-    -- a page stored twice (never expected) counts once: the latest copy
-    QUALIFY row_number() OVER (PARTITION BY r.fetch_id, r.page_number ORDER BY r.fetched_at DESC) = 1
+    WHERE r.code = 0  -- also drops lines that do not parse (r IS NULL)
 ), items AS (
     SELECT fetch_id, user_id, page_number, fetched_at, unnest(items) AS n, generate_subscripts(items, 1) AS idx
     FROM pages

@@ -112,13 +112,17 @@ class RawStore:
 
     def mark_done(self, user_id: str, fetch_id: str, summary: Mapping[str, Any]) -> None:
         """Seal a fetch: every page is stored; ``summary`` (its fetches row) is kept for replays."""
-        _write_atomic(self._dir(user_id) / f"{fetch_id}.done.json", json.dumps(dict(summary), ensure_ascii=False))
+        _write_atomic(
+            self._dir(user_id) / f"{fetch_id}.done.json", json.dumps(dict(summary), ensure_ascii=False)
+        )
 
     def fetch_file(self, user_id: str, fetch_id: str) -> Path:
         return self._dir(user_id) / f"{fetch_id}.jsonl"
 
     def done_summary(self, user_id: str, fetch_id: str) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads((self._dir(user_id) / f"{fetch_id}.done.json").read_text(encoding="utf-8"))
+        data: dict[str, Any] = json.loads(
+            (self._dir(user_id) / f"{fetch_id}.done.json").read_text(encoding="utf-8")
+        )
         return data
 
     # -- reading ---------------------------------------------------------------------------

@@ -30,6 +30,7 @@ CALL_COLUMNS = [
     "fetch_id",
 ]
 
+
 @dataclass(frozen=True, slots=True)
 class FetchRow:
     """One row of the ``fetches`` table (see its COMMENTs for the meaning of each field)."""
@@ -102,41 +103,55 @@ def write_fetches(
         ).fetchone()
         notes_new = int(new_row[0]) if new_row else 0
         # The newest sighting of each note wins; an older fetch replayed later never
-        # overwrites newer metrics (the WHERE on the update).
+        # overwrites newer metrics (the AND on WHEN MATCHED).
         conn.execute(
             """
-            INSERT INTO notes BY NAME
-            SELECT user_id, note_id, title, publish_date, is_video,
-                   is_advertise, brand_name, img_url, read_num, like_num, collect_num,
-                   third_read_user_num, fetched_at AS first_seen_at, fetched_at AS last_seen_at,
-                   NULL AS gone_at, fetch_id AS last_fetch_id
-            FROM _note_batch
-            QUALIFY row_number() OVER (PARTITION BY user_id, note_id ORDER BY fetched_at DESC) = 1
-            ON CONFLICT (user_id, note_id) DO UPDATE SET
-                title = excluded.title,
-                publish_date = excluded.publish_date,
-                is_video = excluded.is_video,
-                is_advertise = excluded.is_advertise,
-                brand_name = excluded.brand_name,
-                img_url = excluded.img_url,
-                read_num = excluded.read_num,
-                like_num = excluded.like_num,
-                collect_num = excluded.collect_num,
-                third_read_user_num = excluded.third_read_user_num,
-                last_seen_at = excluded.last_seen_at,
-                -- an older fetch replayed after the note was marked gone does not revive it
-                gone_at = CASE WHEN notes.gone_at IS NOT NULL AND excluded.last_seen_at <= notes.gone_at
+            MERGE INTO notes USING (
+                SELECT * FROM _note_batch
+                QUALIFY row_number() OVER (PARTITION BY user_id, note_id ORDER BY fetched_at DESC) = 1
+            ) AS b
+            ON notes.user_id = b.user_id AND notes.note_id = b.note_id
+            WHEN MATCHED AND b.fetched_at >= notes.last_seen_at THEN UPDATE SET
+                title = b.title,
+                publish_date = b.publish_date,
+                is_video = b.is_video,
+                is_advertise = b.is_advertise,
+                brand_name = b.brand_name,
+                img_url = b.img_url,
+                read_num = b.read_num,
+                like_num = b.like_num,
+                collect_num = b.collect_num,
+                third_read_user_num = b.third_read_user_num,
+                last_seen_at = b.fetched_at,
+                first_seen_at = least(notes.first_seen_at, b.fetched_at),
+                -- a fetch older than the gone mark (a replay) does not revive the note
+                gone_at = CASE WHEN notes.gone_at IS NOT NULL AND b.fetched_at <= notes.gone_at
                                THEN notes.gone_at END,
-                last_fetch_id = excluded.last_fetch_id
-            WHERE excluded.last_seen_at >= notes.last_seen_at
+                last_fetch_id = b.fetch_id
+            WHEN MATCHED THEN UPDATE SET first_seen_at = least(notes.first_seen_at, b.fetched_at)
+            WHEN NOT MATCHED THEN INSERT (
+                user_id, note_id, title, publish_date, is_video, is_advertise, brand_name, img_url,
+                read_num, like_num, collect_num, third_read_user_num, first_seen_at, last_seen_at,
+                gone_at, last_fetch_id
+            ) VALUES (
+                b.user_id, b.note_id, b.title, b.publish_date, b.is_video, b.is_advertise, b.brand_name,
+                b.img_url, b.read_num, b.like_num, b.collect_num, b.third_read_user_num, b.fetched_at,
+                b.fetched_at, NULL, b.fetch_id
+            )
             """
         )
+        # Snapshots of a fetch already written (a replay) are not written twice. Fetch ids
+        # sort by time and arrive in order, so the filter on them prunes by zone maps.
         conn.execute(
             """
-            INSERT OR IGNORE INTO note_snapshots BY NAME
-            SELECT fetch_id, user_id, note_id, fetched_at, page_number, read_num, like_num,
-                   collect_num, third_read_user_num
-            FROM _note_batch
+            INSERT INTO note_snapshots BY NAME
+            SELECT b.fetch_id, b.user_id, b.note_id, b.fetched_at, b.page_number, b.read_num, b.like_num,
+                   b.collect_num, b.third_read_user_num
+            FROM _note_batch b
+            ANTI JOIN (
+                SELECT fetch_id, note_id FROM note_snapshots
+                WHERE fetch_id IN (SELECT DISTINCT fetch_id FROM _note_batch)
+            ) s USING (fetch_id, note_id)
             """
         )
         gone_row = conn.execute(
@@ -162,7 +177,9 @@ def write_fetches(
             finally:
                 conn.unregister("_call_batch")
             calls_n = len(calls)
-        distinct = conn.execute("SELECT count(*) FROM (SELECT DISTINCT user_id, note_id FROM _note_batch)").fetchone()
+        distinct = conn.execute(
+            "SELECT count(*) FROM (SELECT DISTINCT user_id, note_id FROM _note_batch)"
+        ).fetchone()
     finally:
         conn.unregister("_fetch_batch")
         conn.execute("DROP TABLE IF EXISTS _note_batch")

@@ -29,8 +29,9 @@ CREATE TABLE IF NOT EXISTS notes (
     first_seen_at       TIMESTAMPTZ NOT NULL,
     last_seen_at        TIMESTAMPTZ NOT NULL,
     gone_at             TIMESTAMPTZ,
-    last_fetch_id       VARCHAR NOT NULL,
-    PRIMARY KEY (user_id, note_id)
+    last_fetch_id       VARCHAR NOT NULL
+    -- (user_id, note_id) is unique by construction (one writer, MERGE): no index to slow
+    -- bulk writes down; the notes_unique_per_kol asset check verifies it.
 );
 COMMENT ON TABLE notes IS 'One row per (user_id, note_id): the latest known state of every note of every KOL, from the PGY Notes Details (V1) endpoint. Metrics are cumulative totals as of last_seen_at; their history is in note_snapshots.';
 COMMENT ON COLUMN notes.user_id IS 'Xiaohongshu user id of the KOL who published the note.';
@@ -59,8 +60,8 @@ CREATE TABLE IF NOT EXISTS note_snapshots (
     read_num            BIGINT,
     like_num            BIGINT,
     collect_num         BIGINT,
-    third_read_user_num BIGINT,
-    PRIMARY KEY (fetch_id, note_id)
+    third_read_user_num BIGINT
+    -- (fetch_id, note_id) is unique by construction; no index, for bulk write speed.
 );
 COMMENT ON TABLE note_snapshots IS 'Metrics history: one row per note per fetch. Trend a note by ordering its rows by fetched_at.';
 COMMENT ON COLUMN note_snapshots.fetch_id IS 'The fetch that observed these values (see fetches).';
