@@ -134,6 +134,7 @@ def test_every_table_and_column_has_a_comment(make_env):
             "SELECT table_name, column_name FROM duckdb_columns() "
             "WHERE NOT internal AND schema_name = 'main' AND (comment IS NULL OR comment = '')"
         ).fetchall()
+        views = conn.execute("SELECT view_name, comment FROM duckdb_views() WHERE NOT internal").fetchall()
     names = {t for t, _ in tables}
     assert {
         "notes",
@@ -144,5 +145,30 @@ def test_every_table_and_column_has_a_comment(make_env):
         "api_calls",
         "kols",
     } <= names
-    assert all(c for _, c in tables)
+    assert {v for v, _ in views} == {
+        "kol_leaderboard",
+        "kol_organic_vs_cooperation",
+        "kol_recent_notes",
+        "note_growth",
+        "api_spend_daily",
+    }
+    assert all(c for _, c in tables) and all(c for _, c in views)
     assert cols == []
+
+
+def test_the_analyst_views_answer_after_a_refresh(make_env):
+    env = make_env(fixed_counts={"kol_forty": 40, "kol_nine": 9})
+    env.refresh(["kol_forty", "kol_nine"])
+    env.refresh(["kol_forty"])
+    env.engagement()
+    with env.db() as conn:
+        board = conn.execute("SELECT user_id, rank FROM kol_leaderboard").fetchall()
+        kinds = conn.execute(
+            "SELECT sum(notes) FROM kol_organic_vs_cooperation WHERE user_id = 'kol_forty'"
+        ).fetchone()
+        growth = conn.execute("SELECT count(*) FROM note_growth WHERE reads_gained IS NOT NULL").fetchone()
+        spend = conn.execute("SELECT sum(calls) FROM api_spend_daily").fetchone()
+    assert board == [("kol_forty", 1)]  # kol_nine has fewer than 10 notes
+    assert kinds == (40,)
+    assert growth == (40,)  # one growth row per note of the second fetch
+    assert spend == (5 + 2 + 5,)

@@ -40,7 +40,9 @@ def catalog() -> dict[str, Table]:
         tables = {
             name: comment or ""
             for name, comment in conn.execute(
-                "SELECT table_name, comment FROM duckdb_tables() WHERE schema_name = 'main'"
+                "SELECT table_name, comment FROM duckdb_tables() WHERE schema_name = 'main' "
+                "UNION ALL SELECT view_name, comment FROM duckdb_views() "
+                "WHERE schema_name = 'main' AND NOT internal"
             ).fetchall()
         }
         cols = conn.execute(

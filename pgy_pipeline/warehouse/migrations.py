@@ -47,15 +47,16 @@ def current_version(conn: duckdb.DuckDBPyConnection) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
-def migrate(conn: duckdb.DuckDBPyConnection) -> int:
-    """Bring the schema to the latest version; returns the version reached."""
+def migrate(conn: duckdb.DuckDBPyConnection, target: int | None = None) -> int:
+    """Bring the schema to ``target`` (default: the latest version); returns the version reached."""
+    target = LATEST_VERSION if target is None else target
     version = current_version(conn)
     if version > LATEST_VERSION:
         raise SchemaTooNewError(
             f"the warehouse has schema version {version}, newer than this pgy-pipeline knows "
             f"({LATEST_VERSION}); upgrade pgy-pipeline"
         )
-    if version == LATEST_VERSION:
+    if version >= target:
         return version
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ)"
@@ -63,16 +64,16 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> int:
     conn.execute("COMMENT ON TABLE schema_version IS 'Warehouse schema versions applied, one row each.'")
     conn.execute("COMMENT ON COLUMN schema_version.version IS 'Schema version reached (sql/NNN_*.sql).'")
     conn.execute("COMMENT ON COLUMN schema_version.applied_at IS 'When this version was applied.'")
-    for target, sql in available_migrations():
-        if target <= version:
+    for step, sql in available_migrations():
+        if step <= version or step > target:
             continue
         conn.execute("BEGIN TRANSACTION")
         try:
             conn.execute(sql)
-            conn.execute("INSERT INTO schema_version VALUES (?, now())", [target])
+            conn.execute("INSERT INTO schema_version VALUES (?, now())", [step])
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
-        version = target
+        version = step
     return version

@@ -1,0 +1,127 @@
+-- Schema version 2: a price table analysts fill in, and views for the questions buyers ask first.
+-- Views read the tables of version 1 and the derived engagement tables (created on first
+-- refresh of the engagement assets; until then the views that use them are empty).
+
+CREATE TABLE IF NOT EXISTS kol_prices (
+    user_id     VARCHAR NOT NULL,
+    price_type  VARCHAR NOT NULL,
+    price       DECIMAL(12, 2) NOT NULL,
+    currency    VARCHAR NOT NULL DEFAULT 'CNY',
+    valid_from  DATE NOT NULL,
+    valid_to    DATE,
+    note        VARCHAR
+);
+COMMENT ON TABLE kol_prices IS 'Prices you pay KOLs, entered by analysts (the API gives none); join on user_id to compute CPE/CPM. The pipeline never writes here.';
+COMMENT ON COLUMN kol_prices.user_id IS 'Xiaohongshu user id of the KOL.';
+COMMENT ON COLUMN kol_prices.price_type IS 'What the price buys, e.g. photo_note or video_note.';
+COMMENT ON COLUMN kol_prices.price IS 'Price per note of that type.';
+COMMENT ON COLUMN kol_prices.currency IS 'ISO currency code (CNY by default).';
+COMMENT ON COLUMN kol_prices.valid_from IS 'First day the price applies.';
+COMMENT ON COLUMN kol_prices.valid_to IS 'Last day the price applies; NULL while current.';
+COMMENT ON COLUMN kol_prices.note IS 'Free text (source of the quote, agency...).';
+
+-- Created empty here so the views below bind; the engagement assets replace them.
+CREATE TABLE IF NOT EXISTS note_engagement AS SELECT * FROM (
+    SELECT NULL::VARCHAR AS user_id, NULL::VARCHAR AS note_id, NULL::DATE AS publish_date,
+           NULL::BOOLEAN AS is_video, NULL::BOOLEAN AS is_cooperation, NULL::BIGINT AS read_num,
+           NULL::BIGINT AS like_num, NULL::BIGINT AS collect_num, NULL::BIGINT AS like_collect,
+           NULL::DOUBLE AS like_collect_rate, NULL::DOUBLE AS like_rate, NULL::DOUBLE AS collect_rate,
+           NULL::BIGINT AS age_days, NULL::TIMESTAMPTZ AS last_seen_at
+) WHERE false;
+
+CREATE OR REPLACE VIEW kol_leaderboard AS
+SELECT e.user_id, k.label, count(*) AS notes,
+       sum(e.like_collect) FILTER (WHERE e.read_num > 0) / nullif(sum(e.read_num) FILTER (WHERE e.like_collect IS NOT NULL), 0)
+           AS like_collect_rate_pooled,
+       median(e.like_collect_rate) AS like_collect_rate_median,
+       median(e.read_num) AS reads_median,
+       rank() OVER (ORDER BY sum(e.like_collect) FILTER (WHERE e.read_num > 0) / nullif(sum(e.read_num) FILTER (WHERE e.like_collect IS NOT NULL), 0) DESC NULLS LAST) AS rank
+FROM note_engagement e LEFT JOIN kols k USING (user_id)
+GROUP BY e.user_id, k.label
+HAVING count(*) >= 10;
+COMMENT ON VIEW kol_leaderboard IS 'KOLs ranked by pooled like_collect rate (likes + collects per read) over their live notes, only KOLs with at least 10 notes (fewer make the rate noise). Not the full 互动率: no comments or shares.';
+
+CREATE OR REPLACE VIEW kol_organic_vs_cooperation AS
+SELECT e.user_id, k.label,
+       CASE WHEN e.is_cooperation THEN 'cooperation' ELSE 'organic' END AS kind,
+       count(*) AS notes,
+       median(e.read_num) AS reads_median,
+       median(e.like_collect) AS like_collect_median,
+       sum(e.like_collect) FILTER (WHERE e.read_num > 0) / nullif(sum(e.read_num) FILTER (WHERE e.like_collect IS NOT NULL), 0)
+           AS like_collect_rate_pooled
+FROM note_engagement e LEFT JOIN kols k USING (user_id)
+GROUP BY ALL;
+COMMENT ON VIEW kol_organic_vs_cooperation IS 'Per KOL, organic (daily) notes against cooperation (advertised or branded) notes: how sponsored content performs next to the KOL''s own.';
+
+CREATE OR REPLACE VIEW kol_recent_notes AS
+SELECT n.user_id, n.note_id, n.title, n.publish_date, n.is_video,
+       coalesce(n.is_advertise, false) OR n.brand_name IS NOT NULL AS is_cooperation, n.brand_name,
+       n.read_num, n.like_num, n.collect_num, n.last_seen_at,
+       n.publish_date > current_date - 30 AS in_last_30d
+FROM notes n
+WHERE n.gone_at IS NULL AND n.publish_date > current_date - 90;
+COMMENT ON VIEW kol_recent_notes IS 'Each KOL''s live notes published in the last 90 days (in_last_30d marks the last 30), newest metrics.';
+
+CREATE OR REPLACE VIEW note_growth AS
+SELECT s.user_id, s.note_id, s.fetched_at, s.read_num, s.like_num, s.collect_num,
+       s.read_num - lag(s.read_num) OVER w AS reads_gained,
+       s.like_num - lag(s.like_num) OVER w AS likes_gained,
+       s.collect_num - lag(s.collect_num) OVER w AS collects_gained,
+       s.fetched_at - lag(s.fetched_at) OVER w AS since_previous
+FROM note_snapshots s
+WINDOW w AS (PARTITION BY s.user_id, s.note_id ORDER BY s.fetched_at);
+COMMENT ON VIEW note_growth IS 'Metric growth of each note between consecutive snapshots (NULL on its first snapshot).';
+
+CREATE OR REPLACE VIEW api_spend_daily AS
+SELECT CAST(timezone('Asia/Shanghai', called_at) AS DATE) AS day,
+       count(*) AS calls,
+       count(*) FILTER (WHERE code = 0) AS calls_ok,
+       count(*) FILTER (WHERE code IS DISTINCT FROM 0) AS calls_failed,
+       count(DISTINCT user_id) AS kols,
+       round(avg(latency_ms), 1) AS avg_latency_ms
+FROM api_calls
+GROUP BY ALL;
+COMMENT ON VIEW api_spend_daily IS 'Billed calls per day (Asia/Shanghai, the quota''s day): each call costs money, failed ones included.';
+
+COMMENT ON COLUMN kol_leaderboard.user_id IS 'Xiaohongshu user id of the KOL.';
+COMMENT ON COLUMN kol_leaderboard.label IS 'Roster label of the KOL.';
+COMMENT ON COLUMN kol_leaderboard.notes IS 'Live notes counted (at least 10).';
+COMMENT ON COLUMN kol_leaderboard.like_collect_rate_pooled IS 'Sum of likes + collects / sum of reads.';
+COMMENT ON COLUMN kol_leaderboard.like_collect_rate_median IS 'Median per-note like_collect_rate.';
+COMMENT ON COLUMN kol_leaderboard.reads_median IS 'Median reads per note.';
+COMMENT ON COLUMN kol_leaderboard.rank IS '1 = highest pooled like_collect rate.';
+COMMENT ON COLUMN kol_organic_vs_cooperation.user_id IS 'Xiaohongshu user id of the KOL.';
+COMMENT ON COLUMN kol_organic_vs_cooperation.label IS 'Roster label of the KOL.';
+COMMENT ON COLUMN kol_organic_vs_cooperation.kind IS 'organic or cooperation (advertised or branded).';
+COMMENT ON COLUMN kol_organic_vs_cooperation.notes IS 'Live notes of that kind.';
+COMMENT ON COLUMN kol_organic_vs_cooperation.reads_median IS 'Median reads of those notes.';
+COMMENT ON COLUMN kol_organic_vs_cooperation.like_collect_median IS 'Median likes + collects of those notes.';
+COMMENT ON COLUMN kol_organic_vs_cooperation.like_collect_rate_pooled IS 'Sum of likes + collects / sum of reads of those notes.';
+COMMENT ON COLUMN kol_recent_notes.user_id IS 'Xiaohongshu user id of the KOL.';
+COMMENT ON COLUMN kol_recent_notes.note_id IS 'Xiaohongshu note id.';
+COMMENT ON COLUMN kol_recent_notes.title IS 'Note title.';
+COMMENT ON COLUMN kol_recent_notes.publish_date IS 'Publish date (within the last 90 days).';
+COMMENT ON COLUMN kol_recent_notes.is_video IS 'TRUE for a video note.';
+COMMENT ON COLUMN kol_recent_notes.is_cooperation IS 'TRUE for an advertised or branded note.';
+COMMENT ON COLUMN kol_recent_notes.brand_name IS 'Brand of a cooperation note.';
+COMMENT ON COLUMN kol_recent_notes.read_num IS 'Reads as of last_seen_at.';
+COMMENT ON COLUMN kol_recent_notes.like_num IS 'Likes as of last_seen_at.';
+COMMENT ON COLUMN kol_recent_notes.collect_num IS 'Collects as of last_seen_at.';
+COMMENT ON COLUMN kol_recent_notes.last_seen_at IS 'When the metrics were fetched (UTC).';
+COMMENT ON COLUMN kol_recent_notes.in_last_30d IS 'TRUE when published in the last 30 days.';
+COMMENT ON COLUMN note_growth.user_id IS 'Xiaohongshu user id of the KOL.';
+COMMENT ON COLUMN note_growth.note_id IS 'Xiaohongshu note id.';
+COMMENT ON COLUMN note_growth.fetched_at IS 'When this snapshot was fetched (UTC).';
+COMMENT ON COLUMN note_growth.read_num IS 'Reads at fetched_at.';
+COMMENT ON COLUMN note_growth.like_num IS 'Likes at fetched_at.';
+COMMENT ON COLUMN note_growth.collect_num IS 'Collects at fetched_at.';
+COMMENT ON COLUMN note_growth.reads_gained IS 'Reads gained since the previous snapshot.';
+COMMENT ON COLUMN note_growth.likes_gained IS 'Likes gained since the previous snapshot.';
+COMMENT ON COLUMN note_growth.collects_gained IS 'Collects gained since the previous snapshot.';
+COMMENT ON COLUMN note_growth.since_previous IS 'Time since the previous snapshot.';
+COMMENT ON COLUMN api_spend_daily.day IS 'Calendar day in Asia/Shanghai.';
+COMMENT ON COLUMN api_spend_daily.calls IS 'Billed calls that day (retries included).';
+COMMENT ON COLUMN api_spend_daily.calls_ok IS 'Calls answered with code 0.';
+COMMENT ON COLUMN api_spend_daily.calls_failed IS 'Calls that failed (any other code, or no answer).';
+COMMENT ON COLUMN api_spend_daily.kols IS 'Distinct KOLs called for.';
+COMMENT ON COLUMN api_spend_daily.avg_latency_ms IS 'Mean round-trip time in milliseconds.';
