@@ -54,7 +54,10 @@ def page_from_raw(raw: RawPage, query: NotesQuery) -> Page:
         ) from None
 
 
-def calls_frame(calls: Sequence[CallRecord], run_id: str | None, fetch_id: str | None) -> pd.DataFrame:
+def calls_frame(
+    calls: Sequence[CallRecord], run_id: str | None, fetch_ids: Mapping[str, str]
+) -> pd.DataFrame:
+    """The ``api_calls`` rows of these calls; ``fetch_ids`` maps each KOL to its fetch."""
     return pd.DataFrame(
         {
             "called_at": pd.to_datetime([c.at for c in calls], utc=True),
@@ -66,7 +69,7 @@ def calls_frame(calls: Sequence[CallRecord], run_id: str | None, fetch_id: str |
             "outcome": [c.outcome for c in calls],
             "latency_ms": [c.latency_s * 1000.0 for c in calls],
             "run_id": [run_id] * len(calls),
-            "fetch_id": [fetch_id] * len(calls),
+            "fetch_id": [fetch_ids.get(c.user_id) for c in calls],
         },
         columns=CALL_COLUMNS,
     )

@@ -2,8 +2,8 @@
 
 This is the functional core the Dagster assets call; it knows nothing about Dagster.
 Many KOLs are fetched concurrently through one client (one shared, adaptive rate
-limiter); each KOL's result is written in its own short DuckDB transaction as soon as
-it is complete, so a failure of one KOL never touches another's rows.
+limiter); finished KOLs are written to DuckDB in short group-commit transactions, and a
+failure of one KOL never touches another's rows.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -70,7 +70,7 @@ class KolOutcome:
     complete: bool = False
     stop_reason: str | None = None
     codes: dict[int, int] = field(default_factory=dict)
-    error_kind: str | None = None  # retry | slow_down | stop | rejected
+    error_kind: str | None = None  # retry | slow_down | stop | rejected | internal
     error_code: int | None = None
     failed_pages: str | None = None
     message: str | None = None
@@ -111,8 +111,29 @@ class _CallLedger:
             return self._by_user.pop(user_id, [])
 
 
+@dataclass
+class _Fetched:
+    """What a worker thread hands back: a KOL's fetch, complete or failed, not yet in DuckDB."""
+
+    query: NotesQuery
+    fetch_id: str | None
+    started: float  # monotonic, for the duration
+    result: FetchResult | None = None
+    error: ApiError | None = None
+    failed_pages: Mapping[int, int | str] = field(default_factory=dict)
+    started_at: datetime | None = None  # when its first page was bought
+    internal: str | None = None  # a bug or storage failure outside the API
+
+
 class Refresher:
-    """Runs the refresh of many KOLs with one client; reports each outcome as it lands."""
+    """Runs the refresh of many KOLs with one client; reports each outcome as it lands.
+
+    Worker threads only fetch (and append pages to the raw layer). This thread writes
+    what they finished to DuckDB with group commit: every KOL completed since the last
+    write goes into one transaction, so a thousand KOLs cost a few hundred short write
+    windows, not a thousand. A failed batch is retried KOL by KOL, so one bad KOL never
+    takes others down with it.
+    """
 
     def __init__(
         self,
@@ -142,13 +163,12 @@ class Refresher:
         stop = self.state.active_stop()
         if stop:
             _kind, until, reason = stop
-            msg = f"{reason}; no calls until {until.isoformat()}"
             outs = [
                 KolOutcome(
                     q.user_id,
                     "stopped",
                     error_kind="stop",
-                    message=msg,
+                    message=f"{reason}; no calls until {until.isoformat()}",
                     summary=reason,
                     action=f"no calls until the quota resets at {until.isoformat()}; runs after that resume",
                 )
@@ -162,13 +182,14 @@ class Refresher:
             self.client_factory(self.ledger) as client,
             ThreadPoolExecutor(max_workers=max(1, self.kol_workers), thread_name_prefix="kol") as pool,
         ):
-            futures = [pool.submit(self._one, client, q) for q in queries]
-            # Outcomes are reported from this thread, as each KOL lands (Dagster's event
-            # log is written from the step's own thread).
-            for fut in as_completed(futures):
-                outcome = fut.result()
-                outcomes[outcome.user_id] = outcome
-                self._report(outcome)
+            pending = {pool.submit(self._fetch, client, q) for q in queries}
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                # Outcomes are written and reported from this thread (Dagster's event log is
+                # written from the step's own thread).
+                for outcome in self._store([f.result() for f in done]):
+                    outcomes[outcome.user_id] = outcome
+                    self._report(outcome)
         self.warehouse.publish_if_dirty()
         return [outcomes[q.user_id] for q in queries]
 
@@ -176,27 +197,20 @@ class Refresher:
         if self.on_outcome:
             self.on_outcome(outcome)
 
-    def _one(self, client: NotesDetailClient, query: NotesQuery) -> KolOutcome:
-        started = time.monotonic()
-        try:
-            outcome = self._fetch_and_store(client, query)
-        except Exception as exc:  # a bug or a storage failure must not kill the other KOLs
-            log.exception("refresh of %s failed outside the API", query.user_id)
-            outcome = KolOutcome(
-                query.user_id, "failed", error_kind="rejected", message=f"internal error: {exc}"
-            )
-        outcome.duration_s = time.monotonic() - started
-        return outcome
+    # -- worker threads: fetch only ---------------------------------------------------------
 
-    def _fetch_and_store(self, client: NotesDetailClient, query: NotesQuery) -> KolOutcome:
+    def _fetch(self, client: NotesDetailClient, query: NotesQuery) -> _Fetched:
+        started = time.monotonic()
         user_id = query.user_id
-        fp = query.fingerprint()
-        fetch_id = self.raw.resumable(user_id, fp, self.resume_max_age)
-        if fetch_id is None:
-            fetch_id = self.raw.begin(user_id, fp, _filters(query), self.run_id)
-        known: dict[int, Page] = {
-            n: page_from_raw(rp, query) for n, rp in self.raw.pages(user_id, fetch_id).items()
-        }
+        try:
+            fp = query.fingerprint()
+            fetch_id = self.raw.resumable(user_id, fp, self.resume_max_age)
+            if fetch_id is None:
+                fetch_id = self.raw.begin(user_id, fp, _filters(query), self.run_id)
+            known = {n: page_from_raw(rp, query) for n, rp in self.raw.pages(user_id, fetch_id).items()}
+        except Exception as exc:  # storage trouble must not kill the other KOLs
+            log.exception("cannot prepare the fetch of %s", user_id)
+            return _Fetched(query, None, started, internal=f"raw layer: {exc}")
         started_at = min((p.fetched_at for p in known.values()), default=None)
 
         def persist(page: Page) -> None:
@@ -205,43 +219,108 @@ class Refresher:
         try:
             result = client.fetch_all(query, known_pages=known, on_page=persist)
         except FetchIncomplete as exc:
-            return self._failed(query, fetch_id, exc.cause, exc.result, exc.failed_pages, started_at)
+            return _Fetched(query, fetch_id, started, exc.result, exc.cause, exc.failed_pages, started_at)
         except ApiError as exc:  # e.g. a stop raised before page 1
-            return self._failed(query, fetch_id, exc, None, {}, started_at)
+            return _Fetched(query, fetch_id, started, None, exc, {}, started_at)
+        except Exception as exc:
+            log.exception("the fetch of %s failed outside the API", user_id)
+            return _Fetched(query, fetch_id, started, internal=f"{type(exc).__name__}: {exc}")
+        first = min((p.fetched_at for p in result.pages), default=started_at)
+        return _Fetched(query, fetch_id, started, result, None, {}, first)
 
-        status = "complete" if result.complete else "incomplete"
-        first = min((p.fetched_at for p in result.pages), default=datetime.now(UTC))
-        row = _fetch_row(query, fetch_id, self.run_id, status, first, result)
-        self.raw.mark_done(user_id, fetch_id, fetch_row_to_json(row))
-        calls = self.ledger.take(user_id)
-        with self.warehouse.write() as conn:
-            stats = write_fetches(
-                conn,
-                [row],
-                [self.raw.fetch_file(user_id, fetch_id)],
-                calls_frame(calls, self.run_id, fetch_id),
+    # -- this thread: write and report -------------------------------------------------------
+
+    def _store(self, batch: list[_Fetched]) -> list[KolOutcome]:
+        writable = [f for f in batch if f.internal is None and f.fetch_id is not None]
+        rows = [self._row(f) for f in writable]
+        fetch_ids = {f.query.user_id: f.fetch_id for f in writable if f.fetch_id}
+        calls = [c for f in writable for c in self.ledger.take(f.query.user_id)]
+        files = [
+            self.raw.fetch_file(f.query.user_id, r.fetch_id)
+            for f, r in zip(writable, rows, strict=True)
+            if f.error is None
+        ]
+        outcomes: list[KolOutcome] = []
+        try:
+            with self.warehouse.write() as conn:
+                stats = write_fetches(conn, rows, files, calls_frame(calls, self.run_id, fetch_ids))
+        except Exception as exc:
+            if len(batch) > 1:
+                log.warning("a group write of %d KOLs failed (%s); writing them one by one", len(batch), exc)
+                for c in calls:  # back to the ledger for the single writes
+                    self.ledger(c)
+                return [o for f in batch for o in self._store([f])]
+            log.exception("writing %s to DuckDB failed", batch[0].query.user_id)
+            batch[0].internal = f"DuckDB write failed: {exc}"
+            writable = []
+            stats = WriteStats(0, 0, 0, 0, 0, 0)
+        for f, row in zip(writable, rows, strict=False):
+            if f.error is None:
+                # Sealed only once DuckDB has it: a crash before this point resumes the
+                # fetch from its stored pages at no cost, and the rewrite is idempotent.
+                self.raw.mark_done(f.query.user_id, row.fetch_id, fetch_row_to_json(row))
+                self.state.clear_failure(f.query.user_id)
+                outcomes.append(_ok_outcome(f, stats))
+            else:
+                outcomes.append(self._failed(f))
+        outcomes += [
+            KolOutcome(
+                f.query.user_id, "failed", fetch_id=f.fetch_id, error_kind="internal", message=f.internal
             )
-        self.state.clear_failure(user_id)
-        return _ok_outcome(query, fetch_id, result, stats)
+            for f in batch
+            if f.internal is not None or f.fetch_id is None
+        ]
+        now = time.monotonic()
+        started = {f.query.user_id: f.started for f in batch}
+        for o in outcomes:
+            o.duration_s = now - started[o.user_id]
+        return outcomes
 
-    def _failed(
-        self,
-        query: NotesQuery,
-        fetch_id: str,
-        cause: ApiError,
-        partial: FetchResult | None,
-        failed_pages: Mapping[int, int | str],
-        started_at: datetime | None,
-    ) -> KolOutcome:
+    def _row(self, f: _Fetched) -> FetchRow:
+        q, r = f.query, f.result
+        failed = f.error is not None
+        pages_txt = ", ".join(f"{p}:{c}" for p, c in f.failed_pages.items()) or None
+        status = "failed" if failed else ("complete" if r is not None and r.complete else "incomplete")
+        return FetchRow(
+            fetch_id=f.fetch_id or "",
+            user_id=q.user_id,
+            run_id=self.run_id,
+            advertise_switch=q.advertise_switch.value,
+            order_type=q.order_type.value,
+            note_type=q.note_type.value,
+            is_third_platform=q.is_third_platform.value,
+            is_full=q.is_unfiltered,
+            status=status,
+            started_at=f.started_at,
+            finished_at=datetime.now(UTC),
+            reported_total=r.total if r else None,
+            reported_total_min=_min_total(r),
+            notes_returned=len(r.notes) if r else 0,
+            pages=len(r.pages) if r else 0,
+            pages_reused=r.pages_reused if r else 0,
+            calls=r.calls if r else 0,
+            retries=r.retries if r else 0,
+            null_metrics=sum(p.null_metrics for p in r.pages) if r else 0,
+            duplicates_dropped=r.duplicates_dropped if r else 0,
+            stop_reason=r.stop_reason if r and not failed else None,
+            error_code=f.error.code if f.error else None,
+            error_kind=error_kind(f.error) if f.error else None,
+            failed_pages=pages_txt,
+            message=str(f.error) if f.error else None,
+        )
+
+    def _failed(self, f: _Fetched) -> KolOutcome:
+        cause = f.error
+        assert cause is not None
         kind = error_kind(cause)
-        pages_txt = ", ".join(f"{p}:{c}" for p, c in failed_pages.items()) or None
+        partial = f.result
         outcome = KolOutcome(
-            query.user_id,
+            f.query.user_id,
             "stopped" if kind == "stop" else "failed",
-            fetch_id=fetch_id,
+            fetch_id=f.fetch_id,
             error_kind=kind,
             error_code=cause.code,
-            failed_pages=pages_txt,
+            failed_pages=", ".join(f"{p}:{c}" for p, c in f.failed_pages.items()) or None,
             message=str(cause),
             action=getattr(cause, "action", None) if kind == "stop" else None,
             summary=cause.summary,
@@ -255,49 +334,19 @@ class Refresher:
             outcome.reported_total = partial.total
         if isinstance(cause, QuotaExceeded):
             self.state.set_stop("quota", next_quota_reset(), "daily quota exceeded (code 303)")
-        calls = self.ledger.take(query.user_id)
-        outcome.calls = outcome.calls or len(calls)
-        row = FetchRow(
-            fetch_id=fetch_id,
-            user_id=query.user_id,
-            run_id=self.run_id,
-            advertise_switch=query.advertise_switch.value,
-            order_type=query.order_type.value,
-            note_type=query.note_type.value,
-            is_third_platform=query.is_third_platform.value,
-            is_full=query.is_unfiltered,
-            status="failed",
-            started_at=started_at,
-            finished_at=datetime.now(UTC),
-            reported_total=outcome.reported_total,
-            reported_total_min=_min_total(partial),
-            notes_returned=len(partial.notes) if partial else 0,
-            pages=outcome.pages,
-            pages_reused=outcome.pages_reused,
-            calls=outcome.calls,
-            retries=outcome.retries,
-            null_metrics=0,
-            duplicates_dropped=0,
-            error_code=cause.code,
-            error_kind=kind,
-            failed_pages=pages_txt,
-            message=outcome.message,
-        )
-        with self.warehouse.write() as conn:
-            write_fetches(conn, [row], (), calls_frame(calls, self.run_id, fetch_id))
         if kind != "stop":
             # Stops are run-wide (token, quota, balance, budget): not this KOL's fault.
             self.state.record_failure(
-                query.user_id,
+                f.query.user_id,
                 code=cause.code,
                 error_kind=kind,
-                failed_pages=pages_txt,
+                failed_pages=outcome.failed_pages,
                 message=outcome.message or "",
                 run_id=self.run_id,
                 retryable=outcome.retryable,
                 cooldown_s=self.retry.cooldown_s,
                 max_attempts=self.retry.max_attempts,
-                filters=json.dumps(_filters(query)),
+                filters=json.dumps(_filters(f.query)),
             )
         return outcome
 
@@ -316,52 +365,27 @@ def _min_total(result: FetchResult | None) -> int | None:
     return min(totals, default=None)
 
 
-def _fetch_row(
-    query: NotesQuery, fetch_id: str, run_id: str | None, status: str, started: datetime, result: FetchResult
-) -> FetchRow:
-    return FetchRow(
-        fetch_id=fetch_id,
-        user_id=query.user_id,
-        run_id=run_id,
-        advertise_switch=query.advertise_switch.value,
-        order_type=query.order_type.value,
-        note_type=query.note_type.value,
-        is_third_platform=query.is_third_platform.value,
-        is_full=query.is_unfiltered,
-        status=status,
-        started_at=started,
-        finished_at=datetime.now(UTC),
-        reported_total=result.total,
-        reported_total_min=_min_total(result),
-        notes_returned=len(result.notes),
-        pages=len(result.pages),
-        pages_reused=result.pages_reused,
-        calls=result.calls,
-        retries=result.retries,
-        null_metrics=sum(p.null_metrics for p in result.pages),
-        duplicates_dropped=result.duplicates_dropped,
-        stop_reason=result.stop_reason,
-    )
-
-
-def _ok_outcome(query: NotesQuery, fetch_id: str, result: FetchResult, stats: WriteStats) -> KolOutcome:
+def _ok_outcome(f: _Fetched, stats: WriteStats) -> KolOutcome:
+    r = f.result
+    assert r is not None
+    user_id = f.query.user_id
     return KolOutcome(
-        query.user_id,
+        user_id,
         "ok",
-        fetch_id=fetch_id,
-        pages=len(result.pages),
-        pages_reused=result.pages_reused,
-        calls=result.calls,
-        retries=result.retries,
-        notes=len(result.notes),
-        notes_new=stats.notes_new,
-        marked_gone=stats.marked_gone,
-        reported_total=result.total,
-        null_metrics=sum(p.null_metrics for p in result.pages),
-        duplicates_dropped=result.duplicates_dropped,
-        complete=result.complete,
-        stop_reason=result.stop_reason,
-        codes=dict(Counter(result.codes)),
+        fetch_id=f.fetch_id,
+        pages=len(r.pages),
+        pages_reused=r.pages_reused,
+        calls=r.calls,
+        retries=r.retries,
+        notes=len(r.notes),
+        notes_new=stats.new_by_user.get(user_id, 0),
+        marked_gone=stats.gone_by_user.get(user_id, 0),
+        reported_total=r.total,
+        null_metrics=sum(p.null_metrics for p in r.pages),
+        duplicates_dropped=r.duplicates_dropped,
+        complete=r.complete,
+        stop_reason=r.stop_reason,
+        codes=dict(Counter(r.codes)),
     )
 
 

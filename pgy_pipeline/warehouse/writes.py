@@ -7,6 +7,7 @@ The caller owns the transaction (``Warehouse.write``), so one fetch is all or no
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -73,6 +74,8 @@ class WriteStats:
     snapshots: int
     marked_gone: int
     calls: int
+    new_by_user: dict[str, int] = dataclasses.field(default_factory=dict)
+    gone_by_user: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 def write_fetches(
@@ -95,13 +98,14 @@ def write_fetches(
     conn.register("_fetch_batch", fetch_df)
     try:
         conn.execute("INSERT OR REPLACE INTO fetches BY NAME SELECT * FROM _fetch_batch")
-        new_row = conn.execute(
-            """
-            SELECT count(*) FROM (SELECT DISTINCT user_id, note_id FROM _note_batch) b
-            ANTI JOIN notes n USING (user_id, note_id)
-            """
-        ).fetchone()
-        notes_new = int(new_row[0]) if new_row else 0
+        new_by_user = dict(
+            conn.execute(
+                """
+                SELECT user_id, count(*) FROM (SELECT DISTINCT user_id, note_id FROM _note_batch) b
+                ANTI JOIN notes n USING (user_id, note_id) GROUP BY user_id
+                """
+            ).fetchall()
+        )
         # The newest sighting of each note wins; an older fetch replayed later never
         # overwrites newer metrics (the AND on WHEN MATCHED).
         conn.execute(
@@ -166,9 +170,10 @@ def write_fetches(
             FROM full_fetches f
             WHERE notes.user_id = f.user_id AND notes.gone_at IS NULL
               AND notes.last_seen_at < f.started_at
-            RETURNING 1
+            RETURNING notes.user_id
             """
         ).fetchall()
+        gone_by_user = dict(Counter(r[0] for r in gone_row))
         calls_n = 0
         if calls is not None and len(calls):
             conn.register("_call_batch", calls[CALL_COLUMNS])
@@ -186,10 +191,12 @@ def write_fetches(
     return WriteStats(
         fetches=len(fetch_df),
         notes_upserted=int(distinct[0]) if distinct else 0,
-        notes_new=notes_new,
+        notes_new=sum(new_by_user.values()),
         snapshots=staged,
         marked_gone=len(gone_row),
         calls=calls_n,
+        new_by_user=new_by_user,
+        gone_by_user=gone_by_user,
     )
 
 

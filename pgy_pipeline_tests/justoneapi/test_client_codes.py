@@ -112,7 +112,7 @@ def test_302_beyond_patience_is_slow_down_error(
 def test_rate_limit_302_honours_retry_after_and_adapts(
     sim_factory: SimFactory, client_factory: ClientFactory
 ) -> None:
-    sim = sim_factory(rate_limit_per_s=25.0, rate_burst=1.0)
+    sim = sim_factory(rate_limit_per_s=10.0, rate_burst=1.0)
     client = client_factory(
         sim.base_url,
         rate_limit_per_s=400.0,

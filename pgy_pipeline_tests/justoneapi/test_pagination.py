@@ -127,7 +127,7 @@ def test_page_cap_without_total_reading_sequentially(
 
 
 def test_parallel_pages_are_fetched_once_each(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
-    sim = sim_factory(fixed_counts={USER: 80}, latency_s=0.04)
+    sim = sim_factory(fixed_counts={USER: 80}, latency_s=0.05)
     records: list[CallRecord] = []
     lock = threading.Lock()
 

