@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import platform
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import requests
+from pgy_pipeline.simulator.process import counters
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "RESULTS.md"
@@ -26,41 +20,8 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {mem_gib:.0f} GiB, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def simulator_process(profile: str, seed: int = 0) -> Iterator[str]:
-    """`pgy simulator` in a separate process (so it does not share our GIL); yields its base URL."""
-    port = free_port()
-    exe = Path(sys.executable).with_name("pgy")
-    proc = subprocess.Popen(
-        [str(exe), "simulator", "--port", str(port), "--profile", profile, "--seed", str(seed)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(f"{url}/__simulator/counters", timeout=1)
-                break
-            except requests.ConnectionError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("the simulator did not start") from None
-                time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
 def sim_counters(url: str) -> dict:
-    return requests.get(f"{url}/__simulator/counters", timeout=10).json()
+    return counters(url)
 
 
 def line(name: str, value: str, target: str, ok: bool | None) -> str:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -209,14 +211,36 @@ def kols_remove(user_id: str) -> None:
     "--profile", type=click.Choice(["clean", "realistic", "hostile"]), default="realistic", show_default=True
 )
 @click.option("--seed", type=int, default=0, show_default=True)
-def simulator(port: int, profile: str, seed: int) -> None:
-    """Serve the fake Notes Details API on 127.0.0.1 (point JUSTONEAPI_BASE_URL at it)."""
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="FIELD=VALUE",
+    help="Override a profile field; VALUE is JSON, e.g. --set p_301=0.2 --set 'user_codes={\"u1\": 600}'.",
+)
+def simulator(port: int, profile: str, seed: int, overrides: tuple[str, ...]) -> None:
+    """Serve the fake Notes Details API on 127.0.0.1 (point JUSTONEAPI_BASE_URL at it).
+
+    Its call counters are at GET /__simulator/counters.
+    """
     import signal
     import threading
 
     from pgy_pipeline.simulator import Simulator
 
-    sim = Simulator(profile=profile, seed=seed, port=port)
+    fields: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r} is not FIELD=VALUE", param_hint="--set")
+        try:
+            fields[key] = json.loads(value)
+        except ValueError:
+            fields[key] = value
+    try:
+        sim = Simulator(profile=profile, seed=seed, port=port, **fields)
+    except (TypeError, ValueError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--set") from None
     url = sim.start()
     click.echo(f"simulator ({profile}, seed {seed}) at {url}; export JUSTONEAPI_BASE_URL={url}", err=True)
     done = threading.Event()

@@ -55,7 +55,7 @@ class KolOutcome:
     """How one KOL's refresh ended; everything a person needs to act on it."""
 
     user_id: str
-    status: str  # ok | failed | stopped
+    status: str  # ok | failed | stopped | fresh (fetched recently: skipped, nothing bought)
     fetch_id: str | None = None
     pages: int = 0
     pages_reused: int = 0
@@ -145,6 +145,7 @@ class Refresher:
         kol_workers: int = 8,
         retry: RetryPolicy | None = None,
         resume_max_age: timedelta = timedelta(hours=24),
+        fresh_for: timedelta = timedelta(0),
         on_outcome: Callable[[KolOutcome], None] | None = None,
     ) -> None:
         self.ledger = _CallLedger()
@@ -156,6 +157,7 @@ class Refresher:
         self.kol_workers = kol_workers
         self.retry = retry or RetryPolicy()
         self.resume_max_age = resume_max_age
+        self.fresh_for = fresh_for
         self.on_outcome = on_outcome
 
     def refresh(self, user_ids: Sequence[str], filters: Mapping[str, str] | None = None) -> list[KolOutcome]:
@@ -178,11 +180,24 @@ class Refresher:
                 self._report(o)
             return outs
         outcomes: dict[str, KolOutcome] = {}
+        if self.fresh_for > timedelta(0):
+            # A KOL completed recently with the same filters (e.g. before a crash or by an
+            # earlier run today) is not bought again.
+            for q in list(queries):
+                fetch_id = self.raw.fresh_done(q.user_id, q.fingerprint(), self.fresh_for)
+                if fetch_id:
+                    outcomes[q.user_id] = KolOutcome(
+                        q.user_id, "fresh", fetch_id=fetch_id, message=f"fetched within {self.fresh_for}"
+                    )
+                    self._report(outcomes[q.user_id])
+            queries_to_fetch = [q for q in queries if q.user_id not in outcomes]
+        else:
+            queries_to_fetch = queries
         with (
             self.client_factory(self.ledger) as client,
             ThreadPoolExecutor(max_workers=max(1, self.kol_workers), thread_name_prefix="kol") as pool,
         ):
-            pending = {pool.submit(self._fetch, client, q) for q in queries}
+            pending = {pool.submit(self._fetch, client, q) for q in queries_to_fetch}
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 # Outcomes are written and reported from this thread (Dagster's event log is
@@ -397,6 +412,7 @@ class RunTotals:
     kols_ok: int
     kols_failed: int
     kols_stopped: int
+    kols_fresh: int
     pages: int
     pages_reused: int
     api_calls: int
@@ -415,6 +431,7 @@ def summarize(outcomes: Sequence[KolOutcome]) -> RunTotals:
         kols_ok=sum(o.status == "ok" for o in outcomes),
         kols_failed=sum(o.status == "failed" for o in outcomes),
         kols_stopped=sum(o.status == "stopped" for o in outcomes),
+        kols_fresh=sum(o.status == "fresh" for o in outcomes),
         pages=sum(o.pages for o in outcomes),
         pages_reused=sum(o.pages_reused for o in outcomes),
         api_calls=sum(o.calls for o in outcomes),

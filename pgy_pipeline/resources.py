@@ -116,6 +116,14 @@ class PgyResource(dg.ConfigurableResource):
     resume_max_age_h: float = Field(
         default=24.0, description="Reuse pages of an interrupted fetch this recent."
     )
+    fresh_for_h: float = Field(
+        default=12.0,
+        description=(
+            "A KOL fetched completely with the same filters within this many hours is not bought again "
+            "(a restart after a crash finishes the refresh at no cost); 0 = always fetch. Run config "
+            "`force: true` overrides it."
+        ),
+    )
     viral_low_likes: int = Field(
         default=100, description="Likes for a note to count in viral_low_rate (百赞)."
     )
@@ -144,6 +152,9 @@ class PgyResource(dg.ConfigurableResource):
 
     def resume_max_age(self) -> timedelta:
         return timedelta(hours=self.resume_max_age_h)
+
+    def fresh_for(self) -> timedelta:
+        return timedelta(hours=self.fresh_for_h)
 
     def engagement(self) -> EngagementSettings:
         return EngagementSettings(self.viral_low_likes, self.viral_high_likes)

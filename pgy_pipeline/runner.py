@@ -77,7 +77,7 @@ def refresh(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
     user_ids: Sequence[str],
-    filters: Mapping[str, str] | None = None,
+    filters: Mapping[str, object] | None = None,
     tags: Mapping[str, str] | None = None,
     quiet: bool = True,
 ) -> list[RunSummary]:

@@ -50,7 +50,12 @@ class PipelineEnv:
 
     @property
     def pgy(self) -> PgyResource:
-        cfg: dict[str, Any] = {"data_dir": str(self.data_dir), "publish_interval_s": 0.0, "kol_workers": 4}
+        cfg: dict[str, Any] = {
+            "data_dir": str(self.data_dir),
+            "publish_interval_s": 0.0,
+            "kol_workers": 4,
+            "fresh_for_h": 0.0,  # tests refresh the same KOL again on purpose
+        }
         return PgyResource(**(cfg | self.pgy_overrides))
 
     @property

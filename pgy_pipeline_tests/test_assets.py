@@ -172,3 +172,13 @@ def test_the_analyst_views_answer_after_a_refresh(make_env):
     assert kinds == (40,)
     assert growth == (40,)  # one growth row per note of the second fetch
     assert spend == (5 + 2 + 5,)
+
+
+def test_a_kol_fetched_recently_is_not_bought_again_unless_forced(make_env):
+    env = make_env(fixed_counts={"kol_forty": 40}, pgy={"fresh_for_h": 12.0})
+    env.refresh(["kol_forty"])
+    assert env.sim.counters().calls_total == 5
+    again = env.refresh(["kol_forty"])
+    assert again[0].success and env.sim.counters().calls_total == 5  # nothing bought
+    forced = env.refresh(["kol_forty"], {"force": True})
+    assert forced[0].success and env.sim.counters().calls_total == 10

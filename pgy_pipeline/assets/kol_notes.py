@@ -9,6 +9,7 @@ failed partitions FAILED (see README, "Operations").
 import dataclasses
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -34,6 +35,10 @@ class FetchConfig(dg.Config):
     order_type: OrderType = Field(default=OrderType.LATEST, description="LATEST, MOST_READ or MOST_INTERACT")
     note_type: NoteType = Field(default=NoteType.ALL, description="ALL, COOPERATION, PHOTO_TEXT or VIDEO")
     is_third_platform: IsThirdPlatform = Field(default=IsThirdPlatform.NO, description="NO or YES")
+    force: bool = Field(
+        default=False,
+        description="Fetch even KOLs completed within PgyResource.fresh_for_h (buys their pages again).",
+    )
 
     def filters(self) -> dict[str, str]:
         return {
@@ -97,6 +102,9 @@ def kol_notes(
     raw = pgy.raw()
 
     def report(o: KolOutcome) -> None:
+        if o.status == "fresh":
+            context.log.info("KOL %s fetched within %s h: not bought again", o.user_id, pgy.fresh_for_h)
+            return
         if o.status != "ok":
             context.log.warning("KOL %s %s: %s", o.user_id, o.status, o.message)
             return
@@ -146,12 +154,13 @@ def kol_notes(
         kol_workers=pgy.kol_workers,
         retry=pgy.retry_policy(),
         resume_max_age=pgy.resume_max_age(),
+        fresh_for=timedelta(0) if config.force else pgy.fresh_for(),
         on_outcome=report,
     )
     outcomes = refresher.refresh(user_ids, filters)
     totals = summarize(outcomes)
     context.log.info("refresh done: %s", json.dumps(dataclasses.asdict(totals)))
-    failed = [o for o in outcomes if o.status != "ok"]
+    failed = [o for o in outcomes if o.status not in ("ok", "fresh")]
     # Outputs are skippable and never yielded: each KOL's partitions were reported through
     # AssetMaterialization events above, as it landed. Being a generator that yields
     # nothing is how a multi-asset says "no outputs".

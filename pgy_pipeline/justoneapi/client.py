@@ -269,7 +269,8 @@ class NotesDetailClient:
             else:
                 failures += 1
                 if failures >= self.config.max_attempts:
-                    raise error.copy(message=f"{error.message} (gave up after {attempt} attempts)")
+                    tries = f"{attempt} attempt{'s' if attempt > 1 else ''}"
+                    raise error.copy(message=f"{error.message} (gave up after {tries})")
                 delay = self._backoff(failures)
             delay = min(delay, self.config.backoff_max_s)
             logger.info("%s; retrying in %.2fs (attempt %d)", error, delay, attempt)

@@ -136,7 +136,10 @@ def classify(
         message = _optional_str(doc.get("message"))
         if code != 0:
             cls, outcome, meaning = CODE_TABLE.get(code, (UnknownCode, "rejected", "not in the code table"))
-            detail = f"{meaning}; API message: {message}" if message else meaning
+            # The specific classes already say what the code means; the generic ones need the meaning.
+            parts = [meaning] if cls.summary != meaning else []
+            parts += [f"API message: {message}"] if message else []
+            detail = "; ".join(parts) or meaning
             return fail(cls, outcome, detail, code=code)
         data = doc.get("data")
         if not 200 <= http_status < 300:
@@ -164,25 +167,25 @@ def classify(
         )
 
     kind = f"http_{http_status}"
+    if isinstance(doc, dict):
+        # A framework error body ({timestamp, status, error, path}); "path" may hold the query string.
+        detail = ": ".join(str(doc[key]) for key in ("error", "message") if doc.get(key)) or "no detail"
+    elif text.lstrip().startswith("<"):
+        detail = "HTML page"
+    else:
+        detail = _snippet(text) or "empty body"
     if http_status == 429:
-        return fail(SlowDownError, "slow_down", "HTTP 429 too many requests", kind=kind)
+        return fail(SlowDownError, "slow_down", f"HTTP 429 {detail}", kind=kind)
     if http_status >= 500:
-        body = "HTML page" if "<" in text[:100] else _snippet(text) or "empty body"
-        return fail(RetryableError, "retry", f"server or gateway error: {body}", kind=kind)
+        return fail(RetryableError, "retry", f"server or gateway error: {detail}", kind=kind)
     if http_status >= 400:
-        if isinstance(doc, dict):
-            # A framework error body ({timestamp, status, error, path}); "path" may hold the query string.
-            parts = [str(doc[key]) for key in ("error", "message") if doc.get(key)]
-            detail = ": ".join(parts) or "error body without detail"
-        else:
-            detail = _snippet(text) or "empty body"
         cls = InvalidParameters if http_status == 400 else RequestRejected
         return fail(cls, "rejected", f"HTTP {http_status} {detail}", kind=kind)
     if http_status >= 300:
         # Redirects are not followed: the target would receive the token in its query string.
         return fail(RequestRejected, "rejected", "unexpected redirect (not followed)", kind=kind)
     if not is_json:
-        reason = "undecodable" if not decoded else "truncated or non-JSON" if text else "empty"
+        reason = "truncated or non-JSON" if text else "empty"
         return fail(RetryableError, "retry", f"{reason} body on HTTP {http_status}", kind="bad_body")
     return fail(MalformedResponse, "rejected", "JSON body without an envelope code")
 

@@ -170,6 +170,17 @@ class RawStore:
                 return None if self.is_done(user_id, fetch_id) else fetch_id
         return None
 
+    def fresh_done(self, user_id: str, fingerprint: str, max_age: timedelta) -> str | None:
+        """The newest completed fetch of these filters younger than ``max_age``, if any."""
+        now = datetime.now(UTC)
+        for fetch_id in reversed(self.fetch_ids(user_id)):
+            meta = self.meta(user_id, fetch_id)
+            if now - datetime.fromisoformat(meta.created_at) > max_age:
+                return None
+            if meta.fingerprint == fingerprint and self.is_done(user_id, fetch_id):
+                return fetch_id
+        return None
+
     def iter_done_fetches(self) -> Iterator[tuple[str, str]]:
         """(user_id, fetch_id) of every completed fetch, for replaying normalisation."""
         if not self.root.exists():

@@ -1,0 +1,67 @@
+"""The simulator in a separate process (`pgy simulator`), for benchmarks and crash tests.
+
+A separate process does not share the pipeline's GIL, and survives when the pipeline
+process is killed; its counters are read over HTTP (``COUNTERS_PATH``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from .server import COUNTERS_PATH
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def simulator_process(
+    profile: str = "clean", seed: int = 0, overrides: Mapping[str, Any] | None = None
+) -> Iterator[str]:
+    """Run `pgy simulator` on a free loopback port; yields its base URL, stops it on exit."""
+    port = free_port()
+    exe = Path(sys.executable).with_name("pgy")
+    cmd = [str(exe), "simulator", "--port", str(port), "--profile", profile, "--seed", str(seed)]
+    for key, value in (overrides or {}).items():
+        cmd += ["--set", f"{key}={json.dumps(value)}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(url + COUNTERS_PATH, timeout=1)
+                break
+            except requests.ConnectionError:
+                if proc.poll() is not None:
+                    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+                    raise RuntimeError(f"the simulator exited: {err[-2000:]}") from None
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the simulator did not start within 60 s") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def counters(url: str) -> dict[str, Any]:
+    """The counters of a simulator process: calls_total, by_code, by_http_status, by_user_page, faults."""
+    data: dict[str, Any] = requests.get(url + COUNTERS_PATH, timeout=10).json()
+    return data
