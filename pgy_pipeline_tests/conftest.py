@@ -106,17 +106,23 @@ def make_env(tmp_path: Path) -> Iterator[Any]:
         profile: str = "clean",
         api: dict[str, Any] | None = None,
         pgy: dict[str, Any] | None = None,
+        instance: str = "sqlite",
         **sim_overrides: Any,
     ) -> PipelineEnv:
         sim_overrides.setdefault("anchor_date", ANCHOR)
         sim = Simulator(profile, seed=7, **sim_overrides)
         sim.start()
         sims.append(sim)
-        # A real (temp-dir, SQLite) instance, as `dagster dev` uses: sensors and schedules need one.
-        instance = stack.enter_context(dg.instance_for_test())
+        # A real (temp-dir, SQLite) instance, as `dagster dev` uses: sensors and schedules need
+        # one. "ephemeral" keeps events in memory, for tests of a thousand partitions.
+        inst = (
+            dg.DagsterInstance.ephemeral()
+            if instance == "ephemeral"
+            else stack.enter_context(dg.instance_for_test())
+        )
         data = tmp_path / f"data{len(sims)}"
         data.mkdir()
-        return PipelineEnv(sim, data, instance, api or {}, pgy or {})
+        return PipelineEnv(sim, data, inst, api or {}, pgy or {})
 
     yield make
     for sim in sims:
