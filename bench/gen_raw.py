@@ -16,7 +16,7 @@ from pathlib import Path
 from pgy_pipeline.justoneapi import NotesQuery
 from pgy_pipeline.normalise import fetch_row_to_json
 from pgy_pipeline.simulator import Simulator
-from pgy_pipeline.warehouse.raw import RawPage, RawStore
+from pgy_pipeline.warehouse.raw import RawPage, RawStore, encode_line
 from pgy_pipeline.warehouse.writes import FetchRow
 
 NOTES_PER_KOL = 250
@@ -59,20 +59,18 @@ def generate(data_dir: Path, total_notes: int) -> int:
                 0.1,
                 json.dumps(body, ensure_ascii=False),
             )
-            lines.append(
-                json.dumps(rp.__dict__ if hasattr(rp, "__dict__") else _asdict(rp), ensure_ascii=False)
-            )
+            lines.append(encode_line(rp))
         path = raw.root / user_id / f"{fetch_id}.jsonl"
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        path.write_text("".join(lines), encoding="utf-8")
         raw.mark_done(
-            user_id, fetch_id, fetch_row_to_json(_row(user_id, fetch_id, q, len(notes), len(lines)))
+            user_id, fetch_id, fetch_row_to_json(_row(user_id, fetch_id, q, len(notes), len(lines), now))
         )
         written += len(notes)
     return written
 
 
-def _row(user_id: str, fetch_id: str, q: NotesQuery, notes: int, pages: int) -> FetchRow:
-    now = datetime.now(UTC)
+def _row(user_id: str, fetch_id: str, q: NotesQuery, notes: int, pages: int, at: str) -> FetchRow:
+    now = datetime.fromisoformat(at)  # the fetch starts with its first page
     return FetchRow(
         fetch_id,
         user_id,
@@ -96,12 +94,6 @@ def _row(user_id: str, fetch_id: str, q: NotesQuery, notes: int, pages: int) -> 
         0,
         "short_page",
     )
-
-
-def _asdict(rp: RawPage) -> dict:
-    from dataclasses import asdict
-
-    return asdict(rp)
 
 
 if __name__ == "__main__":

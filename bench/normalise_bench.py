@@ -3,7 +3,8 @@
 Usage: python -m bench.normalise_bench [N]   (default 1,000,000; the raw layer is generated
 once under bench/out/ by bench/gen_raw.py and reused)
 
-The replay is `pgy replay`'s code path: raw JSONL files -> SQL normalisation -> upsert of
+The measurement runs in a fresh process (peak memory is that process's max RSS). The
+replay is `pgy replay`'s code path: raw JSONL files -> SQL normalisation -> upsert of
 notes, snapshots and fetches, in one transaction. Peak memory is the process's max RSS.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import resource
 import shutil
+import subprocess
 import sys
 import time
 from datetime import date
@@ -23,10 +25,12 @@ def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     raw_dir = OUT / f"raw{n // 1000}k"
     if not (raw_dir / "raw").exists():
-        from bench.gen_raw import generate
-
         print(f"generating {n} notes of raw pages under {raw_dir} (once) ...", flush=True)
-        generate(raw_dir, n)
+        # In its own process, so the measurement below starts from a clean slate.
+        subprocess.run([sys.executable, "-m", "bench.gen_raw", str(raw_dir), str(n)], check=True)
+    if "--measure" not in sys.argv:
+        subprocess.run([sys.executable, "-m", "bench.normalise_bench", str(n), "--measure"], check=True)
+        return
     for stale in (raw_dir / ".state", raw_dir / "pgy.duckdb"):
         if stale.is_dir():
             shutil.rmtree(stale)
@@ -49,7 +53,7 @@ def main() -> None:
     t_norm = time.perf_counter() - t0
     t1 = time.perf_counter()
     with wh.write(publish=False) as conn:
-        refresh_note_engagement(conn, date(2026, 3, 8))
+        refresh_note_engagement(conn)
         kols = refresh_kol_engagement(conn, date(2026, 3, 8))
     t_derived = time.perf_counter() - t1
     t2 = time.perf_counter()

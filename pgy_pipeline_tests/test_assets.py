@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from pgy_pipeline.warehouse.raw import RawStore
 from pgy_pipeline_tests.conftest import expected_frame, stored_frame
 
 COUNTS = {"kol_empty": 0, "kol_nine": 9, "kol_forty": 40, "kol_eight": 8}
@@ -47,7 +48,9 @@ def test_raw_pages_are_kept_losslessly_without_the_token(make_env):
 
     lines = [json.loads(line) for line in text.splitlines()]
     assert sorted(p["page_number"] for p in lines) == [1, 2]
-    body = json.loads(lines[0]["body"])
+    body = lines[0]["body"]  # the response body, embedded as JSON
+    stored = RawStore(env.data_dir).pages("kol_nine", files[0].stem)
+    assert json.loads(stored[1].body) == body  # its exact text is recovered for replays
     assert body["code"] == 0 and body["data"]["total"] == 9
     assert {"fetched_at", "run_id", "http_status", "code", "request_id", "params"} <= set(lines[0])
     assert lines[0]["params"]["userId"] == "kol_nine"
@@ -139,13 +142,13 @@ def test_every_table_and_column_has_a_comment(make_env):
     assert {
         "notes",
         "note_snapshots",
-        "note_engagement",
         "kol_engagement",
         "fetches",
         "api_calls",
         "kols",
     } <= names
     assert {v for v, _ in views} == {
+        "note_engagement",
         "kol_leaderboard",
         "kol_organic_vs_cooperation",
         "kol_recent_notes",

@@ -43,7 +43,7 @@ def _as_of() -> datetime:
 )
 def note_engagement(context: dg.AssetExecutionContext, pgy: PgyResource) -> dg.MaterializeResult:
     with pgy.warehouse().write(publish=True) as conn:
-        rows = refresh_note_engagement(conn, _as_of().date())
+        rows = refresh_note_engagement(conn)
         top = conn.execute(
             """
             SELECT user_id, note_id, publish_date, read_num, like_collect, round(like_collect_rate, 4) AS rate

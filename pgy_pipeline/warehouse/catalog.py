@@ -12,7 +12,7 @@ from functools import cache
 
 import duckdb
 
-from pgy_pipeline.warehouse.engagement import refresh_kol_engagement, refresh_note_engagement
+from pgy_pipeline.warehouse.engagement import refresh_kol_engagement
 from pgy_pipeline.warehouse.migrations import migrate
 
 
@@ -35,7 +35,6 @@ def catalog() -> dict[str, Table]:
     conn = duckdb.connect(":memory:")
     try:
         migrate(conn)
-        refresh_note_engagement(conn, date(2000, 1, 1))
         refresh_kol_engagement(conn, date(2000, 1, 1))
         tables = {
             name: comment or ""
@@ -47,7 +46,7 @@ def catalog() -> dict[str, Table]:
         }
         cols = conn.execute(
             "SELECT table_name, column_name, data_type, comment FROM duckdb_columns() "
-            "WHERE schema_name = 'main' ORDER BY table_name, column_index"
+            "WHERE schema_name = 'main' AND NOT internal ORDER BY table_name, column_index"
         ).fetchall()
     finally:
         conn.close()

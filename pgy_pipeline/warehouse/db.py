@@ -51,13 +51,16 @@ class WarehouseError(RuntimeError):
 class Warehouse:
     """The DuckDB warehouse under a data directory."""
 
-    def __init__(self, data_dir: str | os.PathLike[str], publish_interval_s: float = 2.0) -> None:
+    def __init__(
+        self, data_dir: str | os.PathLike[str], publish_interval_s: float = 2.0, memory_limit: str = "512MB"
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.state_dir = self.data_dir / ".state"
         self.working_path = self.state_dir / WORKING_NAME
         self.published_path = self.data_dir / PUBLISHED_NAME
         self.lock_path = self.state_dir / "warehouse.lock"
         self.publish_interval_s = publish_interval_s
+        self.memory_limit = memory_limit
         self._last_publish = 0.0
         self._dirty = False
 
@@ -81,7 +84,12 @@ class Warehouse:
         if self.working_path.exists() and not os.access(self.working_path, os.W_OK):
             raise WarehouseError(f"the warehouse file {self.working_path} is read-only; make it writable")
         try:
-            conn = duckdb.connect(str(self.working_path))
+            conn = duckdb.connect(
+                str(self.working_path),
+                # A cap on DuckDB's buffers keeps a big replay inside its memory budget;
+                # insertion order carries no meaning in these tables, and keeping it costs memory.
+                config={"memory_limit": self.memory_limit, "preserve_insertion_order": False},
+            )
         except duckdb.Error as exc:
             raise WarehouseError(f"cannot open the warehouse {self.working_path}: {exc}") from None
         try:

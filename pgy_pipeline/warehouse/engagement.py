@@ -14,46 +14,6 @@ from datetime import date
 
 import duckdb
 
-NOTE_ENGAGEMENT_SQL = """
-CREATE OR REPLACE TABLE note_engagement AS
-SELECT
-    n.user_id,
-    n.note_id,
-    n.publish_date,
-    n.is_video,
-    coalesce(n.is_advertise, false) OR n.brand_name IS NOT NULL AS is_cooperation,
-    n.read_num,
-    n.like_num,
-    n.collect_num,
-    n.like_num + n.collect_num AS like_collect,
-    CASE WHEN n.read_num > 0 THEN (n.like_num + n.collect_num) / n.read_num END AS like_collect_rate,
-    CASE WHEN n.read_num > 0 THEN n.like_num / n.read_num END AS like_rate,
-    CASE WHEN n.read_num > 0 THEN n.collect_num / n.read_num END AS collect_rate,
-    CAST($as_of AS DATE) - n.publish_date AS age_days,
-    n.last_seen_at
-FROM notes n
-WHERE n.gone_at IS NULL
-"""
-
-NOTE_ENGAGEMENT_COMMENTS = {
-    "": "Per-note engagement of live notes (gone notes left out). like_collect = likes + collects; "
-    "this endpoint has no comments or shares, so this is not the platform's full engagement rate.",
-    "user_id": "Xiaohongshu user id of the KOL.",
-    "note_id": "Xiaohongshu note id.",
-    "publish_date": "Publish date of the note.",
-    "is_video": "TRUE for a video note, FALSE for photo-and-text.",
-    "is_cooperation": "TRUE for a cooperation (sponsored) note: flagged advertising or carrying a brand name.",
-    "read_num": "Reads as of last_seen_at.",
-    "like_num": "Likes as of last_seen_at.",
-    "collect_num": "Collects as of last_seen_at.",
-    "like_collect": "Likes + collects (赞藏); NULL when either is unknown.",
-    "like_collect_rate": "like_collect / reads; NULL when reads are 0 or unknown. Not the full 互动率.",
-    "like_rate": "Likes / reads; NULL when reads are 0 or unknown.",
-    "collect_rate": "Collects / reads; NULL when reads are 0 or unknown.",
-    "age_days": "Days between publish_date and the computation date (as_of_date of kol_engagement).",
-    "last_seen_at": "When the metrics were fetched (UTC).",
-}
-
 _SEGMENTS = {
     "": ("TRUE", "all live notes"),
     "organic_": ("NOT is_cooperation", "organic (daily, non-cooperation) notes"),
@@ -168,9 +128,8 @@ def _apply_comments(conn: duckdb.DuckDBPyConnection, table: str, comments: dict[
         conn.execute(f"COMMENT ON {target} IS '{text.replace(chr(39), chr(39) * 2)}'")
 
 
-def refresh_note_engagement(conn: duckdb.DuckDBPyConnection, as_of: date) -> int:
-    conn.execute(NOTE_ENGAGEMENT_SQL, {"as_of": as_of})
-    _apply_comments(conn, "note_engagement", NOTE_ENGAGEMENT_COMMENTS)
+def refresh_note_engagement(conn: duckdb.DuckDBPyConnection) -> int:
+    """``note_engagement`` is a view over ``notes`` (views.sql): always current; returns its rows."""
     row = conn.execute("SELECT count(*) FROM note_engagement").fetchone()
     return int(row[0]) if row else 0
 

@@ -7,6 +7,7 @@ never changes once released: a new change is a new file. Data is never dropped.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from importlib import resources
 
@@ -37,6 +38,33 @@ def available_migrations() -> list[tuple[int, str]]:
 LATEST_VERSION = len(available_migrations())
 
 
+def views_sql() -> str:
+    return resources.files(_SQL_PACKAGE).joinpath("views.sql").read_text(encoding="utf-8")
+
+
+_VIEWS_HASH = hashlib.sha256(views_sql().encode("utf-8")).hexdigest()[:16]
+
+
+def apply_views(conn: duckdb.DuckDBPyConnection) -> bool:
+    """(Re)create the views when ``views.sql`` changed since they were last created."""
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_views (hash VARCHAR)")
+    row = conn.execute("SELECT max(hash) FROM schema_views").fetchone()
+    if row and row[0] == _VIEWS_HASH:
+        return False
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        conn.execute(views_sql())
+        conn.execute("DELETE FROM schema_views")
+        conn.execute("INSERT INTO schema_views VALUES (?)", [_VIEWS_HASH])
+        conn.execute("COMMENT ON TABLE schema_views IS 'Hash of the view definitions in place.'")
+        conn.execute("COMMENT ON COLUMN schema_views.hash IS 'sha256 prefix of views.sql.'")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return True
+
+
 def current_version(conn: duckdb.DuckDBPyConnection) -> int:
     exists = conn.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_version' AND schema_name = 'main'"
@@ -57,6 +85,8 @@ def migrate(conn: duckdb.DuckDBPyConnection, target: int | None = None) -> int:
             f"({LATEST_VERSION}); upgrade pgy-pipeline"
         )
     if version >= target:
+        if version == LATEST_VERSION:
+            apply_views(conn)
         return version
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ)"
@@ -76,4 +106,6 @@ def migrate(conn: duckdb.DuckDBPyConnection, target: int | None = None) -> int:
             raise
         conn.execute("COMMIT")
         version = step
+    if version == LATEST_VERSION:
+        apply_views(conn)
     return version

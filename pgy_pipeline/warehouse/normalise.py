@@ -13,7 +13,8 @@ notes takes seconds, not minutes. The reading rules are the client's
   sighting in page order.
 
 Only pages the client accepted (code 0, well-formed) are ever stored, and lines cut by a
-crash are skipped.
+crash are skipped. The raw lines embed the body as JSON (``warehouse/raw.py``), so one
+parse reads both the page's metadata and its notes.
 """
 
 from __future__ import annotations
@@ -23,10 +24,6 @@ from pathlib import Path
 
 import duckdb
 
-_LINE = (
-    '{"fetch_id":"VARCHAR","user_id":"VARCHAR","page_number":"INTEGER",'
-    '"fetched_at":"VARCHAR","code":"INTEGER","body":"VARCHAR"}'
-)
 _FIELDS = (
     "noteId",
     "title",
@@ -40,7 +37,14 @@ _FIELDS = (
     "collectNum",
     "thirdReadUserNum",
 )
-_BODY = '{"data":{"list":[{' + ",".join(f'"{f}":"JSON"' for f in _FIELDS) + "}]}}"
+# Every note field is read as JSON so its type can be checked (a count may come as a string).
+_NOTE = "STRUCT(" + ", ".join(f'"{f}" JSON' for f in _FIELDS) + ")"
+_BODY_TYPE = f"STRUCT(data STRUCT(list {_NOTE}[]))"
+_BODY_JSON = '{"data":{"list":[{' + ",".join(f'"{f}":"JSON"' for f in _FIELDS) + "}]}}"
+_COLUMNS = (
+    "{fetch_id: 'VARCHAR', user_id: 'VARCHAR', page_number: 'INTEGER', fetched_at: 'VARCHAR', "
+    f"code: 'INTEGER', body: '{_BODY_TYPE}', body_text: 'VARCHAR'}}"
+)
 
 
 def _count(field: str) -> str:
@@ -67,22 +71,8 @@ def _flag(field: str) -> str:
     END"""
 
 
-STAGE_SQL = f"""
-CREATE OR REPLACE TEMP TABLE _note_batch AS
-WITH lines AS (
-    -- Every line of every file but the last element of the split: that one is empty when
-    -- the file ends with a newline, and a line cut by a crash when it does not.
-    SELECT try(from_json(line, '{_LINE}')) AS r
-    FROM (SELECT unnest(string_split(content, chr(10))[:-2]) AS line FROM read_text($files))
-), pages AS (
-    SELECT r.fetch_id, r.user_id, r.page_number, CAST(r.fetched_at AS TIMESTAMPTZ) AS fetched_at,
-           from_json(r.body, '{_BODY}').data.list AS items
-    FROM lines
-    WHERE r.code = 0  -- also drops lines that do not parse (r IS NULL)
-), items AS (
-    SELECT fetch_id, user_id, page_number, fetched_at, unnest(items) AS n, generate_subscripts(items, 1) AS idx
-    FROM pages
-)
+def _stage_sql(dedupe: bool) -> str:
+    rows = f"""
 SELECT user_id,
        {_text("noteId")} AS note_id,
        fetch_id,
@@ -99,17 +89,41 @@ SELECT user_id,
        {_count("collectNum")} AS collect_num,
        {_count("thirdReadUserNum")} AS third_read_user_num
 FROM items
-WHERE {_text("noteId")} IS NOT NULL
-QUALIFY row_number() OVER (PARTITION BY fetch_id, note_id ORDER BY page_number, idx) = 1
+WHERE {_text("noteId")} IS NOT NULL"""
+    if dedupe:
+        rows += "\nQUALIFY row_number() OVER (PARTITION BY fetch_id, note_id ORDER BY page_number, idx) = 1"
+    return f"""
+WITH pages AS (
+    SELECT fetch_id, user_id, page_number, CAST(fetched_at AS TIMESTAMPTZ) AS fetched_at,
+           coalesce(body.data.list, from_json(body_text, '{_BODY_JSON}').data.list) AS items
+    FROM read_json($files, format = 'newline_delimited', columns = {_COLUMNS},
+                   ignore_errors = true)  -- a line cut by a crash does not parse: skipped
+    WHERE code = 0
+), items AS (
+    SELECT fetch_id, user_id, page_number, fetched_at, unnest(items) AS n, generate_subscripts(items, 1) AS idx
+    FROM pages
+){rows}
 """
 
 
-def stage_notes(conn: duckdb.DuckDBPyConnection, files: Sequence[str | Path]) -> int:
-    """Load the notes of these raw fetch files into the temp table ``_note_batch``; returns its rows."""
-    if not files:
-        conn.execute("CREATE OR REPLACE TEMP TABLE _note_batch AS SELECT * FROM (" + _EMPTY + ")")
-        return 0
-    conn.execute(STAGE_SQL, {"files": [str(f) for f in files]})
+# Files per query: bounds memory (each chunk's text is parsed in one go) at no cost in speed.
+_CHUNK = 1000
+
+
+def stage_notes(
+    conn: duckdb.DuckDBPyConnection, files: Sequence[str | Path], dedupe: Sequence[str | Path] = ()
+) -> int:
+    """Load the notes of these raw fetch files into the temp table ``_note_batch``; returns its rows.
+
+    ``dedupe`` lists the files of fetches in which a note came twice (the client counted
+    it in ``duplicates_dropped``): only those pay for the de-duplication.
+    """
+    conn.execute("CREATE OR REPLACE TEMP TABLE _note_batch AS SELECT * FROM (" + _EMPTY + ")")
+    needs = {str(f) for f in dedupe}
+    plain = [str(f) for f in files if str(f) not in needs]
+    for group, dedup in ((plain, False), (sorted(needs), True)):
+        for i in range(0, len(group), _CHUNK):
+            conn.execute("INSERT INTO _note_batch " + _stage_sql(dedup), {"files": group[i : i + _CHUNK]})
     row = conn.execute("SELECT count(*) FROM _note_batch").fetchone()
     return int(row[0]) if row else 0
 

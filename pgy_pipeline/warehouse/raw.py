@@ -4,8 +4,12 @@ Layout under ``<data>/raw/<user_id>/``:
 
 - ``<fetch_id>.meta.json``: the fetch's filters (fingerprint), run id and start time.
 - ``<fetch_id>.jsonl``: one line per successful page, appended (and fsync'd) as soon as
-  the page arrives: the exact response body, request parameters (never the token),
-  page number, fetched-at time, run id, HTTP status, code and requestId.
+  the page arrives: request parameters (never the token), page number, fetched-at time,
+  run id, HTTP status, code, requestId, and the response body. The body is embedded
+  byte for byte as the line's last value (``"body": <body>}``): it is valid JSON (the
+  client parsed it), so DuckDB reads metadata and notes in one pass, and the exact bytes
+  are recovered by slicing. A body holding a line break (pretty-printed) would break the
+  line, so it is kept as an escaped string in ``body_text`` instead.
 - ``<fetch_id>.done.json``: written atomically when the fetch completed.
 
 A fetch without ``done`` was interrupted (failure, crash). A retry of the same KOL with
@@ -58,6 +62,30 @@ class FetchMeta:
     created_at: str
 
 
+_BODY_MARK = ', "body": '
+
+
+def encode_line(page: RawPage) -> str:
+    """One .jsonl line: metadata, then the body's exact bytes as the last value."""
+    meta = asdict(page)
+    body = meta.pop("body")
+    if "\n" in body or "\r" in body:
+        meta["body_text"] = body
+        return json.dumps(meta, ensure_ascii=False)[:-1] + _BODY_MARK + "null}\n"
+    # JSON escapes every quote inside strings, so the marker can only be this structural one.
+    return json.dumps(meta, ensure_ascii=False)[:-1] + _BODY_MARK + body + "}\n"
+
+
+def decode_line(line: str) -> RawPage:
+    data = json.loads(line)
+    data.pop("body", None)
+    text = data.pop("body_text", None)
+    if text is None:
+        start = line.index(_BODY_MARK) + len(_BODY_MARK)
+        text = line[start : line.rstrip("\n").rindex("}")]
+    return RawPage(**data, body=text)
+
+
 def new_fetch_id(now: datetime | None = None) -> str:
     """Sortable by time, unique across processes."""
     ts = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S")
@@ -103,7 +131,7 @@ class RawStore:
 
     def append(self, page: RawPage) -> None:
         """Persist one page durably before the caller moves on."""
-        line = json.dumps(asdict(page), ensure_ascii=False) + "\n"
+        line = encode_line(page)
         path = self.fetch_file(page.user_id, page.fetch_id)
         with self._lock(page.fetch_id), open(path, "a", encoding="utf-8") as fh:
             fh.write(line)
@@ -146,8 +174,8 @@ class RawStore:
                     log.warning("ignoring a cut last line %d of %s (interrupted write)", lineno, path.name)
                     break
                 try:
-                    page = RawPage(**json.loads(line))
-                except (ValueError, TypeError):
+                    page = decode_line(line)
+                except (ValueError, TypeError, KeyError):
                     log.warning("ignoring unreadable line %d of %s", lineno, path.name)
                     continue
                 out[page.page_number] = page

@@ -110,7 +110,8 @@ def _write(store, items, page_number=1, fetch_id=None, user_id="kol"):
 
 def _sql_rows(store, fetch_id, user_id="kol"):
     conn = duckdb.connect()
-    stage_notes(conn, [store.fetch_file(user_id, fetch_id)])
+    path = store.fetch_file(user_id, fetch_id)
+    stage_notes(conn, [path], dedupe=[path])  # these fetches repeat a note
     return sorted(
         conn.execute(
             "SELECT note_id, title, publish_date, is_video, is_advertise, brand_name, img_url, read_num, like_num, "

@@ -1,33 +1,39 @@
--- Schema version 2: a price table analysts fill in, and views for the questions buyers ask first.
--- Views read the tables of version 1 and the derived engagement tables (created on first
--- refresh of the engagement assets; until then the views that use them are empty).
+-- Views: code, not schema. Re-created whenever this file changes (see migrations.py), so
+-- they always match the pipeline's definitions. All read the tables of the migrations.
 
-CREATE TABLE IF NOT EXISTS kol_prices (
-    user_id     VARCHAR NOT NULL,
-    price_type  VARCHAR NOT NULL,
-    price       DECIMAL(12, 2) NOT NULL,
-    currency    VARCHAR NOT NULL DEFAULT 'CNY',
-    valid_from  DATE NOT NULL,
-    valid_to    DATE,
-    note        VARCHAR
-);
-COMMENT ON TABLE kol_prices IS 'Prices you pay KOLs, entered by analysts (the API gives none); join on user_id to compute CPE/CPM. The pipeline never writes here.';
-COMMENT ON COLUMN kol_prices.user_id IS 'Xiaohongshu user id of the KOL.';
-COMMENT ON COLUMN kol_prices.price_type IS 'What the price buys, e.g. photo_note or video_note.';
-COMMENT ON COLUMN kol_prices.price IS 'Price per note of that type.';
-COMMENT ON COLUMN kol_prices.currency IS 'ISO currency code (CNY by default).';
-COMMENT ON COLUMN kol_prices.valid_from IS 'First day the price applies.';
-COMMENT ON COLUMN kol_prices.valid_to IS 'Last day the price applies; NULL while current.';
-COMMENT ON COLUMN kol_prices.note IS 'Free text (source of the quote, agency...).';
-
--- Created empty here so the views below bind; the engagement assets replace them.
-CREATE TABLE IF NOT EXISTS note_engagement AS SELECT * FROM (
-    SELECT NULL::VARCHAR AS user_id, NULL::VARCHAR AS note_id, NULL::DATE AS publish_date,
-           NULL::BOOLEAN AS is_video, NULL::BOOLEAN AS is_cooperation, NULL::BIGINT AS read_num,
-           NULL::BIGINT AS like_num, NULL::BIGINT AS collect_num, NULL::BIGINT AS like_collect,
-           NULL::DOUBLE AS like_collect_rate, NULL::DOUBLE AS like_rate, NULL::DOUBLE AS collect_rate,
-           NULL::BIGINT AS age_days, NULL::TIMESTAMPTZ AS last_seen_at
-) WHERE false;
+CREATE OR REPLACE VIEW note_engagement AS
+SELECT
+    n.user_id,
+    n.note_id,
+    n.publish_date,
+    n.is_video,
+    coalesce(n.is_advertise, false) OR n.brand_name IS NOT NULL AS is_cooperation,
+    n.read_num,
+    n.like_num,
+    n.collect_num,
+    n.like_num + n.collect_num AS like_collect,
+    CASE WHEN n.read_num > 0 THEN (n.like_num + n.collect_num) / n.read_num END AS like_collect_rate,
+    CASE WHEN n.read_num > 0 THEN n.like_num / n.read_num END AS like_rate,
+    CASE WHEN n.read_num > 0 THEN n.collect_num / n.read_num END AS collect_rate,
+    CAST(timezone('Asia/Shanghai', now()) AS DATE) - n.publish_date AS age_days,
+    n.last_seen_at
+FROM notes n
+WHERE n.gone_at IS NULL;
+COMMENT ON VIEW note_engagement IS 'Per-note engagement of live notes (gone notes left out), always current with notes. like_collect = likes + collects; this endpoint has no comments or shares, so this is not the platform''s full engagement rate (互动率).';
+COMMENT ON COLUMN note_engagement.user_id IS 'Xiaohongshu user id of the KOL.';
+COMMENT ON COLUMN note_engagement.note_id IS 'Xiaohongshu note id.';
+COMMENT ON COLUMN note_engagement.publish_date IS 'Publish date of the note.';
+COMMENT ON COLUMN note_engagement.is_video IS 'TRUE for a video note, FALSE for photo-and-text.';
+COMMENT ON COLUMN note_engagement.is_cooperation IS 'TRUE for a cooperation (sponsored) note: flagged advertising or carrying a brand name.';
+COMMENT ON COLUMN note_engagement.read_num IS 'Reads as of last_seen_at.';
+COMMENT ON COLUMN note_engagement.like_num IS 'Likes as of last_seen_at.';
+COMMENT ON COLUMN note_engagement.collect_num IS 'Collects as of last_seen_at.';
+COMMENT ON COLUMN note_engagement.like_collect IS 'Likes + collects (赞藏); NULL when either is unknown.';
+COMMENT ON COLUMN note_engagement.like_collect_rate IS 'like_collect / reads; NULL when reads are 0 or unknown. Not the full 互动率.';
+COMMENT ON COLUMN note_engagement.like_rate IS 'Likes / reads; NULL when reads are 0 or unknown.';
+COMMENT ON COLUMN note_engagement.collect_rate IS 'Collects / reads; NULL when reads are 0 or unknown.';
+COMMENT ON COLUMN note_engagement.age_days IS 'Days since publish_date, today in Asia/Shanghai.';
+COMMENT ON COLUMN note_engagement.last_seen_at IS 'When the metrics were fetched (UTC).';
 
 CREATE OR REPLACE VIEW kol_leaderboard AS
 SELECT e.user_id, k.label, count(*) AS notes,
