@@ -7,7 +7,7 @@ import platform
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pgy_pipeline.simulator.process import counters
+from pgy_pipeline.simulator.process import counters, simulator_process
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "RESULTS.md"
@@ -43,3 +43,5 @@ def record(title: str, lines: list[str], notes: str = "") -> None:
         )
     with open(RESULTS, "a", encoding="utf-8") as fh:
         fh.write(text)
+
+__all__ = ["OUT", "RESULTS", "counters", "line", "machine", "record", "sim_counters", "simulator_process"]

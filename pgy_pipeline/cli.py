@@ -65,11 +65,13 @@ def _filter_options(f):  # type: ignore[no-untyped-def]
 @click.argument("user_ids", nargs=-1)
 @click.option("--kols", "kols_file", type=click.Path(dir_okay=False), help="Roster CSV to refresh instead.")
 @click.option("--engagement/--no-engagement", default=True, help="Recompute the engagement tables after.")
+@click.option("--force", is_flag=True, help="Fetch even KOLs completed within the last fresh_for_h hours.")
 @_filter_options
 def refresh(
     user_ids: tuple[str, ...],
     kols_file: str | None,
     engagement: bool,
+    force: bool,
     advertise_switch: str,
     order_type: str,
     note_type: str,
@@ -84,11 +86,12 @@ def refresh(
     from pgy_pipeline.definitions import build_defs
 
     ids = _select_kols(user_ids, kols_file)
-    filters = {
+    filters: dict[str, object] = {
         "advertise_switch": advertise_switch,
         "order_type": order_type,
         "note_type": note_type,
         "is_third_platform": is_third_platform,
+        "force": force,
     }
     defs = build_defs()
     instance = runner.get_instance()
