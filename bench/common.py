@@ -44,4 +44,5 @@ def record(title: str, lines: list[str], notes: str = "") -> None:
     with open(RESULTS, "a", encoding="utf-8") as fh:
         fh.write(text)
 
+
 __all__ = ["OUT", "RESULTS", "counters", "line", "machine", "record", "sim_counters", "simulator_process"]

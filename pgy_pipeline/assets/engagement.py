@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from pgy_pipeline.assets.charts import bar_chart_svg, markdown_image
 from pgy_pipeline.assets.kol_notes import NOTES
 from pgy_pipeline.assets.metadata import column_schema, preview
 from pgy_pipeline.resources import PgyResource
@@ -79,9 +80,22 @@ def kol_engagement(context: dg.AssetExecutionContext, pgy: PgyResource) -> dg.Ma
             FROM kol_engagement ORDER BY like_collect_rate_pooled DESC NULLS LAST LIMIT 10
             """
         ).df()
+        chart = conn.execute(
+            """
+            SELECT coalesce(label, user_id) AS kol, like_collect_rate_pooled AS rate
+            FROM kol_engagement WHERE notes >= 10 AND like_collect_rate_pooled IS NOT NULL
+            ORDER BY rate DESC LIMIT 15
+            """
+        ).fetchall()
+    svg = bar_chart_svg(
+        [r[0] for r in chart],
+        [float(r[1]) for r in chart],
+        "like_collect rate by KOL (KOLs with >= 10 notes)",
+    )
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
+            "like_collect_rate_chart": dg.MetadataValue.md(markdown_image(svg, "like_collect rate by KOL")),
             "viral_low_likes": settings.viral_low_likes,
             "viral_high_likes": settings.viral_high_likes,
             "top_kols_by_like_collect_rate": preview(top),

@@ -1,0 +1,31 @@
+"""`make bench`: every benchmark, each in its own process, figures beside targets.
+
+Also appended to bench/RESULTS.md. `make bench` runs the quick set (N=200 refresh,
+1M-note normalisation, 300-KOL soak); `make bench-full` adds the N=1,000 refresh
+(~9 minutes: it is bound by the API's 20 requests/s).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+QUICK = [
+    ["bench.normalise_bench"],
+    ["bench.refresh_bench", "200", "--baseline-kols", "10"],
+    ["bench.soak", "300"],
+]
+FULL = [["bench.refresh_bench", "1000", "--baseline-kols", "10"]]
+
+
+def main() -> int:
+    runs = QUICK + (FULL if "--full" in sys.argv else [])
+    failed = 0
+    for module, *args in runs:
+        print(f"\n$ python -m {module} {' '.join(args)}", flush=True)
+        failed += subprocess.run([sys.executable, "-m", module, *args]).returncode != 0
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
