@@ -128,19 +128,22 @@ def test_a_read_only_warehouse_fails_with_a_clear_error_and_nothing_is_lost(make
     real_access = os.access
     # Tests run as root, which ignores file modes: pretend the file is read-only.
     monkeypatch.setattr(
-        os, "access", lambda p, m: False if str(p) == str(wh.working_path) and m == os.W_OK else real_access(p, m)
+        os,
+        "access",
+        lambda p, m: False if str(p) == str(wh.working_path) and m == os.W_OK else real_access(p, m),
     )
-    with pytest.raises(WarehouseError, match=r"warehouse\.duckdb is read-only"):
-        with wh.write():
-            pass
+    with pytest.raises(WarehouseError, match=r"warehouse\.duckdb is read-only"), wh.write():
+        pass
     env.sim.update(fixed_counts={"kol_a": 41})
-    runs = env.refresh(["kol_a"])
-    assert not runs[0].success and "read-only" in runs[0].failure
-    monkeypatch.setattr(os, "access", real_access)
     env.sim.reset_counters()
-    assert env.refresh(["kol_a"])[0].success
-    # The pages bought by the failed run were kept and reused: nothing bought twice.
+    runs = env.refresh(["kol_a"])
+    # The run stops before buying anything it could not store, and says why.
+    assert not runs[0].success and "read-only" in runs[0].failure and "make it writable" in runs[0].failure
     assert env.sim.counters().calls_total == 0
+    with env.db() as conn:
+        assert conn.execute("SELECT count(*) FROM notes").fetchone()[0] == 40  # the old rows are intact
+    monkeypatch.setattr(os, "access", real_access)
+    assert env.refresh(["kol_a"])[0].success
     with env.db() as conn:
         assert stored_frame(conn, "kol_a") == expected_frame(env.sim, "kol_a")
 

@@ -12,6 +12,7 @@ import pwd
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -40,35 +41,44 @@ def _as_postgres(args: list[str], **kw) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def postgres(tmp_path):
-    data = tmp_path / "pg"
-    data.mkdir()
-    shutil.chown(data, "postgres")
-    sock = tmp_path / "sock"
-    sock.mkdir()
-    shutil.chown(sock, "postgres")
-    tmp_path.chmod(0o755)
+def postgres():
+    # pytest's tmp_path is private to root; the server runs as `postgres`.
+    root = Path(tempfile.mkdtemp(prefix="pgy-pg-"))
+    root.chmod(0o755)
+    data, sock = root / "data", root / "sock"
+    for d in (data, sock):
+        d.mkdir()
+        shutil.chown(d, "postgres")
     port = free_port()
-    init = _as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"], timeout=120)
+    init = _as_postgres(
+        [str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"], timeout=120
+    )
     assert init.returncode == 0, init.stderr
     start = _as_postgres(
         [
-            str(PG_BIN / "pg_ctl"), "-D", str(data), "-w", "-l", str(data / "log.txt"),
-            "-o", f"-p {port} -c listen_addresses=127.0.0.1 -k {sock}", "start",
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(data),
+            "-w",
+            "-l",
+            str(data / "log.txt"),
+            "-o",
+            f"-p {port} -c listen_addresses=127.0.0.1 -k {sock}",
+            "start",
         ],
         timeout=120,
     )
     assert start.returncode == 0, start.stderr + start.stdout
     try:
         created = _as_postgres(
-            [str(PG_BIN.parent / "bin" / "createdb") if (PG_BIN / "createdb").exists() else "createdb",
-             "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "dagster"],
+            [str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "dagster"],
             timeout=60,
         )
         assert created.returncode == 0, created.stderr
         yield port
     finally:
         _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"], timeout=60)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.mark.timeout(300)
@@ -92,12 +102,28 @@ def test_a_refresh_runs_against_the_postgres_instance(tmp_path, postgres):
         }
         done = subprocess.run(
             [str(Path(sys.executable).with_name("pgy")), "refresh"],
-            env=env, cwd=REPO, capture_output=True, text=True, timeout=240,
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=240,
         )
     assert done.returncode == 0, done.stdout + done.stderr
     runs = _as_postgres(
-        ["psql", "-h", "127.0.0.1", "-p", str(postgres), "-U", "postgres", "-d", "dagster", "-At", "-c",
-         "SELECT pipeline_name, status FROM runs ORDER BY create_timestamp"],
+        [
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(postgres),
+            "-U",
+            "postgres",
+            "-d",
+            "dagster",
+            "-At",
+            "-c",
+            "SELECT pipeline_name, status FROM runs ORDER BY create_timestamp",
+        ],
         timeout=60,
     )
     assert runs.returncode == 0, runs.stderr

@@ -65,17 +65,20 @@ def test_the_token_appears_nowhere_after_every_failure_path(tmp_path):
         # Every per-KOL code, HTML 502s, truncated bodies, 429s, dropped connections.
         assert _run([*pgy, "refresh"], env, outputs) == 1
         # A crash in the middle of a run.
-        proc = subprocess.Popen([*pgy, "refresh"], env=env, cwd=REPO, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [*pgy, "refresh"], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         time.sleep(5)
         proc.send_signal(signal.SIGKILL)
         out, err = proc.communicate()
         outputs += [out, err]
         assert _run([*pgy, "status"], env, outputs) == 0
         assert _run([*pgy, "query", "SELECT * FROM fetches"], env, outputs) == 0
-        assert _run([str(BIN / "dagster"), "definitions", "validate", "-w", "workspace.yaml"], env, outputs) == 0
+        assert (
+            _run([str(BIN / "dagster"), "definitions", "validate", "-w", "workspace.yaml"], env, outputs) == 0
+        )
     with simulator_process("clean", 3, {"revoked_tokens": [TOKEN]}) as url:  # 100
-        assert _run([*pgy, "refresh", "ok_kol"], _env(tmp_path, url), outputs) == 1
+        assert _run([*pgy, "refresh", "ok_kol", "--force"], _env(tmp_path, url), outputs) == 1
     with simulator_process("clean", 3, {"daily_quota": 1}) as url:  # 303
         assert _run([*pgy, "refresh", "ok_kol", "flaky", "--force"], _env(tmp_path, url), outputs) == 1
     with simulator_process("clean", 3, {"balance": 0}) as url:  # 601

@@ -21,6 +21,7 @@ from pgy_pipeline.partitions import KOLS_PARTITIONS_NAME, kol_partitions
 from pgy_pipeline.refresh import KolOutcome, Refresher, summarize
 from pgy_pipeline.resources import JustOneApiResource, PgyResource
 from pgy_pipeline.roster import load_roster
+from pgy_pipeline.warehouse import WarehouseError
 from pgy_pipeline.warehouse.catalog import catalog
 from pgy_pipeline.warehouse.writes import sync_kols
 
@@ -94,8 +95,12 @@ def kol_notes(
     roster = load_roster(pgy.roster_path)
     labels = {k.user_id: k.label for k in roster.kols}
     partitions = context.instance.get_dynamic_partitions(KOLS_PARTITIONS_NAME)
-    with warehouse.write() as conn:
-        sync_kols(conn, [(u, labels.get(u)) for u in partitions])
+    try:
+        # Also proves the warehouse is writable before a single page is bought.
+        with warehouse.write() as conn:
+            sync_kols(conn, [(u, labels.get(u)) for u in partitions])
+    except WarehouseError as exc:
+        raise dg.Failure(description=f"Cannot write the warehouse, no API call made: {exc}") from None
     context.log.info(
         "refreshing %d KOL(s) from %s with filters %s", len(user_ids), api.describe(), json.dumps(filters)
     )
