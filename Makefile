@@ -54,8 +54,9 @@ bench: install ## Benchmarks (normalise 1M notes, refresh 200 KOLs, soak); figur
 bench-full: install ## make bench plus the 1,000-KOL refresh (about 10 minutes, bound by the API rate)
 	$(BIN)/python -m bench.run_all --full
 
-e2e: install ## Browser smoke test of the Dagster UI (needs Debian's chromium)
-	$(BIN)/pytest -q -m e2e pgy_pipeline_tests/test_e2e_browser.py
+e2e: install ## End-to-end tests: dagster dev + GraphQL, and the UI in headless Chromium (installs Debian's chromium)
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium)
+	PGY_UI_SHOTS=$(abspath bench/out) $(BIN)/pytest -q -m e2e
 
 clean: ## Remove the virtual environments and generated data (keeps data/kols.csv)
 	rm -rf $(VENV) $(TOOLS) data/pgy.duckdb* data/raw data/dagster_home data/.state

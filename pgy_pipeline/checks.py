@@ -13,9 +13,16 @@ from pgy_pipeline.resources import PgyResource
 FRESHNESS_WINDOW = timedelta(hours=26)
 # Slack on top of the drift the API itself showed within a fetch.
 TOTAL_SLACK = 1
+# Checks read the whole table, so they run after KOL partitions update (through the
+# automation sensor) rather than inside each refresh step, and in `refresh_engagement`.
+CHECK_AUTOMATION = (
+    dg.AutomationCondition.any_deps_updated().since_last_handled().with_label("after notes update")
+)
 
 
-@dg.asset_check(asset=NOTES, description="(user_id, note_id) is unique in notes.")
+@dg.asset_check(
+    asset=NOTES, description="(user_id, note_id) is unique in notes.", automation_condition=CHECK_AUTOMATION
+)
 def notes_unique_per_kol(pgy: PgyResource) -> dg.AssetCheckResult:
     with pgy.warehouse().read_working() as conn:
         dups = conn.execute(
@@ -26,7 +33,11 @@ def notes_unique_per_kol(pgy: PgyResource) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(asset=NOTES, description="Reads, likes, collects and third-party reads are never negative.")
+@dg.asset_check(
+    asset=NOTES,
+    description="Reads, likes, collects and third-party reads are never negative.",
+    automation_condition=CHECK_AUTOMATION,
+)
 def notes_metrics_non_negative(pgy: PgyResource) -> dg.AssetCheckResult:
     with pgy.warehouse().read_working() as conn:
         bad = conn.execute(
@@ -49,6 +60,7 @@ def notes_metrics_non_negative(pgy: PgyResource) -> dg.AssetCheckResult:
         "For each KOL's latest complete, unfiltered fetch, the live notes stored lie within the range of "
         "`total` the API reported during that fetch (it drifts), plus one note of slack."
     ),
+    automation_condition=CHECK_AUTOMATION,
 )
 def notes_match_reported_total(pgy: PgyResource) -> dg.AssetCheckResult:
     with pgy.warehouse().read_working() as conn:
@@ -83,6 +95,7 @@ def notes_match_reported_total(pgy: PgyResource) -> dg.AssetCheckResult:
 @dg.asset_check(
     asset=NOTES,
     description=f"Every KOL on the roster had a complete fetch within the last {FRESHNESS_WINDOW}.",
+    automation_condition=CHECK_AUTOMATION,
 )
 def roster_refreshed_within_window(
     context: dg.AssetCheckExecutionContext, pgy: PgyResource

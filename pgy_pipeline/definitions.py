@@ -12,6 +12,7 @@ import os
 import dagster as dg
 
 from pgy_pipeline.assets import kol_engagement, kol_notes, note_engagement
+from pgy_pipeline.assets.kol_notes import NOTES
 from pgy_pipeline.checks import ALL_CHECKS
 from pgy_pipeline.jobs import engagement_job, refresh_job
 from pgy_pipeline.resources import JustOneApiResource, PgyResource
@@ -37,10 +38,11 @@ def build_defs() -> dg.Definitions:
     )
     automation = dg.AutomationConditionSensorDefinition(
         "engagement_automation",
-        target=dg.AssetSelection.assets(note_engagement, kol_engagement),
+        target=dg.AssetSelection.assets(note_engagement, kol_engagement)
+        | dg.AssetSelection.checks_for_assets(NOTES),
         default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=30,
-        description="Recomputes the engagement tables after KOL partitions update.",
+        description="Recomputes the engagement tables, and runs the checks on notes, after KOL partitions update.",
     )
     return dg.Definitions(
         assets=[kol_notes, note_engagement, kol_engagement],

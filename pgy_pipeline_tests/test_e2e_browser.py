@@ -1,0 +1,102 @@
+"""Browser smoke test of the Dagster UI: a person's path through it, in headless Chromium.
+
+Starts `pgy ui` on loopback, opens the asset graph, materialises one KOL partition from
+the asset page's "Materialize…" dialog, waits for the run to succeed, and saves
+screenshots under the test's temp dir (and bench/out/ui-*.png when PGY_UI_SHOTS is set).
+Needs Debian's chromium (`make e2e` installs it); skipped with a reason otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from pgy_pipeline.warehouse import Warehouse
+from pgy_pipeline_tests.conftest import expected_frame, stored_frame
+from pgy_pipeline_tests.e2e_helpers import ADD_PARTITION, LOCATION, dagster_dev, gql
+
+__all__ = ["dagster_dev"]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Materialising from an asset page runs Dagster's implicit asset job: look at every run.
+RUNS = """query { runsOrError { ... on Runs { results { runId status } } } }"""
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium: run `make e2e`"),
+]
+
+
+def _dismiss_newsletter(page) -> None:
+    """Dagster shows a newsletter dialog on a first visit, a moment after the page loads."""
+    skip = page.get_by_role("button", name="Skip")
+    try:
+        skip.wait_for(timeout=5_000)
+        skip.click()
+    except Exception:  # not shown this time
+        pass
+
+
+@pytest.mark.timeout(300)
+def test_materialise_one_kol_from_the_ui(dagster_dev):
+    from playwright.sync_api import sync_playwright
+
+    base, sim, tmp_path, _proc = dagster_dev
+    selector = {"repositoryLocationName": LOCATION, "repositoryName": "__repository__"}
+    assert gql(base, ADD_PARTITION, {"selector": selector, "name": "kols", "key": "kol_e2e"})
+    shots = Path(os.environ["PGY_UI_SHOTS"]) if os.environ.get("PGY_UI_SHOTS") else tmp_path
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(base + "/asset-groups", wait_until="networkidle")
+        _dismiss_newsletter(page)
+        for group in ("kol_notes", "engagement"):
+            page.get_by_text(group, exact=True).first.wait_for(timeout=30_000)
+        page.screenshot(path=str(shots / "ui-asset-graph.png"))
+
+        page.goto(base + "/assets/notes", wait_until="networkidle")
+        _dismiss_newsletter(page)
+        page.get_by_role("button", name="Materialize…").click()
+        confirm = page.get_by_role("button", name="Confirm")  # notes and note_pages are one step
+        confirm.wait_for(timeout=15_000)
+        confirm.click()
+        page.get_by_text("Select a partition or create one").click()
+        page.keyboard.type("kol_e2e")
+        page.wait_for_timeout(800)
+        page.get_by_role("menuitem").filter(has_text="kol_e2e").first.click()
+        launch = page.get_by_role("button", name="Launch 1 run")
+        launch.wait_for(timeout=15_000)
+        page.keyboard.press("Escape")
+        launch.click()
+
+        status = None
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            runs = gql(base, RUNS, {})["runsOrError"]["results"]
+            status = runs[0]["status"] if runs else None
+            if status in ("SUCCESS", "FAILURE", "CANCELED"):
+                break
+            time.sleep(1)
+        assert status == "SUCCESS", (tmp_path / "dagster_dev.log").read_text(errors="replace")[-3000:]
+        page.goto(base + f"/runs/{runs[0]['runId']}", wait_until="networkidle")
+        page.get_by_text("Success", exact=False).first.wait_for(timeout=30_000)
+        page.screenshot(path=str(shots / "ui-run.png"))
+        page.goto(base + "/assets/notes?view=partitions", wait_until="networkidle")
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(shots / "ui-partitions.png"))
+        browser.close()
+    with Warehouse(tmp_path / "data").connect_snapshot() as conn:
+        assert stored_frame(conn, "kol_e2e") == expected_frame(sim, "kol_e2e")
