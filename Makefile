@@ -37,7 +37,7 @@ ui: install ## Start the Dagster UI and daemon (sensors, schedule) on http://127
 	$(BIN)/pgy ui
 
 test: install ## Run the whole test suite (real Dagster, loopback HTTP, real DuckDB)
-	$(BIN)/pytest -n 2 -q
+	$(BIN)/pytest -n 2 --dist worksteal -q
 
 lint: install ## ruff and mypy
 	$(BIN)/ruff check pgy_pipeline pgy_pipeline_tests bench

@@ -55,9 +55,11 @@ def gql(base: str, query: str, variables: dict) -> dict:
     return body["data"]
 
 
-@pytest.fixture
-def dagster_dev(tmp_path):
-    sim = Simulator("clean", seed=7, anchor_date=ANCHOR, fixed_counts={"kol_e2e": 20})
+@pytest.fixture(scope="module")
+def dagster_dev(tmp_path_factory):
+    """One `pgy ui` for the tests of a module (starting it takes ~20 s)."""
+    tmp_path = tmp_path_factory.mktemp("dagster_dev")
+    sim = Simulator("clean", seed=7, anchor_date=ANCHOR, fixed_counts={"kol_e2e": 20, "kol_ui": 12})
     sim.start()
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "JUSTONEAPI_TOKEN"}
@@ -96,5 +98,3 @@ def dagster_dev(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
         sim.stop()
-
-

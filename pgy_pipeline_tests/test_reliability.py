@@ -143,7 +143,7 @@ def test_a_refresh_killed_at_random_moments_completes_without_duplicates_or_buyi
         env = _env(tmp_path, url)
         _roster(tmp_path, users)
         data = tmp_path / "data"
-        for kill in range(3):
+        for kill in range(2):
             proc = subprocess.Popen(
                 [PGY, "refresh", "--no-engagement"],
                 env=env,

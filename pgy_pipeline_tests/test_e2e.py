@@ -1,4 +1,6 @@
-"""Browser smoke test of the Dagster UI: a person's path through it, in headless Chromium.
+"""End to end through `pgy ui` (dagster dev on loopback): the UI in headless Chromium, and GraphQL.
+
+The browser test is a person's path through the UI.
 
 Starts `pgy ui` on loopback, opens the asset graph, materialises one KOL partition from
 the asset page's "Materialize…" dialog, waits for the run to succeed, and saves
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import time
 from pathlib import Path
 
@@ -17,7 +20,7 @@ import pytest
 
 from pgy_pipeline.warehouse import Warehouse
 from pgy_pipeline_tests.conftest import expected_frame, stored_frame
-from pgy_pipeline_tests.e2e_helpers import ADD_PARTITION, LOCATION, dagster_dev, gql
+from pgy_pipeline_tests.e2e_helpers import ADD_PARTITION, LAUNCH, LOCATION, RUN_STATUS, dagster_dev, gql
 
 __all__ = ["dagster_dev"]
 
@@ -32,12 +35,11 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 # Materialising from an asset page runs Dagster's implicit asset job: look at every run.
-RUNS = """query { runsOrError { ... on Runs { results { runId status } } } }"""
+RUNS = """query { runsOrError(filter: {tags: [{key: "dagster/partition", value: "kol_ui"}]}) {
+    ... on Runs { results { runId status } } } }"""
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium: run `make e2e`"),
-]
+pytestmark = pytest.mark.e2e
+needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium: `make e2e`")
 
 
 def _dismiss_newsletter(page) -> None:
@@ -50,13 +52,14 @@ def _dismiss_newsletter(page) -> None:
         pass
 
 
+@needs_chromium
 @pytest.mark.timeout(300)
 def test_materialise_one_kol_from_the_ui(dagster_dev):
     from playwright.sync_api import sync_playwright
 
     base, sim, tmp_path, _proc = dagster_dev
     selector = {"repositoryLocationName": LOCATION, "repositoryName": "__repository__"}
-    assert gql(base, ADD_PARTITION, {"selector": selector, "name": "kols", "key": "kol_e2e"})
+    assert gql(base, ADD_PARTITION, {"selector": selector, "name": "kols", "key": "kol_ui"})
     shots = Path(os.environ["PGY_UI_SHOTS"]) if os.environ.get("PGY_UI_SHOTS") else tmp_path
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -74,9 +77,9 @@ def test_materialise_one_kol_from_the_ui(dagster_dev):
         confirm.wait_for(timeout=15_000)
         confirm.click()
         page.get_by_text("Select a partition or create one").click()
-        page.keyboard.type("kol_e2e")
+        page.keyboard.type("kol_ui")
         page.wait_for_timeout(800)
-        page.get_by_role("menuitem").filter(has_text="kol_e2e").first.click()
+        page.get_by_role("menuitem").filter(has_text="kol_ui").first.click()
         launch = page.get_by_role("button", name="Launch 1 run")
         launch.wait_for(timeout=15_000)
         page.keyboard.press("Escape")
@@ -99,4 +102,37 @@ def test_materialise_one_kol_from_the_ui(dagster_dev):
         page.screenshot(path=str(shots / "ui-partitions.png"))
         browser.close()
     with Warehouse(tmp_path / "data").connect_snapshot() as conn:
+        assert stored_frame(conn, "kol_ui") == expected_frame(sim, "kol_ui")
+
+
+# Runs last in this module: it stops the shared dagster dev with Ctrl-C.
+@pytest.mark.timeout(240)
+def test_a_run_launched_through_graphql_lands_in_duckdb_and_ctrl_c_stops_it(dagster_dev):
+    base, sim, tmp_path, proc = dagster_dev
+    selector = {"repositoryLocationName": LOCATION, "repositoryName": "__repository__"}
+    added = gql(base, ADD_PARTITION, {"selector": selector, "name": "kols", "key": "kol_e2e"})
+    assert added["addDynamicPartition"]["__typename"] == "AddDynamicPartitionSuccess", added
+    params = {
+        "selector": {**selector, "jobName": "refresh_kols"},
+        "runConfigData": {"ops": {"kol_notes": {"config": {"order_type": "MOST_READ"}}}},
+        "executionMetadata": {"tags": [{"key": "dagster/partition", "value": "kol_e2e"}]},
+    }
+    launched = gql(base, LAUNCH, {"params": params})["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    run_id = launched["run"]["runId"]
+    status = None
+    deadline = time.monotonic() + 150
+    while time.monotonic() < deadline:
+        status = gql(base, RUN_STATUS, {"id": run_id})["runOrError"]["status"]
+        if status in ("SUCCESS", "FAILURE", "CANCELED"):
+            break
+        time.sleep(0.5)
+    assert status == "SUCCESS", (tmp_path / "dagster_dev.log").read_text(errors="replace")[-3000:]
+    with Warehouse(tmp_path / "data").connect_snapshot() as conn:
         assert stored_frame(conn, "kol_e2e") == expected_frame(sim, "kol_e2e")
+        assert conn.execute("SELECT order_type FROM fetches WHERE user_id = 'kol_e2e'").fetchone() == (
+            "MOST_READ",
+        )
+    # Ctrl-C (SIGINT to the process group, as a terminal sends it) stops webserver and daemon.
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(timeout=60) is not None
