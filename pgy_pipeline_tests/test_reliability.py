@@ -166,7 +166,7 @@ def test_a_refresh_killed_at_random_moments_completes_without_duplicates_or_buyi
                     text=True,
                     timeout=240,
                 )
-                if kill == 2
+                if kill == 1
                 else None
             )
             if done is not None:
