@@ -65,7 +65,7 @@ def run_demo(data_dir: Path, roster_path: Path) -> int:
             SELECT coalesce(label, user_id) AS kol, notes, CAST(reads_median AS BIGINT) AS median_reads,
                    round(100 * like_collect_rate_pooled, 2) AS "like+collect %",
                    round(100 * viral_high_rate, 1) AS "1k-like notes %"
-            FROM kol_engagement ORDER BY like_collect_rate_pooled DESC NULLS LAST LIMIT 10
+            FROM kol_engagement WHERE notes >= 10 ORDER BY like_collect_rate_pooled DESC NULLS LAST LIMIT 10
             """
         ).df()
     click.echo("")
@@ -78,7 +78,7 @@ def run_demo(data_dir: Path, roster_path: Path) -> int:
     if not eng.success:
         click.echo(f"  engagement run failed: {eng.failure}")
     click.echo("")
-    click.echo("Top KOLs by like_collect rate (likes + collects per read; no comments/shares in this API):")
+    click.echo("Top KOLs (>= 10 notes) by like_collect rate (likes + collects per read; no comments/shares here):")
     click.echo(top.to_string(index=False))
     click.echo("")
     click.echo(f"DuckDB file: {db}")
