@@ -34,7 +34,6 @@ def main() -> None:
     from pgy_pipeline import runner
     from pgy_pipeline.definitions import build_defs
     from pgy_pipeline.resources import JustOneApiResource, PgyResource
-    from pgy_pipeline.sensors import kol_retry_sensor
     from pgy_pipeline.simulator import Simulator
 
     good = [f"kol{i:04d}" for i in range(args.n)]
@@ -87,22 +86,12 @@ def main() -> None:
     with dg.DagsterInstance.local_temp(str(tmp / "home")) as instance:
         runner.add_partitions(instance, good + bad)
         runner.refresh(defs, instance, good + bad)
-        job = defs.resolve_job_def("refresh_kols")
         rounds = 0
         while time.perf_counter() < deadline:
-            tick = kol_retry_sensor(dg.build_sensor_context(instance=instance, resources={"pgy": pgy}))
-            requests = tick.run_requests if isinstance(tick, dg.SensorResult) else []
-            if not requests:
+            runs = runner.run_due_retries(defs, instance, max_rounds=1)
+            if not runs:
                 break
             rounds += 1
-            for req in requests:
-                job.execute_in_process(
-                    instance=instance,
-                    partition_key=req.partition_key,
-                    run_config=req.run_config,
-                    tags=dict(req.tags),
-                    raise_on_error=False,
-                )
     wall = time.perf_counter() - t0
     stop.set()
     reader.join()

@@ -353,6 +353,20 @@ def status() -> None:
 
 
 @main.command()
+def retry() -> None:
+    """Re-run now the KOLs the retry sensor would re-launch (cooldown passed), without the daemon."""
+    from pgy_pipeline import runner
+    from pgy_pipeline.definitions import build_defs
+
+    runs = runner.run_due_retries(build_defs(), runner.get_instance())
+    if not runs:
+        click.echo("no retry due (see `pgy status`)")
+    for r in runs:
+        click.echo(f"{r.first}: {'succeeded' if r.success else 'failed: ' + (r.failure or '')}")
+    sys.exit(0 if all(r.success for r in runs) else 1)
+
+
+@main.command()
 def replay() -> None:
     """Re-normalise every stored raw page into DuckDB without calling the API."""
     from pgy_pipeline.normalise import replay_batch

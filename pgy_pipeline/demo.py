@@ -78,7 +78,9 @@ def run_demo(data_dir: Path, roster_path: Path) -> int:
     if not eng.success:
         click.echo(f"  engagement run failed: {eng.failure}")
     click.echo("")
-    click.echo("Top KOLs (>= 10 notes) by like_collect rate (likes + collects per read; no comments/shares here):")
+    click.echo(
+        "Top KOLs (>= 10 notes) by like_collect rate (likes + collects per read; no comments/shares here):"
+    )
     click.echo(top.to_string(index=False))
     click.echo("")
     click.echo(f"DuckDB file: {db}")

@@ -129,3 +129,35 @@ def _first_failure(result: dg.ExecuteInProcessResult) -> str:
                 return event.step_failure_data.user_failure_data.description
             return err.message.strip()
     return "the run failed (see the Dagster UI for its event log)"
+
+
+def run_due_retries(
+    defs: dg.Definitions, instance: dg.DagsterInstance, max_rounds: int = 8
+) -> list[RunSummary]:
+    """What the daemon does with `kol_retry_sensor`: tick it, run what it asks for, repeat.
+
+    For `pgy retry` (no daemon needed), the soak and the tests. Each round only runs KOLs
+    whose cooldown has passed, so this stops when nothing is due.
+    """
+    from pgy_pipeline.sensors import kol_retry_sensor
+
+    job = defs.resolve_job_def(REFRESH_JOB_NAME)
+    resources = {"pgy": (defs.resources or {})["pgy"]}
+    out: list[RunSummary] = []
+    for _ in range(max_rounds):
+        tick = kol_retry_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        requests = tick.run_requests if isinstance(tick, dg.SensorResult) else []
+        if not requests:
+            break
+        for req in requests or []:
+            result = job.execute_in_process(
+                instance=instance,
+                partition_key=req.partition_key,
+                run_config={**(req.run_config or {}), **QUIET_LOGGERS},
+                tags=dict(req.tags),
+                raise_on_error=False,
+            )
+            key = req.partition_key or ""
+            failure = None if result.success else _first_failure(result)
+            out.append(RunSummary(result.run_id, key, key, result.success, failure))
+    return out

@@ -20,6 +20,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+from pgy_pipeline import runner
 from pgy_pipeline.sensors import kol_retry_sensor
 from pgy_pipeline.simulator import Simulator
 from pgy_pipeline.simulator.process import counters, simulator_process
@@ -30,27 +31,6 @@ from pgy_pipeline_tests.conftest import expected_frame, stored_frame
 
 REPO = Path(__file__).resolve().parents[1]
 PGY = str(Path(sys.executable).with_name("pgy"))
-
-
-def _drain_retries(env, max_rounds: int = 8) -> int:
-    """Let the retry sensor run as the daemon would: tick, execute what it asks for, repeat."""
-    job = env.defs.resolve_job_def("refresh_kols")
-    rounds = 0
-    for _ in range(max_rounds):
-        tick = kol_retry_sensor(dg.build_sensor_context(instance=env.instance, resources={"pgy": env.pgy}))
-        requests = tick.run_requests if isinstance(tick, dg.SensorResult) else []
-        if not requests:
-            break
-        rounds += 1
-        for req in requests:
-            job.execute_in_process(
-                instance=env.instance,
-                partition_key=req.partition_key,
-                run_config=req.run_config,
-                tags=dict(req.tags),
-                raise_on_error=False,
-            )
-    return rounds
 
 
 @pytest.mark.timeout(300)
@@ -69,7 +49,7 @@ def test_a_hostile_api_converges_to_exactly_the_simulators_data(make_env):
     )
     runs = env.refresh([*good, *bad])
     assert not runs[0].success  # the two bad KOLs at least
-    _drain_retries(env)
+    runner.run_due_retries(env.defs, env.instance)
     faults = env.sim.counters().faults
     assert faults.get("html_502") and faults.get("truncated") and faults.get("string_numbers")
     with env.db() as conn:
