@@ -83,6 +83,7 @@ def main() -> None:
     reader.start()
     t0 = time.perf_counter()
     deadline = t0 + args.seconds
+    (tmp / "home").mkdir()
     with dg.DagsterInstance.local_temp(str(tmp / "home")) as instance:
         runner.add_partitions(instance, good + bad)
         runner.refresh(defs, instance, good + bad)
