@@ -1,0 +1,64 @@
+"""The `pgy` commands analysts and operators use, on a refreshed warehouse."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from pgy_pipeline.cli import main
+
+
+@pytest.fixture
+def refreshed(make_env, monkeypatch, tmp_path):
+    env = make_env(fixed_counts={"kol_a": 20, "kol_b": 9})
+    env.refresh(["kol_a", "kol_b"])
+    monkeypatch.setenv("PGY_DATA_DIR", str(env.data_dir))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    return env
+
+
+def test_query_writes_every_format(refreshed, tmp_path):
+    run = CliRunner().invoke
+    table = run(main, ["query", "SELECT user_id, count(*) AS n FROM notes GROUP BY ALL ORDER BY user_id"])
+    assert table.exit_code == 0 and table.output.split() == ["user_id", "n", "kol_a", "20", "kol_b", "9"]
+    csv = run(main, ["query", "SELECT count(*) AS n FROM notes", "--format", "csv"])
+    assert csv.output.split() == ["n", "29"]
+    js = run(main, ["query", "SELECT count(*) AS n FROM notes", "--format", "json"])
+    assert json.loads(js.output) == {"n": 29}
+    out = tmp_path / "notes.parquet"
+    pq = run(main, ["query", "SELECT * FROM notes", "--format", "parquet", "--output", str(out)])
+    assert pq.exit_code == 0 and duckdb.sql(f"SELECT count(*) FROM '{out}'").fetchone() == (29,)
+    bad = run(main, ["query", "SELECT * FROM no_such_table"])
+    assert bad.exit_code == 1 and "query failed" in bad.output and "no_such_table" in bad.output
+
+
+def test_export_writes_the_tables(refreshed, tmp_path):
+    result = CliRunner().invoke(main, ["export", "--format", "csv", "--output", str(tmp_path / "x")])
+    assert result.exit_code == 0
+    assert (tmp_path / "x" / "notes.csv").read_text().count("\n") == 30  # header + 29 rows
+    assert (tmp_path / "x" / "api_calls.csv").exists()
+
+
+def test_status_and_retry_say_what_is_waiting(make_env, monkeypatch, tmp_path):
+    env = make_env(fixed_counts={"kol_a": 9}, user_codes={"kol_a": 301})
+    env.refresh(["kol_a"])
+    monkeypatch.setenv("PGY_DATA_DIR", str(env.data_dir))
+    status = CliRunner().invoke(main, ["status"])
+    assert status.exit_code == 0
+    assert "API calls today (Asia/Shanghai): 4" in status.output
+    assert "kol_a: 1 failed attempt(s), retry code 301; next retry" in status.output
+
+
+def test_kols_add_list_remove_keep_the_roster_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("PGY_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    run = CliRunner().invoke
+    assert run(main, ["kols", "add", "kol_x", "--label", "小红"]).exit_code == 0
+    assert run(main, ["kols", "add", "kol_x"]).exit_code == 1  # already there
+    assert run(main, ["kols", "list"]).output == "kol_x\t小红\n"
+    removed = run(main, ["kols", "remove", "kol_x"])
+    assert removed.exit_code == 0 and "history are kept" in removed.output
+    assert run(main, ["kols", "list"]).output == ""

@@ -1,0 +1,39 @@
+"""The daily call budget is shared by every thread of every process of an instance."""
+
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+from pgy_pipeline.warehouse.state import PipelineState, next_quota_reset, quota_day
+
+BUDGET = 120
+
+
+def _spend(data_dir: str, attempts: int) -> int:
+    state = PipelineState(data_dir)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        return sum(pool.map(lambda _: state.try_spend(BUDGET), range(attempts)))
+
+
+def test_the_budget_is_never_exceeded_by_threads_of_several_processes(tmp_path):
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(3) as pool:
+        granted = pool.starmap(_spend, [(str(tmp_path), 100)] * 3)
+    assert sum(granted) == BUDGET  # 300 attempts, exactly the budget granted
+    assert PipelineState(tmp_path).spent() == BUDGET
+
+
+def test_the_budget_day_is_the_china_day():
+    late_utc = datetime(2026, 11, 26, 17, 30, tzinfo=UTC)  # 01:30 on the 27th in Shanghai
+    assert quota_day(late_utc).isoformat() == "2026-11-27"
+    assert next_quota_reset(late_utc) == datetime(2026, 11, 27, 16, 0, tzinfo=UTC)
+
+
+def test_a_quota_stop_expires_at_the_reset(tmp_path):
+    state = PipelineState(tmp_path)
+    now = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
+    state.set_stop("quota", next_quota_reset(now), "daily quota exceeded (code 303)")
+    assert state.active_stop(now) is not None
+    assert state.active_stop(next_quota_reset(now) + timedelta(seconds=1)) is None
