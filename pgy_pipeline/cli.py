@@ -333,11 +333,17 @@ def export(fmt: str, out_dir: str | None) -> None:
 
 
 @main.command()
-def status() -> None:
+@click.option(
+    "--clear-stop", is_flag=True, help="Forget a quota stop (e.g. after the plan's quota was raised)."
+)
+def status(clear_stop: bool) -> None:
     """Show today's spend, any quota stop, and KOLs waiting for a retry or given up."""
     from pgy_pipeline.warehouse.state import PipelineState
 
     state = PipelineState(_data_dir())
+    if clear_stop:
+        state.clear_stop("quota")
+        click.echo("quota stop cleared: the next run calls the API again")
     click.echo(f"API calls today (Asia/Shanghai): {state.spent()}")
     stop = state.active_stop()
     click.echo(f"calls stopped until {stop[1].isoformat()}: {stop[2]}" if stop else "no quota stop")

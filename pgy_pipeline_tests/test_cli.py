@@ -50,6 +50,17 @@ def test_status_and_retry_say_what_is_waiting(make_env, monkeypatch, tmp_path):
     assert status.exit_code == 0
     assert "API calls today (Asia/Shanghai): 4" in status.output
     assert "kol_a: 1 failed attempt(s), retry code 301; next retry" in status.output
+    assert "no quota stop" in status.output
+
+
+def test_a_quota_stop_is_shown_and_can_be_cleared(make_env, monkeypatch):
+    env = make_env(fixed_counts={"kol_a": 30}, daily_quota=1)
+    env.refresh(["kol_a"])
+    monkeypatch.setenv("PGY_DATA_DIR", str(env.data_dir))
+    shown = CliRunner().invoke(main, ["status"])
+    assert "calls stopped until" in shown.output and "code 303" in shown.output
+    cleared = CliRunner().invoke(main, ["status", "--clear-stop"])
+    assert "quota stop cleared" in cleared.output and "no quota stop" in cleared.output
 
 
 def test_kols_add_list_remove_keep_the_roster_file(tmp_path, monkeypatch):
