@@ -7,7 +7,7 @@ import platform
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pgy_pipeline.simulator.process import counters, simulator_process
+from pgy_pipeline_tests.simulator_process import counters, simulator_process
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "RESULTS.md"

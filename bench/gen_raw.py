@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pgy_pipeline.justoneapi import NotesQuery
-from pgy_pipeline.normalise import fetch_row_to_json
+from pgy_pipeline.refresh.convert import fetch_row_to_json
 from pgy_pipeline.simulator import Simulator
 from pgy_pipeline.warehouse.raw import RawPage, RawStore, encode_line
 from pgy_pipeline.warehouse.writes import FetchRow

@@ -37,9 +37,9 @@ def main() -> None:
         elif stale.exists():
             stale.unlink()
 
-    from pgy_pipeline.normalise import replay_batch
-    from pgy_pipeline.warehouse import Warehouse
-    from pgy_pipeline.warehouse.engagement import refresh_kol_engagement, refresh_note_engagement
+    from pgy_pipeline.refresh.replay import replay_batch
+    from pgy_pipeline.warehouse import Warehouse, queries
+    from pgy_pipeline.warehouse.engagement import refresh_kol_engagement
     from pgy_pipeline.warehouse.raw import RawStore
     from pgy_pipeline.warehouse.writes import write_fetches
 
@@ -53,7 +53,7 @@ def main() -> None:
     t_norm = time.perf_counter() - t0
     t1 = time.perf_counter()
     with wh.write(publish=False) as conn:
-        refresh_note_engagement(conn)
+        queries.row_count(conn, "note_engagement")
         kols = refresh_kol_engagement(conn, date(2026, 3, 8))
     t_derived = time.perf_counter() - t1
     t2 = time.perf_counter()

@@ -42,8 +42,8 @@ def pipeline_refresh(n: int, profile: str, data: Path) -> dict:
         os.environ["PGY_DATA_DIR"] = str(data)
         os.environ["DAGSTER_HOME"] = str(data / "dagster_home")
         os.environ.pop("JUSTONEAPI_TOKEN", None)
-        from pgy_pipeline import runner
-        from pgy_pipeline.definitions import build_defs
+        from pgy_pipeline.cli import runner
+        from pgy_pipeline.defs.definitions import build_defs
 
         defs = build_defs()
         instance = runner.get_instance()

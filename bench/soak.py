@@ -31,9 +31,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=600)
     args = ap.parse_args()
 
-    from pgy_pipeline import runner
-    from pgy_pipeline.definitions import build_defs
-    from pgy_pipeline.resources import JustOneApiResource, PgyResource
+    from pgy_pipeline.cli import runner
+    from pgy_pipeline.defs.definitions import build_defs
+    from pgy_pipeline.defs.resources import JustOneApiResource, PgyResource
     from pgy_pipeline.simulator import Simulator
 
     good = [f"kol{i:04d}" for i in range(args.n)]

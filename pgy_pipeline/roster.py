@@ -10,13 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import os
-import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-USER_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+from pgy_pipeline.justoneapi.params import USER_ID_PATTERN
+
 MAX_LABEL_LEN = 200
 HEADER = ("user_id", "label")
 
@@ -60,7 +60,7 @@ def check_user_id(user_id: str) -> str | None:
         return f"user_id {user_id!r} contains a path separator"
     if len(user_id) > 64:
         return f"user_id is {len(user_id)} characters long (at most 64)"
-    if not USER_ID_RE.fullmatch(user_id):
+    if not USER_ID_PATTERN.fullmatch(user_id):
         return f"user_id {user_id!r} may only contain ASCII letters, digits, '_' and '-'"
     return None
 

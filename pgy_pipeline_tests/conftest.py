@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -13,16 +12,13 @@ import dagster as dg
 import duckdb
 import pytest
 
-from pgy_pipeline import runner
-from pgy_pipeline.definitions import build_defs
-from pgy_pipeline.partitions import kol_partitions
-from pgy_pipeline.resources import JustOneApiResource, PgyResource
+from pgy_pipeline.cli import runner
+from pgy_pipeline.defs.definitions import build_defs
+from pgy_pipeline.defs.partitions import kol_partitions
+from pgy_pipeline.defs.resources import JustOneApiResource, PgyResource
 from pgy_pipeline.simulator import Simulator
 from pgy_pipeline.warehouse import Warehouse
-
-# A fixed "today" for the simulator's data so expectations never depend on the calendar.
-ANCHOR = date(2026, 3, 8)
-TEST_TOKEN = "tok-PIPELINE-SECRET-4b1d9e"
+from pgy_pipeline_tests.support import ANCHOR, TEST_TOKEN
 
 
 @dataclass
@@ -60,15 +56,7 @@ class PipelineEnv:
 
     @property
     def defs(self) -> dg.Definitions:
-        base = build_defs()
-        return dg.Definitions(
-            assets=base.assets,
-            asset_checks=base.asset_checks,
-            jobs=base.jobs,
-            schedules=base.schedules,
-            sensors=base.sensors,
-            resources={"api": self.api, "pgy": self.pgy},
-        )
+        return build_defs(self.api, self.pgy)
 
     def add_kols(self, user_ids: Sequence[str]) -> None:
         runner.add_partitions(self.instance, user_ids)
@@ -128,21 +116,3 @@ def make_env(tmp_path: Path) -> Iterator[Any]:
     for sim in sims:
         sim.stop()
     stack.close()
-
-
-def expected_frame(sim: Simulator, user_id: str, **filters: str) -> list[tuple[Any, ...]]:
-    """The simulator's truth as (note_id, read_num, like_num, collect_num, third_read_user_num) rows."""
-    return sorted(
-        (n["noteId"], n["readNum"], n["likeNum"], n["collectNum"], n["thirdReadUserNum"])
-        for n in sim.expected_notes(user_id, **filters)
-    )
-
-
-def stored_frame(conn: duckdb.DuckDBPyConnection, user_id: str) -> list[tuple[Any, ...]]:
-    return sorted(
-        conn.execute(
-            "SELECT note_id, read_num, like_num, collect_num, third_read_user_num FROM notes "
-            "WHERE user_id = ? AND gone_at IS NULL",
-            [user_id],
-        ).fetchall()
-    )

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from pgy_pipeline.simulator import Simulator
-from pgy_pipeline_tests.conftest import ANCHOR
+from pgy_pipeline_tests.support import ANCHOR
 
 REPO = Path(__file__).resolve().parents[1]
 LOCATION = "pgy_pipeline"

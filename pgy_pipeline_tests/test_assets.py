@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from pgy_pipeline.warehouse.raw import RawStore
-from pgy_pipeline_tests.conftest import expected_frame, stored_frame
+from pgy_pipeline_tests.support import expected_frame, stored_frame
 
 COUNTS = {"kol_empty": 0, "kol_nine": 9, "kol_forty": 40, "kol_eight": 8}
 

@@ -15,7 +15,7 @@ from pgy_pipeline.cli import main
 from pgy_pipeline.roster import load_roster, parse_roster
 from pgy_pipeline.warehouse import Warehouse, WarehouseError
 from pgy_pipeline.warehouse.state import PipelineState
-from pgy_pipeline_tests.conftest import expected_frame, stored_frame
+from pgy_pipeline_tests.support import expected_frame, stored_frame
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from pgy_pipeline.warehouse import Warehouse
-from pgy_pipeline_tests.conftest import expected_frame, stored_frame
 from pgy_pipeline_tests.e2e_helpers import ADD_PARTITION, LAUNCH, LOCATION, RUN_STATUS, dagster_dev, gql
+from pgy_pipeline_tests.support import expected_frame, stored_frame
 
 __all__ = ["dagster_dev"]
 

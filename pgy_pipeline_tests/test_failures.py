@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pgy_pipeline.sensors import kol_retry_sensor
+from pgy_pipeline.defs.sensors import kol_retry_sensor
 from pgy_pipeline.warehouse.state import PipelineState
-from pgy_pipeline_tests.conftest import TEST_TOKEN, expected_frame, stored_frame
+from pgy_pipeline_tests.support import TEST_TOKEN, expected_frame, stored_frame
 
 COUNTS = {"ok_kol": 20, "flaky_kol": 30, "denied_kol": 12}
 

@@ -13,12 +13,16 @@ import dagster as dg
 import duckdb
 import pytest
 
-from pgy_pipeline.checks import notes_match_reported_total, notes_metrics_non_negative, notes_unique_per_kol
-from pgy_pipeline.definitions import defs
-from pgy_pipeline.partitions import KOLS_PARTITIONS_NAME, contiguous_ranges
+from pgy_pipeline.defs.checks import (
+    notes_match_reported_total,
+    notes_metrics_non_negative,
+    notes_unique_per_kol,
+)
+from pgy_pipeline.defs.definitions import build_defs
+from pgy_pipeline.defs.partitions import KOLS_PARTITIONS_NAME, contiguous_ranges
+from pgy_pipeline.defs.schedules import build_daily_refresh_schedule
+from pgy_pipeline.defs.sensors import kol_roster_sensor
 from pgy_pipeline.roster import load_roster
-from pgy_pipeline.schedules import build_daily_refresh_schedule
-from pgy_pipeline.sensors import kol_roster_sensor
 from pgy_pipeline.warehouse import Warehouse
 from pgy_pipeline.warehouse.migrations import migrate
 
@@ -26,6 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_definitions_load_and_validate_in_process():
+    defs = build_defs()
     dg.Definitions.validate_loadable(defs)
     assert {j.name for j in defs.jobs} == {"refresh_kols", "refresh_engagement"}
     assets = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
@@ -47,13 +52,19 @@ def test_dagster_definitions_validate_command_passes(tmp_path):
     assert "Validation successful" in out.stdout + out.stderr
 
 
-def test_token_is_an_envvar_reference_never_a_value(monkeypatch):
+def test_the_token_is_never_configuration_but_resolved_where_the_run_executes(monkeypatch):
     monkeypatch.setenv("JUSTONEAPI_TOKEN", "tok-never-in-config-123")
-    from pgy_pipeline.definitions import build_defs
-
     api = build_defs().resources["api"]
-    assert isinstance(api.token, dg.EnvVar) or "tok-never" not in repr(api)
+    assert api.token is None
     assert "tok-never-in-config-123" not in repr(api)
+    assert "tok-never-in-config-123" not in repr(api.source())
+    # Definitions loaded without the token (a code server) still call the API where the run
+    # gets it: nothing about the source is decided when the code location loads.
+    monkeypatch.delenv("JUSTONEAPI_TOKEN")
+    api = build_defs().resources["api"]
+    assert api.source().simulated
+    monkeypatch.setenv("JUSTONEAPI_TOKEN", "tok-never-in-config-123")
+    assert not api.source().simulated
 
 
 def test_contiguous_ranges_cover_scattered_kols_with_few_runs():
@@ -151,7 +162,7 @@ def test_checks_pass_on_good_data_and_fail_on_bad(make_env):
 
 
 def test_uniqueness_check_fails_on_a_table_without_its_key(tmp_path):
-    from pgy_pipeline.resources import PgyResource
+    from pgy_pipeline.defs.resources import PgyResource
 
     state = tmp_path / ".state"
     state.mkdir()

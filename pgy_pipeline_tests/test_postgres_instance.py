@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from pgy_pipeline.simulator.process import free_port, simulator_process
+from pgy_pipeline_tests.simulator_process import free_port, simulator_process
 
 REPO = Path(__file__).resolve().parents[1]
 PG_BIN = Path("/usr/lib/postgresql/15/bin")

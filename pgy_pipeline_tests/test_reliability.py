@@ -20,14 +20,14 @@ import dagster as dg
 import duckdb
 import pytest
 
-from pgy_pipeline import runner
-from pgy_pipeline.sensors import kol_retry_sensor
+from pgy_pipeline.cli import runner
+from pgy_pipeline.defs.sensors import kol_retry_sensor
 from pgy_pipeline.simulator import Simulator
-from pgy_pipeline.simulator.process import counters, simulator_process
 from pgy_pipeline.warehouse import Warehouse
 from pgy_pipeline.warehouse.raw import RawStore
 from pgy_pipeline.warehouse.state import PipelineState
-from pgy_pipeline_tests.conftest import expected_frame, stored_frame
+from pgy_pipeline_tests.simulator_process import counters, simulator_process
+from pgy_pipeline_tests.support import expected_frame, stored_frame
 
 REPO = Path(__file__).resolve().parents[1]
 PGY = str(Path(sys.executable).with_name("pgy"))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from pgy_pipeline.simulator.process import free_port, simulator_process
+from pgy_pipeline_tests.simulator_process import free_port, simulator_process
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

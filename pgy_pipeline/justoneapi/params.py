@@ -124,6 +124,15 @@ class NotesQuery:
             "pageNumber": validate_page_number(page_number),
         }
 
+    def filters(self) -> dict[str, str]:
+        """The filters and order by their snake_case names: the run config's and the ``fetches`` columns'."""
+        return {
+            "advertise_switch": self.advertise_switch.value,
+            "order_type": self.order_type.value,
+            "note_type": self.note_type.value,
+            "is_third_platform": self.is_third_platform.value,
+        }
+
     @property
     def is_unfiltered(self) -> bool:
         """True when the query returns every note of the KOL (the order only reshuffles pages)."""

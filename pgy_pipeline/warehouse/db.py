@@ -179,3 +179,25 @@ class Warehouse:
                 f"no warehouse at {self.published_path} yet: run `pgy refresh` or `make run` first"
             )
         return duckdb.connect(str(self.published_path), read_only=True)
+
+    def connect_sandboxed(self) -> duckdb.DuckDBPyConnection:
+        """The snapshot for SQL we did not write (``pgy query``): it can read the snapshot and nothing else.
+
+        Read-only stops writes to the snapshot; with external access off, a statement cannot
+        ATTACH the pipeline's working copy, COPY to a file, read other files or load
+        extensions; the locked configuration stops it from turning any of that back on.
+        """
+        if not self.published_path.exists():
+            raise WarehouseError(
+                f"no warehouse at {self.published_path} yet: run `pgy refresh` or `make run` first"
+            )
+        return duckdb.connect(
+            str(self.published_path),
+            read_only=True,
+            config={
+                "enable_external_access": False,
+                "autoinstall_known_extensions": False,
+                "autoload_known_extensions": False,
+                "lock_configuration": True,
+            },
+        )

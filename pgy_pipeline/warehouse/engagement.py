@@ -128,12 +128,6 @@ def _apply_comments(conn: duckdb.DuckDBPyConnection, table: str, comments: dict[
         conn.execute(f"COMMENT ON {target} IS '{text.replace(chr(39), chr(39) * 2)}'")
 
 
-def refresh_note_engagement(conn: duckdb.DuckDBPyConnection) -> int:
-    """``note_engagement`` is a view over ``notes`` (views.sql): always current; returns its rows."""
-    row = conn.execute("SELECT count(*) FROM note_engagement").fetchone()
-    return int(row[0]) if row else 0
-
-
 def refresh_kol_engagement(
     conn: duckdb.DuckDBPyConnection, as_of: date, settings: EngagementSettings | None = None
 ) -> int:

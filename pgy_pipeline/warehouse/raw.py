@@ -209,6 +209,10 @@ class RawStore:
                 return fetch_id
         return None
 
+    def holds_data(self) -> bool:
+        """True once any page was stored (the data dir then has a source to keep)."""
+        return self.root.exists() and any(d.is_dir() and any(d.glob("*.jsonl")) for d in self.root.iterdir())
+
     def iter_done_fetches(self) -> Iterator[tuple[str, str]]:
         """(user_id, fetch_id) of every completed fetch, for replaying normalisation."""
         if not self.root.exists():

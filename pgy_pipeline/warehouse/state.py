@@ -37,6 +37,8 @@ CREATE TABLE IF NOT EXISTS kol_failures (
     last_run_id TEXT,
     filters TEXT
 );
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS one_off (user_id TEXT PRIMARY KEY, since TEXT NOT NULL);
 """
 
 
@@ -47,6 +49,18 @@ def quota_day(now: datetime | None = None) -> date:
 def next_quota_reset(now: datetime | None = None) -> datetime:
     day = quota_day(now) + timedelta(days=1)
     return datetime(day.year, day.month, day.day, tzinfo=QUOTA_TZ).astimezone(UTC)
+
+
+class SourceMismatch(RuntimeError):
+    """A run would write data from another API than the one that filled this data dir."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a KOL that failed with a retry-here outcome is retried (by the retry sensor)."""
+
+    cooldown_s: float = 300.0
+    max_attempts: int = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +101,56 @@ class PipelineState:
             conn.execute("COMMIT")
         finally:
             conn.close()
+
+    # -- source ------------------------------------------------------------------------------
+
+    def source(self) -> str | None:
+        """Which API filled this data dir (recorded by the first run that bought data), if known."""
+        with self._tx() as c:
+            row = c.execute("SELECT value FROM meta WHERE key = 'source'").fetchone()
+        return str(row[0]) if row else None
+
+    def claim_source(self, source_id: str, *, holds_data: bool, simulated: bool) -> None:
+        """Record ``source_id`` as this data dir's source, or refuse a different one.
+
+        A data dir that already holds data but has no record (made before sources were
+        recorded) is refused to a simulator: its data may be real, and simulated notes
+        beside real ones would mark the real ones gone.
+        """
+        data_dir = self.path.parent.parent
+        with self._tx() as c:
+            row = c.execute("SELECT value FROM meta WHERE key = 'source'").fetchone()
+            if row is None:
+                if holds_data and simulated:
+                    raise SourceMismatch(
+                        f"{data_dir} already holds data of unrecorded origin and this run would call a "
+                        f"simulator; no call was made. Set JUSTONEAPI_TOKEN where runs execute, or point "
+                        f"PGY_DATA_DIR at another data dir for simulated data."
+                    )
+                c.execute("INSERT INTO meta VALUES ('source', ?)", (source_id,))
+            elif row[0] != source_id:
+                what = "the simulator" if simulated else f"the API at {source_id}"
+                raise SourceMismatch(
+                    f"{data_dir} holds data from {row[0]}, and this run would call {what}; no call was "
+                    f"made. One data dir holds one source: point PGY_DATA_DIR at another data dir for "
+                    f"this source (or set JUSTONEAPI_TOKEN where runs execute, if it is missing there)."
+                )
+
+    # -- one-off KOLs --------------------------------------------------------------------------
+
+    def mark_one_off(self, user_ids: list[str]) -> None:
+        """KOLs fetched once on request: their partitions exist only for the run, never join the roster."""
+        now = datetime.now(UTC).isoformat()
+        with self._tx() as c:
+            c.executemany("INSERT OR REPLACE INTO one_off VALUES (?, ?)", [(u, now) for u in user_ids])
+
+    def clear_one_off(self, user_ids: list[str]) -> None:
+        with self._tx() as c:
+            c.executemany("DELETE FROM one_off WHERE user_id = ?", [(u,) for u in user_ids])
+
+    def one_off(self) -> set[str]:
+        with self._tx() as c:
+            return {r[0] for r in c.execute("SELECT user_id FROM one_off")}
 
     # -- spend ------------------------------------------------------------------------------
 

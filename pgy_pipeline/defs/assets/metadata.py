@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import dagster as dg
 import pandas as pd
 
-from pgy_pipeline.refresh import KolOutcome
+from pgy_pipeline.refresh import KolOutcome, KolStatus
 from pgy_pipeline.warehouse.catalog import catalog
 
 
@@ -22,7 +22,7 @@ def column_schema(table: str) -> dg.TableSchema:
 
 def failure_message(failed: Sequence[KolOutcome], total: int) -> str:
     """First line: what happened and what to do. Never contains the token (messages are redacted)."""
-    stopped = [o for o in failed if o.status == "stopped"]
+    stopped = [o for o in failed if o.status == KolStatus.STOPPED]
     if stopped:
         # The KOL that met the stop first carries the code; the others were refused locally.
         first = next((o for o in stopped if o.error_code is not None), stopped[0])
@@ -51,9 +51,13 @@ def failure_message(failed: Sequence[KolOutcome], total: int) -> str:
     return f"{len(failed)} of {total} KOL(s) failed: " + "; ".join(parts) + "."
 
 
-def outcome_table(outcomes: Sequence[KolOutcome], limit: int = 50) -> str:
+def outcome_table(
+    outcomes: Sequence[KolOutcome], labels: Mapping[str, str | None] | None = None, limit: int = 50
+) -> str:
+    labels = labels or {}
     rows = [
         {
+            "label": labels.get(o.user_id) or "",
             "user_id": o.user_id,
             "status": o.status,
             "code": o.error_code,

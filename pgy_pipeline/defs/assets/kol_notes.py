@@ -15,17 +15,20 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from pgy_pipeline.assets.metadata import column_schema, failure_message, outcome_table
-from pgy_pipeline.justoneapi import AdvertiseSwitch, IsThirdPlatform, NoteType, OrderType
-from pgy_pipeline.partitions import KOLS_PARTITIONS_NAME, kol_partitions
-from pgy_pipeline.refresh import KolOutcome, Refresher, summarize
-from pgy_pipeline.resources import JustOneApiResource, PgyResource
+from pgy_pipeline.defs.assets.metadata import column_schema, failure_message, outcome_table
+from pgy_pipeline.defs.partitions import KOLS_PARTITIONS_NAME, kol_partitions
+from pgy_pipeline.defs.resources import JustOneApiResource, PgyResource
+from pgy_pipeline.justoneapi import AdvertiseSwitch, IsThirdPlatform, NotesQuery, NoteType, OrderType
+from pgy_pipeline.refresh import KolOutcome, KolStatus, Refresher, summarize
 from pgy_pipeline.roster import load_roster
 from pgy_pipeline.warehouse import WarehouseError
 from pgy_pipeline.warehouse.catalog import catalog
+from pgy_pipeline.warehouse.state import SourceMismatch
 from pgy_pipeline.warehouse.writes import sync_kols
 
 NOTE_PAGES = dg.AssetKey("note_pages")
+# Filters are validated through NotesQuery, which needs some user id.
+PLACEHOLDER_USER = "any"
 NOTES = dg.AssetKey("notes")
 
 
@@ -41,13 +44,13 @@ class FetchConfig(dg.Config):
         description="Fetch even KOLs completed within PgyResource.fresh_for_h (buys their pages again).",
     )
 
+    def query(self, user_id: str) -> NotesQuery:
+        return NotesQuery(
+            user_id, self.advertise_switch, self.order_type, self.note_type, self.is_third_platform
+        )
+
     def filters(self) -> dict[str, str]:
-        return {
-            "advertise_switch": AdvertiseSwitch(self.advertise_switch).value,
-            "order_type": OrderType(self.order_type).value,
-            "note_type": NoteType(self.note_type).value,
-            "is_third_platform": IsThirdPlatform(self.is_third_platform).value,
-        }
+        return self.query(PLACEHOLDER_USER).filters()
 
 
 @dg.multi_asset(
@@ -101,16 +104,22 @@ def kol_notes(
             sync_kols(conn, [(u, labels.get(u)) for u in partitions])
     except WarehouseError as exc:
         raise dg.Failure(description=f"Cannot write the warehouse, no API call made: {exc}") from None
+    source = api.source()
+    try:
+        pgy.claim_source(source)
+    except SourceMismatch as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
+    context.instance.add_run_tags(context.run_id, {"pgy/source": source.source_id})
     context.log.info(
-        "refreshing %d KOL(s) from %s with filters %s", len(user_ids), api.describe(), json.dumps(filters)
+        "refreshing %d KOL(s) from %s with filters %s", len(user_ids), source.describe(), json.dumps(filters)
     )
     raw = pgy.raw()
 
     def report(o: KolOutcome) -> None:
-        if o.status == "fresh":
+        if o.status == KolStatus.SKIPPED:
             context.log.info("KOL %s fetched within %s h: not bought again", o.user_id, pgy.fresh_for_h)
             return
-        if o.status != "ok":
+        if o.status != KolStatus.OK:
             context.log.warning("KOL %s %s: %s", o.user_id, o.status, o.message)
             return
         raw_file = Path(raw.root, o.user_id, f"{o.fetch_id}.jsonl")
@@ -119,6 +128,8 @@ def kol_notes(
                 NOTE_PAGES,
                 partition=o.user_id,
                 metadata={
+                    "label": labels.get(o.user_id) or "",
+                    "source": source.source_id,
                     "pages": o.pages,
                     "pages_reused": o.pages_reused,
                     "api_calls": o.calls,
@@ -137,6 +148,8 @@ def kol_notes(
                 NOTES,
                 partition=o.user_id,
                 metadata={
+                    "label": labels.get(o.user_id) or "",
+                    "source": source.source_id,
                     "dagster/row_count": o.notes,
                     "notes": o.notes,
                     "notes_new": o.notes_new,
@@ -165,7 +178,7 @@ def kol_notes(
     outcomes = refresher.refresh(user_ids, filters)
     totals = summarize(outcomes)
     context.log.info("refresh done: %s", json.dumps(dataclasses.asdict(totals)))
-    failed = [o for o in outcomes if o.status not in ("ok", "fresh")]
+    failed = [o for o in outcomes if o.failed]
     # Outputs are skippable and never yielded: each KOL's partitions were reported through
     # AssetMaterialization events above, as it landed. Being a generator that yields
     # nothing is how a multi-asset says "no outputs".
@@ -180,7 +193,7 @@ def kol_notes(
         raise dg.Failure(
             description=failure_message(failed, len(outcomes)),
             metadata={
-                "failed_kols": dg.MetadataValue.md(outcome_table(failed)),
+                "failed_kols": dg.MetadataValue.md(outcome_table(failed, labels)),
                 "kols_ok": totals.kols_ok,
                 "kols_failed": len(failed),
                 "api_calls": totals.api_calls,

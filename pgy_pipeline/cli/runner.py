@@ -6,6 +6,7 @@ Used by ``pgy refresh`` and ``make run``: the runs are recorded in the same inst
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,14 +14,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from pgy_pipeline.jobs import ENGAGEMENT_JOB_NAME, REFRESH_JOB_NAME
-from pgy_pipeline.partitions import KOLS_PARTITIONS_NAME, contiguous_ranges, range_tags
+from pgy_pipeline import settings
+from pgy_pipeline.defs.jobs import ENGAGEMENT_JOB_NAME, REFRESH_JOB_NAME
+from pgy_pipeline.defs.partitions import KOLS_PARTITIONS_NAME, contiguous_ranges, range_tags
+from pgy_pipeline.defs.resources import PgyResource
 
 QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-
-
-def data_dir() -> Path:
-    return Path(os.environ.get("PGY_DATA_DIR") or "data")
 
 
 DAGSTER_YAML = """\
@@ -41,7 +40,7 @@ def ensure_dagster_home() -> Path:
     """DAGSTER_HOME, defaulting to <data>/dagster_home so CLI runs and the UI share one instance."""
     home = os.environ.get("DAGSTER_HOME")
     if not home:
-        home = str((data_dir() / "dagster_home").resolve())
+        home = str((settings.data_dir() / "dagster_home").resolve())
         os.environ["DAGSTER_HOME"] = home
     Path(home).mkdir(parents=True, exist_ok=True)
     cfg = Path(home) / "dagster.yaml"
@@ -51,8 +50,26 @@ def ensure_dagster_home() -> Path:
 
 
 def get_instance() -> dg.DagsterInstance:
-    ensure_dagster_home()
-    return dg.DagsterInstance.get()
+    """The instance of DAGSTER_HOME; its storage is created by one process at a time.
+
+    Dagster creates a fresh instance's SQLite tables and stamps their schema version on
+    first use. Two processes doing that at once (``make ui`` and ``pgy refresh`` started
+    together, two refreshes on a fresh clone) race: "table runs already exists",
+    "UNIQUE constraint failed: alembic_version". A lock file in DAGSTER_HOME makes the
+    first use exclusive; once the tables exist, SQLite's own locking suffices.
+    """
+    home = ensure_dagster_home()
+    with open(home / ".pgy-instance.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            instance = dg.DagsterInstance.get()
+            # Touch every storage so each creates its tables under the lock.
+            instance.get_runs(limit=1)
+            instance.get_dynamic_partitions(KOLS_PARTITIONS_NAME)
+            instance.all_instigator_state()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return instance
 
 
 @dataclass
@@ -80,9 +97,41 @@ def refresh(
     filters: Mapping[str, object] | None = None,
     tags: Mapping[str, str] | None = None,
     quiet: bool = True,
+    one_off: Sequence[str] = (),
 ) -> list[RunSummary]:
-    """Run the refresh job for these KOLs: one run per contiguous range of partitions."""
-    add_partitions(instance, user_ids)
+    """Run the refresh job for these KOLs: one run per contiguous range of partitions.
+
+    KOLs in ``one_off`` get a partition for this refresh only: they are marked first, so the
+    roster sensor never copies them into the roster, and removed after.
+    """
+    state = _pgy(defs).state()
+    extra = [u for u in dict.fromkeys(one_off) if not instance.has_dynamic_partition(KOLS_PARTITIONS_NAME, u)]
+    if extra:
+        state.mark_one_off(extra)
+    try:
+        add_partitions(instance, user_ids)
+        return _run_ranges(defs, instance, user_ids, filters, tags, quiet)
+    finally:
+        for u in extra:
+            instance.delete_dynamic_partition(KOLS_PARTITIONS_NAME, u)
+        if extra:
+            state.clear_one_off(extra)
+
+
+def _pgy(defs: dg.Definitions) -> PgyResource:
+    pgy = (defs.resources or {})["pgy"]
+    assert isinstance(pgy, PgyResource)
+    return pgy
+
+
+def _run_ranges(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    user_ids: Sequence[str],
+    filters: Mapping[str, object] | None,
+    tags: Mapping[str, str] | None,
+    quiet: bool,
+) -> list[RunSummary]:
     all_keys = instance.get_dynamic_partitions(KOLS_PARTITIONS_NAME)
     job = defs.resolve_job_def(REFRESH_JOB_NAME)
     run_config: dict[str, object] = {"ops": {"kol_notes": {"config": dict(filters or {})}}}
@@ -139,10 +188,10 @@ def run_due_retries(
     For `pgy retry` (no daemon needed), the soak and the tests. Each round only runs KOLs
     whose cooldown has passed, so this stops when nothing is due.
     """
-    from pgy_pipeline.sensors import kol_retry_sensor
+    from pgy_pipeline.defs.sensors import kol_retry_sensor
 
     job = defs.resolve_job_def(REFRESH_JOB_NAME)
-    resources = {"pgy": (defs.resources or {})["pgy"]}
+    resources = {"pgy": _pgy(defs)}
     out: list[RunSummary] = []
     for _ in range(max_rounds):
         tick = kol_retry_sensor(dg.build_sensor_context(instance=instance, resources=resources))

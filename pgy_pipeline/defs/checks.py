@@ -4,10 +4,11 @@ from datetime import timedelta
 
 import dagster as dg
 
-from pgy_pipeline.assets.kol_notes import NOTES
-from pgy_pipeline.assets.metadata import preview
-from pgy_pipeline.partitions import KOLS_PARTITIONS_NAME
-from pgy_pipeline.resources import PgyResource
+from pgy_pipeline.defs.assets.kol_notes import NOTES
+from pgy_pipeline.defs.assets.metadata import preview
+from pgy_pipeline.defs.partitions import KOLS_PARTITIONS_NAME
+from pgy_pipeline.defs.resources import PgyResource
+from pgy_pipeline.warehouse import queries
 
 # The schedule runs daily; a KOL not refreshed for longer than this is stale.
 FRESHNESS_WINDOW = timedelta(hours=26)
@@ -25,9 +26,7 @@ CHECK_AUTOMATION = (
 )
 def notes_unique_per_kol(pgy: PgyResource) -> dg.AssetCheckResult:
     with pgy.warehouse().read_working() as conn:
-        dups = conn.execute(
-            "SELECT user_id, note_id, count(*) AS n FROM notes GROUP BY ALL HAVING n > 1 LIMIT 20"
-        ).df()
+        dups = queries.duplicate_note_keys(conn)
     return dg.AssetCheckResult(
         passed=len(dups) == 0, metadata={"duplicate_keys": len(dups), "examples": preview(dups)}
     )
@@ -40,17 +39,7 @@ def notes_unique_per_kol(pgy: PgyResource) -> dg.AssetCheckResult:
 )
 def notes_metrics_non_negative(pgy: PgyResource) -> dg.AssetCheckResult:
     with pgy.warehouse().read_working() as conn:
-        bad = conn.execute(
-            """
-            SELECT user_id, note_id, read_num, like_num, collect_num, third_read_user_num FROM notes
-            WHERE read_num < 0 OR like_num < 0 OR collect_num < 0 OR third_read_user_num < 0 LIMIT 20
-            """
-        ).df()
-        total = conn.execute(
-            "SELECT count(*) FROM notes WHERE read_num < 0 OR like_num < 0 OR collect_num < 0 "
-            "OR third_read_user_num < 0"
-        ).fetchone()
-    n = int(total[0]) if total else 0
+        n, bad = queries.negative_metric_rows(conn)
     return dg.AssetCheckResult(passed=n == 0, metadata={"negative_rows": n, "examples": preview(bad)})
 
 
@@ -64,28 +53,11 @@ def notes_metrics_non_negative(pgy: PgyResource) -> dg.AssetCheckResult:
 )
 def notes_match_reported_total(pgy: PgyResource) -> dg.AssetCheckResult:
     with pgy.warehouse().read_working() as conn:
-        off = conn.execute(
-            """
-            WITH latest AS (
-                SELECT * FROM fetches WHERE is_full AND status = 'complete'
-                QUALIFY row_number() OVER (PARTITION BY user_id ORDER BY finished_at DESC) = 1
-            ), stored AS (
-                SELECT user_id, count(*) FILTER (WHERE gone_at IS NULL) AS live FROM notes GROUP BY user_id
-            )
-            SELECT l.user_id, coalesce(s.live, 0) AS live_notes, l.reported_total_min, l.reported_total
-            FROM latest l LEFT JOIN stored s USING (user_id)
-            WHERE coalesce(s.live, 0) < l.reported_total_min - $slack
-               OR coalesce(s.live, 0) > l.reported_total + $slack
-            """,
-            {"slack": TOTAL_SLACK},
-        ).df()
-        checked = conn.execute(
-            "SELECT count(DISTINCT user_id) FROM fetches WHERE is_full AND status = 'complete'"
-        ).fetchone()
+        checked, off = queries.kols_off_reported_total(conn, TOTAL_SLACK)
     return dg.AssetCheckResult(
         passed=len(off) == 0,
         metadata={
-            "kols_checked": int(checked[0]) if checked else 0,
+            "kols_checked": checked,
             "kols_off": len(off),
             "examples": preview(off),
         },
@@ -102,15 +74,7 @@ def roster_refreshed_within_window(
 ) -> dg.AssetCheckResult:
     roster = context.instance.get_dynamic_partitions(KOLS_PARTITIONS_NAME)
     with pgy.warehouse().read_working() as conn:
-        rows = conn.execute(
-            """
-            SELECT user_id, max(finished_at) AS last_ok FROM fetches
-            WHERE status = 'complete' AND finished_at >= now() - $window
-            GROUP BY user_id
-            """,
-            {"window": FRESHNESS_WINDOW},
-        ).fetchall()
-    fresh = {r[0] for r in rows}
+        fresh = queries.kols_complete_within(conn, FRESHNESS_WINDOW)
     stale = [u for u in roster if u not in fresh]
     return dg.AssetCheckResult(
         passed=not stale,

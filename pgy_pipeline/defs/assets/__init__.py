@@ -1,6 +1,6 @@
 """Dagster assets: thin functions over the core (refresh, warehouse)."""
 
-from pgy_pipeline.assets.engagement import kol_engagement, note_engagement
-from pgy_pipeline.assets.kol_notes import FetchConfig, kol_notes
+from pgy_pipeline.defs.assets.engagement import kol_engagement, note_engagement
+from pgy_pipeline.defs.assets.kol_notes import FetchConfig, kol_notes
 
 __all__ = ["FetchConfig", "kol_engagement", "kol_notes", "note_engagement"]

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pgy_pipeline.runner import ensure_dagster_home
+from pgy_pipeline.cli.runner import get_instance
 
 
 def _reset_signals() -> None:
@@ -27,7 +27,8 @@ def dagster_dev_command(host: str, port: int) -> list[str]:
 
 
 def run_dagster_dev(host: str, port: int, cwd: str | None = None) -> int:
-    ensure_dagster_home()
+    # Creates the instance's storage under the lock a concurrent `pgy refresh` also takes.
+    get_instance().dispose()
     proc = subprocess.Popen(
         dagster_dev_command(host, port), cwd=cwd, preexec_fn=_reset_signals, env=dict(os.environ)
     )

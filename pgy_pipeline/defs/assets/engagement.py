@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from pgy_pipeline.assets.charts import bar_chart_svg, markdown_image
-from pgy_pipeline.assets.kol_notes import NOTES
-from pgy_pipeline.assets.metadata import column_schema, preview
-from pgy_pipeline.resources import PgyResource
+from pgy_pipeline.defs.assets.charts import bar_chart_svg, markdown_image
+from pgy_pipeline.defs.assets.kol_notes import NOTES
+from pgy_pipeline.defs.assets.metadata import column_schema, preview
+from pgy_pipeline.defs.resources import PgyResource
+from pgy_pipeline.warehouse import queries
 from pgy_pipeline.warehouse.catalog import catalog
-from pgy_pipeline.warehouse.engagement import refresh_kol_engagement, refresh_note_engagement
+from pgy_pipeline.warehouse.engagement import refresh_kol_engagement
 from pgy_pipeline.warehouse.state import QUOTA_TZ
 
 # eager() waits while any dependency partition is missing: one new KOL not yet fetched
@@ -43,15 +44,10 @@ def _as_of() -> datetime:
     },
 )
 def note_engagement(context: dg.AssetExecutionContext, pgy: PgyResource) -> dg.MaterializeResult:
-    with pgy.warehouse().write(publish=True) as conn:
-        rows = refresh_note_engagement(conn)
-        top = conn.execute(
-            """
-            SELECT user_id, note_id, publish_date, read_num, like_collect, round(like_collect_rate, 4) AS rate
-            FROM note_engagement WHERE read_num >= 1000
-            ORDER BY like_collect_rate DESC NULLS LAST LIMIT 10
-            """
-        ).df()
+    # A view over notes: nothing to compute or write, so only a read of the working copy.
+    with pgy.warehouse().read_working() as conn:
+        rows = queries.row_count(conn, "note_engagement")
+        top = queries.top_notes_by_rate(conn)
     return dg.MaterializeResult(
         metadata={"dagster/row_count": rows, "top_notes_by_like_collect_rate": preview(top)}
     )
@@ -73,23 +69,11 @@ def kol_engagement(context: dg.AssetExecutionContext, pgy: PgyResource) -> dg.Ma
     settings = pgy.engagement()
     with pgy.warehouse().write(publish=True) as conn:
         rows = refresh_kol_engagement(conn, _as_of().date(), settings)
-        top = conn.execute(
-            """
-            SELECT user_id, label, notes, reads_median, round(like_collect_rate_pooled, 4) AS lc_rate,
-                   round(viral_high_rate, 3) AS viral_high_rate
-            FROM kol_engagement ORDER BY like_collect_rate_pooled DESC NULLS LAST LIMIT 10
-            """
-        ).df()
-        chart = conn.execute(
-            """
-            SELECT coalesce(label, user_id) AS kol, like_collect_rate_pooled AS rate
-            FROM kol_engagement WHERE notes >= 10 AND like_collect_rate_pooled IS NOT NULL
-            ORDER BY rate DESC LIMIT 15
-            """
-        ).fetchall()
+        top = queries.top_kols_by_rate(conn)
+        chart = queries.kol_rates_for_chart(conn)
     svg = bar_chart_svg(
-        [r[0] for r in chart],
-        [float(r[1]) for r in chart],
+        [kol for kol, _ in chart],
+        [rate for _, rate in chart],
         "like_collect rate by KOL (KOLs with >= 10 notes)",
     )
     return dg.MaterializeResult(

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from pathlib import Path
 
 import click
 
-from pgy_pipeline import runner
+from pgy_pipeline import settings
+from pgy_pipeline.cli import runner
 from pgy_pipeline.roster import load_roster
-from pgy_pipeline.warehouse import Warehouse
+from pgy_pipeline.warehouse import Warehouse, queries
 
 EXAMPLE_QUERIES = [
     (
@@ -32,12 +32,12 @@ EXAMPLE_QUERIES = [
 
 
 def run_demo(data_dir: Path, roster_path: Path) -> int:
-    from pgy_pipeline.definitions import build_defs
+    from pgy_pipeline.defs.definitions import build_defs
 
     if not roster_path.exists():
         # A fresh PGY_DATA_DIR starts from the bundled sample roster.
         roster_path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(Path(__file__).with_name("sample_kols.csv"), roster_path)
+        shutil.copyfile(Path(__file__).parent.parent / "sample_kols.csv", roster_path)
         click.echo(f"Wrote the sample roster to {roster_path}")
     roster = load_roster(roster_path)
     for p in roster.problems:
@@ -45,7 +45,7 @@ def run_demo(data_dir: Path, roster_path: Path) -> int:
     if not roster.kols:
         click.echo(f"no KOLs in {roster_path}", err=True)
         return 1
-    source = "Just One API" if os.environ.get("JUSTONEAPI_TOKEN") else "the bundled simulator"
+    source = settings.api_source().describe()
     click.echo(f"Refreshing {len(roster.kols)} KOLs from {roster_path} against {source} ...")
     started = time.monotonic()
     defs = build_defs()
@@ -55,19 +55,9 @@ def run_demo(data_dir: Path, roster_path: Path) -> int:
     elapsed = time.monotonic() - started
     db = Warehouse(data_dir).published_path.resolve()
     with Warehouse(data_dir).connect_snapshot() as conn:
-        calls, pages, notes = conn.execute(
-            "SELECT (SELECT count(*) FROM api_calls), (SELECT coalesce(sum(pages), 0) FROM fetches "
-            "WHERE run_id IN (SELECT unnest($ids::VARCHAR[]))), (SELECT count(*) FROM notes)",
-            {"ids": [r.run_id for r in runs]},
-        ).fetchone() or (0, 0, 0)
-        top = conn.execute(
-            """
-            SELECT coalesce(label, user_id) AS kol, notes, CAST(reads_median AS BIGINT) AS median_reads,
-                   round(100 * like_collect_rate_pooled, 2) AS "like+collect %",
-                   round(100 * viral_high_rate, 1) AS "1k-like notes %"
-            FROM kol_engagement WHERE notes >= 10 ORDER BY like_collect_rate_pooled DESC NULLS LAST LIMIT 10
-            """
-        ).df()
+        pages = queries.run_figures(conn, [r.run_id for r in runs]).pages
+        calls, notes = queries.warehouse_totals(conn)
+        top = queries.top_kols_summary(conn)
     click.echo("")
     click.echo(
         f"Done in {elapsed:.0f} s: {pages} pages bought this run, {calls} API calls in the ledger, {notes} notes."

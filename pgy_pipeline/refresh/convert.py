@@ -1,22 +1,19 @@
 """Conversions between the client's typed pages, the raw layer and the warehouse's rows.
 
-Also the replay path: re-normalise stored raw pages into the warehouse without buying
-anything again (after a schema change, a bug fix, or to rebuild a lost database). The
-note rows themselves are produced in SQL (``warehouse/normalise.py``).
+The note rows themselves are produced in SQL (``warehouse/normalise.py``); this module
+only moves a page's envelope, a call record or a fetch summary from one form to another.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from pathlib import Path
 
 import pandas as pd
 
-from pgy_pipeline.justoneapi import ApiError, CallRecord, NotesQuery, Page
-from pgy_pipeline.justoneapi import page_from_raw as parse_stored_page
-from pgy_pipeline.warehouse.raw import RawPage, RawStore
+from pgy_pipeline.justoneapi import ApiError, CallRecord, NotesQuery, Page, page_from_raw
+from pgy_pipeline.warehouse.raw import RawPage
 from pgy_pipeline.warehouse.writes import CALL_COLUMNS, FetchRow
 
 
@@ -42,10 +39,10 @@ def raw_from_page(page: Page, fetch_id: str, run_id: str | None) -> RawPage:
     )
 
 
-def page_from_raw(raw: RawPage, query: NotesQuery) -> Page:
+def page_from_stored(raw: RawPage, query: NotesQuery) -> Page:
     """Rebuild the typed Page from a stored body with the client's own parser."""
     try:
-        return parse_stored_page(
+        return page_from_raw(
             query, raw.page_number, raw.body, fetched_at=datetime.fromisoformat(raw.fetched_at)
         )
     except ApiError as exc:
@@ -91,13 +88,3 @@ def fetch_row_from_json(data: Mapping[str, object]) -> FetchRow:
         if isinstance(values.get(key), str):
             values[key] = datetime.fromisoformat(str(values[key]))
     return FetchRow(**values)  # type: ignore[arg-type]
-
-
-def replay_batch(raw: RawStore, fetches: Iterable[tuple[str, str]]) -> tuple[list[FetchRow], list[Path]]:
-    """Fetch rows and raw files of completed stored fetches, ready for ``write_fetches``: no API call."""
-    rows: list[FetchRow] = []
-    files: list[Path] = []
-    for user_id, fetch_id in fetches:
-        rows.append(fetch_row_from_json(raw.done_summary(user_id, fetch_id)))
-        files.append(raw.fetch_file(user_id, fetch_id))
-    return rows, files

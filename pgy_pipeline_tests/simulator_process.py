@@ -1,4 +1,4 @@
-"""The simulator in a separate process (`pgy simulator`), for benchmarks and crash tests.
+"""The simulator in a separate process (`pgy simulator`), for crash tests and bench/.
 
 A separate process does not share the pipeline's GIL, and survives when the pipeline
 process is killed; its counters are read over HTTP (``COUNTERS_PATH``).
@@ -18,7 +18,7 @@ from typing import Any
 
 import requests
 
-from .server import COUNTERS_PATH
+from pgy_pipeline.simulator.server import COUNTERS_PATH
 
 
 def free_port() -> int:
@@ -43,7 +43,8 @@ def simulator_process(
         deadline = time.monotonic() + 60
         while True:
             try:
-                requests.get(url + COUNTERS_PATH, timeout=1)
+                with requests.Session() as session:
+                    session.get(url + COUNTERS_PATH, timeout=(1, 1))
                 break
             except requests.ConnectionError:
                 if proc.poll() is not None:
@@ -63,5 +64,6 @@ def simulator_process(
 
 def counters(url: str) -> dict[str, Any]:
     """The counters of a simulator process: calls_total, by_code, by_http_status, by_user_page, faults."""
-    data: dict[str, Any] = requests.get(url + COUNTERS_PATH, timeout=10).json()
+    with requests.Session() as session:
+        data: dict[str, Any] = session.get(url + COUNTERS_PATH, timeout=(2, 10)).json()
     return data

@@ -4,9 +4,9 @@ import json
 
 import dagster as dg
 
-from pgy_pipeline.jobs import REFRESH_JOB_NAME, refresh_job
-from pgy_pipeline.partitions import KOLS_PARTITIONS_NAME, kol_partitions, range_tags
-from pgy_pipeline.resources import PgyResource
+from pgy_pipeline.defs.jobs import REFRESH_JOB_NAME, refresh_job
+from pgy_pipeline.defs.partitions import KOLS_PARTITIONS_NAME, kol_partitions, range_tags
+from pgy_pipeline.defs.resources import PgyResource
 from pgy_pipeline.roster import Kol, load_roster, plan_sync, save_roster
 
 
@@ -28,7 +28,12 @@ def kol_roster_sensor(
     for problem in roster.problems:
         context.log.warning("%s: %s", pgy.roster_path, problem)
     base = json.loads(context.cursor) if context.cursor else []
-    partitions = list(context.instance.get_dynamic_partitions(KOLS_PARTITIONS_NAME))
+    # A KOL fetched once (`pgy refresh ID` of a KOL not on the roster) has a partition only
+    # while its run lasts: it must not join the roster, or the schedule would buy it daily.
+    one_off = pgy.state().one_off()
+    partitions = [
+        u for u in context.instance.get_dynamic_partitions(KOLS_PARTITIONS_NAME) if u not in one_off
+    ]
     plan = plan_sync(base, roster.user_ids, partitions)
     if plan.add_to_file or plan.remove_from_file:
         drop = set(plan.remove_from_file)
@@ -56,6 +61,10 @@ def kol_roster_sensor(
                 run_key=f"first-refresh:{first}:{last}:{len(plan.add_partitions)}",
                 tags={**range_tags(first, last), "pgy/trigger": "roster"},
             )
+        )
+    if plan.add_to_file:
+        context.log.info(
+            "added to %s, so refreshed daily from now on: %s", pgy.roster_path, ", ".join(plan.add_to_file)
         )
     context.log.info(
         "roster sync: +%d -%d partitions, +%d -%d file lines",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pgy_pipeline.assets import kol_engagement, note_engagement
-from pgy_pipeline.assets.kol_notes import NOTE_PAGES, NOTES
-from pgy_pipeline.partitions import kol_partitions
+from pgy_pipeline.defs.assets import kol_engagement, note_engagement
+from pgy_pipeline.defs.assets.kol_notes import NOTE_PAGES, NOTES
+from pgy_pipeline.defs.partitions import kol_partitions
 
 REFRESH_JOB_NAME = "refresh_kols"
 ENGAGEMENT_JOB_NAME = "refresh_engagement"

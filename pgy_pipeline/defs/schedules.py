@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from pgy_pipeline.jobs import refresh_job
-from pgy_pipeline.partitions import KOLS_PARTITIONS_NAME, range_tags
+from pgy_pipeline.defs.jobs import refresh_job
+from pgy_pipeline.defs.partitions import KOLS_PARTITIONS_NAME, range_tags
 
 DEFAULT_CRON = "0 6 * * *"
 DEFAULT_TIMEZONE = "Asia/Shanghai"

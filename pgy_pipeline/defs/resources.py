@@ -9,18 +9,18 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from pgy_pipeline import settings
 from pgy_pipeline.justoneapi import (
-    PROD_GLOBAL_BASE_URL,
     BudgetExhausted,
     CallRecord,
     ClientConfig,
     NotesDetailClient,
 )
-from pgy_pipeline.refresh import RetryPolicy
+from pgy_pipeline.settings import ApiSource
 from pgy_pipeline.warehouse import Warehouse
 from pgy_pipeline.warehouse.engagement import EngagementSettings
 from pgy_pipeline.warehouse.raw import RawStore
-from pgy_pipeline.warehouse.state import QUOTA_TZ, PipelineState
+from pgy_pipeline.warehouse.state import QUOTA_TZ, PipelineState, RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -29,18 +29,25 @@ SIMULATOR_TOKEN = "simulator-token"
 
 
 class JustOneApiResource(dg.ConfigurableResource):
-    """Just One API's Notes Details (V1) endpoint, or the bundled simulator when no token is set.
+    """Just One API's Notes Details (V1) endpoint, or a simulator when no token is set.
 
-    With ``token`` unset and no ``base_url``, each run starts the simulator in-process on a
-    loopback port (nothing to start by hand). With ``base_url`` and no token, it talks to a
-    simulator you started (``pgy simulator``). With a token, the real API (prod-global
-    unless ``base_url`` says otherwise).
+    The token is not configuration: it is read from ``JUSTONEAPI_TOKEN`` where the run
+    executes, so its value never enters run config, the UI or the event log, and a code
+    server without the token cannot silently turn a production run into a simulated one
+    (the data dir's recorded source refuses it). With no token and no ``base_url``, each
+    run starts the simulator in-process on a loopback port.
     """
 
-    token: str | None = Field(default=None, description="Just One API token (from EnvVar JUSTONEAPI_TOKEN).")
-    base_url: str | None = Field(default=None, description="Override of the API base URL.")
-    simulator_profile: str = Field(
-        default="realistic", description="Fault profile of the embedded simulator."
+    token: str | None = Field(
+        default=None, description="Leave unset: JUSTONEAPI_TOKEN is read where the run executes."
+    )
+    base_url: str | None = Field(
+        default=None,
+        description="Override of the API base URL (default: JUSTONEAPI_BASE_URL, else prod-global).",
+    )
+    simulator_profile: str | None = Field(
+        default=None,
+        description="Fault profile of the embedded simulator (default: PGY_SIMULATOR_PROFILE, else realistic).",
     )
     simulator_seed: int = Field(default=0, description="Data seed of the embedded simulator.")
     connect_timeout_s: float = 10.0
@@ -54,16 +61,12 @@ class JustOneApiResource(dg.ConfigurableResource):
         default=4, description="Pages of one KOL fetched in parallel once total is known."
     )
 
-    @property
-    def uses_simulator(self) -> bool:
-        return not self.token
+    def source(self) -> ApiSource:
+        """The API a run would call, resolved now (call it where the run executes)."""
+        return settings.api_source(self.token, self.base_url)
 
     def describe(self) -> str:
-        if self.token:
-            return f"Just One API at {self.base_url or PROD_GLOBAL_BASE_URL}"
-        if self.base_url:
-            return f"simulator at {self.base_url}"
-        return f"embedded simulator (profile {self.simulator_profile}, seed {self.simulator_seed})"
+        return self.source().describe()
 
     @contextlib.contextmanager
     def open_client(
@@ -72,19 +75,18 @@ class JustOneApiResource(dg.ConfigurableResource):
         before_call: Callable[[], None] | None = None,
     ) -> Iterator[NotesDetailClient]:
         with contextlib.ExitStack() as stack:
-            if self.token:
-                token, base_url = self.token, self.base_url or PROD_GLOBAL_BASE_URL
-            elif self.base_url:
-                token, base_url = SIMULATOR_TOKEN, self.base_url
-            else:
+            source = self.source()
+            token, base_url = source.token or SIMULATOR_TOKEN, source.base_url
+            if base_url is None:
                 from pgy_pipeline.simulator import Simulator
 
                 # Newest simulated note = today, so the 30/90-day windows have data in demos.
                 today = datetime.now(UTC).astimezone(QUOTA_TZ).date()
+                profile = self.simulator_profile or settings.simulator_profile()
                 sim = stack.enter_context(
-                    Simulator(profile=self.simulator_profile, seed=self.simulator_seed, anchor_date=today)
+                    Simulator(profile=profile, seed=self.simulator_seed, anchor_date=today)
                 )
-                token, base_url = SIMULATOR_TOKEN, sim.base_url
+                base_url = sim.base_url
             config = ClientConfig(
                 token=token,
                 base_url=base_url,
@@ -106,10 +108,14 @@ class JustOneApiResource(dg.ConfigurableResource):
 class PgyResource(dg.ConfigurableResource):
     """Where the pipeline keeps its data, and the knobs of spending and retrying."""
 
-    data_dir: str = Field(default="data", description="Directory of pgy.duckdb, raw pages and state.")
+    data_dir: str | None = Field(
+        default=None,
+        description="Directory of pgy.duckdb, raw pages and state (default: PGY_DATA_DIR, else data/).",
+    )
     kol_workers: int = Field(default=8, description="KOLs fetched concurrently within one run.")
     daily_call_budget: int | None = Field(
-        default=None, description="Most billed calls per day (Asia/Shanghai) across all runs; None = no cap."
+        default=None,
+        description="Most billed calls per day (Asia/Shanghai) across all runs (default: PGY_DAILY_CALL_BUDGET, else no cap).",
     )
     retry_cooldown_s: float = Field(default=300.0, description="First wait before re-running a failed KOL.")
     retry_max_attempts: int = Field(default=4, description="Attempts at a KOL before the sensor gives up.")
@@ -132,11 +138,20 @@ class PgyResource(dg.ConfigurableResource):
 
     @property
     def path(self) -> Path:
-        return Path(self.data_dir)
+        return Path(self.data_dir) if self.data_dir else settings.data_dir()
 
     @property
     def roster_path(self) -> Path:
-        return self.path / "kols.csv"
+        return settings.roster_path(self.path)
+
+    def call_budget(self) -> int | None:
+        return self.daily_call_budget if self.daily_call_budget is not None else settings.daily_call_budget()
+
+    def claim_source(self, source: ApiSource) -> None:
+        """Refuse, before anything is bought, a source other than the one that filled this data dir."""
+        self.state().claim_source(
+            source.source_id, holds_data=self.raw().holds_data(), simulated=source.simulated
+        )
 
     def warehouse(self) -> Warehouse:
         return Warehouse(self.path, publish_interval_s=self.publish_interval_s)
@@ -161,12 +176,12 @@ class PgyResource(dg.ConfigurableResource):
 
     def budget_guard(self) -> Callable[[], None]:
         """A ``before_call`` hook: counts each call against the daily budget, refuses past it."""
-        state, budget = self.state(), self.daily_call_budget
+        state, budget = self.state(), self.call_budget()
 
         def guard() -> None:
             if not state.try_spend(budget):
                 raise BudgetExhausted(
-                    f"the daily call budget of {budget} calls is spent (PgyResource.daily_call_budget)"
+                    f"the daily call budget of {budget} calls is spent (PGY_DAILY_CALL_BUDGET)"
                 )
 
         return guard

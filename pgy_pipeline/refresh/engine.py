@@ -1,7 +1,6 @@
-"""Refreshing KOLs: fetch every page (raw layer first), then normalise into the warehouse.
+"""The refresh engine: fetch every page of many KOLs (raw layer first), then write the warehouse.
 
-This is the functional core the Dagster assets call; it knows nothing about Dagster.
-Many KOLs are fetched concurrently through one client (one shared, adaptive rate
+The functional core the Dagster assets call; it knows nothing about Dagster. Many KOLs are fetched concurrently through one client (one shared, adaptive rate
 limiter); finished KOLs are written to DuckDB in short group-commit transactions, and a
 failure of one KOL never touches another's rows.
 """
@@ -28,71 +27,15 @@ from pgy_pipeline.justoneapi import (
     NotesQuery,
     Page,
     QuotaExceeded,
-    RequestRejected,
-    RetryableError,
-    SlowDownError,
-    StopAllCalls,
 )
-from pgy_pipeline.normalise import calls_frame, fetch_row_to_json, page_from_raw, raw_from_page
+from pgy_pipeline.refresh.convert import calls_frame, fetch_row_to_json, page_from_stored, raw_from_page
+from pgy_pipeline.refresh.outcomes import ErrorKind, KolOutcome, KolStatus, error_kind
 from pgy_pipeline.warehouse import Warehouse
 from pgy_pipeline.warehouse.raw import RawStore
-from pgy_pipeline.warehouse.state import PipelineState, next_quota_reset
+from pgy_pipeline.warehouse.state import PipelineState, RetryPolicy, next_quota_reset
 from pgy_pipeline.warehouse.writes import FetchRow, WriteStats, write_fetches
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How the retry sensor treats a KOL that failed with a retry-here outcome."""
-
-    cooldown_s: float = 300.0
-    max_attempts: int = 4
-
-
-@dataclass
-class KolOutcome:
-    """How one KOL's refresh ended; everything a person needs to act on it."""
-
-    user_id: str
-    status: str  # ok | failed | stopped | fresh (fetched recently: skipped, nothing bought)
-    fetch_id: str | None = None
-    pages: int = 0
-    pages_reused: int = 0
-    calls: int = 0
-    retries: int = 0
-    notes: int = 0
-    notes_new: int = 0
-    marked_gone: int = 0
-    reported_total: int | None = None
-    null_metrics: int = 0
-    duplicates_dropped: int = 0
-    complete: bool = False
-    stop_reason: str | None = None
-    codes: dict[int, int] = field(default_factory=dict)
-    error_kind: str | None = None  # retry | slow_down | stop | rejected | internal
-    error_code: int | None = None
-    failed_pages: str | None = None
-    message: str | None = None
-    action: str | None = None  # what a person must do, for stops (e.g. "top up the balance")
-    summary: str | None = None  # the failure in a few words, e.g. "daily quota exceeded"
-    duration_s: float = 0.0
-
-    @property
-    def retryable(self) -> bool:
-        return self.status == "failed" and self.error_kind in ("retry", "slow_down")
-
-
-def error_kind(error: ApiError) -> str:
-    if isinstance(error, StopAllCalls):
-        return "stop"
-    if isinstance(error, RequestRejected):
-        return "rejected"
-    if isinstance(error, SlowDownError):
-        return "slow_down"
-    if isinstance(error, RetryableError):
-        return "retry"
-    return "rejected"  # unknown kinds fail closed
 
 
 class _CallLedger:
@@ -168,8 +111,8 @@ class Refresher:
             outs = [
                 KolOutcome(
                     q.user_id,
-                    "stopped",
-                    error_kind="stop",
+                    KolStatus.STOPPED,
+                    error_kind=ErrorKind.STOP,
                     message=f"{reason}; no calls until {until.isoformat()}",
                     summary=reason,
                     action=f"no calls until the quota resets at {until.isoformat()}; runs after that resume",
@@ -187,7 +130,10 @@ class Refresher:
                 fetch_id = self.raw.fresh_done(q.user_id, q.fingerprint(), self.fresh_for)
                 if fetch_id:
                     outcomes[q.user_id] = KolOutcome(
-                        q.user_id, "fresh", fetch_id=fetch_id, message=f"fetched within {self.fresh_for}"
+                        q.user_id,
+                        KolStatus.SKIPPED,
+                        fetch_id=fetch_id,
+                        message=f"fetched within {self.fresh_for}",
                     )
                     self._report(outcomes[q.user_id])
             queries_to_fetch = [q for q in queries if q.user_id not in outcomes]
@@ -221,8 +167,8 @@ class Refresher:
             fp = query.fingerprint()
             fetch_id = self.raw.resumable(user_id, fp, self.resume_max_age)
             if fetch_id is None:
-                fetch_id = self.raw.begin(user_id, fp, _filters(query), self.run_id)
-            known = {n: page_from_raw(rp, query) for n, rp in self.raw.pages(user_id, fetch_id).items()}
+                fetch_id = self.raw.begin(user_id, fp, query.filters(), self.run_id)
+            known = {n: page_from_stored(rp, query) for n, rp in self.raw.pages(user_id, fetch_id).items()}
         except Exception as exc:  # storage trouble must not kill the other KOLs
             log.exception("cannot prepare the fetch of %s", user_id)
             return _Fetched(query, None, started, internal=f"raw layer: {exc}")
@@ -280,7 +226,11 @@ class Refresher:
                 outcomes.append(self._failed(f))
         outcomes += [
             KolOutcome(
-                f.query.user_id, "failed", fetch_id=f.fetch_id, error_kind="internal", message=f.internal
+                f.query.user_id,
+                KolStatus.FAILED,
+                fetch_id=f.fetch_id,
+                error_kind=ErrorKind.INTERNAL,
+                message=f.internal,
             )
             for f in batch
             if f.internal is not None or f.fetch_id is None
@@ -331,13 +281,13 @@ class Refresher:
         partial = f.result
         outcome = KolOutcome(
             f.query.user_id,
-            "stopped" if kind == "stop" else "failed",
+            KolStatus.STOPPED if kind == ErrorKind.STOP else KolStatus.FAILED,
             fetch_id=f.fetch_id,
             error_kind=kind,
             error_code=cause.code,
             failed_pages=", ".join(f"{p}:{c}" for p, c in f.failed_pages.items()) or None,
             message=str(cause),
-            action=getattr(cause, "action", None) if kind == "stop" else None,
+            action=getattr(cause, "action", None) if kind == ErrorKind.STOP else None,
             summary=cause.summary,
         )
         if partial is not None:
@@ -349,7 +299,7 @@ class Refresher:
             outcome.reported_total = partial.total
         if isinstance(cause, QuotaExceeded):
             self.state.set_stop("quota", next_quota_reset(), "daily quota exceeded (code 303)")
-        if kind != "stop":
+        if kind != ErrorKind.STOP:
             # Stops are run-wide (token, quota, balance, budget): not this KOL's fault.
             self.state.record_failure(
                 f.query.user_id,
@@ -361,18 +311,9 @@ class Refresher:
                 retryable=outcome.retryable,
                 cooldown_s=self.retry.cooldown_s,
                 max_attempts=self.retry.max_attempts,
-                filters=json.dumps(_filters(f.query)),
+                filters=json.dumps(f.query.filters()),
             )
         return outcome
-
-
-def _filters(query: NotesQuery) -> dict[str, str]:
-    return {
-        "advertise_switch": query.advertise_switch.value,
-        "order_type": query.order_type.value,
-        "note_type": query.note_type.value,
-        "is_third_platform": query.is_third_platform.value,
-    }
 
 
 def _min_total(result: FetchResult | None) -> int | None:
@@ -386,7 +327,7 @@ def _ok_outcome(f: _Fetched, stats: WriteStats) -> KolOutcome:
     user_id = f.query.user_id
     return KolOutcome(
         user_id,
-        "ok",
+        KolStatus.OK,
         fetch_id=f.fetch_id,
         pages=len(r.pages),
         pages_reused=r.pages_reused,
@@ -401,42 +342,4 @@ def _ok_outcome(f: _Fetched, stats: WriteStats) -> KolOutcome:
         complete=r.complete,
         stop_reason=r.stop_reason,
         codes=dict(Counter(r.codes)),
-    )
-
-
-@dataclass(frozen=True)
-class RunTotals:
-    """Run-level totals for metadata and the CLI summary."""
-
-    kols: int
-    kols_ok: int
-    kols_failed: int
-    kols_stopped: int
-    kols_fresh: int
-    pages: int
-    pages_reused: int
-    api_calls: int
-    retries: int
-    notes: int
-    notes_new: int
-    codes: dict[str, int]
-
-
-def summarize(outcomes: Sequence[KolOutcome]) -> RunTotals:
-    codes: Counter[int] = Counter()
-    for o in outcomes:
-        codes.update(o.codes)
-    return RunTotals(
-        kols=len(outcomes),
-        kols_ok=sum(o.status == "ok" for o in outcomes),
-        kols_failed=sum(o.status == "failed" for o in outcomes),
-        kols_stopped=sum(o.status == "stopped" for o in outcomes),
-        kols_fresh=sum(o.status == "fresh" for o in outcomes),
-        pages=sum(o.pages for o in outcomes),
-        pages_reused=sum(o.pages_reused for o in outcomes),
-        api_calls=sum(o.calls for o in outcomes),
-        retries=sum(o.retries for o in outcomes),
-        notes=sum(o.notes for o in outcomes),
-        notes_new=sum(o.notes_new for o in outcomes),
-        codes={str(k): v for k, v in sorted(codes.items())},
     )

@@ -1,0 +1,148 @@
+"""`pgy refresh` and `pgy retry`: run the refresh job now, in this process, on the Dagster instance."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from pgy_pipeline import settings
+from pgy_pipeline.cli.app import main
+from pgy_pipeline.justoneapi import AdvertiseSwitch, IsThirdPlatform, NoteType, OrderType
+from pgy_pipeline.roster import Kol, check_user_id, load_roster, save_roster
+
+if TYPE_CHECKING:
+    from pgy_pipeline.cli.runner import RunSummary
+
+
+_FILTER_OPTIONS = [
+    click.option("--advertise-switch", type=click.Choice([e.value for e in AdvertiseSwitch]), default="ALL"),
+    click.option("--order-type", type=click.Choice([e.value for e in OrderType]), default="LATEST"),
+    click.option("--note-type", type=click.Choice([e.value for e in NoteType]), default="ALL"),
+    click.option("--is-third-platform", type=click.Choice([e.value for e in IsThirdPlatform]), default="NO"),
+]
+
+
+def _filter_options(f):  # type: ignore[no-untyped-def]
+    for option in reversed(_FILTER_OPTIONS):
+        f = option(f)
+    return f
+
+
+@main.command()
+@click.argument("user_ids", nargs=-1)
+@click.option("--kols", "kols_file", type=click.Path(dir_okay=False), help="Roster CSV to refresh instead.")
+@click.option("--engagement/--no-engagement", default=True, help="Recompute the engagement tables after.")
+@click.option("--force", is_flag=True, help="Fetch even KOLs completed within the last fresh_for_h hours.")
+@click.option(
+    "--track",
+    is_flag=True,
+    help="Add USER_IDs that are not on the roster to it, so the daily schedule refreshes them too.",
+)
+@_filter_options
+def refresh(
+    user_ids: tuple[str, ...],
+    kols_file: str | None,
+    engagement: bool,
+    force: bool,
+    track: bool,
+    advertise_switch: str,
+    order_type: str,
+    note_type: str,
+    is_third_platform: str,
+) -> None:
+    """Refresh KOLs now with the scheduled job (default: every KOL of data/kols.csv).
+
+    The runs are recorded in the Dagster instance, so they show in the UI. A USER_ID that is
+    not on the roster is fetched once and stays off the roster (the daily schedule does not
+    buy it) unless --track is given. Exits 1 if any KOL failed, after printing what failed
+    and what to do.
+    """
+    # Dagster is imported only by the commands that run it (its import alone takes seconds).
+    from pgy_pipeline.cli import runner
+    from pgy_pipeline.defs.definitions import build_defs
+
+    ids = _select_kols(user_ids, kols_file)
+    roster = load_roster(settings.roster_path())
+    off_roster = [u for u in ids if u not in roster.user_ids] if user_ids else []
+    if off_roster and track:
+        save_roster(settings.roster_path(), [*roster.kols, *(Kol(u) for u in off_roster)])
+        click.echo(
+            f"Added to {settings.roster_path()}, refreshed daily from now on: {', '.join(off_roster)}",
+            err=True,
+        )
+    elif off_roster:
+        click.echo(
+            f"One-off (not on {settings.roster_path()}, not refreshed daily; --track adds them): "
+            f"{', '.join(off_roster)}",
+            err=True,
+        )
+    filters: dict[str, object] = {
+        "advertise_switch": advertise_switch,
+        "order_type": order_type,
+        "note_type": note_type,
+        "is_third_platform": is_third_platform,
+        "force": force,
+    }
+    defs = build_defs()
+    instance = runner.get_instance()
+    click.echo(f"Refreshing {len(ids)} KOL(s) from {settings.api_source().describe()} ...", err=True)
+    runs = runner.refresh(defs, instance, ids, filters, one_off=[] if track else off_roster)
+    ok = all(r.success for r in runs)
+    if engagement:
+        runner.refresh_engagement(defs, instance)
+    _print_refresh_summary(runs)
+    daily = len(load_roster(settings.roster_path()).kols)
+    click.echo(f"The daily schedule refreshes the {daily} KOL(s) of {settings.roster_path()}.")
+    sys.exit(0 if ok else 1)
+
+
+def _select_kols(user_ids: tuple[str, ...], kols_file: str | None) -> list[str]:
+    if user_ids and kols_file:
+        raise click.UsageError("give USER_IDs or --kols FILE, not both")
+    if user_ids:
+        bad = [(u, check_user_id(u)) for u in user_ids]
+        errors = [f"{u!r}: {why}" for u, why in bad if why]
+        if errors:
+            raise click.BadParameter("; ".join(errors), param_hint="USER_IDS")
+        return list(dict.fromkeys(user_ids))
+    path = Path(kols_file) if kols_file else settings.roster_path()
+    roster = load_roster(path)
+    for problem in roster.problems:
+        click.echo(f"warning: {path}: {problem}", err=True)
+    if not roster.kols:
+        raise click.ClickException(f"no KOLs to refresh in {path}")
+    return roster.user_ids
+
+
+def _print_refresh_summary(runs: list[RunSummary]) -> None:
+    from pgy_pipeline.warehouse import Warehouse, queries
+
+    with Warehouse(settings.data_dir()).connect_snapshot() as conn:
+        fig = queries.run_figures(conn, [r.run_id for r in runs])
+    click.echo(
+        f"KOLs refreshed: {fig.kols_complete}, not complete: {fig.kols_not_complete}; pages: {fig.pages}; "
+        f"API calls: {fig.calls}; notes: {fig.notes}"
+    )
+    for r in runs:
+        state = "succeeded" if r.success else "FAILED"
+        click.echo(f"  run {r.run_id} ({r.first} .. {r.last}) {state}")
+        if r.failure:
+            click.echo(f"    {r.failure}")
+
+
+@main.command()
+def retry() -> None:
+    """Re-run now the KOLs the retry sensor would re-launch (cooldown passed), without the daemon."""
+
+    from pgy_pipeline.cli import runner
+    from pgy_pipeline.defs.definitions import build_defs
+
+    runs = runner.run_due_retries(build_defs(), runner.get_instance())
+    if not runs:
+        click.echo("no retry due (see `pgy status`)")
+    for r in runs:
+        click.echo(f"{r.first}: {'succeeded' if r.success else 'failed: ' + (r.failure or '')}")
+    sys.exit(0 if all(r.success for r in runs) else 1)

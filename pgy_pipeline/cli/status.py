@@ -1,0 +1,42 @@
+"""`pgy status` (spend, stops, retries) and `pgy replay` (rebuild from the raw layer)."""
+
+from __future__ import annotations
+
+import click
+
+from pgy_pipeline import settings
+from pgy_pipeline.cli.app import main
+from pgy_pipeline.warehouse.state import PipelineState
+
+
+@main.command()
+@click.option(
+    "--clear-stop", is_flag=True, help="Forget a quota stop (e.g. after the plan's quota was raised)."
+)
+def status(clear_stop: bool) -> None:
+    """Show today's spend, any quota stop, and KOLs waiting for a retry or given up."""
+    state = PipelineState(settings.data_dir())
+    if clear_stop:
+        state.clear_stop("quota")
+        click.echo("quota stop cleared: the next run calls the API again")
+    click.echo(f"API calls today (Asia/Shanghai): {state.spent()}")
+    stop = state.active_stop()
+    click.echo(f"calls stopped until {stop[1].isoformat()}: {stop[2]}" if stop else "no quota stop")
+    for f in state.failures():
+        what = (
+            "given up"
+            if f.gave_up
+            else f"next retry {f.next_retry_at.isoformat() if f.next_retry_at else '-'}"
+        )
+        click.echo(
+            f"{f.user_id}: {f.attempts} failed attempt(s), {f.error_kind} code {f.code}; {what}; {f.message}"
+        )
+
+
+@main.command()
+def replay() -> None:
+    """Re-normalise every stored raw page into DuckDB without calling the API."""
+    from pgy_pipeline.refresh.replay import replay_all
+
+    stats = replay_all(settings.data_dir())
+    click.echo(f"replayed {stats.fetches} fetch(es), {stats.snapshots} note rows, 0 API calls")

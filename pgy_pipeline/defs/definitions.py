@@ -1,0 +1,47 @@
+"""The code location's one Definitions object: wiring only.
+
+Built by a ``@dg.definitions`` function, so nothing is read from the environment when
+this module is imported; the token is not read here at all (see resources.py): it is
+resolved where each run executes.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from pgy_pipeline import settings
+from pgy_pipeline.defs.assets import kol_engagement, kol_notes, note_engagement
+from pgy_pipeline.defs.assets.kol_notes import NOTES
+from pgy_pipeline.defs.checks import ALL_CHECKS
+from pgy_pipeline.defs.jobs import engagement_job, refresh_job
+from pgy_pipeline.defs.resources import JustOneApiResource, PgyResource
+from pgy_pipeline.defs.schedules import DEFAULT_CRON, DEFAULT_TIMEZONE, build_daily_refresh_schedule
+from pgy_pipeline.defs.sensors import kol_retry_sensor, kol_roster_sensor
+
+
+def build_defs(api: JustOneApiResource | None = None, pgy: PgyResource | None = None) -> dg.Definitions:
+    automation = dg.AutomationConditionSensorDefinition(
+        "engagement_automation",
+        target=dg.AssetSelection.assets(note_engagement, kol_engagement)
+        | dg.AssetSelection.checks_for_assets(NOTES),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=30,
+        description="Recomputes the engagement tables, and runs the checks on notes, after KOL partitions update.",
+    )
+    # The schedule's cron is a property of the loaded code location, read when it loads.
+    schedule = build_daily_refresh_schedule(
+        settings.schedule_cron(DEFAULT_CRON), settings.schedule_timezone(DEFAULT_TIMEZONE)
+    )
+    return dg.Definitions(
+        assets=[kol_notes, note_engagement, kol_engagement],
+        asset_checks=ALL_CHECKS,
+        jobs=[refresh_job, engagement_job],
+        schedules=[schedule],
+        sensors=[kol_roster_sensor, kol_retry_sensor, automation],
+        resources={"api": api or JustOneApiResource(), "pgy": pgy or PgyResource()},
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_defs()

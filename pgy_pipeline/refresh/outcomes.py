@@ -1,0 +1,121 @@
+"""How a KOL's refresh ends (``KolOutcome``) and the run's totals: what people act on.
+
+Statuses and error kinds are enums so that a typo is a type error, not a silent miss;
+they are ``StrEnum`` so they read as plain text in metadata, tags and tables.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from pgy_pipeline.justoneapi import ApiError, RequestRejected, RetryableError, SlowDownError, StopAllCalls
+
+
+class KolStatus(StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+    # Run-wide stop (token, quota, balance, budget): not the KOL's fault.
+    STOPPED = "stopped"
+    # Completed recently with the same filters, so nothing was bought (PgyResource.fresh_for_h).
+    SKIPPED = "skipped"
+
+
+class ErrorKind(StrEnum):
+    """What a failure asks the pipeline to do (FACTS.md's table, grouped)."""
+
+    RETRY = "retry"
+    SLOW_DOWN = "slow_down"
+    STOP = "stop"
+    REJECTED = "rejected"
+    # A bug or a storage failure outside the API.
+    INTERNAL = "internal"
+
+
+def error_kind(error: ApiError) -> ErrorKind:
+    if isinstance(error, StopAllCalls):
+        return ErrorKind.STOP
+    if isinstance(error, RequestRejected):
+        return ErrorKind.REJECTED
+    if isinstance(error, SlowDownError):
+        return ErrorKind.SLOW_DOWN
+    if isinstance(error, RetryableError):
+        return ErrorKind.RETRY
+    return ErrorKind.REJECTED  # unknown kinds fail closed
+
+
+@dataclass
+class KolOutcome:
+    """How one KOL's refresh ended; everything a person needs to act on it."""
+
+    user_id: str
+    status: KolStatus
+    fetch_id: str | None = None
+    pages: int = 0
+    pages_reused: int = 0
+    calls: int = 0
+    retries: int = 0
+    notes: int = 0
+    notes_new: int = 0
+    marked_gone: int = 0
+    reported_total: int | None = None
+    null_metrics: int = 0
+    duplicates_dropped: int = 0
+    complete: bool = False
+    stop_reason: str | None = None
+    codes: dict[int, int] = field(default_factory=dict)
+    error_kind: ErrorKind | None = None
+    error_code: int | None = None
+    failed_pages: str | None = None
+    message: str | None = None
+    action: str | None = None  # what a person must do, for stops (e.g. "top up the balance")
+    summary: str | None = None  # the failure in a few words, e.g. "daily quota exceeded"
+    duration_s: float = 0.0
+
+    @property
+    def retryable(self) -> bool:
+        return self.status == KolStatus.FAILED and self.error_kind in (ErrorKind.RETRY, ErrorKind.SLOW_DOWN)
+
+    @property
+    def failed(self) -> bool:
+        return self.status in (KolStatus.FAILED, KolStatus.STOPPED)
+
+
+@dataclass(frozen=True)
+class RunTotals:
+    """Run-level totals for metadata and the CLI summary."""
+
+    kols: int
+    kols_ok: int
+    kols_failed: int
+    kols_stopped: int
+    kols_skipped: int
+    pages: int
+    pages_reused: int
+    api_calls: int
+    retries: int
+    notes: int
+    notes_new: int
+    codes: dict[str, int]
+
+
+def summarize(outcomes: Sequence[KolOutcome]) -> RunTotals:
+    codes: Counter[int] = Counter()
+    for o in outcomes:
+        codes.update(o.codes)
+    return RunTotals(
+        kols=len(outcomes),
+        kols_ok=sum(o.status == KolStatus.OK for o in outcomes),
+        kols_failed=sum(o.status == KolStatus.FAILED for o in outcomes),
+        kols_stopped=sum(o.status == KolStatus.STOPPED for o in outcomes),
+        kols_skipped=sum(o.status == KolStatus.SKIPPED for o in outcomes),
+        pages=sum(o.pages for o in outcomes),
+        pages_reused=sum(o.pages_reused for o in outcomes),
+        api_calls=sum(o.calls for o in outcomes),
+        retries=sum(o.retries for o in outcomes),
+        notes=sum(o.notes for o in outcomes),
+        notes_new=sum(o.notes_new for o in outcomes),
+        codes={str(k): v for k, v in sorted(codes.items())},
+    )

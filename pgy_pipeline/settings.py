@@ -1,0 +1,101 @@
+"""The environment, read in one place and only when asked (never at import time).
+
+Dagster loads the code location in the webserver and the daemon, and runs it again in
+each run worker; those processes need not share an environment. So nothing here is read
+when a module is imported: the token in particular is resolved where a run executes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from pgy_pipeline.justoneapi import PROD_CN_BASE_URL, PROD_GLOBAL_BASE_URL
+
+TOKEN_ENV = "JUSTONEAPI_TOKEN"
+BASE_URL_ENV = "JUSTONEAPI_BASE_URL"
+DATA_DIR_ENV = "PGY_DATA_DIR"
+SIMULATOR_PROFILE_ENV = "PGY_SIMULATOR_PROFILE"
+
+# The id recorded for data from any simulator (embedded or `pgy simulator`): its port
+# changes between runs, its data is simulated all the same.
+SIMULATOR_SOURCE = "simulator"
+# Both production bases serve the same data; switching between them is no change of source.
+JUSTONEAPI_SOURCE = "justoneapi"
+
+
+def _get(name: str) -> str | None:
+    return os.environ.get(name) or None
+
+
+def data_dir() -> Path:
+    """Where pgy.duckdb, the raw pages and the pipeline's state live (``PGY_DATA_DIR``, default data/)."""
+    return Path(_get(DATA_DIR_ENV) or "data")
+
+
+def roster_path(base: Path | None = None) -> Path:
+    return (base or data_dir()) / "kols.csv"
+
+
+def daily_call_budget() -> int | None:
+    value = _get("PGY_DAILY_CALL_BUDGET")
+    if value is None:
+        return None
+    try:
+        budget = int(value)
+    except ValueError:
+        raise ValueError(f"PGY_DAILY_CALL_BUDGET must be a whole number of calls; got {value!r}") from None
+    if budget < 0:
+        raise ValueError(f"PGY_DAILY_CALL_BUDGET must be >= 0; got {budget}")
+    return budget
+
+
+def simulator_profile() -> str:
+    return _get(SIMULATOR_PROFILE_ENV) or "realistic"
+
+
+def schedule_cron(default: str) -> str:
+    return _get("PGY_SCHEDULE_CRON") or default
+
+
+def schedule_timezone(default: str) -> str:
+    return _get("PGY_SCHEDULE_TIMEZONE") or default
+
+
+@dataclass(frozen=True)
+class ApiSource:
+    """Which API a run talks to. ``token`` is None for a simulator; never print this object whole."""
+
+    source_id: str  # what the warehouse records: SIMULATOR_SOURCE, JUSTONEAPI_SOURCE or a base URL
+    base_url: str | None  # None: start the embedded simulator
+    token: str | None
+
+    @property
+    def simulated(self) -> bool:
+        return self.source_id == SIMULATOR_SOURCE
+
+    def describe(self) -> str:
+        if not self.simulated:
+            return f"Just One API at {self.base_url}"
+        if self.base_url:
+            return f"the simulator at {self.base_url} (simulated data)"
+        return "the bundled simulator (simulated data; JUSTONEAPI_TOKEN is not set)"
+
+    def __repr__(self) -> str:  # the token must not reach a log line through a repr
+        return f"ApiSource({self.source_id!r}, {self.base_url!r})"
+
+
+def api_source(token: str | None = None, base_url: str | None = None) -> ApiSource:
+    """The API this process would call: explicit arguments first, then the environment.
+
+    Without a token, a simulator is used: the embedded one, or the one at
+    ``JUSTONEAPI_BASE_URL``. With a token, prod-global unless a base URL is given.
+    """
+    token = token or _get(TOKEN_ENV)
+    base_url = (base_url or _get(BASE_URL_ENV) or "").rstrip("/") or None
+    if not token:
+        return ApiSource(SIMULATOR_SOURCE, base_url, None)
+    url = base_url or PROD_GLOBAL_BASE_URL
+    known = url in (PROD_GLOBAL_BASE_URL, PROD_CN_BASE_URL)
+    return ApiSource(JUSTONEAPI_SOURCE if known else url, url, token)

@@ -1,0 +1,167 @@
+"""Every read query the Dagster layer and the command line run, by name.
+
+The tables and views analysts use are defined in ``sql/``; these are the pipeline's own
+questions of them (asset checks, metadata previews, summaries), kept here so that SQL
+has one home and a reader finds each question by its name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import NamedTuple
+
+import duckdb
+import pandas as pd
+
+
+class RunFigures(NamedTuple):
+    kols_complete: int
+    kols_not_complete: int
+    pages: int
+    calls: int
+    notes: int
+
+
+def run_figures(conn: duckdb.DuckDBPyConnection, run_ids: Sequence[str]) -> RunFigures:
+    """What these runs' fetches bought and stored."""
+    row = conn.execute(
+        """
+        SELECT count(*) FILTER (WHERE status = 'complete'), count(*) FILTER (WHERE status <> 'complete'),
+               coalesce(sum(pages), 0), coalesce(sum(calls), 0), coalesce(sum(notes_returned), 0)
+        FROM fetches WHERE run_id IN (SELECT unnest($ids::VARCHAR[]))
+        """,
+        {"ids": list(run_ids)},
+    ).fetchone()
+    return RunFigures(*(int(v) for v in row)) if row else RunFigures(0, 0, 0, 0, 0)
+
+
+def warehouse_totals(conn: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """(API calls in the ledger, notes stored)."""
+    row = conn.execute("SELECT (SELECT count(*) FROM api_calls), (SELECT count(*) FROM notes)").fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+def top_kols_summary(conn: duckdb.DuckDBPyConnection, min_notes: int = 10, limit: int = 10) -> pd.DataFrame:
+    """The best KOLs by like_collect rate, with figures a person reads at a glance."""
+    return conn.execute(
+        """
+        SELECT coalesce(label, user_id) AS kol, notes, CAST(reads_median AS BIGINT) AS median_reads,
+               round(100 * like_collect_rate_pooled, 2) AS "like+collect %",
+               round(100 * viral_high_rate, 1) AS "1k-like notes %"
+        FROM kol_engagement WHERE notes >= $min_notes
+        ORDER BY like_collect_rate_pooled DESC NULLS LAST LIMIT $limit
+        """,
+        {"min_notes": min_notes, "limit": limit},
+    ).df()
+
+
+def exportable_tables(conn: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = conn.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' AND table_name <> 'schema_version' "
+        "ORDER BY table_name"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def row_count(conn: duckdb.DuckDBPyConnection, relation: str) -> int:
+    """Rows of a table or view of the warehouse (``relation`` is one of our own names, never input)."""
+    row = conn.execute(f"SELECT count(*) FROM {relation}").fetchone()
+    return int(row[0]) if row else 0
+
+
+# -- engagement previews ------------------------------------------------------------------------
+
+
+def top_notes_by_rate(
+    conn: duckdb.DuckDBPyConnection, min_reads: int = 1000, limit: int = 10
+) -> pd.DataFrame:
+    return conn.execute(
+        """
+        SELECT user_id, note_id, publish_date, read_num, like_collect, round(like_collect_rate, 4) AS rate
+        FROM note_engagement WHERE read_num >= $min_reads
+        ORDER BY like_collect_rate DESC NULLS LAST LIMIT $limit
+        """,
+        {"min_reads": min_reads, "limit": limit},
+    ).df()
+
+
+def top_kols_by_rate(conn: duckdb.DuckDBPyConnection, limit: int = 10) -> pd.DataFrame:
+    return conn.execute(
+        """
+        SELECT user_id, label, notes, reads_median, round(like_collect_rate_pooled, 4) AS lc_rate,
+               round(viral_high_rate, 3) AS viral_high_rate
+        FROM kol_engagement ORDER BY like_collect_rate_pooled DESC NULLS LAST LIMIT $limit
+        """,
+        {"limit": limit},
+    ).df()
+
+
+def kol_rates_for_chart(
+    conn: duckdb.DuckDBPyConnection, min_notes: int = 10, limit: int = 15
+) -> list[tuple[str, float]]:
+    rows = conn.execute(
+        """
+        SELECT coalesce(label, user_id) AS kol, like_collect_rate_pooled AS rate
+        FROM kol_engagement WHERE notes >= $min_notes AND like_collect_rate_pooled IS NOT NULL
+        ORDER BY rate DESC LIMIT $limit
+        """,
+        {"min_notes": min_notes, "limit": limit},
+    ).fetchall()
+    return [(str(r[0]), float(r[1])) for r in rows]
+
+
+# -- data checks ---------------------------------------------------------------------------------
+
+
+def duplicate_note_keys(conn: duckdb.DuckDBPyConnection, limit: int = 20) -> pd.DataFrame:
+    return conn.execute(
+        "SELECT user_id, note_id, count(*) AS n FROM notes GROUP BY ALL HAVING n > 1 LIMIT $limit",
+        {"limit": limit},
+    ).df()
+
+
+_NEGATIVE = "read_num < 0 OR like_num < 0 OR collect_num < 0 OR third_read_user_num < 0"
+
+
+def negative_metric_rows(conn: duckdb.DuckDBPyConnection, limit: int = 20) -> tuple[int, pd.DataFrame]:
+    """(how many notes have a negative metric, examples)."""
+    examples = conn.execute(
+        "SELECT user_id, note_id, read_num, like_num, collect_num, third_read_user_num FROM notes "
+        f"WHERE {_NEGATIVE} LIMIT $limit",
+        {"limit": limit},
+    ).df()
+    row = conn.execute(f"SELECT count(*) FROM notes WHERE {_NEGATIVE}").fetchone()
+    return (int(row[0]) if row else 0), examples
+
+
+def kols_off_reported_total(conn: duckdb.DuckDBPyConnection, slack: int) -> tuple[int, pd.DataFrame]:
+    """(KOLs checked, KOLs whose live notes lie outside the totals of their latest complete full fetch)."""
+    off = conn.execute(
+        """
+        WITH latest AS (
+            SELECT * FROM fetches WHERE is_full AND status = 'complete'
+            QUALIFY row_number() OVER (PARTITION BY user_id ORDER BY finished_at DESC) = 1
+        ), stored AS (
+            SELECT user_id, count(*) FILTER (WHERE gone_at IS NULL) AS live FROM notes GROUP BY user_id
+        )
+        SELECT l.user_id, coalesce(s.live, 0) AS live_notes, l.reported_total_min, l.reported_total
+        FROM latest l LEFT JOIN stored s USING (user_id)
+        WHERE coalesce(s.live, 0) < l.reported_total_min - $slack
+           OR coalesce(s.live, 0) > l.reported_total + $slack
+        """,
+        {"slack": slack},
+    ).df()
+    row = conn.execute(
+        "SELECT count(DISTINCT user_id) FROM fetches WHERE is_full AND status = 'complete'"
+    ).fetchone()
+    return (int(row[0]) if row else 0), off
+
+
+def kols_complete_within(conn: duckdb.DuckDBPyConnection, window: timedelta) -> set[str]:
+    """KOLs with a complete fetch that finished within ``window`` of now."""
+    rows = conn.execute(
+        "SELECT DISTINCT user_id FROM fetches WHERE status = 'complete' AND finished_at >= now() - $window",
+        {"window": window},
+    ).fetchall()
+    return {r[0] for r in rows}

@@ -1,0 +1,33 @@
+"""Constants and helpers shared by the pipeline tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import duckdb
+
+from pgy_pipeline.simulator import Simulator
+
+# A fixed "today" for the simulator's data so expectations never depend on the calendar.
+ANCHOR = date(2026, 3, 8)
+# Distinctive, so a leak is found by a byte scan of every output and file.
+TEST_TOKEN = "tok-PIPELINE-SECRET-4b1d9e"
+
+
+def expected_frame(sim: Simulator, user_id: str, **filters: str) -> list[tuple[Any, ...]]:
+    """The simulator's truth as (note_id, read_num, like_num, collect_num, third_read_user_num) rows."""
+    return sorted(
+        (n["noteId"], n["readNum"], n["likeNum"], n["collectNum"], n["thirdReadUserNum"])
+        for n in sim.expected_notes(user_id, **filters)
+    )
+
+
+def stored_frame(conn: duckdb.DuckDBPyConnection, user_id: str) -> list[tuple[Any, ...]]:
+    return sorted(
+        conn.execute(
+            "SELECT note_id, read_num, like_num, collect_num, third_read_user_num FROM notes "
+            "WHERE user_id = ? AND gone_at IS NULL",
+            [user_id],
+        ).fetchall()
+    )
