@@ -8,7 +8,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from http.cookiejar import DefaultCookiePolicy
 from types import TracebackType
 from typing import Any
@@ -126,8 +126,10 @@ class NotesDetailClient:
         query: NotesQuery,
         known_pages: Mapping[int, Page] | None = None,
         on_page: Callable[[Page], None] | None = None,
+        *,
+        stop_before: date | None = None,
     ) -> FetchResult:
-        """Every page of ``query``, deduplicated by note id; see ``pagination`` for the stop rules.
+        """Every page of ``query``, deduplicated by note id; see ``FetchResult`` for the stop reasons.
 
         ``known_pages`` (page number -> Page of this same query, e.g. stored by an earlier attempt) are
         reused without a call. ``on_page`` is called with every freshly fetched page as soon as it
@@ -135,6 +137,11 @@ class NotesDetailClient:
         an exception in it cancels the fetch and propagates. If any page ultimately fails, pages already
         running finish (and reach ``on_page``), no new page starts, and FetchIncomplete is raised with
         the partial result; a StopAllCalls also wakes and halts every retry of this client.
+
+        ``stop_before`` makes an incremental fetch: pages are read one by one, newest first, and paging
+        stops after the first page whose oldest dated note was published before that date (the page is
+        kept). Such a fetch is marked ``windowed`` and is complete only if it happened to read the whole
+        list. It needs ``order_type`` LATEST; any other order raises ValueError before any call.
         """
         return fetch_all(
             self._get_page,
@@ -143,6 +150,7 @@ class NotesDetailClient:
             page_workers=self.config.page_workers,
             known_pages=known_pages,
             on_page=on_page,
+            stop_before=stop_before,
         )
 
     def _stop(self, error: StopAllCalls) -> None:
@@ -170,7 +178,8 @@ class NotesDetailClient:
         return error
 
     def _backoff(self, failures: int) -> float:
-        cap = min(self.config.backoff_max_s, self.config.backoff_base_s * 2 ** (failures - 1))
+        # The exponent is bounded: a long slow-down can count hundreds of answers, and 2.0**1100 overflows.
+        cap = min(self.config.backoff_max_s, self.config.backoff_base_s * 2.0 ** min(failures - 1, 60))
         return self._random.uniform(0, cap)  # full jitter: spreads retries of many threads apart
 
     def _attempt(self, params: Mapping[str, Any], user_id: str, page_number: int) -> tuple[Reading, float]:
@@ -223,6 +232,7 @@ class NotesDetailClient:
         params = query.to_params(page_number)
         user_id = query.user_id
         attempt = failures = slow_downs = 0
+        slowed_since: float | None = None
         while True:
             error = self._stopped_error(user_id, page_number)
             if error is None:
@@ -260,19 +270,25 @@ class NotesDetailClient:
             if reading.outcome == "rejected":
                 raise error
             if reading.outcome == "slow_down":
+                # A slow-down says nothing about this KOL, only about our pace: it is waited out by time,
+                # however many answers that takes, and never uses up max_attempts.
                 self.limiter.on_slow_down()
                 slow_downs += 1
-                if slow_downs > self.config.slow_down_max_waits:
-                    raise error.copy(message=f"{error.message} (gave up after {slow_downs} slow-downs)")
+                now = time.monotonic()
+                slowed_since = now if slowed_since is None else slowed_since
+                remaining = self.config.slow_down_max_wait_s - (now - slowed_since)
+                if remaining <= 0:
+                    waited = f"{now - slowed_since:.1f}s and {slow_downs} slow-downs"
+                    raise error.copy(message=f"{error.message} (still rate limited after {waited})")
                 hinted = reading.retry_after_s
                 delay = self._backoff(slow_downs) if hinted is None else hinted
+                delay = min(delay, self.config.backoff_max_s, remaining)
             else:
                 failures += 1
                 if failures >= self.config.max_attempts:
                     tries = f"{attempt} attempt{'s' if attempt > 1 else ''}"
                     raise error.copy(message=f"{error.message} (gave up after {tries})")
-                delay = self._backoff(failures)
-            delay = min(delay, self.config.backoff_max_s)
+                delay = min(self._backoff(failures), self.config.backoff_max_s)
             logger.info("%s; retrying in %.2fs (attempt %d)", error, delay, attempt)
             # Waiting on the stop event: a stop-all from another thread ends this wait at once.
             self._stop_event.wait(delay)

@@ -24,9 +24,11 @@ def is_loopback_host(host: str | None) -> bool:
 class ClientConfig:
     """How the client talks to the API.
 
-    ``max_attempts`` bounds attempts at one page for retry-here outcomes (301, 500, transport errors);
-    ``slow_down_max_waits`` separately bounds how many 302/429 answers one page waits out. Backoff is
-    exponential with full jitter, capped by ``backoff_max_s``, which also caps a server's Retry-After.
+    ``max_attempts`` bounds attempts at one page for retry-here outcomes (301, 500, transport errors).
+    A slow-down (302, HTTP 429) is not a failure of the page: it is waited out, however many answers
+    that takes, until ``slow_down_max_wait_s`` seconds have passed since the page's first slow-down;
+    only then does the page fail (SlowDownError, retryable later). Backoff is exponential with full
+    jitter, capped by ``backoff_max_s``, which also caps a server's Retry-After for one wait.
     ``rate_limit_per_s`` is the ceiling of the shared limiter, ``max_pages`` the hard cap per query (every
     call costs money), ``page_workers`` the parallel page fetches once page 1 told us the total.
     The token is excluded from repr; note that ``dataclasses.asdict`` and pickling still carry it.
@@ -39,7 +41,7 @@ class ClientConfig:
     max_attempts: int = 4
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
-    slow_down_max_waits: int = 10
+    slow_down_max_wait_s: float = 600.0
     rate_limit_per_s: float = 20.0
     rate_limit_min_per_s: float = 1.0
     max_pages: int = 250
@@ -63,13 +65,12 @@ class ClientConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
                 raise ValueError(f"{name} must be > 0; got {value!r}")
-        for name in ("backoff_base_s", "backoff_max_s"):
+        for name in ("backoff_base_s", "backoff_max_s", "slow_down_max_wait_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
                 raise ValueError(f"{name} must be >= 0; got {value!r}")
         for name, low in (
             ("max_attempts", 1),
-            ("slow_down_max_waits", 0),
             ("max_pages", 1),
             ("page_workers", 1),
             ("pool_maxsize", 1),

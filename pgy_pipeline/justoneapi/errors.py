@@ -1,7 +1,7 @@
 """Typed failures of Notes Details (V1), sorted by what the caller must do.
 
 - ``RetryableError``: try this page again later (301, 500, timeouts, gateway errors, broken bodies).
-- ``SlowDownError``: the API kept asking us to slow down (302, HTTP 429) beyond our patience.
+- ``SlowDownError``: the API kept asking us to slow down (302, HTTP 429) for longer than our time budget.
 - ``StopAllCalls``: no further call can succeed or may be made (token, quota, balance, budget).
 - ``RequestRejected``: this request will never succeed as sent (400, 600, unknown code, odd envelope).
 
@@ -102,7 +102,7 @@ class RetryableError(ApiError):
 
 
 class SlowDownError(ApiError):
-    """Rate limited (302 or HTTP 429) more times in a row than the client is configured to wait out."""
+    """Still rate limited (302 or HTTP 429) after ``slow_down_max_wait_s``; retryable in a later run."""
 
     default_kind = "slow_down"
     summary = "rate limited"

@@ -18,7 +18,17 @@ from typing import Any, Literal
 from .params import NotesQuery
 
 Outcome = Literal["ok", "retry", "slow_down", "stop", "rejected"]
-StopReason = Literal["empty_page", "short_page", "total_reached", "page_cap", "failed"]
+# Why a fetch ended; see FetchResult. Only "total_reached" and "empty_page" are complete.
+StopReason = Literal[
+    "total_reached",
+    "empty_page",
+    "short_of_total",
+    "no_total",
+    "window_reached",
+    "page_cap",
+    "failed",
+]
+COMPLETE_STOPS: frozenset[str] = frozenset({"total_reached", "empty_page"})
 
 _METRICS = {
     "readNum": "read_num",
@@ -93,9 +103,26 @@ class FetchResult:
     """Every page of one query that this fetch read or reused, and what it cost.
 
     ``notes`` are deduplicated by note id (first occurrence in page order wins: notes move between pages
-    while paging). ``total`` is the largest total any page reported, since it drifts between calls.
-    ``calls``, ``codes``, ``http_statuses`` and ``retries`` count this fetch's HTTP attempts only.
-    ``complete`` is False when the page cap stopped the fetch (or a page failed, see FetchIncomplete).
+    while paging); every note here was really listed, whatever the stop reason. ``total`` is the largest
+    total any page reported and ``total_min`` the smallest (it drifts between calls, mostly down as notes
+    are deleted). ``calls``, ``codes``, ``http_statuses`` and ``retries`` count this fetch's HTTP
+    attempts only; ``rereads`` counts pages bought a second time to settle a contradiction (at most 1).
+
+    ``complete`` is True only on evidence that every note of the query was listed, which is what marking
+    notes "gone" needs. ``stop_reason`` says why paging ended:
+
+    - "total_reached" (complete): the distinct notes reached the smallest total reported.
+    - "empty_page" (complete): page 1 was empty and the API said total 0.
+    - "short_of_total": an empty or short page ended the list with fewer distinct notes than the total
+      (after one re-read of that page); the API contradicted itself, so notes may be missing.
+    - "no_total": the list ended but no page reported a usable total, so nothing shows it was all.
+    - "window_reached": ``windowed`` fetch (``stop_before``) stopped at the first page reaching back
+      before the window; older notes were deliberately not read.
+    - "page_cap": the hard page cap stopped the fetch.
+    - "failed": a page failed (only seen on FetchIncomplete.result).
+
+    ``windowed`` is True when the fetch was asked to stop at a date; it may still be complete if the
+    whole list was read before the window was reached.
     """
 
     query: NotesQuery
@@ -111,6 +138,9 @@ class FetchResult:
     duplicates_dropped: int
     stop_reason: StopReason
     complete: bool
+    total_min: int | None = None
+    windowed: bool = False
+    rereads: int = 0
 
 
 @dataclass(slots=True)

@@ -1,13 +1,10 @@
-"""Reading every page of one query, with explicit stop rules (every call costs money).
+"""Reading every page of one query, with stop rules built on two facts: every call costs money, and the
+warehouse marks notes "gone" only from complete fetches, so "complete" must rest on evidence.
 
-Page 1 comes first: it gives the total and the page size (the notes on a full page; never assumed to be
-8). Pages 2..ceil(total/size) are then fetched in parallel. After that, pages are read one by one while
-the last page was full and the notes are not accounted for: fewer distinct notes than the largest reported
-total, or a total that changed between pages (it drifts, and notes move between pages while paging, so a
-drifting total may be under-reported). The fetch stops on an empty page, on a short page (reason
-"total_reached" when the distinct notes reach the total, else "short_page"), on a full page whose
-distinct notes equal a total every page agreed on, or at the hard page cap (the result is then
-marked incomplete).
+The API's own account is the only evidence: the notes seen reach the reported total. An empty or short
+page while the total says more is a contradiction (a glitch, or notes moving while we page), never proof
+that the list is done. Page counts are learned, not assumed (the page size is undocumented), and parallel
+pages are bought in a bounded window so that an inflated total cannot buy hundreds of empty pages.
 """
 
 from __future__ import annotations
@@ -15,12 +12,13 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter
-from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from datetime import date
 
 from .errors import ApiError, FetchIncomplete, severity
-from .models import CallRecord, FetchResult, Note, Page, StopReason
-from .params import NotesQuery
+from .models import COMPLETE_STOPS, CallRecord, FetchResult, Note, Page, StopReason
+from .params import NotesQuery, OrderType
 
 PageFetcher = Callable[[NotesQuery, int, "CallTally"], Page]
 
@@ -61,8 +59,14 @@ def _check_known(query: NotesQuery, known_pages: Mapping[int, Page] | None) -> d
     return known
 
 
+def _reaches_back(page: Page, stop_before: date) -> bool:
+    # Undated notes say nothing about where the window ends; they must not stop the fetch.
+    dates = [note.publish_date for note in page.notes if note.publish_date is not None]
+    return bool(dates) and min(dates) < stop_before
+
+
 class _Fetch:
-    """The state of one fetch_all call."""
+    """The state of one fetch_all call. Pages 1..len(pages) are always all present."""
 
     def __init__(
         self,
@@ -70,73 +74,133 @@ class _Fetch:
         query: NotesQuery,
         known: dict[int, Page],
         on_page: Callable[[Page], None] | None,
+        stop_before: date | None,
     ) -> None:
         self.fetch_page = fetch_page
         self.query = query
         self.known = known
         self.on_page = on_page
+        self.stop_before = stop_before
         self.tally = CallTally()
         self.pages: dict[int, Page] = {}
         self.fresh: set[int] = set()
+        # Every total any page answered, including a copy replaced by a re-read.
+        self.totals: list[int] = []
+        self.rereads = 0
         self.failures: dict[int, ApiError] = {}
         self._lock = threading.Lock()
         # One on_page at a time, so the caller's storage never sees concurrent writes from one fetch.
         self._on_page_lock = threading.Lock()
 
-    def get(self, number: int) -> Page:
-        reused = self.known.get(number)
-        if reused is not None:
-            with self._lock:
-                self.pages[number] = reused
-            return reused
-        page = self.fetch_page(self.query, number, self.tally)
+    # -- reading pages -----------------------------------------------------------------------
+
+    def get(self, number: int, *, again: bool = False) -> Page:
+        reused = None if again else self.known.get(number)
+        page = reused if reused is not None else self.fetch_page(self.query, number, self.tally)
         with self._lock:
-            self.pages[number] = page
-            self.fresh.add(number)
-        if self.on_page is not None:
+            if page.total is not None:
+                self.totals.append(page.total)
+            previous = self.pages.get(number)
+            # A re-read that lists fewer notes than the first copy must not drop sightings already made.
+            if previous is None or len(page.notes) >= len(previous.notes):
+                self.pages[number] = page
+                self.fresh.discard(number)
+                if reused is None:
+                    self.fresh.add(number)
+        if reused is None and self.on_page is not None:
             with self._on_page_lock:
                 self.on_page(page)
         return page
 
-    def _get_unless_aborted(self, number: int, abort: threading.Event) -> Page | None:
-        # Checked in the worker itself: a worker that just failed would otherwise take the next queued
-        # page before the coordinating thread gets to cancel it.
-        if abort.is_set():
-            return None
-        try:
-            return self.get(number)
-        except BaseException:
-            abort.set()
-            raise
+    def read(self, numbers: list[int], workers: int) -> None:
+        """Read ``numbers`` (ascending); raise FetchIncomplete if any of them failed."""
+        if len(numbers) == 1:
+            try:
+                self.get(numbers[0])
+            except ApiError as exc:
+                self.failures[numbers[0]] = exc
+        else:
+            self._read_window(numbers, workers)
+        if self.failures:
+            # Raised outside any except block, so no other exception rides along as its context.
+            raise self.incomplete()
 
-    def get_many(self, numbers: list[int], workers: int) -> None:
-        """Fetch pages in parallel; on the first failure start no new page, let running ones finish."""
-        if not numbers:
-            return
+    def reread(self, number: int) -> None:
+        self.rereads += 1
+        try:
+            self.get(number, again=True)
+        except ApiError as exc:
+            self.failures[number] = exc
+        if self.failures:
+            raise self.incomplete()
+
+    def _read_window(self, numbers: list[int], workers: int) -> None:
+        """At most ``workers`` pages in flight, started in page order.
+
+        No page starts once one failed or came back empty or short: the list ends there whatever the
+        total claims, so only pages already in flight are bought past it. Those finish and are kept.
+        """
+        queue: Iterator[int] = iter(numbers)
         other_error: BaseException | None = None
-        abort = threading.Event()
+        halted = False
         with ThreadPoolExecutor(max(1, min(workers, len(numbers))), thread_name_prefix="notes-page") as pool:
-            futures: dict[Future[Page | None], int] = {
-                pool.submit(self._get_unless_aborted, number, abort): number for number in numbers
-            }
-            for future in as_completed(futures):
-                if future.cancelled():
-                    continue
-                error = future.exception()
-                if error is None:
-                    continue
-                if isinstance(error, ApiError):
-                    self.failures[futures[future]] = error
-                elif other_error is None:
-                    other_error = error
-                for pending in futures:
-                    pending.cancel()
+            running: dict[Future[Page], int] = {}
+
+            def launch() -> None:
+                number = next(queue, None)
+                if number is not None:
+                    running[pool.submit(self.get, number)] = number
+
+            for _ in range(workers):
+                launch()
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    number = running.pop(future)
+                    error = future.exception()
+                    if error is None:
+                        halted = halted or self._ends_list(future.result())
+                    elif isinstance(error, ApiError):
+                        self.failures[number] = error
+                        halted = True
+                    else:
+                        other_error = other_error or error
+                        halted = True
+                if not halted:
+                    for _ in done:
+                        launch()
         if other_error is not None:
             raise other_error
 
-    def max_total(self) -> int | None:
-        totals = [page.total for page in self.pages.values() if page.total is not None]
-        return max(totals) if totals else None
+    # -- what the pages say ------------------------------------------------------------------
+
+    def page_size(self) -> int:
+        with self._lock:
+            return max((len(page.notes) for page in self.pages.values()), default=0)
+
+    def _ends_list(self, page: Page) -> bool:
+        return not page.notes or len(page.notes) < self.page_size()
+
+    def end_page(self) -> int | None:
+        """The first page that is empty or short (where the API says the list ends), if any."""
+        size = self.page_size()
+        return next((n for n in sorted(self.pages) if len(self.pages[n].notes) < max(size, 1)), None)
+
+    def evidence_total(self) -> int | None:
+        """The total the notes must reach to prove the fetch complete; None when no total is usable.
+
+        The smallest positive total seen: totals drift mostly down as notes are deleted (60 one day, 58
+        the next), and demanding the largest would leave every KOL who deletes a note during a fetch
+        incomplete for ever. The risk, a total under-reported by a glitch, is contained by the other
+        rules: after a full page the total must also be unanimous, otherwise one more page is read.
+        A total of 0 beside listed notes is no evidence; 0 with no notes at all is the answer "none".
+        """
+        positive = [total for total in self.totals if total > 0]
+        if positive:
+            return min(positive)
+        if any(page.notes for page in self.pages.values()):
+            return None
+        return 0 if 0 in self.totals else None
 
     def distinct_notes(self) -> tuple[tuple[Note, ...], int]:
         seen: set[str] = set()
@@ -151,31 +215,54 @@ class _Fetch:
                 notes.append(note)
         return tuple(notes), duplicates
 
-    def stop_reason(self, last: int) -> StopReason | None:
-        """Why reading may stop after pages 1..last, or None to read on."""
-        pages = [self.pages[number] for number in range(1, last + 1)]
-        if any(not page.notes for page in pages):
-            return "empty_page"
-        totals = {page.total for page in pages if page.total is not None}
-        # A total of 0 beside notes is no evidence at all; the page rules decide then.
-        total = max(totals) if totals and max(totals) > 0 else None
+    def stop_reason(self) -> StopReason | None:
+        """Why reading may stop after the pages read so far, or None to read on."""
+        total = self.evidence_total()
         distinct = len(self.distinct_notes()[0])
-        size = max(len(page.notes) for page in pages)
-        if len(pages[-1].notes) < size:
-            return "total_reached" if total is not None and distinct >= total else "short_page"
+        end = self.end_page()
+        if end is not None and total is not None and distinct >= total:
+            return "total_reached" if distinct else "empty_page"
         # After a full page the total alone may end the fetch only if every page agreed on it: a total
         # that drifted during the fetch may be under-reported, and one more call settles it.
-        if total is not None and len(totals) == 1 and distinct == total:
+        if end is None and total and distinct == total and len(set(self.totals)) == 1:
             return "total_reached"
+        if self.stop_before is not None and any(
+            _reaches_back(page, self.stop_before) for page in self.pages.values()
+        ):
+            return "window_reached"
+        if end is not None:
+            return "no_total" if total is None else "short_of_total"
         return None
 
-    def result(self, stop_reason: StopReason, complete: bool) -> FetchResult:
+    def worth_rereading(self, end: int) -> bool:
+        # An empty page read after the end already says the list ends there: a second read of the end
+        # page would only repeat it (and would push the cost of an inflated total past the pages in flight).
+        later = [page for number, page in self.pages.items() if number > end]
+        corroborated = bool(later) and not any(page.notes for page in later)
+        return self.rereads == 0 and not corroborated
+
+    def next_pages(self, max_pages: int) -> list[int]:
+        last = len(self.pages)
+        largest = max(self.totals, default=0)
+        size = self.page_size()
+        # Windowed fetches read in order, one page at a time: most KOLs need one page, and every page
+        # bought past the window is wasted money, so a lookahead would cost more than it saves.
+        if self.stop_before is not None or not largest or not size:
+            return [last + 1]
+        # The largest total, since it only sizes the window: an inflated one costs at most the pages in
+        # flight when the first empty or short page comes back.
+        expected = min(math.ceil(largest / size), max_pages)
+        return list(range(last + 1, expected + 1)) if expected > last else [last + 1]
+
+    # -- results -----------------------------------------------------------------------------
+
+    def result(self, stop_reason: StopReason) -> FetchResult:
         notes, duplicates = self.distinct_notes()
         return FetchResult(
             query=self.query,
             pages=tuple(self.pages[number] for number in sorted(self.pages)),
             notes=notes,
-            total=self.max_total(),
+            total=max(self.totals, default=None),
             calls=self.tally.calls,
             pages_fetched=len(self.fresh),
             pages_reused=len(self.pages) - len(self.fresh),
@@ -184,14 +271,17 @@ class _Fetch:
             retries=self.tally.retries,
             duplicates_dropped=duplicates,
             stop_reason=stop_reason,
-            complete=complete,
+            complete=stop_reason in COMPLETE_STOPS,
+            total_min=min(self.totals, default=None),
+            windowed=self.stop_before is not None,
+            rereads=self.rereads,
         )
 
     def incomplete(self) -> FetchIncomplete:
         failed = sorted(self.failures.items(), key=lambda item: (severity(item[1]), item[0]))
         cause = failed[0][1]
         failed_pages = {n: e.code if e.code is not None else e.kind for n, e in self.failures.items()}
-        return FetchIncomplete(cause, self.result("failed", complete=False), failed_pages)
+        return FetchIncomplete(cause, self.result("failed"), failed_pages)
 
 
 def fetch_all(
@@ -202,37 +292,25 @@ def fetch_all(
     page_workers: int,
     known_pages: Mapping[int, Page] | None = None,
     on_page: Callable[[Page], None] | None = None,
+    stop_before: date | None = None,
 ) -> FetchResult:
     """Every page of ``query``; see NotesDetailClient.fetch_all for the contract."""
-    fetch = _Fetch(fetch_page, query, _check_known(query, known_pages), on_page)
-    try:
-        fetch.get(1)
-    except ApiError as exc:
-        fetch.failures[1] = exc
-    if fetch.failures:
-        # Raised outside the except block, so no other exception rides along as its context.
-        raise fetch.incomplete()
-
-    last = 1
-    reason = fetch.stop_reason(last)
-    total = fetch.max_total()
-    if reason is None and total:
-        size = len(fetch.pages[1].notes)
-        last = min(math.ceil(total / size), max_pages)
-        fetch.get_many(list(range(2, last + 1)), page_workers)
-        if fetch.failures:
-            raise fetch.incomplete()
-        reason = fetch.stop_reason(last)
-
-    while reason is None:
-        if last >= max_pages:
-            return fetch.result("page_cap", complete=False)
-        last += 1
-        try:
-            fetch.get(last)
-        except ApiError as exc:
-            fetch.failures[last] = exc
-        if fetch.failures:
-            raise fetch.incomplete()
-        reason = fetch.stop_reason(last)
-    return fetch.result(reason, complete=True)
+    if stop_before is not None and query.order_type is not OrderType.LATEST:
+        # Only newest-first pages let one old note stand for every page after it.
+        raise ValueError(f"stop_before needs order_type LATEST; got order_type {query.order_type.value}")
+    fetch = _Fetch(fetch_page, query, _check_known(query, known_pages), on_page, stop_before)
+    fetch.read([1], page_workers)
+    while True:
+        reason = fetch.stop_reason()
+        end = fetch.end_page()
+        if reason == "short_of_total" and end is not None and fetch.worth_rereading(end):
+            # Once per fetch: a page that comes back empty or short mid-list can be a passing glitch,
+            # and an incomplete fetch cannot mark notes gone (the next full fetch of this KOL costs every
+            # page again). One more call usually settles it; a second would rarely add anything.
+            fetch.reread(end)
+            continue
+        if reason is not None:
+            return fetch.result(reason)
+        if len(fetch.pages) >= max_pages:
+            return fetch.result("page_cap")
+        fetch.read(fetch.next_pages(max_pages), page_workers)

@@ -13,7 +13,7 @@ import pytest
 from pgy_pipeline.justoneapi import NotesDetailClient
 from pgy_pipeline.simulator import Simulator
 
-from .helpers import Scripted, fast_config
+from .helpers import Paged, Scripted, fast_config
 
 
 @pytest.fixture
@@ -80,6 +80,41 @@ def scripted() -> Iterator[Scripted]:
     yield script
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def paged_factory() -> Iterator[Callable[[Callable[[int, int], Any]], Paged]]:
+    """Start Paged servers (answers computed per page number); all are shut down at the end."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def make(answer: Callable[[int, int], Any]) -> Paged:
+        paged = Paged(answer)
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                body = paged.reply(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:  # the request line holds the token
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+        servers.append(server)
+        paged.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+        return paged
+
+    yield make
+    for server in servers:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from pgy_pipeline.justoneapi import CallRecord, ClientConfig
 
@@ -39,6 +40,23 @@ class Scripted:
     def push(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         raw = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
         self.replies.append((status, {"Content-Type": "application/json", **(headers or {})}, raw))
+
+
+@dataclass
+class Paged:
+    """A loopback server answering by page number: ``answer(page, nth call of that page)`` gives the body."""
+
+    answer: Callable[[int, int], Any]
+    base_url: str = ""
+    calls: list[int] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def reply(self, path: str) -> bytes:
+        page = int(parse_qs(urlsplit(path).query).get("pageNumber", ["1"])[0])
+        with self.lock:
+            nth = self.calls.count(page)
+            self.calls.append(page)
+        return json.dumps(self.answer(page, nth), ensure_ascii=False).encode()
 
 
 def envelope(

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import threading
 import time
+import uuid
 from collections.abc import Callable
 
 import pytest
 
 from pgy_pipeline.justoneapi import (
+    BudgetExhausted,
     CallRecord,
     NotesDetailClient,
     NotesQuery,
+    RateLimiter,
     RequestRejected,
     RetryableError,
+    SlowDownError,
     StopAllCalls,
+    limiter_key,
 )
 from pgy_pipeline.simulator import Simulator
 
-from .helpers import Flip, Scripted
+from .helpers import TOKEN, Flip, Scripted, envelope, vendor_note
 
 SimFactory = Callable[..., Simulator]
 ClientFactory = Callable[..., NotesDetailClient]
@@ -109,8 +115,6 @@ def test_invalid_queries_never_reach_the_server(
 def test_before_call_budget_stops_without_a_request(
     sim_factory: SimFactory, client_factory: ClientFactory
 ) -> None:
-    from pgy_pipeline.justoneapi import BudgetExhausted
-
     sim = sim_factory()
     spent: list[int] = []
 
@@ -149,3 +153,53 @@ def test_client_closes_its_session(sim_factory: SimFactory) -> None:
         client.get_page(NotesQuery(USER), 1)
         session = client._session
     assert not any(adapter.poolmanager.pools for adapter in session.adapters.values())  # type: ignore[attr-defined]
+
+
+def test_http_429_slows_the_shared_limiter(scripted: Scripted, client_factory: ClientFactory) -> None:
+    token = f"{TOKEN}-{uuid.uuid4().hex[:8]}"  # a limiter of its own: no earlier test's cut can count
+    scripted.push(429, {"timestamp": "t", "status": 429, "error": "Too Many Requests", "path": "/x"})
+    scripted.push(200, envelope(0, [vendor_note()]))
+    client = client_factory(scripted.base_url, token=token)
+    shared = RateLimiter.shared(limiter_key(scripted.base_url, token), 1.0, 1.0)
+    assert client.limiter is shared and shared.rate == shared.ceiling
+    assert client.get_page(NotesQuery(USER), 1).attempts == 2
+    assert shared.rate < shared.ceiling
+
+
+def test_slow_downs_never_use_up_max_attempts(scripted: Scripted, client_factory: ClientFactory) -> None:
+    for _ in range(12):  # more than the old count limit (10) and far more than max_attempts
+        scripted.push(200, envelope(302))
+    for _ in range(3):
+        scripted.push(429, b"<html>slow down</html>", {"Content-Type": "text/html"})
+    scripted.push(200, envelope(0, [vendor_note()]))
+    calls = Flip()
+    client = client_factory(scripted.base_url, observer=calls, max_attempts=1, slow_down_max_wait_s=5.0)
+    page = client.get_page(NotesQuery(USER), 1)
+    assert page.attempts == 16 and {r.outcome for r in calls.records[:-1]} == {"slow_down"}
+
+
+def test_retry_after_is_cut_to_the_remaining_budget(
+    scripted: Scripted, client_factory: ClientFactory
+) -> None:
+    for _ in range(3):
+        scripted.push(200, envelope(302), {"Retry-After": "5"})
+    client = client_factory(scripted.base_url, backoff_max_s=10.0, slow_down_max_wait_s=0.2)
+    started = time.monotonic()
+    with pytest.raises(SlowDownError) as info:
+        client.get_page(NotesQuery(USER), 1)
+    elapsed = time.monotonic() - started
+    # One wait of what was left of the budget, one more try, then the page fails as retryable later.
+    assert 0.2 <= elapsed < 1.0 and len(scripted.paths) == 2
+    assert info.value.code == 302 and TOKEN not in str(info.value)
+
+
+def test_slow_down_wait_ends_at_once_on_stop_all(scripted: Scripted, client_factory: ClientFactory) -> None:
+    for _ in range(3):
+        scripted.push(200, envelope(302), {"Retry-After": "5"})
+    client = client_factory(scripted.base_url, backoff_max_s=10.0, slow_down_max_wait_s=60.0)
+    stopper = threading.Timer(0.1, client._stop, args=(BudgetExhausted("run budget spent"),))
+    stopper.start()
+    started = time.monotonic()
+    with pytest.raises(BudgetExhausted):
+        client.get_page(NotesQuery(USER), 1)
+    assert time.monotonic() - started < 1.0 and len(scripted.paths) == 1

@@ -121,8 +121,8 @@ def test_config_defaults_and_secret_repr() -> None:
     assert config.base_url == PROD_GLOBAL_BASE_URL
     assert (config.connect_timeout, config.read_timeout) == (10.0, 60.0)
     assert (config.max_attempts, config.backoff_base_s, config.backoff_max_s) == (4, 0.5, 30.0)
-    assert (config.slow_down_max_waits, config.rate_limit_per_s, config.rate_limit_min_per_s) == (
-        10,
+    assert (config.slow_down_max_wait_s, config.rate_limit_per_s, config.rate_limit_min_per_s) == (
+        600.0,
         20.0,
         1.0,
     )
@@ -147,7 +147,8 @@ def test_config_defaults_and_secret_repr() -> None:
         {"rate_limit_min_per_s": 50.0},
         {"max_pages": 0},
         {"page_workers": 0},
-        {"slow_down_max_waits": -1},
+        {"slow_down_max_wait_s": -1},
+        {"slow_down_max_wait_s": "600"},
         {"max_attempts": True},
     ],
 )

@@ -118,10 +118,10 @@ def test_token_never_leaks(
 
     for code in (100, 301, 302, 303, 400, 500, 600, 601, 503, 999):
         coded = sim_factory(user_codes={"kol_t": code})
-        attempt(partial(client(coded.base_url, slow_down_max_waits=1).fetch_all, query))
+        attempt(partial(client(coded.base_url, slow_down_max_wait_s=0.02).fetch_all, query))
     for fault in ("p_html_502", "p_http_503", "p_http_429", "p_truncated"):
         faulty = sim_factory(**{fault: 1.0, "retry_after_s": 0})
-        attempt(partial(client(faulty.base_url, slow_down_max_waits=1).get_page, query, 1))
+        attempt(partial(client(faulty.base_url, slow_down_max_wait_s=0.02).get_page, query, 1))
     stall = sim_factory(p_stall=1.0, stall_s=0.4, stall_drop_share=0.0)
     attempt(lambda: client(stall.base_url, read_timeout=0.1, max_attempts=1).get_page(query, 1))
     drop = sim_factory(p_stall=1.0, stall_s=0.0, stall_drop_share=1.0)
