@@ -137,19 +137,64 @@ def grouped_bars(
 
 
 def lines(
-    series: Sequence[tuple[str, Sequence[Any], Sequence[Any]]], title: str, y_title: str, bars: bool = False
+    series: Sequence[tuple[str, Sequence[Any], Sequence[Any]]],
+    title: str,
+    y_title: str,
+    monthly: bool = False,
 ) -> dict[str, Any]:
-    """Time series, one trace per (name, x, y); ``bars`` draws bars instead of lines."""
+    """Time series, one trace per (name, x, y); ``monthly`` x values are months, drawn as bars
+    when there is one series."""
+    bars = monthly and len(series) == 1
     kind = {"type": "bar"} if bars else {"type": "scatter", "mode": "lines+markers"}
     data = [
         {**kind, "x": list(x), "y": list(y), "name": esc(name), "marker": {"color": color}}
         for (name, x, y), color in zip(series, PALETTE, strict=False)
     ]
+    xaxis: dict[str, Any] = {"type": "date", "gridcolor": "#eee"}
+    if monthly:
+        months = max((len(x) for _, x, _ in series), default=0)
+        xaxis |= {"tickformat": "%b %Y", "dtick": "M1" if months <= 12 else "M3"}
     layout = _layout(
         title,
         showlegend=len(series) > 1,
-        xaxis={"type": "date", "gridcolor": "#eee"},
+        xaxis=xaxis,
         yaxis={"title": {"text": y_title}, "gridcolor": "#eee", "rangemode": "tozero"},
+    )
+    return {"data": data, "layout": layout}
+
+
+def history(history: Sequence[Row], title: str) -> dict[str, Any]:
+    """Total reads (left axis) and like_collect (right axis) of a KOL's notes per refresh."""
+    x = [h["fetched_at"] for h in history]
+    data = [
+        {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "x": x,
+            "y": [h["reads"] for h in history],
+            "name": "reads",
+            "marker": {"color": PALETTE[0]},
+        },
+        {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "x": x,
+            "y": [h["like_collect"] for h in history],
+            "name": "like_collect",
+            "yaxis": "y2",
+            "marker": {"color": PALETTE[1]},
+        },
+    ]
+    layout = _layout(
+        title,
+        xaxis={"type": "date", "gridcolor": "#eee"},
+        yaxis={"title": {"text": "total reads"}, "gridcolor": "#eee", "rangemode": "tozero"},
+        yaxis2={
+            "title": {"text": "total like_collect"},
+            "overlaying": "y",
+            "side": "right",
+            "rangemode": "tozero",
+        },
     )
     return {"data": data, "layout": layout}
 

@@ -76,7 +76,9 @@ def compare_page(data: ReportData, kols: Sequence[str], pages: Mapping[str, str]
         charts.render(charts.grouped_bars(SEGMENTS, reads, "median reads"), "cmp-reads"),
         charts.render(charts.grouped_bars(SEGMENTS, rates, "like_collect rate (pooled)", True), "cmp-rates"),
         "</div><h2>Posting cadence</h2>",
-        charts.render(charts.lines(cadence, "live notes per publish month", "notes"), "cmp-cadence"),
+        charts.render(
+            charts.lines(cadence, "live notes per publish month", "notes", monthly=True), "cmp-cadence"
+        ),
     ]
     if any(len(h[1]) > 1 for h in history):
         parts += [

@@ -89,15 +89,7 @@ def _history(history: list[Row], name: str) -> str:
             f'<p class="empty">One complete refresh so far{when}: the history across refreshes '
             "appears after the next one.</p>"
         )
-    x = [h["fetched_at"] for h in history]
-    fig = charts.lines(
-        [
-            ("reads", x, [h["reads"] for h in history]),
-            ("like_collect", x, [h["like_collect"] for h in history]),
-        ],
-        f"{name}: total reads and like_collect of its notes, per complete refresh",
-        "sum over the notes of that refresh",
-    )
+    fig = charts.history(history, f"{name}: total reads and like_collect of its notes, per complete refresh")
     return charts.render(fig, "history")
 
 
@@ -131,7 +123,7 @@ def kol_page(data: ReportData, user_id: str, index_href: str, compare_href: str 
                     [(name, [c["month"] for c in cadence], [c["notes"] for c in cadence])],
                     f"{name}: live notes per publish month",
                     "notes",
-                    bars=True,
+                    monthly=True,
                 ),
                 "cadence",
                 height=280,
