@@ -196,6 +196,7 @@ def history(history: Sequence[Row], title: str) -> dict[str, Any]:
             "rangemode": "tozero",
         },
     )
+    layout["margin"] = {**layout["margin"], "r": 70}  # room for the right axis' title
     return {"data": data, "layout": layout}
 
 
