@@ -1,0 +1,91 @@
+"""Side by side: 2 to 5 KOLs a brand team is choosing between, with the same figures as their pages."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from pgy_pipeline.report import charts
+from pgy_pipeline.report.kol_page import DEFINITIONS
+from pgy_pipeline.report.layout import esc, fmt_date, fmt_num, fmt_pct, kol_name, page
+from pgy_pipeline.report.queries import ReportData
+from pgy_pipeline.report.segments import SEGMENTS, kol_segments, segment_value, shown
+
+COMPARE_MIN, COMPARE_MAX = 2, 5
+
+
+def _column(data: ReportData, user_id: str, viral: str) -> list[tuple[str, str]]:
+    """(row title, shown value) of one KOL, in the order of the table's rows."""
+    lb, eng = data.ranked.get(user_id), data.engagement.get(user_id)
+    rows = [
+        ("rank (pooled like_collect rate)", fmt_num(lb["rank"]) if lb else "not ranked"),
+        ("live notes", fmt_num(lb["notes"] if lb else eng and eng["notes"])),
+        ("like_collect rate (pooled)", fmt_pct(lb and lb["like_collect_rate_pooled"])),
+        ("like_collect rate (median)", fmt_pct(lb and lb["like_collect_rate_median"])),
+        ("median reads", fmt_num(lb and lb["reads_median"])),
+        ("notes per week (90 days)", f"{eng['notes_per_week_90d']:.2f}" if eng else "–"),
+        ("notes, last 30 days", fmt_num(eng and eng["notes_30d"])),
+        (f"share of 千赞 notes ({viral})", fmt_pct(eng and eng["viral_high_rate"])),
+        ("latest note", fmt_date(eng and eng["last_publish_date"])),
+    ]
+    segments = kol_segments(data, user_id)
+    for seg in SEGMENTS:
+        for figure, title in (
+            ("notes", "live notes"),
+            ("reads_median", "median reads"),
+            ("like_collect_rate_pooled", "like_collect rate (pooled)"),
+        ):
+            rows.append((f"{seg}: {title}", shown(segment_value(segments, seg, figure), figure)))
+    return rows
+
+
+def _figures_table(data: ReportData, kols: Sequence[str], pages: Mapping[str, str]) -> str:
+    head = "".join(f'<th><a href="{esc(pages[k])}">{kol_name(data.label(k), k)}</a></th>' for k in kols)
+    # The 千赞 threshold is a setting of the kol_engagement build: the same for every KOL.
+    likes = next((e["viral_high_likes"] for e in data.engagement.values()), None)
+    columns = [_column(data, k, f"≥ {likes:,} likes" if likes else "no figures yet") for k in kols]
+    rows = [
+        f"<tr><th>{esc(title)}</th>{''.join(f'<td class=num>{c[i][1]}</td>' for c in columns)}</tr>"
+        for i, (title, _) in enumerate(columns[0])
+    ]
+    return f"<table><thead><tr><th></th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def compare_page(data: ReportData, kols: Sequence[str], pages: Mapping[str, str], index_href: str) -> str:
+    names = [data.label(k) or k for k in kols]
+    segs = [kol_segments(data, k) for k in kols]
+    reads = [
+        (n, [segment_value(s, g, "reads_median") for g in SEGMENTS]) for n, s in zip(names, segs, strict=True)
+    ]
+    rates = [
+        (n, [segment_value(s, g, "like_collect_rate_pooled") for g in SEGMENTS])
+        for n, s in zip(names, segs, strict=True)
+    ]
+    cadence = [
+        (n, [c["month"] for c in data.cadence.get(k, [])], [c["notes"] for c in data.cadence.get(k, [])])
+        for n, k in zip(names, kols, strict=True)
+    ]
+    history = [
+        (n, [h["fetched_at"] for h in data.history.get(k, [])], [h["reads"] for h in data.history.get(k, [])])
+        for n, k in zip(names, kols, strict=True)
+    ]
+    parts = [
+        f'<nav><a href="{esc(index_href)}">← leaderboard</a></nav>',
+        f"<h1>Comparing {len(kols)} KOLs</h1>",
+        _figures_table(data, kols, pages),
+        "<h2>Median reads and like_collect rate by kind of note</h2><div class='grid2'>",
+        charts.render(charts.grouped_bars(SEGMENTS, reads, "median reads"), "cmp-reads"),
+        charts.render(charts.grouped_bars(SEGMENTS, rates, "like_collect rate (pooled)", True), "cmp-rates"),
+        "</div><h2>Posting cadence</h2>",
+        charts.render(
+            charts.lines(cadence, "live notes per publish month", "notes", monthly=True), "cmp-cadence"
+        ),
+    ]
+    if any(len(h[1]) > 1 for h in history):
+        parts += [
+            "<h2>History across refreshes</h2>",
+            charts.render(
+                charts.lines(history, "total reads of the KOL's notes, per complete refresh", "reads"),
+                "cmp-history",
+            ),
+        ]
+    return page("KOL comparison", "\n".join(parts), depth=0, charts=True, footer=esc(DEFINITIONS))

@@ -1,0 +1,133 @@
+"""The page shell shared by every report page, and how values are shown.
+
+Every text that comes from the data goes through ``esc`` (titles, labels and brand names
+are free text from the API or the roster). The pages load plotly.js by a relative path,
+so the folder works opened from disk, mailed as a zip, or served from anywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import date, datetime
+from html import escape
+from typing import Any
+
+PLOTLY_JS = "plotly.min.js"
+
+# System CJK fonts first so Chinese labels render on macOS, Windows and Linux alike.
+FONT_STACK = (
+    '-apple-system, "Segoe UI", "PingFang SC", "Hiragino Sans GB", "Microsoft YaHei", '
+    '"Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Micro Hei", sans-serif'
+)
+
+_CSS = f"""
+body {{ font-family: {FONT_STACK}; margin: 0 auto; max-width: 1180px; padding: 16px 24px;
+       color: #1f2328; background: #fff; }}
+h1 {{ font-size: 1.5em; margin: 0.2em 0; }} h2 {{ font-size: 1.15em; margin-top: 1.6em; }}
+.muted {{ color: #656d76; }} .empty {{ padding: 12px; background: #f6f8fa; border-radius: 6px; }}
+table {{ border-collapse: collapse; width: 100%; font-size: 0.9em; }}
+th, td {{ padding: 5px 8px; border-bottom: 1px solid #d0d7de; text-align: left; vertical-align: top; }}
+td.num, th.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
+th.sortable {{ cursor: pointer; user-select: none; white-space: nowrap; }}
+th.sortable::after {{ content: " \\2195"; color: #8c959f; }}
+.kpis {{ display: flex; flex-wrap: wrap; gap: 10px; margin: 12px 0; }}
+.kpi {{ border: 1px solid #d0d7de; border-radius: 6px; padding: 8px 12px; min-width: 120px; }}
+.kpi b {{ display: block; font-size: 1.25em; }}
+.chart {{ width: 100%; }} .grid2 {{ display: grid; grid-template-columns: 1fr 1fr; gap: 16px; }}
+img.cover {{ display: block; width: 72px; height: 96px; object-fit: cover; background: #eaeef2; font-size: 0.7em;
+            color: #656d76; overflow: hidden; }}
+.tag {{ font-size: 0.8em; padding: 1px 6px; border-radius: 10px; background: #eaeef2; white-space: nowrap; }}
+.tag.coop {{ background: #ffe8cc; }} .tag.viral {{ background: #d3f9d8; }}
+a {{ color: #0969da; text-decoration: none; }} a:hover {{ text-decoration: underline; }}
+nav {{ margin-bottom: 8px; }}
+"""
+
+# Sorts the rows of any table.sortable by the clicked column; cells carry data-v for numbers.
+_SORT_JS = """
+document.querySelectorAll("table.sortable").forEach(function (table) {
+  table.querySelectorAll("th.sortable").forEach(function (th, col) {
+    th.addEventListener("click", function () {
+      var asc = th.dataset.dir !== "asc";
+      th.dataset.dir = asc ? "asc" : "desc";
+      var body = table.tBodies[0];
+      var rows = Array.prototype.slice.call(body.rows);
+      rows.sort(function (a, b) {
+        var x = a.cells[col].dataset.v || "", y = b.cells[col].dataset.v || "";
+        if (x === "" || y === "") { return (x === "") - (y === ""); }  // blanks last either way
+        var nx = Number(x), ny = Number(y);
+        var c = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);
+        return asc ? c : -c;
+      });
+      rows.forEach(function (r) { body.appendChild(r); });
+    });
+  });
+});
+"""
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def esc(value: Any) -> str:
+    return escape("" if value is None else str(value), quote=True)
+
+
+def page_name(user_id: str) -> str:
+    """File name of a KOL's page: the id itself when it is a plain roster id, else a hash."""
+    if _SAFE_NAME.fullmatch(user_id):
+        return f"{user_id}.html"
+    return f"kol-{hashlib.sha256(user_id.encode()).hexdigest()[:16]}.html"
+
+
+def missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def fmt_num(value: Any) -> str:
+    """Counts and medians: thousands separators; a median of two reads may end in .5."""
+    if missing(value):
+        return "–"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.1f}"
+    return f"{int(value):,}"
+
+
+def fmt_pct(value: Any) -> str:
+    return "–" if missing(value) else f"{float(value):.2%}"
+
+
+def fmt_date(value: Any) -> str:
+    if missing(value):
+        return "–"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M UTC")
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
+def kol_name(label: str | None, user_id: str) -> str:
+    """Label and id side by side, escaped: the label alone may be missing or not unique."""
+    if label:
+        return f'{esc(label)} <span class="muted">{esc(user_id)}</span>'
+    return f'<span class="muted">(no label)</span> {esc(user_id)}'
+
+
+def num_cell(value: Any, shown: str | None = None) -> str:
+    sort_value = "" if missing(value) else esc(value)
+    return f'<td class="num" data-v="{sort_value}">{shown if shown is not None else fmt_num(value)}</td>'
+
+
+def kpi(name: str, value: str) -> str:
+    return f'<div class="kpi"><span class="muted">{esc(name)}</span><b>{value}</b></div>'
+
+
+def page(title: str, body: str, depth: int = 0, charts: bool = True, footer: str = "") -> str:
+    """A whole HTML document; ``depth`` is how many folders below the report root it lives."""
+    up = "../" * depth
+    script = f'<script src="{up}{PLOTLY_JS}" charset="utf-8"></script>' if charts else ""
+    return (
+        '<!DOCTYPE html>\n<html lang="zh-CN">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{esc(title)}</title>\n<style>{_CSS}</style>\n{script}\n</head>\n<body>\n"
+        f'{body}\n<footer class="muted"><p>{footer}</p></footer>\n'
+        f"<script>{_SORT_JS}</script>\n</body>\n</html>\n"
+    )

@@ -1,0 +1,130 @@
+"""Write the static KOL report: read the warehouse read-only once, then render every page.
+
+The folder is self-contained (pages, ``plotly.min.js``), so it opens from disk with no
+network and can be zipped and mailed. Each page is written to a temp file and renamed
+into place, so someone with the report open never reads a half-written page.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+from plotly.offline import get_plotlyjs
+
+from pgy_pipeline.report.compare_page import COMPARE_MAX, COMPARE_MIN, compare_page
+from pgy_pipeline.report.index_page import index_page
+from pgy_pipeline.report.kol_page import kol_page
+from pgy_pipeline.report.layout import PLOTLY_JS, page_name
+from pgy_pipeline.report.queries import ReportData, load
+
+INDEX, COMPARE, KOL_DIR = "index.html", "compare.html", "kol"
+
+
+class ReportError(ValueError):
+    """The report cannot be written as asked (no warehouse, unknown KOL, wrong compare list)."""
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    """What ``write_report`` wrote: paths to hand to a person, counts to show in metadata."""
+
+    out_dir: Path
+    index: Path
+    kol_pages: dict[str, Path] = field(default_factory=dict)  # user_id -> page
+    compare: Path | None = None
+    ranked: int = 0  # KOLs of the report on the kol_leaderboard view
+    notes: int = 0  # live notes of the KOLs of the report
+    seconds: float = 0.0
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _write_plotly_js(out_dir: Path) -> None:
+    js = get_plotlyjs()
+    target = out_dir / PLOTLY_JS
+    # 4.8 MB of JS: skip the rewrite when this plotly version already wrote it.
+    if target.exists() and target.stat().st_size == len(js.encode("utf-8")):
+        return
+    _atomic_write(target, js)
+
+
+def _check_compare(compare: Sequence[str]) -> list[str]:
+    chosen = list(dict.fromkeys(compare))
+    if chosen and not COMPARE_MIN <= len(chosen) <= COMPARE_MAX:
+        raise ReportError(
+            f"compare takes {COMPARE_MIN} to {COMPARE_MAX} different KOLs, got {len(chosen)}: {', '.join(chosen)}"
+        )
+    return chosen
+
+
+def _read(db_path: Path, only: set[str] | None) -> ReportData:
+    if not db_path.is_file():
+        raise ReportError(f"no warehouse at {db_path}: run `pgy refresh` (or `make run`) first")
+    try:
+        conn = duckdb.connect(str(db_path), read_only=True)
+    except duckdb.Error as exc:
+        raise ReportError(f"cannot open the warehouse {db_path} read-only: {exc}") from None
+    try:
+        return load(conn, only)
+    finally:
+        conn.close()
+
+
+def write_report(
+    db_path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    user_ids: Sequence[str] | None = None,
+    compare: Sequence[str] = (),
+) -> ReportResult:
+    """Write the KOL scorecard under ``out_dir`` from the warehouse file ``db_path`` (opened read-only).
+
+    ``user_ids``: the KOLs of the report (None: every KOL the warehouse knows). ``compare``:
+    2 to 5 KOLs for ``compare.html`` (empty: no comparison page); they get pages too.
+    Writes ``index.html``, ``kol/<user_id>.html`` per KOL, ``compare.html`` and
+    ``plotly.min.js``; KOL pages of an earlier report that are no longer part of it are removed.
+    Raises ``ReportError`` for a missing warehouse, an unknown KOL or a wrong compare list.
+    """
+    started = time.monotonic()
+    db_path, out = Path(db_path), Path(out_dir)
+    chosen = _check_compare(compare)
+    only = None if user_ids is None else set(user_ids) | set(chosen)
+    data = _read(db_path, only)
+    unknown = sorted(k for k in (only or set(chosen)) if k not in data.roster)
+    if unknown:
+        raise ReportError(f"unknown KOL(s), not in the warehouse: {', '.join(unknown)}")
+    kols = sorted(data.roster if only is None else only)
+
+    (out / KOL_DIR).mkdir(parents=True, exist_ok=True)
+    _write_plotly_js(out)
+    names = {k: page_name(k) for k in kols}
+    compare_path = out / COMPARE if chosen else None
+    from_root = {k: f"{KOL_DIR}/{n}" for k, n in names.items()}
+    if compare_path:
+        _atomic_write(compare_path, compare_page(data, chosen, from_root, INDEX))
+    else:
+        (out / COMPARE).unlink(missing_ok=True)
+    _atomic_write(out / INDEX, index_page(data, kols, from_root, COMPARE if chosen else None))
+    pages: dict[str, Path] = {}
+    for k in kols:
+        pages[k] = out / KOL_DIR / names[k]
+        _atomic_write(pages[k], kol_page(data, k, f"../{INDEX}", f"../{COMPARE}" if chosen else None))
+    for stale in set((out / KOL_DIR).glob("*.html")) - set(pages.values()):
+        stale.unlink()
+    return ReportResult(
+        out_dir=out,
+        index=out / INDEX,
+        kol_pages=pages,
+        compare=compare_path,
+        ranked=sum(1 for k in kols if k in data.ranked),
+        notes=sum(len(data.notes.get(k, [])) for k in kols),
+        seconds=round(time.monotonic() - started, 3),
+    )
