@@ -10,6 +10,8 @@ from typing import Any
 # Names shown per list: a chat message is read on a phone; the full list is in the Dagster UI.
 MAX_KOLS_SHOWN = 10
 MAX_LINE_CHARS = 400
+MAX_LABEL_CHARS = 40
+MAX_LIST_CHARS = 300
 
 
 class AlertKind(StrEnum):
@@ -66,7 +68,9 @@ def _one_line(text: str) -> str:
 
 
 def kol_name(user_id: str, labels: Mapping[str, str | None] | None = None) -> str:
-    label = (labels or {}).get(user_id)
+    label = " ".join(((labels or {}).get(user_id) or "").split())
+    if len(label) > MAX_LABEL_CHARS:
+        label = label[: MAX_LABEL_CHARS - 1] + "…"
     return f"{user_id} ({label})" if label else user_id
 
 
@@ -75,14 +79,24 @@ def kol_list(
     labels: Mapping[str, str | None] | None = None,
     notes: Mapping[str, str] | None = None,
     limit: int = MAX_KOLS_SHOWN,
+    max_chars: int = MAX_LIST_CHARS,
 ) -> str:
-    """``a (Label) [301], b, c and 7 more``: the first ``limit`` KOLs, each with its label and note."""
+    """``a (Label) [301], b, c and 7 more``: the first KOLs that fit, each with its label and note.
+
+    Stops at ``limit`` names or ``max_chars``, whichever comes first, so the "and N more" is
+    always there to say the list is cut (a line is capped at MAX_LINE_CHARS).
+    """
     unique = list(dict.fromkeys(user_ids))
-    shown = []
+    shown: list[str] = []
+    used = 0
     for user_id in unique[:limit]:
         note = (notes or {}).get(user_id)
-        shown.append(kol_name(user_id, labels) + (f" [{note}]" if note else ""))
+        name = kol_name(user_id, labels) + (f" [{note}]" if note else "")
+        if shown and used + len(name) + 2 > max_chars:
+            break
+        shown.append(name)
+        used += len(name) + 2
     text = ", ".join(shown)
-    if len(unique) > limit:
-        text += f" and {len(unique) - limit} more"
+    if len(unique) > len(shown):
+        text += f" and {len(unique) - len(shown)} more"
     return text
