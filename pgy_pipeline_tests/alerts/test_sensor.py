@@ -1,0 +1,130 @@
+"""The run-failure sensor, evaluated on real failed runs: one POST per run, one per stop."""
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from pgy_pipeline.alerts_sensor import ALERT_SENSOR_NAME, alert_given_up, pgy_alert_on_run_failure
+from pgy_pipeline.resources import PgyResource
+from pgy_pipeline.warehouse.state import PipelineState
+
+from .conftest import HOOK_SECRET, Receiver
+
+
+@dg.op
+def fetch_kols(context: dg.OpExecutionContext) -> None:
+    # What kol_notes does when KOLs fail: tag the run, then raise a Failure written for people.
+    context.instance.add_run_tags(
+        context.run_id, {"pgy/failed_kols": "u1:301,u2:400", "pgy/retryable_kols": "u1"}
+    )
+    raise dg.Failure(description="2 of 3 KOL(s) failed: 1 retryable (301 x1); 1 rejected (400 x1).")
+
+
+@dg.job
+def failing_job() -> None:
+    fetch_kols()
+
+
+def _evaluate(instance: dg.DagsterInstance, run_id: str, data_dir: Path) -> Any:
+    run = instance.get_run_by_id(run_id)
+    assert run is not None
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records
+    event = records[0].event_log_entry.dagster_event
+    assert event is not None
+    context = dg.build_run_status_sensor_context(
+        sensor_name=ALERT_SENSOR_NAME,
+        dagster_event=event,
+        dagster_instance=instance,
+        dagster_run=run,
+        resources={"pgy": PgyResource(data_dir=str(data_dir))},
+    ).for_run_failure()
+    return pgy_alert_on_run_failure(context)
+
+
+@pytest.fixture
+def webhook(receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> Receiver:
+    monkeypatch.setenv("PGY_ALERT_WEBHOOK_URL", receiver.url)
+    monkeypatch.setenv("PGY_ALERT_WEBHOOK_KIND", "feishu")
+    monkeypatch.setenv("PGY_DAGSTER_URL", "http://dagster.local:3000")
+    return receiver
+
+
+def test_a_failed_run_gives_one_message(webhook: Receiver, data_dir: Path) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    result = failing_job.execute_in_process(instance=instance, raise_on_error=False)
+    assert not result.success
+    tick = _evaluate(instance, result.run_id, data_dir)
+    again = _evaluate(instance, result.run_id, data_dir)  # a re-evaluation, or another daemon
+    assert isinstance(tick, dg.SkipReason) and "sent" in (tick.skip_message or "")
+    assert "duplicate" in (again.skip_message or "")
+    (body,) = webhook.posts
+    text = body["content"]["text"]
+    assert text.startswith("pgy: failing_job run failed (2 KOL(s))")
+    assert "2 of 3 KOL(s) failed" in text
+    assert "u1 [301], u2 [400]" in text
+    assert f"http://dagster.local:3000/runs/{result.run_id}" in text
+    assert HOOK_SECRET not in (tick.skip_message or "")
+
+
+def test_without_a_url_the_sensor_says_so_and_sends_nothing(
+    receiver: Receiver, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PGY_ALERT_WEBHOOK_URL", raising=False)
+    instance = dg.DagsterInstance.ephemeral()
+    result = failing_job.execute_in_process(instance=instance, raise_on_error=False)
+    tick = _evaluate(instance, result.run_id, data_dir)
+    assert "PGY_ALERT_WEBHOOK_URL is not set" in (tick.skip_message or "")
+    assert receiver.posts == []
+
+
+def test_balance_stop_across_two_refresh_runs_is_one_message(webhook: Receiver, make_env: Any) -> None:
+    env = make_env(
+        fixed_counts={"k1": 9, "k2": 9, "k3": 9},
+        user_codes={"k1": 601},
+        pgy={"kol_workers": 1},
+        instance="ephemeral",
+    )
+    env.add_kols(["k1", "k2", "k3"])
+    runs = env.refresh(["k1", "k2", "k3"]) + env.refresh(["k1"])
+    assert [r.success for r in runs] == [False, False]
+    assert "k1:601" in runs[0].tags.get("pgy/failed_kols", "")
+    ticks = [_evaluate(env.instance, r.run_id, env.data_dir) for r in runs]
+    assert "balance_stop" in (ticks[0].skip_message or "")
+    (body,) = webhook.posts
+    text = body["content"]["text"]
+    assert text.startswith("pgy: Just One API balance exhausted (601)")
+    assert "top up the Just One API balance" in text
+    assert HOOK_SECRET not in text
+
+
+def test_given_up_helper_announces_state_failures_once(webhook: Receiver, data_dir: Path) -> None:
+    state = PipelineState(data_dir)
+    state.record_failure(
+        "k9",
+        code=400,
+        error_kind="rejected",
+        failed_pages="1:400",
+        message="invalid parameters (code 400)",
+        run_id="r1",
+        retryable=False,
+        cooldown_s=1,
+        max_attempts=4,
+    )
+    pgy = PgyResource(data_dir=str(data_dir))
+    assert alert_given_up(pgy, state.failures()).sent
+    assert alert_given_up(pgy, state.failures()).status == "duplicate"
+    (body,) = webhook.posts
+    assert "k9 [400, 1 attempt(s)]" in body["content"]["text"]
+
+
+def test_the_sensor_loads_in_definitions(tmp_path: Path) -> None:
+    defs = dg.Definitions(
+        jobs=[failing_job],
+        sensors=[pgy_alert_on_run_failure],
+        resources={"pgy": PgyResource(data_dir=str(tmp_path))},
+    )
+    dg.Definitions.validate_loadable(defs)
+    sensor = defs.resolve_sensor_def(ALERT_SENSOR_NAME)
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
