@@ -29,6 +29,10 @@ from pgy_pipeline.roster import load_roster
 ALERT_SENSOR_NAME = "pgy_alert_on_run_failure"
 FAILED_KOLS_TAG = "pgy/failed_kols"
 RETRYABLE_KOLS_TAG = "pgy/retryable_kols"
+TRIGGER_TAG = "pgy/trigger"
+# Failures the retry sensor retries; a give-up on anything else (400, 600, unknown codes) was
+# already told by the failed run's own message, on its first and only attempt.
+RETRIED_KINDS = ("retry", "slow_down")
 
 
 def first_failure_message(step_failures: Sequence[dg.DagsterEvent]) -> str | None:
@@ -84,6 +88,7 @@ def pgy_alert_on_run_failure(context: dg.RunFailureSensorContext, pgy: PgyResour
         labels=kol_labels(pgy),
         quota_until=stop[1] if stop and stop[0] == "quota" else None,
         link=settings.run_link(run.run_id),
+        retry_run=run.tags.get(TRIGGER_TAG) == "retry",
     )
     results = [notify(alert, pgy.data_dir, settings=settings) for alert in alerts]
     summary = ", ".join(
@@ -111,7 +116,7 @@ def alert_given_up(
     pgy: PgyResource, failures: Sequence[GivenUpKol], log: dg.DagsterLogManager | None = None
 ) -> NotifyResult:
     """For ``kol_retry_sensor``: announce the KOLs it gave up on, each once (never raises)."""
-    given_up = [f for f in failures if getattr(f, "gave_up", True)]
+    given_up = [f for f in failures if getattr(f, "gave_up", True) and f.error_kind in RETRIED_KINDS]
     result = notify_given_up(given_up, pgy.data_dir, labels=kol_labels(pgy) if given_up else None)
     if log is not None and result.status in ("sent", "failed"):
         log.info("given-up alert: %s %s", result.status, result.detail)

@@ -231,6 +231,7 @@ def run_failure_alerts(
     labels: Labels | None = None,
     quota_until: datetime | None = None,
     link: str | None = None,
+    retry_run: bool = False,
     now: datetime | None = None,
 ) -> list[Alert]:
     """The alerts a failed run deserves: one per stop it met, plus one for its other failures.
@@ -238,6 +239,8 @@ def run_failure_alerts(
     A run that failed only because calls are stopped gets the stop's alert alone, whose key it
     shares with every other run under the same stop: the group hears of a quota stop once, not
     once per scheduled run. ``quota_until`` is the active quota stop's end (PipelineState).
+    A ``retry_run`` (launched by the retry sensor) whose KOLs all failed retryably again says
+    nothing: the retry sensor announces the KOLs it finally gives up on.
     """
     failed = parse_kol_tag(failed_kols_tag)
     retryable = [u for u, _ in parse_kol_tag(retryable_kols_tag)]
@@ -264,7 +267,9 @@ def run_failure_alerts(
         )
         for kind, users in stops.items()
     ]
+    kept = [u for u in retryable if u in {o for o, _ in others}]
+    if retry_run and others and set(kept) >= {o for o, _ in others}:
+        return alerts
     if others or not stops:
-        kept = [u for u in retryable if u in {o for o, _ in others}]
         alerts.append(run_failed_alert(run_id, job_name, message, others, kept, labels=labels, link=link))
     return alerts

@@ -76,3 +76,10 @@ def test_a_failure_message_with_a_token_is_redacted() -> None:
     (alert,) = run_failure_alerts("r4", "refresh_job", "GET /x?token=abcdef123456 failed\nTraceback ...")
     assert "abcdef123456" not in alert.text
     assert "\n" not in alert.lines[0]
+
+
+def test_a_retry_run_failing_retryably_again_stays_quiet() -> None:
+    assert run_failure_alerts("r5", "refresh_job", "1 of 1 failed", "u1:301", "u1", retry_run=True) == []
+    # ... but not when the retry met something new.
+    (alert,) = run_failure_alerts("r6", "refresh_job", "1 of 1 failed", "u1:400", "", retry_run=True)
+    assert alert.kind is AlertKind.RUN_FAILED

@@ -6,6 +6,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from pgy_pipeline.alerts import AlertConfigError
 from pgy_pipeline.alerts_sensor import ALERT_SENSOR_NAME, alert_given_up, pgy_alert_on_run_failure
 from pgy_pipeline.resources import PgyResource
 from pgy_pipeline.warehouse.state import PipelineState
@@ -101,22 +102,19 @@ def test_balance_stop_across_two_refresh_runs_is_one_message(webhook: Receiver, 
 
 def test_given_up_helper_announces_state_failures_once(webhook: Receiver, data_dir: Path) -> None:
     state = PipelineState(data_dir)
-    state.record_failure(
-        "k9",
-        code=400,
-        error_kind="rejected",
-        failed_pages="1:400",
-        message="invalid parameters (code 400)",
-        run_id="r1",
-        retryable=False,
-        cooldown_s=1,
-        max_attempts=4,
-    )
+    common: dict[str, Any] = {"run_id": "r1", "cooldown_s": 1, "max_attempts": 2, "failed_pages": "1"}
+    # A 400 is given up at once, and its run's own message already said so: no second message.
+    state.record_failure("k8", code=400, error_kind="rejected", message="bad", retryable=False, **common)
+    for _ in range(2):
+        state.record_failure("k9", code=301, error_kind="retry", message="code 301", retryable=True, **common)
+    state.record_failure("k7", code=500, error_kind="retry", message="code 500", retryable=True, **common)
     pgy = PgyResource(data_dir=str(data_dir))
     assert alert_given_up(pgy, state.failures()).sent
     assert alert_given_up(pgy, state.failures()).status == "duplicate"
     (body,) = webhook.posts
-    assert "k9 [400, 1 attempt(s)]" in body["content"]["text"]
+    text = body["content"]["text"]
+    assert "No more automatic retries for 1 KOL(s): k9 [301, 2 attempt(s)]" in text
+    assert "k8" not in text and "k7" not in text
 
 
 def test_the_sensor_loads_in_definitions(tmp_path: Path) -> None:
@@ -128,3 +126,15 @@ def test_the_sensor_loads_in_definitions(tmp_path: Path) -> None:
     dg.Definitions.validate_loadable(defs)
     sensor = defs.resolve_sensor_def(ALERT_SENSOR_NAME)
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_a_bad_kind_errors_the_tick_clearly(
+    webhook: Receiver, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PGY_ALERT_WEBHOOK_KIND", "msteams")
+    instance = dg.DagsterInstance.ephemeral()
+    result = failing_job.execute_in_process(instance=instance, raise_on_error=False)
+    with pytest.raises(AlertConfigError, match=r"PGY_ALERT_WEBHOOK_KIND='msteams'.*feishu\|dingtalk") as err:
+        _evaluate(instance, result.run_id, data_dir)
+    assert HOOK_SECRET not in str(err.value)
+    assert webhook.posts == []
