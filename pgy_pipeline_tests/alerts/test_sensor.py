@@ -138,3 +138,25 @@ def test_a_bad_kind_errors_the_tick_clearly(
         _evaluate(instance, result.run_id, data_dir)
     assert HOOK_SECRET not in str(err.value)
     assert webhook.posts == []
+
+
+def test_alert_stops_sends_one_message_per_stop(webhook: Receiver, data_dir: Path) -> None:
+    from pgy_pipeline.alerts_sensor import alert_stops
+    from pgy_pipeline.refresh import KolOutcome
+
+    outcomes = [
+        KolOutcome(
+            "k1", "stopped", error_kind="stop", summary="call budget exhausted", message="budget spent"
+        ),
+        KolOutcome(
+            "k2", "stopped", error_kind="stop", summary="call budget exhausted", message="budget spent"
+        ),
+        KolOutcome("k3", "ok"),
+    ]
+    pgy = PgyResource(data_dir=str(data_dir))
+    assert [r.status for r in alert_stops(pgy, outcomes, "run-1")] == ["sent"]
+    assert [r.status for r in alert_stops(pgy, outcomes, "run-2")] == ["duplicate"]
+    assert alert_stops(pgy, outcomes[2:], "run-3") == []
+    (body,) = webhook.posts
+    assert body["content"]["text"].startswith("pgy: daily call budget spent")
+    assert "KOLs not refreshed (2): k1, k2" in body["content"]["text"]
