@@ -1,0 +1,62 @@
+"""Alerts to a group chat (Feishu, DingTalk, WeCom, Slack or plain JSON) when the pipeline needs a person.
+
+No Dagster here: the sensors call ``notify*`` with plain values. Configured by
+``PGY_ALERT_WEBHOOK_URL`` (a secret), ``PGY_ALERT_WEBHOOK_KIND`` and ``PGY_DAGSTER_URL``.
+"""
+
+from .dedup import DedupStore
+from .events import (
+    given_up_alert,
+    given_up_key,
+    parse_kol_tag,
+    run_failed_alert,
+    run_failure_alerts,
+    stop_alert,
+    stop_alerts,
+    stop_key,
+    stop_kind,
+)
+from .formats import render, truncate_bytes
+from .model import Alert, AlertKind, kol_list
+from .notify import NotifyResult, notify, notify_given_up, notify_stops
+from .sender import SendResult, WebhookSender
+from .settings import (
+    DAGSTER_URL_VAR,
+    KIND_VAR,
+    URL_VAR,
+    AlertConfigError,
+    AlertSettings,
+    WebhookKind,
+    alert_settings,
+)
+
+__all__ = [
+    "DAGSTER_URL_VAR",
+    "KIND_VAR",
+    "URL_VAR",
+    "Alert",
+    "AlertConfigError",
+    "AlertKind",
+    "AlertSettings",
+    "DedupStore",
+    "NotifyResult",
+    "SendResult",
+    "WebhookKind",
+    "WebhookSender",
+    "alert_settings",
+    "given_up_alert",
+    "given_up_key",
+    "kol_list",
+    "notify",
+    "notify_given_up",
+    "notify_stops",
+    "parse_kol_tag",
+    "render",
+    "run_failed_alert",
+    "run_failure_alerts",
+    "stop_alert",
+    "stop_alerts",
+    "stop_key",
+    "stop_kind",
+    "truncate_bytes",
+]

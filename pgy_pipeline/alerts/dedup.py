@@ -1,0 +1,65 @@
+"""Which alerts were already sent: one SQLite table shared by every process of the pipeline.
+
+The same event is seen by several processes (the run's own step, the run-failure sensor, the
+retry sensor, later runs under the same stop). A key is *claimed* before the message is sent,
+with ``INSERT OR IGNORE`` inside ``BEGIN IMMEDIATE``, so exactly one of them sends it, and a
+restart does not send it again. Kept apart from ``state.sqlite`` so alerting never holds the
+lock the budget check waits on before every billed call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+_SCHEMA = "CREATE TABLE IF NOT EXISTS sent_alerts (key TEXT PRIMARY KEY, claimed_at TEXT NOT NULL)"
+
+
+class DedupStore:
+    """``<data>/.state/alerts.sqlite``; keys older than ``retention`` are forgotten."""
+
+    def __init__(self, data_dir: str | os.PathLike[str], retention: timedelta = timedelta(days=90)) -> None:
+        self.path = Path(data_dir) / ".state" / "alerts.sqlite"
+        self.retention = retention
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(_SCHEMA)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    def claim(self, keys: Iterable[str], now: datetime | None = None) -> list[str]:
+        """The keys of ``keys`` nobody claimed before, now claimed by this caller (in the given order)."""
+        now = now or datetime.now(UTC)
+        claimed = []
+        with self._tx() as c:
+            c.execute("DELETE FROM sent_alerts WHERE claimed_at < ?", ((now - self.retention).isoformat(),))
+            for key in dict.fromkeys(keys):
+                cur = c.execute("INSERT OR IGNORE INTO sent_alerts VALUES (?, ?)", (key, now.isoformat()))
+                if cur.rowcount == 1:
+                    claimed.append(key)
+        return claimed
+
+    def release(self, keys: Iterable[str]) -> None:
+        """Forget claims whose message could not be delivered, so a later attempt may send it."""
+        with self._tx() as c:
+            c.executemany("DELETE FROM sent_alerts WHERE key = ?", [(k,) for k in keys])
+
+    def seen(self, key: str) -> bool:
+        with self._tx() as c:
+            return c.execute("SELECT 1 FROM sent_alerts WHERE key = ?", (key,)).fetchone() is not None
