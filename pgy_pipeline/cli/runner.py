@@ -15,6 +15,7 @@ from pathlib import Path
 import dagster as dg
 
 from pgy_pipeline import settings
+from pgy_pipeline.defs.alerts import first_failure_message
 from pgy_pipeline.defs.jobs import ENGAGEMENT_JOB_NAME, REFRESH_JOB_NAME
 from pgy_pipeline.defs.partitions import KOLS_PARTITIONS_NAME, contiguous_ranges, range_tags
 from pgy_pipeline.defs.resources import PgyResource
@@ -167,17 +168,8 @@ def refresh_engagement(defs: dg.Definitions, instance: dg.DagsterInstance, quiet
 
 
 def _first_failure(result: dg.ExecuteInProcessResult) -> str:
-    for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
-            err = event.step_failure_data.error
-            # A dagster.Failure's description is the message written for people.
-            if (
-                event.step_failure_data.user_failure_data
-                and event.step_failure_data.user_failure_data.description
-            ):
-                return event.step_failure_data.user_failure_data.description
-            return err.message.strip()
-    return "the run failed (see the Dagster UI for its event log)"
+    message = first_failure_message([e for e in result.all_events if e.is_step_failure])
+    return message or "the run failed (see the Dagster UI for its event log)"
 
 
 def run_due_retries(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dagster as dg
 
 from pgy_pipeline import settings
+from pgy_pipeline.defs.alerts import pgy_alert_on_run_failure
 from pgy_pipeline.defs.assets import kol_engagement, kol_notes, note_engagement
 from pgy_pipeline.defs.assets.kol_notes import NOTES
 from pgy_pipeline.defs.checks import ALL_CHECKS
@@ -37,7 +38,7 @@ def build_defs(api: JustOneApiResource | None = None, pgy: PgyResource | None = 
         asset_checks=ALL_CHECKS,
         jobs=[refresh_job, engagement_job],
         schedules=[schedule],
-        sensors=[kol_roster_sensor, kol_retry_sensor, automation],
+        sensors=[kol_roster_sensor, kol_retry_sensor, automation, pgy_alert_on_run_failure],
         resources={"api": api or JustOneApiResource(), "pgy": pgy or PgyResource()},
     )
 

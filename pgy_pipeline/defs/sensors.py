@@ -4,6 +4,7 @@ import json
 
 import dagster as dg
 
+from pgy_pipeline.defs.alerts import alert_given_up
 from pgy_pipeline.defs.jobs import REFRESH_JOB_NAME, refresh_job
 from pgy_pipeline.defs.partitions import KOLS_PARTITIONS_NAME, kol_partitions, range_tags
 from pgy_pipeline.defs.resources import PgyResource
@@ -92,6 +93,8 @@ def kol_retry_sensor(
     context: dg.SensorEvaluationContext, pgy: PgyResource
 ) -> dg.SensorResult | dg.SkipReason:
     state = pgy.state()
+    # Before the stop check: a KOL given up on is news during a stop too.
+    alert_given_up(pgy, state.failures(), context.log)
     stop = state.active_stop()
     if stop:
         return dg.SkipReason(f"calls stopped until {stop[1].isoformat()}: {stop[2]}")

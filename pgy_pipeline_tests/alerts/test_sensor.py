@@ -7,8 +7,8 @@ import dagster as dg
 import pytest
 
 from pgy_pipeline.alerts import AlertConfigError
-from pgy_pipeline.alerts_sensor import ALERT_SENSOR_NAME, alert_given_up, pgy_alert_on_run_failure
-from pgy_pipeline.resources import PgyResource
+from pgy_pipeline.defs.alerts import ALERT_SENSOR_NAME, alert_given_up, pgy_alert_on_run_failure
+from pgy_pipeline.defs.resources import PgyResource
 from pgy_pipeline.warehouse.state import PipelineState
 
 from .conftest import HOOK_SECRET, Receiver
@@ -141,7 +141,7 @@ def test_a_bad_kind_errors_the_tick_clearly(
 
 
 def test_alert_stops_sends_one_message_per_stop(webhook: Receiver, data_dir: Path) -> None:
-    from pgy_pipeline.alerts_sensor import alert_stops
+    from pgy_pipeline.defs.alerts import alert_stops
     from pgy_pipeline.refresh import KolOutcome
 
     outcomes = [

@@ -15,6 +15,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from pgy_pipeline.defs.alerts import alert_stops
 from pgy_pipeline.defs.assets.metadata import column_schema, failure_message, outcome_table
 from pgy_pipeline.defs.partitions import KOLS_PARTITIONS_NAME, kol_partitions
 from pgy_pipeline.defs.resources import JustOneApiResource, PgyResource
@@ -179,6 +180,7 @@ def kol_notes(
     totals = summarize(outcomes)
     context.log.info("refresh done: %s", json.dumps(dataclasses.asdict(totals)))
     failed = [o for o in outcomes if o.failed]
+    alert_stops(pgy, outcomes, context.run_id, labels)
     # Outputs are skippable and never yielded: each KOL's partitions were reported through
     # AssetMaterialization events above, as it landed. Being a generator that yields
     # nothing is how a multi-asset says "no outputs".

@@ -9,6 +9,7 @@ of the same event twice.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import dagster as dg
@@ -23,7 +24,7 @@ from pgy_pipeline.alerts import (
     run_failure_alerts,
 )
 from pgy_pipeline.alerts.events import GivenUpKol, StoppedKol
-from pgy_pipeline.resources import PgyResource
+from pgy_pipeline.defs.resources import PgyResource
 from pgy_pipeline.roster import load_roster
 
 ALERT_SENSOR_NAME = "pgy_alert_on_run_failure"
@@ -90,7 +91,7 @@ def pgy_alert_on_run_failure(context: dg.RunFailureSensorContext, pgy: PgyResour
         link=settings.run_link(run.run_id),
         retry_run=run.tags.get(TRIGGER_TAG) == "retry",
     )
-    results = [notify(alert, pgy.data_dir, settings=settings) for alert in alerts]
+    results = [notify(alert, pgy.path, settings=settings) for alert in alerts]
     summary = ", ".join(
         f"{r.dedup_key}: {r.status}" + (f" ({r.detail})" if not r.sent else "") for r in results
     )
@@ -108,16 +109,16 @@ def alert_stops(
     if not any(o.status == "stopped" for o in outcomes):
         return []
     return notify_stops(
-        outcomes, pgy.data_dir, labels=kol_labels(pgy) if labels is None else labels, run_id=run_id
+        outcomes, pgy.path, labels=kol_labels(pgy) if labels is None else labels, run_id=run_id
     )
 
 
 def alert_given_up(
-    pgy: PgyResource, failures: Sequence[GivenUpKol], log: dg.DagsterLogManager | None = None
+    pgy: PgyResource, failures: Sequence[GivenUpKol], log: logging.Logger | dg.DagsterLogManager | None = None
 ) -> NotifyResult:
     """For ``kol_retry_sensor``: announce the KOLs it gave up on, each once (never raises)."""
     given_up = [f for f in failures if getattr(f, "gave_up", True) and f.error_kind in RETRIED_KINDS]
-    result = notify_given_up(given_up, pgy.data_dir, labels=kol_labels(pgy) if given_up else None)
+    result = notify_given_up(given_up, pgy.path, labels=kol_labels(pgy) if given_up else None)
     if log is not None and result.status in ("sent", "failed"):
         log.info("given-up alert: %s %s", result.status, result.detail)
     return result
