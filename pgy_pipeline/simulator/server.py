@@ -16,6 +16,7 @@ import socket
 import socketserver
 import threading
 from dataclasses import replace
+from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +24,7 @@ from urllib.parse import urlsplit
 from .endpoint import Counters, Endpoint
 from .profiles import PROFILES, Profile
 from .replies import Reply
+from .timeline import today_cst
 
 logger = logging.getLogger(__name__)
 
@@ -30,10 +32,22 @@ logger = logging.getLogger(__name__)
 COUNTERS_PATH = "/__simulator/counters"
 
 
-class Simulator:
-    """The endpoint on ``host:port`` (0 = ephemeral) with ``profile`` and ``seed``.
+def _alias(overrides: dict[str, Any]) -> dict[str, Any]:
+    # ``anchor_date`` was the newest note's date before the world had a clock; it is now
+    # the day served, which is what its callers meant.
+    if "anchor_date" in overrides:
+        overrides = dict(overrides)
+        overrides.setdefault("as_of", overrides.pop("anchor_date"))
+    return overrides
 
-    ``overrides`` replace fields of the profile, e.g. ``Simulator("clean", p_301=1.0)``.
+
+class Simulator:
+    """The endpoint on ``host:port`` (0 = ephemeral) with ``profile`` and ``seed``, serving ``as_of``.
+
+    ``as_of`` (a date or ISO string; ``anchor_date`` is an alias) is the day the simulated
+    world is in; None means today in Asia/Shanghai on every call. ``overrides`` replace
+    fields of the profile, e.g. ``Simulator("clean", p_301=1.0)``; ``update(as_of=...)``
+    moves the clock of a running simulator.
     """
 
     def __init__(
@@ -42,17 +56,25 @@ class Simulator:
         seed: int = 0,
         host: str = "127.0.0.1",
         port: int = 0,
+        as_of: date | str | None = None,
         **overrides: Any,
     ) -> None:
         if isinstance(profile, str):
             if profile not in PROFILES:
                 raise ValueError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
             profile = PROFILES[profile]
+        overrides = _alias(overrides)
+        if as_of is not None:
+            overrides["as_of"] = as_of
+        profile = replace(profile, **overrides)
+        if profile.counts_on is None:
+            # Pinned counts hold on the starting day; a later clock only adds notes.
+            profile = replace(profile, counts_on=profile.as_of or today_cst())
         self.seed = seed
         self.host = host
         self.port = port
         self._stopping = threading.Event()
-        self._endpoint = Endpoint(replace(profile, **overrides), seed, self._stopping)
+        self._endpoint = Endpoint(profile, seed, self._stopping)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._conn_lock = threading.Lock()
@@ -131,8 +153,13 @@ class Simulator:
         return self._endpoint.profile
 
     def update(self, **overrides: Any) -> Profile:
-        """Change faults at runtime; calls already in flight keep the profile they started with."""
-        return self._endpoint.update(**overrides)
+        """Change faults or the clock (``as_of``) at runtime; calls in flight keep their profile."""
+        return self._endpoint.update(**_alias(overrides))
+
+    @property
+    def as_of(self) -> date:
+        """The day served now (today in Asia/Shanghai unless pinned)."""
+        return self.profile.as_of or today_cst()
 
     def counters(self) -> Counters:
         return self._endpoint.counters()
@@ -151,15 +178,18 @@ class Simulator:
         order_type: str = "LATEST",
         note_type: str = "ALL",
         is_third_platform: str = "NO",
+        as_of: date | str | None = None,
     ) -> list[dict[str, Any]]:
-        """Ground truth in the vendor's JSON shape and paging order, without extra_fields."""
+        """Ground truth on ``as_of`` (default: the day served) in the vendor's JSON shape and
+        paging order, without extra_fields. Needs no HTTP: the simulator need not be started."""
+        day = date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
         return self._endpoint.expected_notes(
-            user_id, advertise_switch, order_type, note_type, is_third_platform
+            user_id, advertise_switch, order_type, note_type, is_third_platform, day
         )
 
-    def note_count(self, user_id: str, **filters: str) -> int:
-        """Number of notes for ``user_id`` under ``expected_notes`` keyword filters."""
-        return len(self.expected_notes(user_id, **filters))
+    def note_count(self, user_id: str, as_of: date | str | None = None, **filters: str) -> int:
+        """Number of notes for ``user_id`` on ``as_of`` under ``expected_notes`` keyword filters."""
+        return len(self.expected_notes(user_id, as_of=as_of, **filters))
 
 
 class _Handler(BaseHTTPRequestHandler):
