@@ -13,12 +13,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from .server import COUNTERS_PATH
+from .server import CLOCK_PATH, COUNTERS_PATH
 
 
 def free_port() -> int:
@@ -65,3 +66,8 @@ def counters(url: str) -> dict[str, Any]:
     """The counters of a simulator process: calls_total, by_code, by_http_status, by_user_page, faults."""
     data: dict[str, Any] = requests.get(url + COUNTERS_PATH, timeout=10).json()
     return data
+
+
+def set_as_of(url: str, day: date) -> None:
+    """Move the clock of a simulator process to ``day`` (calls already in flight keep theirs)."""
+    requests.post(url + CLOCK_PATH, params={"as_of": day.isoformat()}, timeout=10).raise_for_status()

@@ -19,7 +19,7 @@ from dataclasses import replace
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from .endpoint import Counters, Endpoint
 from .profiles import PROFILES, Profile
@@ -30,6 +30,9 @@ logger = logging.getLogger(__name__)
 
 # GET it for the simulator's counters as JSON (not part of the vendor's API).
 COUNTERS_PATH = "/__simulator/counters"
+# GET it for {"as_of": "YYYY-MM-DD"}; POST it with ?as_of=YYYY-MM-DD to move the clock of a
+# simulator in another process (benchmarks of several simulated days).
+CLOCK_PATH = "/__simulator/clock"
 
 
 def _alias(overrides: dict[str, Any]) -> dict[str, Any]:
@@ -217,8 +220,12 @@ class _Handler(BaseHTTPRequestHandler):
                 sim._connections.discard(self.connection)
 
     def do_GET(self) -> None:
-        if urlsplit(self.path).path == COUNTERS_PATH:
+        path = urlsplit(self.path).path
+        if path == COUNTERS_PATH:
             self._send_counters()
+            return
+        if path == CLOCK_PATH:
+            self._send_json(200, {"as_of": self.server.sim.as_of.isoformat()})
             return
         try:
             reply = self.server.sim._endpoint.respond(self.path)
@@ -236,19 +243,38 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(reply.body)
 
+    def do_POST(self) -> None:
+        # Any request body is left unread, so this connection cannot be reused.
+        self.close_connection = True
+        url = urlsplit(self.path)
+        if url.path != CLOCK_PATH:
+            self.send_error(404)
+            return
+        try:
+            day = date.fromisoformat(parse_qs(url.query).get("as_of", [""])[0])
+        except ValueError:
+            self._send_json(400, {"error": "as_of must be YYYY-MM-DD"})
+            return
+        self.server.sim.update(as_of=day)
+        self._send_json(200, {"as_of": day.isoformat()})
+
     def _send_counters(self) -> None:
         # For benchmarks and `pgy simulator` users: what was spent, from another process.
         c = self.server.sim.counters()
-        body = json.dumps(
+        self._send_json(
+            200,
             {
                 "calls_total": c.calls_total,
                 "by_code": {str(k): v for k, v in c.by_code.items()},
                 "by_http_status": {str(k): v for k, v in c.by_http_status.items()},
                 "by_user_page": [[u, p, n] for (u, p), n in c.by_user_page.items()],
                 "faults": dict(c.faults),
-            }
-        ).encode()
-        self.send_response(200)
+            },
+        )
+
+    def _send_json(self, status: int, obj: Any) -> None:
+        body = json.dumps(obj).encode()
+        self.send_response(status)
         self.send_header("Content-Type", "application/json;charset=UTF-8")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

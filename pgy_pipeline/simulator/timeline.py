@@ -100,12 +100,16 @@ class Timeline:
                 day = last + timedelta(days=self._gap(self._future_rng))
                 self._future.append(self._note(self._future_rng, day))
 
+    def lives(self, until: date) -> list[NoteLife]:
+        """Every note published by ``until``, deleted or not, with its final counts (newest first)."""
+        self._extend(until)
+        with self._lock:
+            future = [n for n in reversed(self._future) if n.published <= until]
+        return [*future, *(n for n in self._history if n.published <= until)]
+
     def notes_on(self, day: date) -> tuple[Note, ...]:
         """The notes served on ``day`` with their metrics on that day, newest first."""
-        self._extend(day)
-        with self._lock:
-            future = [n for n in reversed(self._future) if n.published <= day]
-        return tuple(n.on(day) for n in (*future, *self._history) if n.visible_on(day))
+        return tuple(n.on(day) for n in self.lives(day) if n.visible_on(day))
 
 
 @lru_cache(maxsize=4096)
