@@ -36,6 +36,8 @@ from datetime import date
 from types import MappingProxyType
 from typing import Any
 
+from .timeline import today_cst
+
 _PROBABILITIES = (
     "p_301",
     "p_500",
@@ -155,6 +157,15 @@ class Profile:
         return (Profile, tuple(dict(v) if isinstance(v, Mapping) else v for v in values))
 
 
+def with_overrides(profile: Profile, overrides: Mapping[str, Any]) -> Profile:
+    """``profile`` with fields replaced; ``anchor_date`` is the old name of ``as_of``."""
+    fields = dict(overrides)
+    # Before the world had a clock, anchor_date was the newest note's date: the day served.
+    if "anchor_date" in fields:
+        fields.setdefault("as_of", fields.pop("anchor_date"))
+    return dataclasses.replace(profile, **fields)
+
+
 _REALISTIC = Profile(name="realistic", latency_s=0.15, p_301=0.05, rate_limit_per_s=20.0)
 
 PROFILES: dict[str, Profile] = {
@@ -177,3 +188,16 @@ PROFILES: dict[str, Profile] = {
         total_drift=1,
     ),
 }
+
+
+def starting_profile(profile: str | Profile, overrides: Mapping[str, Any]) -> Profile:
+    """The profile a new simulator starts with: a bundled one by name, overridden, its clock set."""
+    if isinstance(profile, str):
+        if profile not in PROFILES:
+            raise ValueError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
+        profile = PROFILES[profile]
+    profile = with_overrides(profile, overrides)
+    if profile.counts_on is None:
+        # Pinned counts hold on the starting day; a later clock only adds notes.
+        profile = dataclasses.replace(profile, counts_on=profile.as_of or today_cst())
+    return profile

@@ -15,14 +15,13 @@ import logging
 import socket
 import socketserver
 import threading
-from dataclasses import replace
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .endpoint import Counters, Endpoint
-from .profiles import PROFILES, Profile
+from .profiles import Profile, starting_profile
 from .replies import Reply
 from .timeline import today_cst
 
@@ -33,15 +32,6 @@ COUNTERS_PATH = "/__simulator/counters"
 # GET it for {"as_of": "YYYY-MM-DD"}; POST it with ?as_of=YYYY-MM-DD to move the clock of a
 # simulator in another process (benchmarks of several simulated days).
 CLOCK_PATH = "/__simulator/clock"
-
-
-def _alias(overrides: dict[str, Any]) -> dict[str, Any]:
-    # ``anchor_date`` was the newest note's date before the world had a clock; it is now
-    # the day served, which is what its callers meant.
-    if "anchor_date" in overrides:
-        overrides = dict(overrides)
-        overrides.setdefault("as_of", overrides.pop("anchor_date"))
-    return overrides
 
 
 class Simulator:
@@ -62,17 +52,9 @@ class Simulator:
         as_of: date | str | None = None,
         **overrides: Any,
     ) -> None:
-        if isinstance(profile, str):
-            if profile not in PROFILES:
-                raise ValueError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
-            profile = PROFILES[profile]
-        overrides = _alias(overrides)
         if as_of is not None:
             overrides["as_of"] = as_of
-        profile = replace(profile, **overrides)
-        if profile.counts_on is None:
-            # Pinned counts hold on the starting day; a later clock only adds notes.
-            profile = replace(profile, counts_on=profile.as_of or today_cst())
+        profile = starting_profile(profile, overrides)
         self.seed = seed
         self.host = host
         self.port = port
@@ -157,7 +139,7 @@ class Simulator:
 
     def update(self, **overrides: Any) -> Profile:
         """Change faults or the clock (``as_of``) at runtime; calls in flight keep their profile."""
-        return self._endpoint.update(**_alias(overrides))
+        return self._endpoint.update(overrides)
 
     @property
     def as_of(self) -> date:
@@ -187,7 +169,7 @@ class Simulator:
         paging order, without extra_fields. Needs no HTTP: the simulator need not be started."""
         day = date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
         return self._endpoint.expected_notes(
-            user_id, advertise_switch, order_type, note_type, is_third_platform, day
+            user_id, day, advertise_switch, order_type, note_type, is_third_platform
         )
 
     def note_count(self, user_id: str, as_of: date | str | None = None, **filters: str) -> int:
