@@ -22,7 +22,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from .data import Note, stable_int
-from .notegen import Fate, KolStyle, NoteLife, draw_count, draw_note
+from .notegen import Fate, KolStyle, NoteLife, draw_count, draw_note, growth
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # The date of the vendor's own example answer; seeds shift the reference back from it.
@@ -58,6 +58,7 @@ class Timeline:
         self._future: list[NoteLife] = []
         self._future_rng = random.Random(stable_int(seed, user_id, "future"))
         self._lock = threading.Lock()
+        self._settled: dict[str, Note] = {}
 
     def _gap(self, rng: random.Random) -> int:
         # Whole days, exponential around the KOL's cadence: bursts and quiet spells.
@@ -109,7 +110,19 @@ class Timeline:
 
     def notes_on(self, day: date) -> tuple[Note, ...]:
         """The notes served on ``day`` with their metrics on that day, newest first."""
-        return tuple(n.on(day) for n in self.lives(day) if n.visible_on(day))
+        notes = []
+        for life in self.lives(day):
+            if not life.visible_on(day):
+                continue
+            if growth((day - life.published).days, life.tau) < 1.0:
+                notes.append(life.on(day))
+                continue
+            # A settled note looks the same every later day: build it once, share it across days.
+            note = self._settled.get(life.note_id)
+            if note is None:
+                note = self._settled[life.note_id] = life.on(day)
+            notes.append(note)
+        return tuple(notes)
 
 
 @lru_cache(maxsize=4096)
