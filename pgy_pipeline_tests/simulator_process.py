@@ -13,12 +13,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from pgy_pipeline.simulator.server import COUNTERS_PATH
+from pgy_pipeline.simulator.server import CLOCK_PATH, COUNTERS_PATH
 
 
 def free_port() -> int:
@@ -67,3 +68,9 @@ def counters(url: str) -> dict[str, Any]:
     with requests.Session() as session:
         data: dict[str, Any] = session.get(url + COUNTERS_PATH, timeout=(2, 10)).json()
     return data
+
+
+def set_as_of(url: str, day: date) -> None:
+    """Move the clock of a simulator process to ``day`` (calls already in flight keep theirs)."""
+    with requests.Session() as session:
+        session.post(url + CLOCK_PATH, params={"as_of": day.isoformat()}, timeout=(2, 10)).raise_for_status()

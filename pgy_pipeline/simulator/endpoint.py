@@ -19,13 +19,15 @@ import re
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .data import FILTERS, Note, check_filter, generate_notes, page_slice, select, stable_int
-from .profiles import Profile
+from .data import FILTERS, Note, check_filter, page_slice, select, stable_int
+from .profiles import Profile, with_overrides
 from .replies import HTML_502, Reply, envelope, framework
+from .timeline import notes_on, today_cst
 
 ENDPOINT_PATH = "/api/xiaohongshu-pgy/api/solar/kol/dataV2/notesDetail/v1"
 _USER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -65,9 +67,9 @@ class Endpoint:
         with self._lock:
             return self._profile
 
-    def update(self, **overrides: Any) -> Profile:
+    def update(self, overrides: dict[str, Any]) -> Profile:
         with self._lock:
-            self._profile = replace(self._profile, **overrides)
+            self._profile = with_overrides(self._profile, overrides)
             return self._profile
 
     def _reset_counts(self) -> None:
@@ -99,28 +101,18 @@ class Endpoint:
             self._spent.clear()
             self._buckets.clear()
 
-    def _notes(self, profile: Profile, user_id: str) -> tuple[Note, ...]:
-        return generate_notes(
-            self.seed,
-            user_id,
-            profile.fixed_counts.get(user_id),
-            profile.anchor_date,
-            profile.null_metric_share,
-        )
+    def _notes(self, profile: Profile, user_id: str, as_of: date | None = None) -> tuple[Note, ...]:
+        day = as_of or profile.as_of or today_cst()
+        pinned = profile.fixed_counts.get(user_id)
+        counts_on = profile.counts_on if pinned is not None else None
+        return notes_on(self.seed, user_id, day, pinned, counts_on, profile.null_metric_share)
 
-    def expected_notes(
-        self,
-        user_id: str,
-        advertise_switch: str = "ALL",
-        order_type: str = "LATEST",
-        note_type: str = "ALL",
-        is_third_platform: str = "NO",
-    ) -> list[dict[str, Any]]:
-        """What a perfect client ends up with, in paging order, without extra_fields."""
-        notes = select(
-            self._notes(self.profile, user_id), advertise_switch, order_type, note_type, is_third_platform
-        )
-        return [n.to_vendor() for n in notes]
+    def expected_notes(self, user_id: str, as_of: date | None, *filters: str) -> list[dict[str, Any]]:
+        """What a perfect client ends up with on ``as_of``, in paging order, without extra_fields.
+
+        ``filters`` are ``select``'s: advertise_switch, order_type, note_type, is_third_platform.
+        """
+        return [n.to_vendor() for n in select(self._notes(self.profile, user_id, as_of), *filters)]
 
     # -- request handling ----------------------------------------------------------------
     def _fault(self, name: str) -> None:

@@ -36,6 +36,8 @@ from datetime import date
 from types import MappingProxyType
 from typing import Any
 
+from .timeline import today_cst
+
 _PROBABILITIES = (
     "p_301",
     "p_500",
@@ -50,6 +52,7 @@ _PROBABILITIES = (
 )
 _MAPPINGS = ("fixed_counts", "user_codes")
 _TOKEN_SETS = ("revoked_tokens", "forbidden_users")
+_DATES = ("as_of", "counts_on")
 
 
 @dataclass(frozen=True)
@@ -58,8 +61,13 @@ class Profile:
 
     Data shape:
       page_size: notes per page (the live API answers 8).
-      fixed_counts: pin a user's note count, e.g. ``{"u0": 0, "u9": 9}``.
-      anchor_date: date of the newest possible note (default derived from the seed).
+      as_of: the day the simulator serves (notes published by then, counts as of then);
+        None means today in Asia/Shanghai, looked up on every call.
+      fixed_counts: pin a user's isThirdPlatform=NO note count on ``counts_on``, e.g.
+        ``{"u0": 0, "u9": 9}``; such a user keeps publishing afterwards, never deletes,
+        and a count of 0 means it never publishes at all.
+      counts_on: the day ``fixed_counts`` hold; ``Simulator`` sets it to its starting
+        ``as_of`` so moving the clock later adds notes instead of sliding the window.
       null_metric_share: share of notes whose collectNum or thirdReadUserNum is null
         in the data itself; stable per note, so ``expected_notes`` shows the nulls too.
       extra_fields: add fields the vendor might add later (``shareNumV2``, ``xsecToken``
@@ -83,7 +91,8 @@ class Profile:
     name: str = "custom"
     page_size: int = 8
     fixed_counts: Mapping[str, int] = field(default_factory=dict)
-    anchor_date: date | None = None
+    as_of: date | None = None
+    counts_on: date | None = None
     null_metric_share: float = 0.0
     extra_fields: bool = False
 
@@ -124,8 +133,9 @@ class Profile:
             object.__setattr__(self, name, frozenset(getattr(self, name)))
         if self.valid_tokens is not None:
             object.__setattr__(self, "valid_tokens", frozenset(self.valid_tokens))
-        if isinstance(self.anchor_date, str):
-            object.__setattr__(self, "anchor_date", date.fromisoformat(self.anchor_date))
+        for name in _DATES:
+            if isinstance(getattr(self, name), str):
+                object.__setattr__(self, name, date.fromisoformat(getattr(self, name)))
         for name in _PROBABILITIES:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -145,6 +155,15 @@ class Profile:
         # MappingProxyType does not pickle; rebuild from plain dicts instead.
         values = [getattr(self, f.name) for f in dataclasses.fields(self)]
         return (Profile, tuple(dict(v) if isinstance(v, Mapping) else v for v in values))
+
+
+def with_overrides(profile: Profile, overrides: Mapping[str, Any]) -> Profile:
+    """``profile`` with fields replaced; ``anchor_date`` is the old name of ``as_of``."""
+    fields = dict(overrides)
+    # Before the world had a clock, anchor_date was the newest note's date: the day served.
+    if "anchor_date" in fields:
+        fields.setdefault("as_of", fields.pop("anchor_date"))
+    return dataclasses.replace(profile, **fields)
 
 
 _REALISTIC = Profile(name="realistic", latency_s=0.15, p_301=0.05, rate_limit_per_s=20.0)
@@ -169,3 +188,16 @@ PROFILES: dict[str, Profile] = {
         total_drift=1,
     ),
 }
+
+
+def starting_profile(profile: str | Profile, overrides: Mapping[str, Any]) -> Profile:
+    """The profile a new simulator starts with: a bundled one by name, overridden, its clock set."""
+    if isinstance(profile, str):
+        if profile not in PROFILES:
+            raise ValueError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
+        profile = PROFILES[profile]
+    profile = with_overrides(profile, overrides)
+    if profile.counts_on is None:
+        # Pinned counts hold on the starting day; a later clock only adds notes.
+        profile = dataclasses.replace(profile, counts_on=profile.as_of or today_cst())
+    return profile

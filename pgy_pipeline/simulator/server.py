@@ -15,25 +15,32 @@ import logging
 import socket
 import socketserver
 import threading
-from dataclasses import replace
+from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from .endpoint import Counters, Endpoint
-from .profiles import PROFILES, Profile
+from .profiles import Profile, starting_profile
 from .replies import Reply
+from .timeline import today_cst
 
 logger = logging.getLogger(__name__)
 
 # GET it for the simulator's counters as JSON (not part of the vendor's API).
 COUNTERS_PATH = "/__simulator/counters"
+# GET it for {"as_of": "YYYY-MM-DD"}; POST it with ?as_of=YYYY-MM-DD to move the clock of a
+# simulator in another process (benchmarks of several simulated days).
+CLOCK_PATH = "/__simulator/clock"
 
 
 class Simulator:
-    """The endpoint on ``host:port`` (0 = ephemeral) with ``profile`` and ``seed``.
+    """The endpoint on ``host:port`` (0 = ephemeral) with ``profile`` and ``seed``, serving ``as_of``.
 
-    ``overrides`` replace fields of the profile, e.g. ``Simulator("clean", p_301=1.0)``.
+    ``as_of`` (a date or ISO string; ``anchor_date`` is an alias) is the day the simulated
+    world is in; None means today in Asia/Shanghai on every call. ``overrides`` replace
+    fields of the profile, e.g. ``Simulator("clean", p_301=1.0)``; ``update(as_of=...)``
+    moves the clock of a running simulator.
     """
 
     def __init__(
@@ -42,17 +49,17 @@ class Simulator:
         seed: int = 0,
         host: str = "127.0.0.1",
         port: int = 0,
+        as_of: date | str | None = None,
         **overrides: Any,
     ) -> None:
-        if isinstance(profile, str):
-            if profile not in PROFILES:
-                raise ValueError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
-            profile = PROFILES[profile]
+        if as_of is not None:
+            overrides["as_of"] = as_of
+        profile = starting_profile(profile, overrides)
         self.seed = seed
         self.host = host
         self.port = port
         self._stopping = threading.Event()
-        self._endpoint = Endpoint(replace(profile, **overrides), seed, self._stopping)
+        self._endpoint = Endpoint(profile, seed, self._stopping)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._conn_lock = threading.Lock()
@@ -131,8 +138,13 @@ class Simulator:
         return self._endpoint.profile
 
     def update(self, **overrides: Any) -> Profile:
-        """Change faults at runtime; calls already in flight keep the profile they started with."""
-        return self._endpoint.update(**overrides)
+        """Change faults or the clock (``as_of``) at runtime; calls in flight keep their profile."""
+        return self._endpoint.update(overrides)
+
+    @property
+    def as_of(self) -> date:
+        """The day served now (today in Asia/Shanghai unless pinned)."""
+        return self.profile.as_of or today_cst()
 
     def counters(self) -> Counters:
         return self._endpoint.counters()
@@ -151,15 +163,18 @@ class Simulator:
         order_type: str = "LATEST",
         note_type: str = "ALL",
         is_third_platform: str = "NO",
+        as_of: date | str | None = None,
     ) -> list[dict[str, Any]]:
-        """Ground truth in the vendor's JSON shape and paging order, without extra_fields."""
+        """Ground truth on ``as_of`` (default: the day served) in the vendor's JSON shape and
+        paging order, without extra_fields. Needs no HTTP: the simulator need not be started."""
+        day = date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
         return self._endpoint.expected_notes(
-            user_id, advertise_switch, order_type, note_type, is_third_platform
+            user_id, day, advertise_switch, order_type, note_type, is_third_platform
         )
 
-    def note_count(self, user_id: str, **filters: str) -> int:
-        """Number of notes for ``user_id`` under ``expected_notes`` keyword filters."""
-        return len(self.expected_notes(user_id, **filters))
+    def note_count(self, user_id: str, as_of: date | str | None = None, **filters: str) -> int:
+        """Number of notes for ``user_id`` on ``as_of`` under ``expected_notes`` keyword filters."""
+        return len(self.expected_notes(user_id, as_of=as_of, **filters))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -187,8 +202,12 @@ class _Handler(BaseHTTPRequestHandler):
                 sim._connections.discard(self.connection)
 
     def do_GET(self) -> None:
-        if urlsplit(self.path).path == COUNTERS_PATH:
+        path = urlsplit(self.path).path
+        if path == COUNTERS_PATH:
             self._send_counters()
+            return
+        if path == CLOCK_PATH:
+            self._send_json(200, {"as_of": self.server.sim.as_of.isoformat()})
             return
         try:
             reply = self.server.sim._endpoint.respond(self.path)
@@ -206,19 +225,38 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(reply.body)
 
+    def do_POST(self) -> None:
+        # Any request body is left unread, so this connection cannot be reused.
+        self.close_connection = True
+        url = urlsplit(self.path)
+        if url.path != CLOCK_PATH:
+            self.send_error(404)
+            return
+        try:
+            day = date.fromisoformat(parse_qs(url.query).get("as_of", [""])[0])
+        except ValueError:
+            self._send_json(400, {"error": "as_of must be YYYY-MM-DD"})
+            return
+        self.server.sim.update(as_of=day)
+        self._send_json(200, {"as_of": day.isoformat()})
+
     def _send_counters(self) -> None:
         # For benchmarks and `pgy simulator` users: what was spent, from another process.
         c = self.server.sim.counters()
-        body = json.dumps(
+        self._send_json(
+            200,
             {
                 "calls_total": c.calls_total,
                 "by_code": {str(k): v for k, v in c.by_code.items()},
                 "by_http_status": {str(k): v for k, v in c.by_http_status.items()},
                 "by_user_page": [[u, p, n] for (u, p), n in c.by_user_page.items()],
                 "faults": dict(c.faults),
-            }
-        ).encode()
-        self.send_response(200)
+            },
+        )
+
+    def _send_json(self, status: int, obj: Any) -> None:
+        body = json.dumps(obj).encode()
+        self.send_response(status)
         self.send_header("Content-Type", "application/json;charset=UTF-8")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
