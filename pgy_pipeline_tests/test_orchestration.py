@@ -34,7 +34,7 @@ def test_definitions_load_and_validate_in_process():
     dg.Definitions.validate_loadable(defs)
     assert {j.name for j in defs.jobs} == {"refresh_kols", "refresh_engagement"}
     assets = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert assets == {"note_pages", "notes", "note_engagement", "kol_engagement"}
+    assert assets == {"note_pages", "notes", "note_engagement", "kol_engagement", "kol_report"}
 
 
 def test_dagster_definitions_validate_command_passes(tmp_path):

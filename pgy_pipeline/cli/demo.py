@@ -80,4 +80,7 @@ def run_demo(data_dir: Path, roster_path: Path) -> int:
         click.echo(f"  {sql};")
     click.echo("")
     click.echo("Next: `make ui` opens Dagster at http://127.0.0.1:3000 with these runs.")
+    report = (data_dir / "reports" / "index.html").resolve()
+    if report.exists():
+        click.echo(f"KOL report (open in a browser, or mail the folder): {report}")
     return 0 if all(r.success for r in runs) and eng.success else 1

@@ -64,7 +64,7 @@ def refresh(
     from pgy_pipeline.cli import runner
     from pgy_pipeline.defs.definitions import build_defs
 
-    ids = _select_kols(user_ids, kols_file)
+    ids = select_kols(user_ids, kols_file)
     roster = load_roster(settings.roster_path())
     off_roster = [u for u in ids if u not in roster.user_ids] if user_ids else []
     if off_roster and track:
@@ -99,7 +99,7 @@ def refresh(
     sys.exit(0 if ok else 1)
 
 
-def _select_kols(user_ids: tuple[str, ...], kols_file: str | None) -> list[str]:
+def select_kols(user_ids: tuple[str, ...], kols_file: str | None) -> list[str]:
     if user_ids and kols_file:
         raise click.UsageError("give USER_IDs or --kols FILE, not both")
     if user_ids:

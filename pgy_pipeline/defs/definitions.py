@@ -11,7 +11,7 @@ import dagster as dg
 
 from pgy_pipeline import settings
 from pgy_pipeline.defs.alerts import pgy_alert_on_run_failure
-from pgy_pipeline.defs.assets import kol_engagement, kol_notes, note_engagement
+from pgy_pipeline.defs.assets import kol_engagement, kol_notes, kol_report, note_engagement
 from pgy_pipeline.defs.assets.kol_notes import NOTES
 from pgy_pipeline.defs.checks import ALL_CHECKS
 from pgy_pipeline.defs.jobs import engagement_job, refresh_job
@@ -23,7 +23,7 @@ from pgy_pipeline.defs.sensors import kol_retry_sensor, kol_roster_sensor
 def build_defs(api: JustOneApiResource | None = None, pgy: PgyResource | None = None) -> dg.Definitions:
     automation = dg.AutomationConditionSensorDefinition(
         "engagement_automation",
-        target=dg.AssetSelection.assets(note_engagement, kol_engagement)
+        target=dg.AssetSelection.assets(note_engagement, kol_engagement, kol_report)
         | dg.AssetSelection.checks_for_assets(NOTES),
         default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=30,
@@ -34,7 +34,7 @@ def build_defs(api: JustOneApiResource | None = None, pgy: PgyResource | None = 
         settings.schedule_cron(DEFAULT_CRON), settings.schedule_timezone(DEFAULT_TIMEZONE)
     )
     return dg.Definitions(
-        assets=[kol_notes, note_engagement, kol_engagement],
+        assets=[kol_notes, note_engagement, kol_engagement, kol_report],
         asset_checks=ALL_CHECKS,
         jobs=[refresh_job, engagement_job],
         schedules=[schedule],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pgy_pipeline.defs.assets import kol_engagement, note_engagement
+from pgy_pipeline.defs.assets import kol_engagement, kol_report, note_engagement
 from pgy_pipeline.defs.assets.kol_notes import NOTE_PAGES, NOTES
 from pgy_pipeline.defs.partitions import kol_partitions
 
@@ -24,7 +24,10 @@ refresh_job = dg.define_asset_job(
 
 engagement_job = dg.define_asset_job(
     ENGAGEMENT_JOB_NAME,
-    selection=dg.AssetSelection.assets(note_engagement, kol_engagement)
+    selection=dg.AssetSelection.assets(note_engagement, kol_engagement, kol_report)
     | dg.AssetSelection.checks_for_assets(NOTES),
-    description="Recompute note_engagement and kol_engagement in DuckDB and run the data checks on notes.",
+    description=(
+        "Recompute note_engagement and kol_engagement in DuckDB, rewrite the HTML report, and run the "
+        "data checks on notes."
+    ),
 )

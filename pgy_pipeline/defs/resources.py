@@ -141,6 +141,10 @@ class PgyResource(dg.ConfigurableResource):
         return Path(self.data_dir) if self.data_dir else settings.data_dir()
 
     @property
+    def reports_dir(self) -> Path:
+        return self.path / "reports"
+
+    @property
     def roster_path(self) -> Path:
         return settings.roster_path(self.path)
 

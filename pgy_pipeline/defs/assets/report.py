@@ -1,0 +1,34 @@
+"""``kol_report``: the static HTML scorecard analysts send, rewritten after the engagement tables."""
+
+import dagster as dg
+
+from pgy_pipeline.defs.assets.engagement import ENGAGEMENT_AUTOMATION, kol_engagement
+from pgy_pipeline.defs.resources import PgyResource
+from pgy_pipeline.report import write_report
+
+
+@dg.asset(
+    deps=[kol_engagement],
+    description=(
+        "A static HTML report under data/reports/: the leaderboard (index.html, sortable) and one page "
+        "per KOL (reads and like_collect by publish date, organic vs cooperation, video vs photo, "
+        "posting cadence, top notes, history across refreshes). Opens offline; mail the folder."
+    ),
+    group_name="engagement",
+    kinds={"html"},
+    owners=["team:analytics"],
+    automation_condition=ENGAGEMENT_AUTOMATION,
+)
+def kol_report(context: dg.AssetExecutionContext, pgy: PgyResource) -> dg.MaterializeResult:
+    result = write_report(pgy.warehouse().published_path, pgy.reports_dir)
+    index = result.index.resolve()
+    return dg.MaterializeResult(
+        metadata={
+            "index": dg.MetadataValue.url(index.as_uri()),
+            "index_path": dg.MetadataValue.path(str(index)),
+            "kol_pages": len(result.kol_pages),
+            "kols_ranked": result.ranked,
+            "notes": result.notes,
+            "seconds": result.seconds,
+        }
+    )
