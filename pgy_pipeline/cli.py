@@ -381,7 +381,7 @@ def replay() -> None:
     from pgy_pipeline.warehouse.writes import write_fetches
 
     raw = RawStore(_data_dir())
-    rows, files = replay_batch(raw, raw.iter_done_fetches())
+    rows, files = replay_batch(raw, raw.iter_recorded_fetches())
     with Warehouse(_data_dir()).write(publish=True) as conn:
         stats = write_fetches(conn, rows, files)
     click.echo(f"replayed {stats.fetches} fetch(es), {stats.snapshots} note rows, 0 API calls")

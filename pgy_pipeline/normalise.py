@@ -7,17 +7,20 @@ note rows themselves are produced in SQL (``warehouse/normalise.py``).
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from pathlib import Path
 
 import pandas as pd
 
 from pgy_pipeline.justoneapi import ApiError, CallRecord, NotesQuery, Page
 from pgy_pipeline.justoneapi import page_from_raw as parse_stored_page
-from pgy_pipeline.warehouse.raw import RawPage, RawStore
-from pgy_pipeline.warehouse.writes import CALL_COLUMNS, FetchRow
+from pgy_pipeline.warehouse.raw import RawPage
+
+# The replay path lives in the warehouse (warehouse/replay.py); these names stay importable here.
+from pgy_pipeline.warehouse.replay import fetch_row_from_json as fetch_row_from_json
+from pgy_pipeline.warehouse.replay import fetch_row_to_json as fetch_row_to_json
+from pgy_pipeline.warehouse.replay import replay_batch as replay_batch
+from pgy_pipeline.warehouse.writes import CALL_COLUMNS
 
 
 class RawPageError(ValueError):
@@ -73,31 +76,3 @@ def calls_frame(
         },
         columns=CALL_COLUMNS,
     )
-
-
-def fetch_row_to_json(row: FetchRow) -> dict[str, object]:
-    """The fetches row as JSON, kept beside the raw pages (``<fetch>.done.json``) for replays."""
-    out = dataclasses.asdict(row)
-    for key in ("started_at", "finished_at"):
-        value = out[key]
-        out[key] = value.isoformat() if isinstance(value, datetime) else value
-    return out
-
-
-def fetch_row_from_json(data: Mapping[str, object]) -> FetchRow:
-    known = {f.name for f in dataclasses.fields(FetchRow)}
-    values = {k: v for k, v in data.items() if k in known}
-    for key in ("started_at", "finished_at"):
-        if isinstance(values.get(key), str):
-            values[key] = datetime.fromisoformat(str(values[key]))
-    return FetchRow(**values)  # type: ignore[arg-type]
-
-
-def replay_batch(raw: RawStore, fetches: Iterable[tuple[str, str]]) -> tuple[list[FetchRow], list[Path]]:
-    """Fetch rows and raw files of completed stored fetches, ready for ``write_fetches``: no API call."""
-    rows: list[FetchRow] = []
-    files: list[Path] = []
-    for user_id, fetch_id in fetches:
-        rows.append(fetch_row_from_json(raw.done_summary(user_id, fetch_id)))
-        files.append(raw.fetch_file(user_id, fetch_id))
-    return rows, files

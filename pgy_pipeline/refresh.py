@@ -277,6 +277,8 @@ class Refresher:
                 self.state.clear_failure(f.query.user_id)
                 outcomes.append(_ok_outcome(f, stats))
             else:
+                # Its row is kept too, so that a rebuild from the raw layer has every fetch.
+                self.raw.mark_failed(f.query.user_id, row.fetch_id, fetch_row_to_json(row))
                 outcomes.append(self._failed(f))
         outcomes += [
             KolOutcome(
