@@ -25,7 +25,9 @@ T0 = datetime(2026, 3, 1, tzinfo=UTC)
 TABLES = {"notes": "user_id, note_id", "note_snapshots": "fetch_id, note_id", "fetches": "fetch_id"}
 
 
-def note(i: int | str, reads: int | None = 100, likes: int | None = 10, collects: int | None = 5, **extra: Any):
+def note(
+    i: int | str, reads: int | None = 100, likes: int | None = 10, collects: int | None = 5, **extra: Any
+):
     """One API note (``data.list[]`` entry); ``i`` names it (24 hex chars like the real ids)."""
     note_id = i if isinstance(i, str) else f"{i:024x}"
     item = {
@@ -49,7 +51,8 @@ def nid(i: int) -> str:
 
 
 def connect() -> duckdb.DuckDBPyConnection:
-    conn = duckdb.connect()
+    # One thread: these databases are tiny, and the test machine's cores are shared.
+    conn = duckdb.connect(config={"threads": 1})
     migrate(conn)
     return conn
 
@@ -115,10 +118,14 @@ class Lab:
         for number, items in enumerate(pages, 1):
             at = self.tick()
             started = started or at
-            body = json.dumps({"code": 0, "message": "success", "data": {"list": list(items), "total": total}})
+            body = json.dumps(
+                {"code": 0, "message": "success", "data": {"list": list(items), "total": total}}
+            )
             params = {"userId": user_id, "pageNumber": number}
             self.raw.append(
-                RawPage(fetch_id, user_id, number, params, at.isoformat(), "run", 200, 0, "r", None, 1, 0.1, body)
+                RawPage(
+                    fetch_id, user_id, number, params, at.isoformat(), "run", 200, 0, "r", None, 1, 0.1, body
+                )
             )
         row = FetchRow(
             fetch_id=fetch_id,
@@ -168,7 +175,11 @@ class Lab:
         return self.conn.execute(sql, list(params)).fetchall()
 
     def gone(self, user_id: str) -> dict[str, datetime]:
-        return dict(self.query("SELECT note_id, gone_at FROM notes WHERE user_id = ? AND gone_at IS NOT NULL", user_id))
+        return dict(
+            self.query(
+                "SELECT note_id, gone_at FROM notes WHERE user_id = ? AND gone_at IS NOT NULL", user_id
+            )
+        )
 
 
 def pages_of(items: Sequence[dict[str, Any]], size: int = 8) -> list[list[dict[str, Any]]]:

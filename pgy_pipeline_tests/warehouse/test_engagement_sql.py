@@ -28,11 +28,13 @@ def skewed(tmp_path):
 
 def test_kol_engagement_takes_medians_not_means(skewed):
     cols = ["like_collect_median", "organic_like_collect_median", "like_collect_median_30d"]
-    cols += ["organic_like_collect_median_90d", "like_collect_rate_median", "organic_like_collect_rate_median"]
+    cols += [
+        "organic_like_collect_median_90d",
+        "like_collect_rate_median",
+        "organic_like_collect_rate_median",
+    ]
     row = skewed.query(f"SELECT {', '.join(cols)} FROM kol_engagement")[0]
-    assert dict(zip(cols, row, strict=True)) == pytest.approx(
-        {c: (0.1 if "rate" in c else 10) for c in cols}
-    )
+    assert dict(zip(cols, row, strict=True)) == pytest.approx({c: (0.1 if "rate" in c else 10) for c in cols})
 
 
 def test_the_views_take_medians_not_means(skewed):
@@ -53,7 +55,9 @@ def zero_reads(tmp_path):
 
 
 def test_a_note_with_zero_reads_has_no_rate(zero_reads):
-    rates = zero_reads.query("SELECT read_num, like_collect_rate, like_rate, collect_rate FROM note_engagement")
+    rates = zero_reads.query(
+        "SELECT read_num, like_collect_rate, like_rate, collect_rate FROM note_engagement"
+    )
     assert [r[1:] for r in rates if r[0] == 0] == [(None, None, None)] * 4
     assert all(math.isfinite(x) for r in rates if r[0] for x in r[1:])
 
@@ -63,4 +67,6 @@ def test_zero_reads_leave_the_kol_rates_as_over_the_notes_with_reads(zero_reads)
         "SELECT like_collect_rate_median, like_collect_rate_pooled FROM kol_engagement"
     )[0]
     assert median == pytest.approx(0.045) and pooled == pytest.approx(36 / 800)
-    assert zero_reads.query("SELECT like_collect_rate_median FROM kol_leaderboard") == [(pytest.approx(0.045),)]
+    assert zero_reads.query("SELECT like_collect_rate_median FROM kol_leaderboard") == [
+        (pytest.approx(0.045),)
+    ]

@@ -34,7 +34,8 @@ def test_an_older_sighting_written_later_never_overwrites_the_newer_one(tmp_path
     new = lab.fetch(KOL, [[note(1, reads=500, title="new title")]])
     lab.write([old])  # e.g. a replay of a fetch that failed to write at the time
     assert lab.query(
-        "SELECT title, read_num, last_seen_at, last_fetch_id, first_seen_at FROM notes WHERE note_id = ?", nid(1)
+        "SELECT title, read_num, last_seen_at, last_fetch_id, first_seen_at FROM notes WHERE note_id = ?",
+        nid(1),
     ) == [("new title", 500, new.started_at, new.fetch_id, old.started_at)]
 
 
