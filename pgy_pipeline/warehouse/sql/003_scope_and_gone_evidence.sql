@@ -5,16 +5,17 @@
 -- The gone marks of the one-fetch rule are recomputed here with the two-fetch rule
 -- (warehouse/gone.py), so that the data agrees with a rebuild from the raw layer.
 
+-- NOT NULL first: DuckDB cannot add the constraint after updates in the same transaction.
 ALTER TABLE note_snapshots ADD COLUMN scope VARCHAR DEFAULT 'default';
+ALTER TABLE note_snapshots ALTER COLUMN scope SET NOT NULL;
+ALTER TABLE notes ADD COLUMN scope VARCHAR DEFAULT 'default';
+ALTER TABLE notes ALTER COLUMN scope SET NOT NULL;
+
 UPDATE note_snapshots SET scope = 'third_platform'
 WHERE fetch_id IN (SELECT fetch_id FROM fetches WHERE is_third_platform = 'YES');
-ALTER TABLE note_snapshots ALTER COLUMN scope SET NOT NULL;
-
-ALTER TABLE notes ADD COLUMN scope VARCHAR DEFAULT 'default';
 UPDATE notes SET scope = s.scope
 FROM (SELECT user_id, note_id, min(scope) AS scope FROM note_snapshots GROUP BY user_id, note_id) s
 WHERE notes.user_id = s.user_id AND notes.note_id = s.note_id AND notes.scope <> s.scope;
-ALTER TABLE notes ALTER COLUMN scope SET NOT NULL;
 
 -- The rule of version 3, frozen here (the live copy is warehouse/gone.py).
 UPDATE notes SET gone_at = g.gone_at
