@@ -84,7 +84,9 @@ def test_a_version_2_database_gets_scopes_and_evidence_based_gone_marks(tmp_path
     wh.ensure()
     with wh.connect_snapshot() as snap:
         assert current_version(snap) == LATEST_VERSION >= 3
-        notes = snap.execute("SELECT note_id, read_num, scope, gone_at FROM notes ORDER BY note_id").fetchall()
+        notes = snap.execute(
+            "SELECT note_id, read_num, scope, gone_at FROM notes ORDER BY note_id"
+        ).fetchall()
         snaps = snap.execute("SELECT fetch_id, scope FROM note_snapshots ORDER BY fetch_id").fetchall()
         comments = snap.execute(
             "SELECT table_name, comment FROM duckdb_columns() WHERE column_name = 'scope' AND table_name LIKE 'note%'"
