@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pgy_pipeline.justoneapi import NotesQuery
-from pgy_pipeline.refresh.convert import fetch_row_to_json
 from pgy_pipeline.simulator import Simulator
 from pgy_pipeline.warehouse.raw import RawPage, RawStore, encode_line
+from pgy_pipeline.warehouse.replay import fetch_row_to_json
 from pgy_pipeline.warehouse.writes import FetchRow
 
 NOTES_PER_KOL = 250

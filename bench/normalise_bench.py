@@ -37,10 +37,10 @@ def main() -> None:
         elif stale.exists():
             stale.unlink()
 
-    from pgy_pipeline.refresh.replay import replay_batch
     from pgy_pipeline.warehouse import Warehouse, queries
     from pgy_pipeline.warehouse.engagement import refresh_kol_engagement
     from pgy_pipeline.warehouse.raw import RawStore
+    from pgy_pipeline.warehouse.replay import replay_batch
     from pgy_pipeline.warehouse.writes import write_fetches
 
     raw = RawStore(raw_dir)

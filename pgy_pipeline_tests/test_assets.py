@@ -73,12 +73,15 @@ def test_refreshing_twice_is_idempotent_and_keeps_history(make_env):
     assert snaps == (2, 80)
 
 
-def test_a_note_missing_from_a_full_fetch_is_marked_gone_not_deleted(make_env):
+def test_a_note_missing_from_two_full_fetches_is_marked_gone_not_deleted(make_env):
     env = make_env(fixed_counts={"kol_forty": 40})
     env.refresh(["kol_forty"])
     env.sim.update(fixed_counts={"kol_forty": 37})
     after_ids = {n["noteId"] for n in env.sim.expected_notes("kol_forty")}
     assert len(after_ids) == 37
+    env.refresh(["kol_forty"])
+    with env.db() as conn:  # one complete fetch is not evidence yet (it could be a glitch)
+        assert conn.execute("SELECT count(*) FROM notes WHERE gone_at IS NOT NULL").fetchone() == (0,)
     env.refresh(["kol_forty"])
     with env.db() as conn:
         rows = conn.execute(

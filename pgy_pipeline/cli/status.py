@@ -36,7 +36,10 @@ def status(clear_stop: bool) -> None:
 @main.command()
 def replay() -> None:
     """Re-normalise every stored raw page into DuckDB without calling the API."""
-    from pgy_pipeline.refresh.replay import replay_all
+    from pgy_pipeline.warehouse import Warehouse
+    from pgy_pipeline.warehouse.raw import RawStore
+    from pgy_pipeline.warehouse.replay import replay_all
 
-    stats = replay_all(settings.data_dir())
+    with Warehouse(settings.data_dir()).write(publish=True) as conn:
+        stats = replay_all(conn, RawStore(settings.data_dir()))
     click.echo(f"replayed {stats.fetches} fetch(es), {stats.snapshots} note rows, 0 API calls")

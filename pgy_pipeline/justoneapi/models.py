@@ -40,6 +40,9 @@ _FLAGS = {"isVideo": "is_video", "isAdvertise": "is_advertise"}
 _TEXTS = {"title": "title", "brandName": "brand_name", "imgUrl": "img_url"}
 KNOWN_FIELDS = frozenset({"noteId", "date", *_METRICS, *_FLAGS, *_TEXTS})
 _DIGITS = re.compile(r"[0-9]{1,18}")
+# Only YYYY-MM-DD: date.fromisoformat alone also takes "20260308" and "2026-W10-7", which the
+# warehouse's SQL reading (warehouse/normalise.py) does not; both must read the same dates.
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +180,7 @@ def _read_bool(value: Any) -> tuple[bool | None, bool]:
 def _read_date(value: Any) -> tuple[date | None, bool]:
     if value is None:
         return None, False
-    if isinstance(value, str):
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
         try:
             return date.fromisoformat(value), False
         except ValueError:

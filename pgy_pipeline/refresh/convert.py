@@ -6,7 +6,6 @@ only moves a page's envelope, a call record or a fetch summary from one form to 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
@@ -14,7 +13,7 @@ import pandas as pd
 
 from pgy_pipeline.justoneapi import ApiError, CallRecord, NotesQuery, Page, page_from_raw
 from pgy_pipeline.warehouse.raw import RawPage
-from pgy_pipeline.warehouse.writes import CALL_COLUMNS, FetchRow
+from pgy_pipeline.warehouse.writes import CALL_COLUMNS
 
 
 class RawPageError(ValueError):
@@ -70,21 +69,3 @@ def calls_frame(
         },
         columns=CALL_COLUMNS,
     )
-
-
-def fetch_row_to_json(row: FetchRow) -> dict[str, object]:
-    """The fetches row as JSON, kept beside the raw pages (``<fetch>.done.json``) for replays."""
-    out = dataclasses.asdict(row)
-    for key in ("started_at", "finished_at"):
-        value = out[key]
-        out[key] = value.isoformat() if isinstance(value, datetime) else value
-    return out
-
-
-def fetch_row_from_json(data: Mapping[str, object]) -> FetchRow:
-    known = {f.name for f in dataclasses.fields(FetchRow)}
-    values = {k: v for k, v in data.items() if k in known}
-    for key in ("started_at", "finished_at"):
-        if isinstance(values.get(key), str):
-            values[key] = datetime.fromisoformat(str(values[key]))
-    return FetchRow(**values)  # type: ignore[arg-type]

@@ -28,10 +28,11 @@ from pgy_pipeline.justoneapi import (
     Page,
     QuotaExceeded,
 )
-from pgy_pipeline.refresh.convert import calls_frame, fetch_row_to_json, page_from_stored, raw_from_page
+from pgy_pipeline.refresh.convert import calls_frame, page_from_stored, raw_from_page
 from pgy_pipeline.refresh.outcomes import ErrorKind, KolOutcome, KolStatus, error_kind
 from pgy_pipeline.warehouse import Warehouse
 from pgy_pipeline.warehouse.raw import RawStore
+from pgy_pipeline.warehouse.replay import fetch_row_to_json
 from pgy_pipeline.warehouse.state import PipelineState, RetryPolicy, next_quota_reset
 from pgy_pipeline.warehouse.writes import FetchRow, WriteStats, write_fetches
 
@@ -223,6 +224,8 @@ class Refresher:
                 self.state.clear_failure(f.query.user_id)
                 outcomes.append(_ok_outcome(f, stats))
             else:
+                # Its row is kept too, so that a rebuild from the raw layer has every fetch.
+                self.raw.mark_failed(f.query.user_id, row.fetch_id, fetch_row_to_json(row))
                 outcomes.append(self._failed(f))
         outcomes += [
             KolOutcome(
@@ -337,7 +340,8 @@ def _ok_outcome(f: _Fetched, stats: WriteStats) -> KolOutcome:
         notes_new=stats.new_by_user.get(user_id, 0),
         marked_gone=stats.gone_by_user.get(user_id, 0),
         reported_total=r.total,
-        null_metrics=sum(p.null_metrics for p in r.pages),
+        # The warehouse's count: what was stored as NULL, unreadable values included.
+        null_metrics=stats.null_metrics_by_user.get(user_id, 0),
         duplicates_dropped=r.duplicates_dropped,
         complete=r.complete,
         stop_reason=r.stop_reason,

@@ -4,7 +4,9 @@ What "engagement" means here: the Notes Details endpoint gives likes and collect
 (赞藏) but no comments or shares, so the measure is **like_collect = likes + collects**
 and the rate is **like_collect_rate = like_collect / reads**. It is NOT the platform's
 full engagement rate (互动率, which also counts comments and shares); column names say
-``like_collect`` so nobody mistakes one for the other. Notes marked gone are left out.
+``like_collect`` so nobody mistakes one for the other. Notes marked gone are left out, and
+so are notes of the third_platform scope (only listed with isThirdPlatform=YES): the tables
+cover the KOL's default listing, what the platform shows buyers (``notes.scope``).
 """
 
 from __future__ import annotations
@@ -103,7 +105,8 @@ GROUP BY e.user_id
 """
     comments = {
         "": "One row per KOL: note counts, reads and like_collect (likes + collects) medians and rates, "
-        "split organic vs cooperation and video vs photo, over all live notes and the last 30/90 days. "
+        "split organic vs cooperation and video vs photo, over all live notes of the default listing "
+        "(notes.scope = default; third_platform notes left out) and the last 30/90 days. "
         "like_collect excludes comments and shares (the endpoint has none): not the platform's 互动率.",
         "user_id": "Xiaohongshu user id of the KOL.",
         "label": "Roster label of the KOL.",

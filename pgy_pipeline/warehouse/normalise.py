@@ -8,7 +8,9 @@ notes takes seconds, not minutes. The reading rules are the client's
 - counts (readNum, likeNum, collectNum, thirdReadUserNum): a JSON integer, or a string
   of 1-18 digits ("1142"); anything else (null, missing, "12.5", true) is NULL;
 - flags (isVideo, isAdvertise): true/false, "true"/"false", 0/1; else NULL;
-- texts (title, brandName, imgUrl) and ids: JSON strings only; date: an ISO date string;
+- texts (title, brandName, imgUrl) and ids: JSON strings only;
+- date: only a ``YYYY-MM-DD`` string that is a real calendar date ("2026-02-30", "20260308",
+  "2026-3-8", "2026-03-08 12:00:00", a number are NULL, and flagged ``date_unreadable``);
 - a note that appears twice within a fetch (it moved between pages) keeps its first
   sighting in page order.
 
@@ -71,6 +73,14 @@ def _flag(field: str) -> str:
     END"""
 
 
+def _date(field: str) -> str:
+    # TRY_CAST alone is far more lenient than the client ("2026/03/08", "2026-3-8" and
+    # timestamps become dates, year 0000 a BC date), so the shape is checked first.
+    v = _text(field)
+    return f"""CASE WHEN regexp_full_match({v}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') AND {v} >= '0001'
+                THEN TRY_CAST({v} AS DATE) END"""
+
+
 def _stage_sql(dedupe: bool) -> str:
     rows = f"""
 SELECT user_id,
@@ -79,7 +89,7 @@ SELECT user_id,
        fetched_at,
        page_number,
        {_text("title")} AS title,
-       TRY_CAST({_text("date")} AS DATE) AS publish_date,
+       {_date("date")} AS publish_date,
        {_flag("isVideo")} AS is_video,
        {_flag("isAdvertise")} AS is_advertise,
        {_text("brandName")} AS brand_name,
@@ -87,7 +97,8 @@ SELECT user_id,
        {_count("readNum")} AS read_num,
        {_count("likeNum")} AS like_num,
        {_count("collectNum")} AS collect_num,
-       {_count("thirdReadUserNum")} AS third_read_user_num
+       {_count("thirdReadUserNum")} AS third_read_user_num,
+       coalesce(json_type(n.date), 'NULL') <> 'NULL' AND {_date("date")} IS NULL AS date_unreadable
 FROM items
 WHERE {_text("noteId")} IS NOT NULL"""
     if dedupe:
@@ -133,6 +144,7 @@ SELECT NULL::VARCHAR AS user_id, NULL::VARCHAR AS note_id, NULL::VARCHAR AS fetc
        NULL::TIMESTAMPTZ AS fetched_at, NULL::INTEGER AS page_number, NULL::VARCHAR AS title,
        NULL::DATE AS publish_date, NULL::BOOLEAN AS is_video, NULL::BOOLEAN AS is_advertise,
        NULL::VARCHAR AS brand_name, NULL::VARCHAR AS img_url, NULL::BIGINT AS read_num,
-       NULL::BIGINT AS like_num, NULL::BIGINT AS collect_num, NULL::BIGINT AS third_read_user_num
+       NULL::BIGINT AS like_num, NULL::BIGINT AS collect_num, NULL::BIGINT AS third_read_user_num,
+       NULL::BOOLEAN AS date_unreadable
 WHERE false
 """

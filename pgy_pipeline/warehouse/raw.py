@@ -10,7 +10,10 @@ Layout under ``<data>/raw/<user_id>/``:
   client parsed it), so DuckDB reads metadata and notes in one pass, and the exact bytes
   are recovered by slicing. A body holding a line break (pretty-printed) would break the
   line, so it is kept as an escaped string in ``body_text`` instead.
-- ``<fetch_id>.done.json``: written atomically when the fetch completed.
+- ``<fetch_id>.done.json``: written atomically when the fetch ended without error (its
+  ``fetches`` row, status complete or incomplete), once DuckDB has it.
+- ``<fetch_id>.failed.json``: the ``fetches`` row of the last failed attempt, so that a
+  rebuild from the raw layer has every row of ``fetches`` (``warehouse/replay.py``).
 
 A fetch without ``done`` was interrupted (failure, crash). A retry of the same KOL with
 the same filters resumes it: the pages already on disk are reused instead of being
@@ -144,6 +147,12 @@ class RawStore:
             self._dir(user_id) / f"{fetch_id}.done.json", json.dumps(dict(summary), ensure_ascii=False)
         )
 
+    def mark_failed(self, user_id: str, fetch_id: str, summary: Mapping[str, Any]) -> None:
+        """Keep the fetches row of a failed attempt; the fetch stays resumable (no ``done``)."""
+        _write_atomic(
+            self._dir(user_id) / f"{fetch_id}.failed.json", json.dumps(dict(summary), ensure_ascii=False)
+        )
+
     def fetch_file(self, user_id: str, fetch_id: str) -> Path:
         return self._dir(user_id) / f"{fetch_id}.jsonl"
 
@@ -151,6 +160,15 @@ class RawStore:
         data: dict[str, Any] = json.loads(
             (self._dir(user_id) / f"{fetch_id}.done.json").read_text(encoding="utf-8")
         )
+        return data
+
+    def summary(self, user_id: str, fetch_id: str) -> dict[str, Any]:
+        """The fetches row last recorded for a fetch: its done one, else its last failed attempt's."""
+        d = self._dir(user_id)
+        path = d / f"{fetch_id}.done.json"
+        if not path.exists():
+            path = d / f"{fetch_id}.failed.json"
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         return data
 
     # -- reading ---------------------------------------------------------------------------
@@ -221,3 +239,14 @@ class RawStore:
             if d.is_dir():
                 for p in sorted(d.glob("*.done.json")):
                     yield d.name, p.name[: -len(".done.json")]
+
+    def iter_recorded_fetches(self) -> Iterator[tuple[str, str]]:
+        """(user_id, fetch_id) of every fetch with a recorded row (done or failed), for a rebuild."""
+        if not self.root.exists():
+            return
+        for d in sorted(self.root.iterdir()):
+            if d.is_dir():
+                ids = {p.name.split(".", 1)[0] for p in d.glob("*.done.json")}
+                ids |= {p.name.split(".", 1)[0] for p in d.glob("*.failed.json")}
+                for fetch_id in sorted(ids):
+                    yield d.name, fetch_id

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import duckdb
 import pytest
 
@@ -49,3 +51,52 @@ def test_a_database_from_a_newer_pgy_pipeline_is_refused_untouched(tmp_path):
     conn.execute("INSERT INTO schema_version VALUES (99, now())")
     with pytest.raises(SchemaTooNewError, match="schema version 99"):
         migrate(conn)
+
+
+def test_a_version_2_database_gets_scopes_and_evidence_based_gone_marks(tmp_path):
+    wh = Warehouse(tmp_path)
+    wh.state_dir.mkdir(parents=True)
+    conn = duckdb.connect(str(wh.working_path))
+    assert migrate(conn, target=2) == 2
+    fetch = (
+        "INSERT INTO fetches (fetch_id, user_id, advertise_switch, order_type, note_type, is_third_platform, "
+        "is_full, status, started_at, finished_at, notes_returned, pages, pages_reused, calls, retries, "
+        "null_metrics, duplicates_dropped) VALUES (?, 'u', 'ALL', 'LATEST', 'ALL', ?, ?, 'complete', "
+        "TIMESTAMPTZ '2026-03-01' + INTERVAL (?) HOUR, TIMESTAMPTZ '2026-03-01' + INTERVAL (?) HOUR, 0, 1, 0, 1, 0, 0, 0)"
+    )
+    conn.execute(fetch, ["f0", "NO", True, 0, 0])
+    conn.execute(fetch, ["f1", "NO", True, 1, 2])
+    conn.execute(fetch, ["f2", "YES", False, 3, 4])
+    conn.execute(fetch, ["f3", "NO", True, 5, 6])  # the one-fetch rule marked n1 and t1 gone here
+    seen = "TIMESTAMPTZ '2026-03-01 01:00'"
+    conn.execute(
+        "INSERT INTO notes (user_id, note_id, read_num, first_seen_at, last_seen_at, gone_at, last_fetch_id) "
+        "VALUES ('u', 'n0', 0, TIMESTAMPTZ '2026-02-28', TIMESTAMPTZ '2026-02-28', NULL, 'f'), "
+        f"('u', 'n1', 1, {seen}, {seen}, TIMESTAMPTZ '2026-03-01 06:00', 'f1'), "
+        f"('u', 't1', 2, {seen}, TIMESTAMPTZ '2026-03-01 03:00', TIMESTAMPTZ '2026-03-01 06:00', 'f2')"
+    )
+    conn.execute(
+        "INSERT INTO note_snapshots VALUES ('f1', 'u', 'n1', TIMESTAMPTZ '2026-03-01 01:00', 1, 1, 0, 0, 0), "
+        "('f2', 'u', 't1', TIMESTAMPTZ '2026-03-01 03:00', 1, 2, 0, 0, 0)"
+    )
+    conn.close()
+
+    wh.ensure()
+    with wh.connect_snapshot() as snap:
+        assert current_version(snap) == LATEST_VERSION >= 3
+        notes = snap.execute(
+            "SELECT note_id, read_num, scope, gone_at FROM notes ORDER BY note_id"
+        ).fetchall()
+        snaps = snap.execute("SELECT fetch_id, scope FROM note_snapshots ORDER BY fetch_id").fetchall()
+        comments = snap.execute(
+            "SELECT table_name, comment FROM duckdb_columns() WHERE column_name = 'scope' AND table_name LIKE 'note%'"
+        ).fetchall()
+    # n0 missed f0 and f1: gone at the end of f1. n1 missed one complete fetch (f3) only: live
+    # again. t1 is third-platform: default fetches say nothing about it.
+    assert notes == [
+        ("n0", 0, "default", datetime(2026, 3, 1, 2, tzinfo=UTC)),
+        ("n1", 1, "default", None),
+        ("t1", 2, "third_platform", None),
+    ]
+    assert snaps == [("f1", "default"), ("f2", "third_platform")]
+    assert len(comments) == 3 and all(c for _, c in comments)  # notes, note_snapshots, note_growth

@@ -18,8 +18,8 @@ SELECT
     CAST(timezone('Asia/Shanghai', now()) AS DATE) - n.publish_date AS age_days,
     n.last_seen_at
 FROM notes n
-WHERE n.gone_at IS NULL;
-COMMENT ON VIEW note_engagement IS 'Per-note engagement of live notes (gone notes left out), always current with notes. like_collect = likes + collects; this endpoint has no comments or shares, so this is not the platform''s full engagement rate (互动率).';
+WHERE n.gone_at IS NULL AND n.scope = 'default';
+COMMENT ON VIEW note_engagement IS 'Per-note engagement of live notes of the default listing (gone notes and third_platform-scope notes left out: see notes.scope), always current with notes. like_collect = likes + collects; this endpoint has no comments or shares, so this is not the platform''s full engagement rate (互动率).';
 COMMENT ON COLUMN note_engagement.user_id IS 'Xiaohongshu user id of the KOL.';
 COMMENT ON COLUMN note_engagement.note_id IS 'Xiaohongshu note id.';
 COMMENT ON COLUMN note_engagement.publish_date IS 'Publish date of the note.';
@@ -45,7 +45,7 @@ SELECT e.user_id, k.label, count(*) AS notes,
 FROM note_engagement e LEFT JOIN kols k USING (user_id)
 GROUP BY e.user_id, k.label
 HAVING count(*) >= 10;
-COMMENT ON VIEW kol_leaderboard IS 'KOLs ranked by pooled like_collect rate (likes + collects per read) over their live notes, only KOLs with at least 10 notes (fewer make the rate noise). Not the full 互动率: no comments or shares.';
+COMMENT ON VIEW kol_leaderboard IS 'KOLs ranked by pooled like_collect rate (likes + collects per read) over their live notes of the default listing (from note_engagement), only KOLs with at least 10 notes (fewer make the rate noise). Not the full 互动率: no comments or shares.';
 
 CREATE OR REPLACE VIEW kol_organic_vs_cooperation AS
 SELECT e.user_id, k.label,
@@ -57,7 +57,7 @@ SELECT e.user_id, k.label,
            AS like_collect_rate_pooled
 FROM note_engagement e LEFT JOIN kols k USING (user_id)
 GROUP BY ALL;
-COMMENT ON VIEW kol_organic_vs_cooperation IS 'Per KOL, organic (daily) notes against cooperation (advertised or branded) notes: how sponsored content performs next to the KOL''s own.';
+COMMENT ON VIEW kol_organic_vs_cooperation IS 'Per KOL, over live notes of the default listing (from note_engagement), organic (daily) notes against cooperation (advertised or branded) notes: how sponsored content performs next to the KOL''s own.';
 
 CREATE OR REPLACE VIEW kol_recent_notes AS
 SELECT n.user_id, n.note_id, n.title, n.publish_date, n.is_video,
@@ -65,11 +65,11 @@ SELECT n.user_id, n.note_id, n.title, n.publish_date, n.is_video,
        n.read_num, n.like_num, n.collect_num, n.last_seen_at,
        n.publish_date > current_date - 30 AS in_last_30d
 FROM notes n
-WHERE n.gone_at IS NULL AND n.publish_date > current_date - 90;
-COMMENT ON VIEW kol_recent_notes IS 'Each KOL''s live notes published in the last 90 days (in_last_30d marks the last 30), newest metrics.';
+WHERE n.gone_at IS NULL AND n.scope = 'default' AND n.publish_date > current_date - 90;
+COMMENT ON VIEW kol_recent_notes IS 'Each KOL''s live notes of the default listing (notes.scope) published in the last 90 days (in_last_30d marks the last 30), newest metrics.';
 
 CREATE OR REPLACE VIEW note_growth AS
-SELECT s.user_id, s.note_id, s.fetched_at, s.read_num, s.like_num, s.collect_num,
+SELECT s.user_id, s.note_id, s.scope, s.fetched_at, s.read_num, s.like_num, s.collect_num,
        s.read_num - lag(s.read_num) OVER w AS reads_gained,
        s.like_num - lag(s.like_num) OVER w AS likes_gained,
        s.collect_num - lag(s.collect_num) OVER w AS collects_gained,
@@ -117,6 +117,7 @@ COMMENT ON COLUMN kol_recent_notes.last_seen_at IS 'When the metrics were fetche
 COMMENT ON COLUMN kol_recent_notes.in_last_30d IS 'TRUE when published in the last 30 days.';
 COMMENT ON COLUMN note_growth.user_id IS 'Xiaohongshu user id of the KOL.';
 COMMENT ON COLUMN note_growth.note_id IS 'Xiaohongshu note id.';
+COMMENT ON COLUMN note_growth.scope IS 'Listing of the snapshot: default or third_platform (see note_snapshots.scope).';
 COMMENT ON COLUMN note_growth.fetched_at IS 'When this snapshot was fetched (UTC).';
 COMMENT ON COLUMN note_growth.read_num IS 'Reads at fetched_at.';
 COMMENT ON COLUMN note_growth.like_num IS 'Likes at fetched_at.';

@@ -1,0 +1,60 @@
+"""Rebuilding the warehouse from the raw layer, without buying anything again.
+
+The raw layer keeps every page bought and, beside each fetch, its ``fetches`` row
+(``<fetch>.done.json``, or ``<fetch>.failed.json`` for a failed attempt). Writing those
+rows and pages with ``write_fetches`` gives back the same ``fetches``, ``notes`` (gone
+marks included) and ``note_snapshots`` as the live database, in one batch or in any
+order: every rule of the write path is a function of the set of fetches written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from pgy_pipeline.warehouse.raw import RawStore
+from pgy_pipeline.warehouse.writes import FetchRow, WriteStats, write_fetches
+
+
+def fetch_row_to_json(row: FetchRow) -> dict[str, object]:
+    """The fetches row as JSON, kept beside the raw pages for replays."""
+    out = dataclasses.asdict(row)
+    for key in ("started_at", "finished_at"):
+        value = out[key]
+        out[key] = value.isoformat() if isinstance(value, datetime) else value
+    return out
+
+
+def fetch_row_from_json(data: Mapping[str, object]) -> FetchRow:
+    known = {f.name for f in dataclasses.fields(FetchRow)}
+    values = {k: v for k, v in data.items() if k in known}
+    for key in ("started_at", "finished_at"):
+        if isinstance(values.get(key), str):
+            values[key] = datetime.fromisoformat(str(values[key]))
+    return FetchRow(**values)  # type: ignore[arg-type]
+
+
+def replay_batch(raw: RawStore, fetches: Iterable[tuple[str, str]]) -> tuple[list[FetchRow], list[Path]]:
+    """Fetch rows and raw files of stored fetches, ready for ``write_fetches``: no API call.
+
+    A failed fetch contributes its row only: the live run never wrote the notes of its
+    partial pages either.
+    """
+    rows: list[FetchRow] = []
+    files: list[Path] = []
+    for user_id, fetch_id in fetches:
+        row = fetch_row_from_json(raw.summary(user_id, fetch_id))
+        rows.append(row)
+        if row.status != "failed":
+            files.append(raw.fetch_file(user_id, fetch_id))
+    return rows, files
+
+
+def replay_all(conn: duckdb.DuckDBPyConnection, raw: RawStore) -> WriteStats:
+    """Write every fetch the raw layer recorded into ``conn`` (the caller owns the transaction)."""
+    rows, files = replay_batch(raw, raw.iter_recorded_fetches())
+    return write_fetches(conn, rows, files)
