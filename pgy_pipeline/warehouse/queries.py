@@ -138,9 +138,9 @@ def negative_metric_rows(conn: duckdb.DuckDBPyConnection, limit: int = 20) -> tu
 def kols_off_reported_total(conn: duckdb.DuckDBPyConnection, slack: int) -> tuple[int, pd.DataFrame]:
     """(KOLs checked, KOLs whose notes seen by their latest complete full fetch lie outside its totals).
 
-    Counted are the default-scope notes that fetch saw, not the notes not yet marked gone: a
-    deleted note stays live until a second fetch confirms it (the gone rule), and counting it
-    would raise a false alarm in between.
+    Counted are the live default-scope notes that fetch saw. Not every live note: a deleted
+    note stays live until a second fetch confirms it (the gone rule), and counting it would
+    raise a false alarm in between. A note the fetch saw but marked gone is counted out.
     """
     off = conn.execute(
         """
@@ -149,7 +149,8 @@ def kols_off_reported_total(conn: duckdb.DuckDBPyConnection, slack: int) -> tupl
             QUALIFY row_number() OVER (PARTITION BY user_id ORDER BY finished_at DESC) = 1
         ), stored AS (
             SELECT n.user_id, count(*) AS live FROM notes n JOIN latest l USING (user_id)
-            WHERE n.scope = 'default' AND n.last_seen_at >= l.started_at GROUP BY n.user_id
+            WHERE n.scope = 'default' AND n.gone_at IS NULL AND n.last_seen_at >= l.started_at
+            GROUP BY n.user_id
         )
         SELECT l.user_id, coalesce(s.live, 0) AS live_notes, l.reported_total_min, l.reported_total
         FROM latest l LEFT JOIN stored s USING (user_id)
