@@ -213,3 +213,69 @@ def test_processes_starting_together_on_a_fresh_dagster_home_do_not_race(tmp_pat
         go.touch()
         outputs = [p.communicate(timeout=120)[0] for p in procs]
         assert [p.returncode for p in procs] == [0] * len(procs), "\n".join(outputs)[-3000:]
+
+
+# -- analysts' own data survives ---------------------------------------------------------------------
+
+PRICES = (
+    "user_id,price_type,price,currency,valid_from,valid_to,note\n"
+    "kol_a,video_note,12000.50,CNY,2026-01-01,,agency quote 报价\n"
+    "kol_a,photo_note,8000,,2026-01-01,2026-12-31,\n"
+)
+
+
+def test_a_price_survives_three_refreshes(make_env, monkeypatch, tmp_path):
+    env = make_env(fixed_counts={"kol_a": 9})
+    env.refresh(["kol_a"])
+    source = tmp_path / "prices.csv"
+    source.write_text(PRICES, encoding="utf-8")
+    monkeypatch.setenv("PGY_DATA_DIR", str(env.data_dir))
+    imported = CliRunner().invoke(main, ["prices", "import", str(source)])
+    assert imported.exit_code == 0, imported.output
+    for _ in range(3):
+        assert all(r.success for r in env.refresh(["kol_a"]))
+        env.engagement()
+        with env.db() as conn:
+            rows = conn.execute(
+                "SELECT price_type, CAST(price AS VARCHAR), currency, note FROM kol_prices ORDER BY price_type"
+            ).fetchall()
+        assert rows == [
+            ("photo_note", "8000.00", "CNY", None),
+            ("video_note", "12000.50", "CNY", "agency quote 报价"),
+        ]
+
+
+@pytest.mark.parametrize(
+    ("line", "named"),
+    [
+        ("kol_a,video_note,abc,CNY,2026-01-01,,", "line 2: price 'abc' is not a number"),
+        ("kol_a,video_note,-1,CNY,2026-01-01,,", "line 2: price '-1' must be between"),
+        ("kol_a,video_note,10,CNY,2026-13-01,,", "line 2, valid_from: '2026-13-01' is not a YYYY-MM-DD date"),
+        ("kol_a,,10,CNY,2026-01-01,,", "line 2: price_type is empty"),
+        ("../etc,video_note,10,CNY,2026-01-01,,", "line 2: user_id '../etc' is not"),
+        ("kol_a,video_note,10,CNY,2026-02-01,2026-01-01,", "valid_to 2026-01-01 is before valid_from"),
+    ],
+)
+def test_a_bad_prices_file_imports_nothing_and_names_the_line(tmp_path, monkeypatch, line, named):
+    monkeypatch.setenv("PGY_DATA_DIR", str(tmp_path / "data"))
+    source = tmp_path / "prices.csv"
+    source.write_text("user_id,price_type,price,currency,valid_from,valid_to,note\n" + line + "\n")
+    result = CliRunner().invoke(main, ["prices", "import", str(source)])
+    assert result.exit_code == 1 and named in result.output, result.output
+    assert not (tmp_path / "data" / "kol_prices.csv").exists()
+
+
+def test_every_window_of_the_views_ends_today_in_shanghai(make_env):
+    env = make_env(fixed_counts={"kol_a": 9})
+    env.refresh(["kol_a"])
+    with env.db() as conn:
+        # A connection far from Shanghai: current_date would be another day most of the time.
+        conn.execute("SET TimeZone = 'Etc/GMT+12'")
+        shanghai = conn.execute("SELECT CAST(timezone('Asia/Shanghai', now()) AS DATE)").fetchone()[0]
+        assert conn.execute("SELECT pgy_today()").fetchone()[0] == shanghai
+        views = conn.execute(
+            "SELECT view_name, sql FROM duckdb_views() WHERE NOT internal AND schema_name = 'main'"
+        ).fetchall()
+    assert views
+    for name, sql in views:
+        assert "current_date" not in sql.lower() and "now()" not in sql.lower(), name

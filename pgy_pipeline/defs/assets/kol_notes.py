@@ -24,6 +24,7 @@ from pgy_pipeline.refresh import KolOutcome, KolStatus, Refresher, summarize
 from pgy_pipeline.roster import load_roster
 from pgy_pipeline.warehouse import WarehouseError
 from pgy_pipeline.warehouse.catalog import catalog
+from pgy_pipeline.warehouse.prices import PricesError, load_prices
 from pgy_pipeline.warehouse.state import SourceMismatch
 from pgy_pipeline.warehouse.writes import sync_kols
 
@@ -103,6 +104,11 @@ def kol_notes(
         # Also proves the warehouse is writable before a single page is bought.
         with warehouse.write() as conn:
             sync_kols(conn, [(u, labels.get(u)) for u in partitions])
+            try:
+                load_prices(conn, pgy.path)
+            except PricesError as exc:
+                # An analyst's typo must not stop the data being bought: the last good prices stay.
+                context.log.warning("kol_prices not updated: %s", exc)
     except WarehouseError as exc:
         raise dg.Failure(description=f"Cannot write the warehouse, no API call made: {exc}") from None
     source = api.source()

@@ -1,6 +1,10 @@
 -- Views: code, not schema. Re-created whenever this file changes (see migrations.py), so
 -- they always match the pipeline's definitions. All read the tables of the migrations.
 
+-- The one definition of "today" for every window of the views: the calendar day in
+-- Asia/Shanghai (the platform's and the quota's day), whatever the connection's time zone.
+CREATE OR REPLACE MACRO pgy_today() AS CAST(timezone('Asia/Shanghai', now()) AS DATE);
+
 CREATE OR REPLACE VIEW note_engagement AS
 SELECT
     n.user_id,
@@ -15,7 +19,7 @@ SELECT
     CASE WHEN n.read_num > 0 THEN (n.like_num + n.collect_num) / n.read_num END AS like_collect_rate,
     CASE WHEN n.read_num > 0 THEN n.like_num / n.read_num END AS like_rate,
     CASE WHEN n.read_num > 0 THEN n.collect_num / n.read_num END AS collect_rate,
-    CAST(timezone('Asia/Shanghai', now()) AS DATE) - n.publish_date AS age_days,
+    pgy_today() - n.publish_date AS age_days,
     n.last_seen_at
 FROM notes n
 WHERE n.gone_at IS NULL AND n.scope = 'default';
@@ -63,10 +67,10 @@ CREATE OR REPLACE VIEW kol_recent_notes AS
 SELECT n.user_id, n.note_id, n.title, n.publish_date, n.is_video,
        coalesce(n.is_advertise, false) OR n.brand_name IS NOT NULL AS is_cooperation, n.brand_name,
        n.read_num, n.like_num, n.collect_num, n.last_seen_at,
-       n.publish_date > current_date - 30 AS in_last_30d
+       n.publish_date > pgy_today() - 30 AS in_last_30d
 FROM notes n
-WHERE n.gone_at IS NULL AND n.scope = 'default' AND n.publish_date > current_date - 90;
-COMMENT ON VIEW kol_recent_notes IS 'Each KOL''s live notes of the default listing (notes.scope) published in the last 90 days (in_last_30d marks the last 30), newest metrics.';
+WHERE n.gone_at IS NULL AND n.scope = 'default' AND n.publish_date > pgy_today() - 90;
+COMMENT ON VIEW kol_recent_notes IS 'Each KOL''s live notes of the default listing (notes.scope) published in the last 90 days up to today in Asia/Shanghai (in_last_30d marks the last 30), newest metrics.';
 
 CREATE OR REPLACE VIEW note_growth AS
 SELECT s.user_id, s.note_id, s.scope, s.fetched_at, s.read_num, s.like_num, s.collect_num,
@@ -132,3 +136,7 @@ COMMENT ON COLUMN api_spend_daily.calls_ok IS 'Calls answered with code 0.';
 COMMENT ON COLUMN api_spend_daily.calls_failed IS 'Calls that failed (any other code, or no answer).';
 COMMENT ON COLUMN api_spend_daily.kols IS 'Distinct KOLs called for.';
 COMMENT ON COLUMN api_spend_daily.avg_latency_ms IS 'Mean round-trip time in milliseconds.';
+
+-- kol_prices is a table (migration 002); its meaning changed when it became a copy of the
+-- analysts' own file, so its comment is kept here with the code that fills it.
+COMMENT ON TABLE kol_prices IS 'Prices you pay KOLs (the API gives none), copied from data/kol_prices.csv on every pipeline write: edit that file or run `pgy prices import FILE`; rows written into pgy.duckdb directly are replaced at the next refresh. Join on user_id to compute CPE/CPM.';
