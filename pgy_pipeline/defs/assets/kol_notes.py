@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 import dagster as dg
 from pydantic import Field
@@ -42,8 +43,10 @@ class FetchConfig(dg.Config):
     order_type: OrderType = Field(default=OrderType.LATEST, description="LATEST, MOST_READ or MOST_INTERACT")
     note_type: NoteType = Field(default=NoteType.ALL, description="ALL, COOPERATION, PHOTO_TEXT or VIDEO")
     is_third_platform: IsThirdPlatform = Field(default=IsThirdPlatform.NO, description="NO or YES")
-    mode: RefreshMode = Field(
-        default=RefreshMode.FULL,
+    # A Literal, not the enum: Dagster's config shows enums by member name (AUTO), and the
+    # schedule, the CLI and the docs all say the value (auto).
+    mode: Literal["auto", "full", "incremental"] = Field(
+        default="full",
         description=(
             "full: every page of each KOL. incremental: newest notes down to the window "
             "(PgyResource.incremental_window_days). auto (the daily schedule): full for the KOLs whose "
@@ -191,7 +194,7 @@ def kol_notes(
         fresh_for=timedelta(0) if config.force else pgy.fresh_for(),
         on_outcome=report,
     )
-    plan = plan_run(context, pgy, raw, user_ids, filters, config.mode, refresher.fresh_for)
+    plan = plan_run(context, pgy, raw, user_ids, filters, RefreshMode(config.mode), refresher.fresh_for)
     deferred = plan.deferred_outcomes()
     for o in deferred:
         report(o)
