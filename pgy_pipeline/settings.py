@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from pgy_pipeline.justoneapi import PROD_CN_BASE_URL, PROD_GLOBAL_BASE_URL
 
@@ -17,6 +19,9 @@ TOKEN_ENV = "JUSTONEAPI_TOKEN"
 BASE_URL_ENV = "JUSTONEAPI_BASE_URL"
 DATA_DIR_ENV = "PGY_DATA_DIR"
 SIMULATOR_PROFILE_ENV = "PGY_SIMULATOR_PROFILE"
+TODAY_ENV = "PGY_TODAY"
+# The platform's day, the quota's day and the day of the engagement windows.
+PIPELINE_TZ = ZoneInfo("Asia/Shanghai")
 
 # The id recorded for data from any simulator (embedded or `pgy simulator`): its port
 # changes between runs, its data is simulated all the same.
@@ -49,6 +54,35 @@ def daily_call_budget() -> int | None:
     if budget < 0:
         raise ValueError(f"PGY_DAILY_CALL_BUDGET must be >= 0; got {budget}")
     return budget
+
+
+def _pinned_day() -> date | None:
+    value = _get(TODAY_ENV)
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{TODAY_ENV} must be a date YYYY-MM-DD; got {value!r}") from None
+
+
+def now() -> datetime:
+    """The pipeline's clock (UTC). ``PGY_TODAY`` moves it to that Asia/Shanghai day, time of day kept.
+
+    A whole-day shift, not a frozen instant: time still runs within the pinned day, so the
+    order of fetches, pages and calls stays true and a simulated day behaves like a real one
+    (the engagement windows, the full-refresh rota, the "fetched recently" skip, the budget day).
+    """
+    real = datetime.now(UTC)
+    pinned = _pinned_day()
+    if pinned is None:
+        return real
+    return real + timedelta(days=(pinned - real.astimezone(PIPELINE_TZ).date()).days)
+
+
+def today() -> date:
+    """Today in Asia/Shanghai, or the day ``PGY_TODAY`` pins."""
+    return _pinned_day() or datetime.now(UTC).astimezone(PIPELINE_TZ).date()
 
 
 def simulator_profile() -> str:

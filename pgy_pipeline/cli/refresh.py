@@ -41,6 +41,13 @@ def _filter_options(f):  # type: ignore[no-untyped-def]
     is_flag=True,
     help="Add USER_IDs that are not on the roster to it, so the daily schedule refreshes them too.",
 )
+@click.option(
+    "--mode",
+    type=click.Choice(["auto", "full", "incremental"]),
+    default="full",
+    show_default=True,
+    help="full: every page; incremental: newest notes down to the window; auto: the schedule's rota.",
+)
 @_filter_options
 def refresh(
     user_ids: tuple[str, ...],
@@ -52,6 +59,7 @@ def refresh(
     order_type: str,
     note_type: str,
     is_third_platform: str,
+    mode: str,
 ) -> None:
     """Refresh KOLs now with the scheduled job (default: every KOL of data/kols.csv).
 
@@ -85,6 +93,7 @@ def refresh(
         "note_type": note_type,
         "is_third_platform": is_third_platform,
         "force": force,
+        "mode": mode,
     }
     defs = build_defs()
     instance = runner.get_instance()
@@ -131,6 +140,13 @@ def _print_refresh_summary(runs: list[RunSummary]) -> None:
         click.echo(f"  run {r.run_id} ({r.first} .. {r.last}) {state}")
         if r.failure:
             click.echo(f"    {r.failure}")
+        if r.tags.get("pgy/plan_calls"):
+            click.echo(
+                f"    {r.tags.get('pgy/mode')} mode: {r.tags.get('pgy/plan_full_kols')} full, "
+                f"{r.tags.get('pgy/plan_incremental_kols')} incremental, ~{r.tags['pgy/plan_calls']} calls planned"
+            )
+        if r.tags.get("pgy/waiting_kols"):
+            click.echo(f"    over today's call budget, wait for tomorrow: {r.tags['pgy/waiting_kols']}")
 
 
 @main.command()

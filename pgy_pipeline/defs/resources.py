@@ -3,7 +3,7 @@
 import contextlib
 import logging
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -16,11 +16,13 @@ from pgy_pipeline.justoneapi import (
     ClientConfig,
     NotesDetailClient,
 )
+from pgy_pipeline.refresh.modes import DEFAULT_FULL_EVERY_DAYS, DEFAULT_WINDOW_DAYS
+from pgy_pipeline.refresh.plan import PlanSettings
 from pgy_pipeline.settings import ApiSource
 from pgy_pipeline.warehouse import Warehouse
 from pgy_pipeline.warehouse.engagement import EngagementSettings
 from pgy_pipeline.warehouse.raw import RawStore
-from pgy_pipeline.warehouse.state import QUOTA_TZ, PipelineState, RetryPolicy
+from pgy_pipeline.warehouse.state import PipelineState, RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +82,9 @@ class JustOneApiResource(dg.ConfigurableResource):
             if base_url is None:
                 from pgy_pipeline.simulator import Simulator
 
-                # Newest simulated note = today, so the 30/90-day windows have data in demos.
-                today = datetime.now(UTC).astimezone(QUOTA_TZ).date()
+                # Newest simulated note = the pipeline's today (PGY_TODAY pins it), so the
+                # 30/90-day windows have data in demos and a simulated day is a whole day.
+                today = settings.today()
                 profile = self.simulator_profile or settings.simulator_profile()
                 sim = stack.enter_context(
                     Simulator(profile=profile, seed=self.simulator_seed, anchor_date=today)
@@ -100,7 +103,7 @@ class JustOneApiResource(dg.ConfigurableResource):
                 page_workers=self.page_workers,
             )
             client = stack.enter_context(
-                NotesDetailClient(config, observer=observer, before_call=before_call)
+                NotesDetailClient(config, observer=observer, before_call=before_call, clock=settings.now)
             )
             yield client
 
@@ -128,6 +131,22 @@ class PgyResource(dg.ConfigurableResource):
             "A KOL fetched completely with the same filters within this many hours is not bought again "
             "(a restart after a crash finishes the refresh at no cost); 0 = always fetch. Run config "
             "`force: true` overrides it."
+        ),
+    )
+    full_refresh_every_days: int = Field(
+        default=DEFAULT_FULL_EVERY_DAYS,
+        ge=1,
+        description=(
+            "In auto mode (the daily schedule) each KOL gets a full fetch every this many days, on a day "
+            "picked by a hash of its user id so the spend stays even; the other days are incremental."
+        ),
+    )
+    incremental_window_days: int = Field(
+        default=DEFAULT_WINDOW_DAYS,
+        ge=1,
+        description=(
+            "An incremental fetch re-reads the notes of the last this many days (newest first) and stops; "
+            "older notes keep the metrics of the last full fetch (README, 'Refresh modes')."
         ),
     )
     viral_low_likes: int = Field(
@@ -175,6 +194,14 @@ class PgyResource(dg.ConfigurableResource):
     def fresh_for(self) -> timedelta:
         return timedelta(hours=self.fresh_for_h)
 
+    def plan_settings(self, fresh_for: timedelta | None = None) -> PlanSettings:
+        return PlanSettings(
+            window_days=self.incremental_window_days,
+            full_every_days=self.full_refresh_every_days,
+            fresh_for=self.fresh_for() if fresh_for is None else fresh_for,
+            resume_max_age=self.resume_max_age(),
+        )
+
     def engagement(self) -> EngagementSettings:
         return EngagementSettings(self.viral_low_likes, self.viral_high_likes)
 
@@ -183,7 +210,7 @@ class PgyResource(dg.ConfigurableResource):
         state, budget = self.state(), self.call_budget()
 
         def guard() -> None:
-            if not state.try_spend(budget):
+            if not state.try_spend(budget, settings.now()):
                 raise BudgetExhausted(
                     f"the daily call budget of {budget} calls is spent (PGY_DAILY_CALL_BUDGET)"
                 )

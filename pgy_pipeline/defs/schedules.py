@@ -30,6 +30,9 @@ def build_daily_refresh_schedule(
         tick = context.scheduled_execution_time.isoformat() if context.scheduled_execution_time else "now"
         return dg.RunRequest(
             run_key=f"daily:{tick}",
+            # Full for the KOLs whose rota day it is (or never/long not fully fetched), incremental
+            # for the rest (refresh/modes.py).
+            run_config={"ops": {"kol_notes": {"config": {"mode": "auto"}}}},
             tags={**range_tags(keys[0], keys[-1]), "pgy/trigger": "schedule", "pgy/kols": str(len(keys))},
         )
 

@@ -111,7 +111,8 @@ def kol_retry_sensor(
         return dg.SkipReason(msg + ")")
     runs = []
     for f in due:
-        config = {"ops": {"kol_notes": {"config": json.loads(f.filters)}}} if f.filters else None
+        # auto: a retry is as incremental as the daily run it repeats (full when the rota says so).
+        config = {"ops": {"kol_notes": {"config": {**json.loads(f.filters or "{}"), "mode": "auto"}}}}
         runs.append(
             dg.RunRequest(
                 # One key per (KOL, attempt): a tick that sees the same failure again launches nothing.

@@ -54,6 +54,7 @@ class NotesDetailClient:
       (e.g. BudgetExhausted) no request is made and the client stops.
     - Once any call meets a StopAllCalls outcome (token, quota, balance, budget), every later call of this
       client raises the same kind at once without touching the network, and sleeping retries wake up.
+    - ``clock`` stamps pages and call records (default: the wall clock in UTC).
     - ``session``: a caller-provided session is used as is and not closed by the client. The client's own
       session ignores proxy/CA environment variables (no environment reads in this package), keeps no
       cookies and does not follow redirects (the token would go along to the new location).
@@ -67,6 +68,7 @@ class NotesDetailClient:
         session: requests.Session | None = None,
         *,
         limiter: RateLimiter | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         install_log_redaction()
         register_secret(config.token)
@@ -85,6 +87,9 @@ class NotesDetailClient:
         self._stopped: StopAllCalls | None = None
         self._stop_event = threading.Event()
         self._random = random.Random()
+        # When pages and calls happened, as the pipeline counts time (a pinned simulated day
+        # shifts it); the default is the wall clock. Pages and fetches must share one clock.
+        self._clock = clock or (lambda: datetime.now(UTC))
 
     def _new_session(self) -> requests.Session:
         session = requests.Session()
@@ -241,7 +246,7 @@ class NotesDetailClient:
             if error is not None:
                 raise error
             attempt += 1
-            at = datetime.now(UTC)
+            at = self._clock()
             reading, latency = self._attempt(params, user_id, page_number)
             error = reading.error
             self._report(
@@ -260,7 +265,7 @@ class NotesDetailClient:
             )
             if error is None:
                 self.limiter.on_success()
-                fetched_at = datetime.now(UTC)
+                fetched_at = self._clock()
                 return build_page(
                     reading, query, page_number, attempts=attempt, latency_s=latency, fetched_at=fetched_at
                 )

@@ -16,8 +16,9 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import date, datetime, timedelta
 
+from pgy_pipeline import settings
 from pgy_pipeline.justoneapi import (
     ApiError,
     CallRecord,
@@ -67,6 +68,8 @@ class _Fetched:
     failed_pages: Mapping[int, int | str] = field(default_factory=dict)
     started_at: datetime | None = None  # when its first page was bought
     internal: str | None = None  # a bug or storage failure outside the API
+    # An incremental fetch (stopped at a date): never full, never proof that a note is gone.
+    windowed: bool = False
 
 
 class Refresher:
@@ -91,6 +94,7 @@ class Refresher:
         resume_max_age: timedelta = timedelta(hours=24),
         fresh_for: timedelta = timedelta(0),
         on_outcome: Callable[[KolOutcome], None] | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.ledger = _CallLedger()
         self.client_factory = client_factory
@@ -103,8 +107,19 @@ class Refresher:
         self.resume_max_age = resume_max_age
         self.fresh_for = fresh_for
         self.on_outcome = on_outcome
+        # The pipeline's clock (settings.now: PGY_TODAY pins the day), for fetch times and
+        # for what counts as "fetched recently" or "resumable".
+        self.clock = clock or settings.now
 
-    def refresh(self, user_ids: Sequence[str], filters: Mapping[str, str] | None = None) -> list[KolOutcome]:
+    def refresh(
+        self,
+        user_ids: Sequence[str],
+        filters: Mapping[str, str] | None = None,
+        stop_before: Mapping[str, date] | None = None,
+    ) -> list[KolOutcome]:
+        """Refresh ``user_ids`` in this order; a KOL in ``stop_before`` gets an incremental fetch
+        (newest first, stopping at the first page reaching notes older than its date)."""
+        windows = dict(stop_before or {})
         queries = [NotesQuery(u, **(filters or {})) for u in user_ids]  # validates before any call
         stop = self.state.active_stop()
         if stop:
@@ -127,8 +142,12 @@ class Refresher:
         if self.fresh_for > timedelta(0):
             # A KOL completed recently with the same filters (e.g. before a crash or by an
             # earlier run today) is not bought again.
+            now = self.clock()
             for q in list(queries):
-                fetch_id = self.raw.fresh_done(q.user_id, q.fingerprint(), self.fresh_for)
+                # A full refresh is not made unnecessary by a recent incremental one.
+                fetch_id = self.raw.fresh_done(
+                    q.user_id, q.fingerprint(), self.fresh_for, now, full_only=q.user_id not in windows
+                )
                 if fetch_id:
                     outcomes[q.user_id] = KolOutcome(
                         q.user_id,
@@ -144,7 +163,7 @@ class Refresher:
             self.client_factory(self.ledger) as client,
             ThreadPoolExecutor(max_workers=max(1, self.kol_workers), thread_name_prefix="kol") as pool,
         ):
-            pending = {pool.submit(self._fetch, client, q) for q in queries_to_fetch}
+            pending = {pool.submit(self._fetch, client, q, windows.get(q.user_id)) for q in queries_to_fetch}
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 # Outcomes are written and reported from this thread (Dagster's event log is
@@ -161,14 +180,17 @@ class Refresher:
 
     # -- worker threads: fetch only ---------------------------------------------------------
 
-    def _fetch(self, client: NotesDetailClient, query: NotesQuery) -> _Fetched:
+    def _fetch(self, client: NotesDetailClient, query: NotesQuery, stop_before: date | None) -> _Fetched:
         started = time.monotonic()
         user_id = query.user_id
+        windowed = stop_before is not None
         try:
             fp = query.fingerprint()
-            fetch_id = self.raw.resumable(user_id, fp, self.resume_max_age)
+            # Full and incremental fetches ask for the same pages: either reuses the other's.
+            now = self.clock()
+            fetch_id = self.raw.resumable(user_id, fp, self.resume_max_age, now)
             if fetch_id is None:
-                fetch_id = self.raw.begin(user_id, fp, query.filters(), self.run_id)
+                fetch_id = self.raw.begin(user_id, fp, query.filters(), self.run_id, now)
             known = {n: page_from_stored(rp, query) for n, rp in self.raw.pages(user_id, fetch_id).items()}
         except Exception as exc:  # storage trouble must not kill the other KOLs
             log.exception("cannot prepare the fetch of %s", user_id)
@@ -179,16 +201,27 @@ class Refresher:
             self.raw.append(raw_from_page(page, fetch_id, self.run_id))
 
         try:
-            result = client.fetch_all(query, known_pages=known, on_page=persist)
+            result = client.fetch_all(query, known_pages=known, on_page=persist, stop_before=stop_before)
         except FetchIncomplete as exc:
-            return _Fetched(query, fetch_id, started, exc.result, exc.cause, exc.failed_pages, started_at)
+            return _Fetched(
+                query,
+                fetch_id,
+                started,
+                exc.result,
+                exc.cause,
+                exc.failed_pages,
+                started_at,
+                windowed=windowed,
+            )
         except ApiError as exc:  # e.g. a stop raised before page 1
-            return _Fetched(query, fetch_id, started, None, exc, {}, started_at)
+            return _Fetched(query, fetch_id, started, None, exc, {}, started_at, windowed=windowed)
         except Exception as exc:
             log.exception("the fetch of %s failed outside the API", user_id)
-            return _Fetched(query, fetch_id, started, internal=f"{type(exc).__name__}: {exc}")
+            return _Fetched(
+                query, fetch_id, started, internal=f"{type(exc).__name__}: {exc}", windowed=windowed
+            )
         first = min((p.fetched_at for p in result.pages), default=started_at)
-        return _Fetched(query, fetch_id, started, result, None, {}, first)
+        return _Fetched(query, fetch_id, started, result, None, {}, first, windowed=windowed)
 
     # -- this thread: write and report -------------------------------------------------------
 
@@ -248,7 +281,10 @@ class Refresher:
         q, r = f.query, f.result
         failed = f.error is not None
         pages_txt = ", ".join(f"{p}:{c}" for p, c in f.failed_pages.items()) or None
-        status = "failed" if failed else ("complete" if r is not None and r.complete else "incomplete")
+        # An incremental fetch is never 'complete' nor full, even when it happened to read the whole
+        # list: only complete full fetches may mark notes gone, and it was not asked to be one.
+        complete = r is not None and r.complete and not f.windowed
+        status = "failed" if failed else ("complete" if complete else "incomplete")
         return FetchRow(
             fetch_id=f.fetch_id or "",
             user_id=q.user_id,
@@ -257,10 +293,10 @@ class Refresher:
             order_type=q.order_type.value,
             note_type=q.note_type.value,
             is_third_platform=q.is_third_platform.value,
-            is_full=q.is_unfiltered,
+            is_full=q.is_unfiltered and not f.windowed,
             status=status,
             started_at=f.started_at,
-            finished_at=datetime.now(UTC),
+            finished_at=self.clock(),
             reported_total=r.total if r else None,
             reported_total_min=_min_total(r),
             notes_returned=len(r.notes) if r else 0,
@@ -343,7 +379,8 @@ def _ok_outcome(f: _Fetched, stats: WriteStats) -> KolOutcome:
         # The warehouse's count: what was stored as NULL, unreadable values included.
         null_metrics=stats.null_metrics_by_user.get(user_id, 0),
         duplicates_dropped=r.duplicates_dropped,
-        complete=r.complete,
+        complete=r.complete and not f.windowed,
+        incremental=f.windowed,
         stop_reason=r.stop_reason,
         codes=dict(Counter(r.codes)),
     )

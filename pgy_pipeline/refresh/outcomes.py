@@ -21,6 +21,9 @@ class KolStatus(StrEnum):
     STOPPED = "stopped"
     # Completed recently with the same filters, so nothing was bought (PgyResource.fresh_for_h).
     SKIPPED = "skipped"
+    # Not fetched in this run: the daily call budget could not cover it; it waits for tomorrow
+    # (the stalest KOLs go first, refresh/plan.py).
+    DEFERRED = "deferred"
 
 
 class ErrorKind(StrEnum):
@@ -64,6 +67,7 @@ class KolOutcome:
     null_metrics: int = 0
     duplicates_dropped: int = 0
     complete: bool = False
+    incremental: bool = False  # fetched newest first down to the date window (refresh/modes.py)
     stop_reason: str | None = None
     codes: dict[int, int] = field(default_factory=dict)
     error_kind: ErrorKind | None = None
@@ -92,6 +96,7 @@ class RunTotals:
     kols_failed: int
     kols_stopped: int
     kols_skipped: int
+    kols_deferred: int
     pages: int
     pages_reused: int
     api_calls: int
@@ -111,6 +116,7 @@ def summarize(outcomes: Sequence[KolOutcome]) -> RunTotals:
         kols_failed=sum(o.status == KolStatus.FAILED for o in outcomes),
         kols_stopped=sum(o.status == KolStatus.STOPPED for o in outcomes),
         kols_skipped=sum(o.status == KolStatus.SKIPPED for o in outcomes),
+        kols_deferred=sum(o.status == KolStatus.DEFERRED for o in outcomes),
         pages=sum(o.pages for o in outcomes),
         pages_reused=sum(o.pages_reused for o in outcomes),
         api_calls=sum(o.calls for o in outcomes),

@@ -16,6 +16,8 @@ from datetime import date
 
 import duckdb
 
+from pgy_pipeline.warehouse.history import FULL_FETCH, INCREMENTAL_FETCH
+
 _SEGMENTS = {
     "": ("TRUE", "all live notes"),
     "organic_": ("NOT is_cooperation", "organic (daily, non-cooperation) notes"),
@@ -98,9 +100,17 @@ SELECT
     $viral_high AS viral_high_likes,
     count(*) FILTER (WHERE like_num >= $viral_high) / nullif(count(like_num), 0) AS viral_high_rate,
     max(publish_date) AS last_publish_date,
-    count(*) FILTER (WHERE publish_date > CAST($as_of AS DATE) - 90) / (90 / 7.0) AS notes_per_week_90d
+    count(*) FILTER (WHERE publish_date > CAST($as_of AS DATE) - 90) / (90 / 7.0) AS notes_per_week_90d,
+    any_value(r.last_full_refresh_at) AS last_full_refresh_at,
+    any_value(r.last_incremental_refresh_at) AS last_incremental_refresh_at
 FROM note_engagement e
 LEFT JOIN kols k USING (user_id)
+LEFT JOIN (
+    SELECT user_id,
+           max(finished_at) FILTER (WHERE {FULL_FETCH}) AS last_full_refresh_at,
+           max(finished_at) FILTER (WHERE {INCREMENTAL_FETCH}) AS last_incremental_refresh_at
+    FROM fetches GROUP BY user_id
+) r USING (user_id)
 GROUP BY e.user_id
 """
     comments = {
@@ -118,6 +128,10 @@ GROUP BY e.user_id
         "viral_high_rate": "Share of notes with at least viral_high_likes likes: the platform's 爆文率 proxy.",
         "last_publish_date": "Publish date of the KOL's latest live note.",
         "notes_per_week_90d": "Notes published per week over the last 90 days.",
+        "last_full_refresh_at": "When the KOL's last complete full fetch finished (UTC): every page read, "
+        "the only kind that refreshes old notes and may mark notes gone. Weekly by default (the rota).",
+        "last_incremental_refresh_at": "When the KOL's last incremental fetch finished (UTC): newest notes "
+        "down to the date window only; older notes keep the metrics of the last full fetch.",
     }
     return sql, comments
 

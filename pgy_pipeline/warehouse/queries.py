@@ -14,6 +14,8 @@ from typing import NamedTuple
 import duckdb
 import pandas as pd
 
+from pgy_pipeline.warehouse.history import INCREMENTAL_FETCH
+
 
 class RunFigures(NamedTuple):
     kols_complete: int
@@ -166,9 +168,11 @@ def kols_off_reported_total(conn: duckdb.DuckDBPyConnection, slack: int) -> tupl
 
 
 def kols_complete_within(conn: duckdb.DuckDBPyConnection, window: timedelta) -> set[str]:
-    """KOLs with a complete fetch that finished within ``window`` of now."""
+    """KOLs with a complete fetch, or an incremental one (refresh/modes.py), that finished within
+    ``window`` of now: on the days between its full refreshes a KOL is refreshed incrementally."""
     rows = conn.execute(
-        "SELECT DISTINCT user_id FROM fetches WHERE status = 'complete' AND finished_at >= now() - $window",
+        f"SELECT DISTINCT user_id FROM fetches WHERE (status = 'complete' OR ({INCREMENTAL_FETCH})) "
+        "AND finished_at >= now() - $window",
         {"window": window},
     ).fetchall()
     return {r[0] for r in rows}

@@ -124,11 +124,21 @@ class RawStore:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def begin(self, user_id: str, fingerprint: str, filters: Mapping[str, str], run_id: str | None) -> str:
-        fetch_id = new_fetch_id()
+    def begin(
+        self,
+        user_id: str,
+        fingerprint: str,
+        filters: Mapping[str, str],
+        run_id: str | None,
+        now: datetime | None = None,
+    ) -> str:
+        # ``now``: the pipeline's clock (a pinned simulated day), so that "fresh" and
+        # "resumable" are judged in the same time as the fetch was made.
+        now = now or datetime.now(UTC)
+        fetch_id = new_fetch_id(now)
         d = self._dir(user_id)
         d.mkdir(parents=True, exist_ok=True)
-        meta = FetchMeta(fetch_id, user_id, fingerprint, dict(filters), run_id, datetime.now(UTC).isoformat())
+        meta = FetchMeta(fetch_id, user_id, fingerprint, dict(filters), run_id, now.isoformat())
         _write_atomic(d / f"{fetch_id}.meta.json", json.dumps(asdict(meta)))
         return fetch_id
 
@@ -205,9 +215,11 @@ class RawStore:
             return []
         return sorted(p.name[: -len(".meta.json")] for p in d.glob("*.meta.json"))
 
-    def resumable(self, user_id: str, fingerprint: str, max_age: timedelta) -> str | None:
+    def resumable(
+        self, user_id: str, fingerprint: str, max_age: timedelta, now: datetime | None = None
+    ) -> str | None:
         """The newest unfinished fetch of these filters younger than ``max_age``, if any."""
-        now = datetime.now(UTC)
+        now = now or datetime.now(UTC)
         for fetch_id in reversed(self.fetch_ids(user_id)):
             meta = self.meta(user_id, fetch_id)
             if now - datetime.fromisoformat(meta.created_at) > max_age:
@@ -216,14 +228,31 @@ class RawStore:
                 return None if self.is_done(user_id, fetch_id) else fetch_id
         return None
 
-    def fresh_done(self, user_id: str, fingerprint: str, max_age: timedelta) -> str | None:
-        """The newest completed fetch of these filters younger than ``max_age``, if any."""
-        now = datetime.now(UTC)
+    def fresh_done(
+        self,
+        user_id: str,
+        fingerprint: str,
+        max_age: timedelta,
+        now: datetime | None = None,
+        *,
+        full_only: bool = False,
+    ) -> str | None:
+        """The newest completed fetch of these filters younger than ``max_age``, if any.
+
+        ``full_only``: only a fetch that read the whole list counts (an incremental fetch,
+        which stopped at its date window, does not make a full refresh unnecessary).
+        """
+        now = now or datetime.now(UTC)
         for fetch_id in reversed(self.fetch_ids(user_id)):
             meta = self.meta(user_id, fetch_id)
-            if now - datetime.fromisoformat(meta.created_at) > max_age:
+            created = datetime.fromisoformat(meta.created_at)
+            if now - created > max_age:
                 return None
+            if created > now:  # made on a later (pinned) day than the one being run
+                continue
             if meta.fingerprint == fingerprint and self.is_done(user_id, fetch_id):
+                if full_only and self.done_summary(user_id, fetch_id).get("status") != "complete":
+                    continue
                 return fetch_id
         return None
 

@@ -4,10 +4,9 @@
 not the platform's full engagement rate (互动率); see warehouse/engagement.py.
 """
 
-from datetime import UTC, datetime
-
 import dagster as dg
 
+from pgy_pipeline import settings as pgy_settings
 from pgy_pipeline.defs.assets.charts import bar_chart_svg, markdown_image
 from pgy_pipeline.defs.assets.kol_notes import NOTES
 from pgy_pipeline.defs.assets.metadata import column_schema, preview
@@ -15,7 +14,6 @@ from pgy_pipeline.defs.resources import PgyResource
 from pgy_pipeline.warehouse import queries
 from pgy_pipeline.warehouse.catalog import catalog
 from pgy_pipeline.warehouse.engagement import refresh_kol_engagement
-from pgy_pipeline.warehouse.state import QUOTA_TZ
 
 # eager() waits while any dependency partition is missing: one new KOL not yet fetched
 # would freeze the derived tables. Dropping that clause keeps them fresh; they are
@@ -25,10 +23,6 @@ ENGAGEMENT_AUTOMATION = (
     .without(~dg.AutomationCondition.any_deps_missing())
     .with_label("eager, even with KOLs not yet fetched")
 )
-
-
-def _as_of() -> datetime:
-    return datetime.now(UTC).astimezone(QUOTA_TZ)
 
 
 @dg.asset(
@@ -68,7 +62,7 @@ def note_engagement(context: dg.AssetExecutionContext, pgy: PgyResource) -> dg.M
 def kol_engagement(context: dg.AssetExecutionContext, pgy: PgyResource) -> dg.MaterializeResult:
     settings = pgy.engagement()
     with pgy.warehouse().write(publish=True) as conn:
-        rows = refresh_kol_engagement(conn, _as_of().date(), settings)
+        rows = refresh_kol_engagement(conn, pgy_settings.today(), settings)  # PGY_TODAY pins the windows
         top = queries.top_kols_by_rate(conn)
         chart = queries.kol_rates_for_chart(conn)
     svg = bar_chart_svg(

@@ -11,16 +11,19 @@ import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 import dagster as dg
 from pydantic import Field
 
 from pgy_pipeline.defs.alerts import alert_stops
 from pgy_pipeline.defs.assets.metadata import column_schema, failure_message, outcome_table
+from pgy_pipeline.defs.assets.refresh_plan import plan_run
 from pgy_pipeline.defs.partitions import KOLS_PARTITIONS_NAME, kol_partitions
 from pgy_pipeline.defs.resources import JustOneApiResource, PgyResource
 from pgy_pipeline.justoneapi import AdvertiseSwitch, IsThirdPlatform, NotesQuery, NoteType, OrderType
 from pgy_pipeline.refresh import KolOutcome, KolStatus, Refresher, summarize
+from pgy_pipeline.refresh.modes import RefreshMode
 from pgy_pipeline.roster import load_roster
 from pgy_pipeline.warehouse import WarehouseError
 from pgy_pipeline.warehouse.catalog import catalog
@@ -41,6 +44,17 @@ class FetchConfig(dg.Config):
     order_type: OrderType = Field(default=OrderType.LATEST, description="LATEST, MOST_READ or MOST_INTERACT")
     note_type: NoteType = Field(default=NoteType.ALL, description="ALL, COOPERATION, PHOTO_TEXT or VIDEO")
     is_third_platform: IsThirdPlatform = Field(default=IsThirdPlatform.NO, description="NO or YES")
+    # A Literal, not the enum: Dagster's config shows enums by member name (AUTO), and the
+    # schedule, the CLI and the docs all say the value (auto).
+    mode: Literal["auto", "full", "incremental"] = Field(
+        default="full",
+        description=(
+            "full: every page of each KOL. incremental: newest notes down to the window "
+            "(PgyResource.incremental_window_days). auto (the daily schedule): full for the KOLs whose "
+            "rota day it is or who were not fully fetched for full_refresh_every_days, incremental for "
+            "the rest. An ad-hoc run defaults to full."
+        ),
+    )
     force: bool = Field(
         default=False,
         description="Fetch even KOLs completed within PgyResource.fresh_for_h (buys their pages again).",
@@ -123,6 +137,9 @@ def kol_notes(
     raw = pgy.raw()
 
     def report(o: KolOutcome) -> None:
+        if o.status == KolStatus.DEFERRED:
+            context.log.info("KOL %s %s", o.user_id, o.message)
+            return
         if o.status == KolStatus.SKIPPED:
             context.log.info("KOL %s fetched within %s h: not bought again", o.user_id, pgy.fresh_for_h)
             return
@@ -164,7 +181,8 @@ def kol_notes(
                     "null_metrics": o.null_metrics,
                     "duplicates_dropped": o.duplicates_dropped,
                     "complete": o.complete,
-                    "full_fetch": filters == FetchConfig().filters(),
+                    "full_fetch": filters == FetchConfig().filters() and not o.incremental,
+                    "fetch_kind": "incremental" if o.incremental else "full",
                     "duration_s": round(o.duration_s, 2),
                 },
             )
@@ -182,7 +200,11 @@ def kol_notes(
         fresh_for=timedelta(0) if config.force else pgy.fresh_for(),
         on_outcome=report,
     )
-    outcomes = refresher.refresh(user_ids, filters)
+    plan = plan_run(context, pgy, raw, user_ids, filters, RefreshMode(config.mode), refresher.fresh_for)
+    deferred = plan.deferred_outcomes()
+    for o in deferred:
+        report(o)
+    outcomes = refresher.refresh([k.user_id for k in plan.to_fetch], filters, plan.stop_before) + deferred
     totals = summarize(outcomes)
     context.log.info("refresh done: %s", json.dumps(dataclasses.asdict(totals)))
     failed = [o for o in outcomes if o.failed]

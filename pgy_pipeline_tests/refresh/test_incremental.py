@@ -1,0 +1,118 @@
+"""Incremental fetches, the pinned day and the plan, through the refresh core over loopback HTTP."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pgy_pipeline import settings
+from pgy_pipeline.justoneapi import CallRecord, NotesDetailClient
+from pgy_pipeline.refresh import KolStatus, Refresher
+from pgy_pipeline.refresh.modes import RefreshMode
+from pgy_pipeline.refresh.plan import PlanSettings, make_plan
+from pgy_pipeline.simulator import Simulator
+from pgy_pipeline.warehouse import Warehouse
+from pgy_pipeline.warehouse.raw import RawStore
+from pgy_pipeline.warehouse.state import PipelineState
+from pgy_pipeline_tests.justoneapi.helpers import fast_config
+from pgy_pipeline_tests.support import ANCHOR
+
+
+def refresher(sim: Simulator, data: Path, **kw: Any) -> Refresher:
+    @contextlib.contextmanager
+    def factory(observer: Callable[[CallRecord], None]) -> Iterator[NotesDetailClient]:
+        # Pages stamped by the pipeline's clock, as the Dagster resource does.
+        with NotesDetailClient(fast_config(sim.base_url), observer=observer, clock=settings.now) as client:
+            yield client
+
+    return Refresher(
+        factory, Warehouse(data, publish_interval_s=0.0), RawStore(data), PipelineState(data), "run", 4, **kw
+    )
+
+
+def fetch_rows(data: Path, user: str) -> list[tuple[Any, ...]]:
+    with Warehouse(data).connect_snapshot() as conn:
+        return conn.execute(
+            "SELECT is_full, status, stop_reason, calls FROM fetches WHERE user_id = ? ORDER BY finished_at",
+            [user],
+        ).fetchall()
+
+
+def test_a_kol_with_no_recent_notes_costs_one_page(tmp_path: Path) -> None:
+    with Simulator("clean", seed=7, as_of=ANCHOR, fixed_counts={"kol_forty": 40}) as sim:
+        out = refresher(sim, tmp_path).refresh(
+            ["kol_forty"], stop_before={"kol_forty": ANCHOR + timedelta(days=1)}
+        )
+        assert out[0].status == KolStatus.OK and out[0].incremental and out[0].stop_reason == "window_reached"
+        assert sim.counters().calls_total == 1
+    assert fetch_rows(tmp_path, "kol_forty") == [(False, "incomplete", "window_reached", 1)]
+
+
+def test_incremental_never_marks_gone(tmp_path: Path) -> None:
+    with Simulator("clean", seed=7, as_of=ANCHOR, fixed_counts={"kol_forty": 40}) as sim:
+        r = refresher(sim, tmp_path)
+        r.refresh(["kol_forty"])
+        sim.update(fixed_counts={"kol_forty": 37})  # three notes disappear
+        # A window far in the past: the incremental fetch reads the whole list, and still
+        # is no proof that a note is gone.
+        inc = r.refresh(["kol_forty"], stop_before={"kol_forty": ANCHOR - timedelta(days=3650)})
+        assert inc[0].status == KolStatus.OK and inc[0].marked_gone == 0 and not inc[0].complete
+        with Warehouse(tmp_path).connect_snapshot() as conn:
+            assert conn.execute("SELECT count(*) FROM notes WHERE gone_at IS NOT NULL").fetchone() == (0,)
+        assert fetch_rows(tmp_path, "kol_forty")[-1][:2] == (False, "incomplete")
+        r.refresh(["kol_forty"])
+        r.refresh(["kol_forty"])  # complete full fetches do (two, whatever the evidence rule)
+        with Warehouse(tmp_path).connect_snapshot() as conn:
+            assert conn.execute("SELECT count(*) FROM notes WHERE gone_at IS NOT NULL").fetchone() == (3,)
+
+
+def test_the_fresh_skip_follows_the_pinned_day(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Simulator("clean", seed=7, as_of=ANCHOR, fixed_counts={"kol_nine": 9}) as sim:
+        r = refresher(sim, tmp_path, fresh_for=timedelta(hours=12))
+        monkeypatch.setenv("PGY_TODAY", ANCHOR.isoformat())
+        assert r.refresh(["kol_nine"])[0].status == KolStatus.OK
+        assert r.refresh(["kol_nine"])[0].status == KolStatus.SKIPPED  # same pinned day: fresh
+        monkeypatch.setenv("PGY_TODAY", (ANCHOR + timedelta(days=1)).isoformat())
+        assert r.refresh(["kol_nine"])[0].status == KolStatus.OK  # a day later: bought again
+        # An incremental fetch today does not make today's full one unnecessary; the reverse holds.
+        monkeypatch.setenv("PGY_TODAY", (ANCHOR + timedelta(days=2)).isoformat())
+        window = {"kol_nine": ANCHOR - timedelta(days=30)}
+        assert r.refresh(["kol_nine"], stop_before=window)[0].status == KolStatus.OK
+        assert r.refresh(["kol_nine"])[0].status == KolStatus.OK
+        assert r.refresh(["kol_nine"], stop_before=window)[0].status == KolStatus.SKIPPED
+    with Warehouse(tmp_path).connect_snapshot() as conn:
+        days = conn.execute(
+            "SELECT DISTINCT CAST(timezone('Asia/Shanghai', finished_at) AS DATE) FROM fetches ORDER BY 1"
+        ).fetchall()
+    assert [d[0] for d in days] == [ANCHOR + timedelta(days=i) for i in range(3)]
+
+
+def test_the_plan_estimates_the_calls_of_an_auto_refresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    users = [f"kol{i:03d}" for i in range(40)]
+    cfg = PlanSettings(window_days=14, full_every_days=7)
+    with Simulator("clean", seed=7, as_of=ANCHOR) as sim:
+        r = refresher(sim, tmp_path)
+        for d in range(3):
+            day = ANCHOR + timedelta(days=d)
+            monkeypatch.setenv("PGY_TODAY", day.isoformat())
+            sim.update(as_of=day)
+            with Warehouse(tmp_path).connect_snapshot() if d else contextlib.nullcontext() as conn:
+                plan = make_plan(conn, RawStore(tmp_path), users, RefreshMode.AUTO, day, settings.now(), cfg)
+            before = sim.counters().calls_total
+            out = r.refresh([k.user_id for k in plan.to_fetch], None, plan.stop_before)
+            actual = sim.counters().calls_total - before
+            assert all(o.status == KolStatus.OK for o in out)
+            if d:  # day 0 knows nothing yet
+                assert plan.page_size == 8
+                assert abs(plan.total_calls - actual) <= max(2.0, 0.05 * actual), (
+                    day,
+                    plan.total_calls,
+                    actual,
+                )
