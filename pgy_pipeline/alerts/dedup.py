@@ -12,9 +12,11 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from pgy_pipeline.warehouse.transaction import sqlite_transaction
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS sent_alerts (key TEXT PRIMARY KEY, claimed_at TEXT NOT NULL)"
 
@@ -26,22 +28,8 @@ class DedupStore:
         self.path = Path(data_dir) / ".state" / "alerts.sqlite"
         self.retention = retention
 
-    @contextlib.contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(_SCHEMA)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
+    def _tx(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return sqlite_transaction(self.path, _SCHEMA)
 
     def claim(self, keys: Iterable[str], now: datetime | None = None) -> list[str]:
         """The keys of ``keys`` nobody claimed before, now claimed by this caller (in the given order)."""

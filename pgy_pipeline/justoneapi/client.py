@@ -136,17 +136,11 @@ class NotesDetailClient:
     ) -> FetchResult:
         """Every page of ``query``, deduplicated by note id; see ``FetchResult`` for the stop reasons.
 
-        ``known_pages`` (page number -> Page of this same query, e.g. stored by an earlier attempt) are
-        reused without a call. ``on_page`` is called with every freshly fetched page as soon as it
-        arrives, from worker threads but one call at a time, so it can be persisted before the fetch ends;
-        an exception in it cancels the fetch and propagates. If any page ultimately fails, pages already
-        running finish (and reach ``on_page``), no new page starts, and FetchIncomplete is raised with
-        the partial result; a StopAllCalls also wakes and halts every retry of this client.
-
-        ``stop_before`` makes an incremental fetch: pages are read one by one, newest first, and paging
-        stops after the first page whose oldest dated note was published before that date (the page is
-        kept). Such a fetch is marked ``windowed`` and is complete only if it happened to read the whole
-        list. It needs ``order_type`` LATEST; any other order raises ValueError before any call.
+        ``known_pages`` (stored by an earlier attempt of this same query) cost no call. ``on_page`` sees
+        each bought page, one at a time, so the caller can store it before the fetch ends. A failed page
+        raises FetchIncomplete carrying what was read, so a retry buys only what is missing.
+        ``stop_before`` (LATEST order only) ends an incremental fetch after the first page reaching back
+        past that date: such a fetch is never evidence that a note is gone.
         """
         return fetch_all(
             self._get_page,

@@ -1,4 +1,4 @@
-"""Turning one HTTP response into an outcome: the code table of FACTS.md plus what the HTTP status says.
+"""Turning one HTTP response into an outcome: the vendor's code table plus what the HTTP status says.
 
 Order of evidence: a JSON body with an integer ``code`` is the vendor's envelope and its code decides (so
 HTTP 429 carrying code 303 stops the run rather than slowing down); otherwise the HTTP status decides. Only

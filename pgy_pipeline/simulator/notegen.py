@@ -20,7 +20,7 @@ import base64
 import math
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
 from typing import NamedTuple
 
@@ -97,42 +97,29 @@ class Fate(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class NoteLife:
-    """A note's fixed facts and final counts; ``on(day)`` is what the API shows that day."""
+    """A note's fixed facts and final counts (``final``); ``on(day)`` is what the API shows that day."""
 
-    note_id: str
-    title: str
-    published: date
-    is_video: bool
-    is_advertise: bool
-    brand_name: str | None
-    reads: int
-    likes: int
-    collects: int | None
-    third_reads: int | None
+    final: Note
     tau: float
-    img_url: str
-    third_platform: bool
     deleted_on: date | None = None
+
+    @property
+    def published(self) -> date:
+        return self.final.published
 
     def visible_on(self, day: date) -> bool:
         return self.published <= day and (self.deleted_on is None or day < self.deleted_on)
 
     def on(self, day: date) -> Note:
         share = growth((day - self.published).days, self.tau)
+        f = self.final
         # int() floors, and the share only rises with the day: counts never go down.
-        return Note(
-            note_id=self.note_id,
-            title=self.title,
-            published=self.published,
-            is_video=self.is_video,
-            is_advertise=self.is_advertise,
-            brand_name=self.brand_name,
-            read_num=int(self.reads * share),
-            like_num=int(self.likes * share),
-            collect_num=None if self.collects is None else int(self.collects * share),
-            third_read_user_num=None if self.third_reads is None else int(self.third_reads * share),
-            img_url=self.img_url,
-            third_platform=self.third_platform,
+        return replace(
+            f,
+            read_num=int(f.read_num * share),
+            like_num=int(f.like_num * share),
+            collect_num=None if f.collect_num is None else int(f.collect_num * share),
+            third_read_user_num=None if f.third_read_user_num is None else int(f.third_read_user_num * share),
         )
 
 
@@ -175,19 +162,21 @@ def draw_note(
     third_platform = rng.random() < style.third_share
     third_reads = round(reads * rng.uniform(0.02, 0.3)) if third_platform else 0
     later = fate(note_id, day)
-    return NoteLife(
+    # Drawn in this order (title, tau, image) so a seed keeps giving the same notes.
+    title = _title(rng)
+    tau = rng.uniform(1.5, 5.0)
+    final = Note(
         note_id=note_id,
-        title=_title(rng),
+        title=title,
         published=day,
         is_video=is_video,
         is_advertise=is_advertise,
         brand_name=brand,
-        reads=reads,
-        likes=likes,
-        collects=None if later.drop_collects else collects,
-        third_reads=None if later.drop_third else third_reads,
-        tau=rng.uniform(1.5, 5.0),
+        read_num=reads,
+        like_num=likes,
+        collect_num=None if later.drop_collects else collects,
+        third_read_user_num=None if later.drop_third else third_reads,
         img_url=_img_url(rng),
         third_platform=third_platform,
-        deleted_on=later.deleted_on,
     )
+    return NoteLife(final, tau, later.deleted_on)

@@ -76,7 +76,7 @@ class Timeline:
 
     def _note(self, rng: random.Random, day: date) -> NoteLife:
         note = draw_note(rng, self._style, day, self._seen, self._fate)
-        self._seen.add(note.note_id)
+        self._seen.add(note.final.note_id)
         return note
 
     def _walk_back(self, rng: random.Random) -> tuple[NoteLife, ...]:
@@ -88,7 +88,7 @@ class Timeline:
             day -= timedelta(days=self._gap(rng))
             note = self._note(rng, day)
             notes.append(note)
-            visible += note.visible_on(self.ref) and not note.third_platform
+            visible += note.visible_on(self.ref) and not note.final.third_platform
         return tuple(notes)
 
     def _extend(self, until: date) -> None:
@@ -118,9 +118,9 @@ class Timeline:
                 notes.append(life.on(day))
                 continue
             # A settled note looks the same every later day: build it once, share it across days.
-            note = self._settled.get(life.note_id)
+            note = self._settled.get(life.final.note_id)
             if note is None:
-                note = self._settled[life.note_id] = life.on(day)
+                note = self._settled[life.final.note_id] = life.on(day)
             notes.append(note)
         return tuple(notes)
 

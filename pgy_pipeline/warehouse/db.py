@@ -28,6 +28,7 @@ from pathlib import Path
 import duckdb
 
 from pgy_pipeline.warehouse.migrations import migrate
+from pgy_pipeline.warehouse.transaction import transaction
 
 log = logging.getLogger(__name__)
 
@@ -110,13 +111,8 @@ class Warehouse:
         with self._locked():
             conn = self._connect_rw()
             try:
-                conn.execute("BEGIN TRANSACTION")
-                try:
+                with transaction(conn):
                     yield conn
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
                 self._dirty = True
                 due = time.monotonic() - self._last_publish >= self.publish_interval_s
                 if publish or (publish is None and due):

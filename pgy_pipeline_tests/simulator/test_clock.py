@@ -98,8 +98,10 @@ def test_deleted_notes_disappear_on_their_deletion_date(make_sim: MakeSim, sessi
 
     def served(day: date) -> bool:
         sim.update(as_of=day)
-        pages = fetch_all(session, sim, userId=user, isThirdPlatform="YES" if note.third_platform else "NO")
-        return note.note_id in {n["noteId"] for p in pages for n in p}
+        pages = fetch_all(
+            session, sim, userId=user, isThirdPlatform="YES" if note.final.third_platform else "NO"
+        )
+        return note.final.note_id in {n["noteId"] for p in pages for n in p}
 
     assert note.deleted_on is not None
     assert served(note.published)
