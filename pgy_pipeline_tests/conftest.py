@@ -18,7 +18,7 @@ from pgy_pipeline.defs.partitions import kol_partitions
 from pgy_pipeline.defs.resources import JustOneApiResource, PgyResource
 from pgy_pipeline.simulator import Simulator
 from pgy_pipeline.warehouse import Warehouse
-from pgy_pipeline_tests.support import ANCHOR, TEST_TOKEN
+from pgy_pipeline_tests.support import ANCHOR, TEST_TOKEN, MakeSim
 
 
 @dataclass
@@ -86,7 +86,23 @@ class PipelineEnv:
 
 
 @pytest.fixture
-def make_env(tmp_path: Path) -> Iterator[Any]:
+def make_sim() -> Iterator[MakeSim]:
+    """The one way tests start simulators: on an ephemeral loopback port, all stopped after the test."""
+    started: list[Simulator] = []
+
+    def make(profile: Any = "clean", **kwargs: Any) -> Simulator:
+        sim = Simulator(profile, **kwargs)
+        sim.start()
+        started.append(sim)
+        return sim
+
+    yield make
+    for sim in started:
+        sim.stop()
+
+
+@pytest.fixture
+def make_env(tmp_path: Path, make_sim: MakeSim) -> Iterator[Any]:
     sims: list[Simulator] = []
     stack = contextlib.ExitStack()
 
@@ -98,8 +114,7 @@ def make_env(tmp_path: Path) -> Iterator[Any]:
         **sim_overrides: Any,
     ) -> PipelineEnv:
         sim_overrides.setdefault("anchor_date", ANCHOR)
-        sim = Simulator(profile, seed=7, **sim_overrides)
-        sim.start()
+        sim = make_sim(profile, seed=7, **sim_overrides)
         sims.append(sim)
         # A real (temp-dir, SQLite) instance, as `dagster dev` uses: sensors and schedules need
         # one. "ephemeral" keeps events in memory, for tests of a thousand partitions.
@@ -113,6 +128,4 @@ def make_env(tmp_path: Path) -> Iterator[Any]:
         return PipelineEnv(sim, data, inst, api or {}, pgy or {})
 
     yield make
-    for sim in sims:
-        sim.stop()
     stack.close()

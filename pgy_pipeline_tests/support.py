@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -13,6 +14,9 @@ from pgy_pipeline.simulator import Simulator
 ANCHOR = date(2026, 3, 8)
 # Distinctive, so a leak is found by a byte scan of every output and file.
 TEST_TOKEN = "tok-PIPELINE-SECRET-4b1d9e"
+
+# What the `make_sim` fixture gives: start a simulator (profile, **Simulator kwargs), stopped after the test.
+MakeSim = Callable[..., Simulator]
 
 
 def expected_frame(sim: Simulator, user_id: str, **filters: str) -> list[tuple[Any, ...]]:

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from pgy_pipeline_tests.simulator_process import free_port, simulator_process
+from pgy_pipeline_tests.support import TEST_TOKEN as TOKEN
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-TOKEN = "tok-LEAKCHECK-9d2f7a61"
 
 
 def _env(tmp_path: Path, base_url: str) -> dict[str, str]:

@@ -11,25 +11,8 @@ from typing import Any
 import pytest
 
 from pgy_pipeline.justoneapi import NotesDetailClient
-from pgy_pipeline.simulator import Simulator
 
 from .helpers import Paged, Scripted, fast_config
-
-
-@pytest.fixture
-def sim_factory() -> Iterator[Callable[..., Simulator]]:
-    """Start simulators with profile overrides; all are stopped at the end of the test."""
-    started: list[Simulator] = []
-
-    def make(profile: str = "clean", **overrides: Any) -> Simulator:
-        sim = Simulator(profile=profile, seed=0, **overrides)
-        sim.start()
-        started.append(sim)
-        return sim
-
-    yield make
-    for sim in started:
-        sim.stop()
 
 
 @pytest.fixture

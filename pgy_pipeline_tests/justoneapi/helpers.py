@@ -10,8 +10,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from pgy_pipeline.justoneapi import CallRecord, ClientConfig
-
-TOKEN = "tok-SECRET-7f3a9c"
+from pgy_pipeline_tests.support import TEST_TOKEN as TOKEN
 
 # Small waits everywhere: the suite must stay fast, and no test may sleep for long.
 FAST: dict[str, Any] = {

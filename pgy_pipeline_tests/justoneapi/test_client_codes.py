@@ -20,17 +20,16 @@ from pgy_pipeline.justoneapi import (
     SlowDownError,
     UnknownCode,
 )
-from pgy_pipeline.simulator import Simulator
+from pgy_pipeline_tests.support import MakeSim
 
 from .helpers import TOKEN, Flip, Scripted, envelope, vendor_note
 
-SimFactory = Callable[..., Simulator]
 ClientFactory = Callable[..., NotesDetailClient]
 USER = "kol_a"
 
 
-def test_code_0_returns_a_page(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
-    sim = sim_factory(fixed_counts={USER: 11})
+def test_code_0_returns_a_page(make_sim: MakeSim, client_factory: ClientFactory) -> None:
+    sim = make_sim(fixed_counts={USER: 11})
     calls = Flip()
     client = client_factory(sim.base_url, observer=calls)
     page = client.get_page(NotesQuery(USER), 1)
@@ -50,10 +49,8 @@ def test_code_0_returns_a_page(sim_factory: SimFactory, client_factory: ClientFa
     )
 
 
-def test_100_stops_the_client_without_further_calls(
-    sim_factory: SimFactory, client_factory: ClientFactory
-) -> None:
-    sim = sim_factory(revoked_tokens=frozenset({TOKEN}))
+def test_100_stops_the_client_without_further_calls(make_sim: MakeSim, client_factory: ClientFactory) -> None:
+    sim = make_sim(revoked_tokens=frozenset({TOKEN}))
     client = client_factory(sim.base_url)
     with pytest.raises(InvalidToken) as info:
         client.get_page(NotesQuery(USER), 1)
@@ -64,8 +61,8 @@ def test_100_stops_the_client_without_further_calls(
     assert sim.counters().calls_total == 1
 
 
-def test_301_is_retried_then_succeeds(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
-    sim = sim_factory(p_301=1.0)
+def test_301_is_retried_then_succeeds(make_sim: MakeSim, client_factory: ClientFactory) -> None:
+    sim = make_sim(p_301=1.0)
     calls = Flip(lambda: sim.update(p_301=0.0), after=2)
     page = client_factory(sim.base_url, observer=calls).get_page(NotesQuery(USER), 1)
     assert page.attempts == 3
@@ -74,8 +71,8 @@ def test_301_is_retried_then_succeeds(sim_factory: SimFactory, client_factory: C
     assert sim.counters().by_code == {301: 2, 0: 1}
 
 
-def test_301_exhausted_is_retryable(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
-    sim = sim_factory(p_301=1.0)
+def test_301_exhausted_is_retryable(make_sim: MakeSim, client_factory: ClientFactory) -> None:
+    sim = make_sim(p_301=1.0)
     client = client_factory(sim.base_url, max_attempts=3)
     with pytest.raises(RetryableError) as info:
         client.get_page(NotesQuery(USER), 2)
@@ -84,15 +81,15 @@ def test_301_exhausted_is_retryable(sim_factory: SimFactory, client_factory: Cli
     assert sim.counters().calls_total == 3 and client.stopped is None
 
 
-def test_500_is_retried_a_few_times(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
-    sim = sim_factory(p_500=1.0)
+def test_500_is_retried_a_few_times(make_sim: MakeSim, client_factory: ClientFactory) -> None:
+    sim = make_sim(p_500=1.0)
     with pytest.raises(RetryableError) as info:
         client_factory(sim.base_url, max_attempts=2).get_page(NotesQuery(USER), 1)
     assert info.value.code == 500 and sim.counters().by_code == {500: 2}
 
 
-def test_302_slows_down_then_succeeds(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
-    sim = sim_factory(user_codes={USER: 302})
+def test_302_slows_down_then_succeeds(make_sim: MakeSim, client_factory: ClientFactory) -> None:
+    sim = make_sim(user_codes={USER: 302})
     calls = Flip(lambda: sim.update(user_codes={}), after=2)
     client = client_factory(sim.base_url, observer=calls, max_attempts=1)
     page = client.get_page(NotesQuery(USER), 1)
@@ -102,9 +99,9 @@ def test_302_slows_down_then_succeeds(sim_factory: SimFactory, client_factory: C
 
 
 def test_302_beyond_the_time_budget_is_slow_down_error(
-    sim_factory: SimFactory, client_factory: ClientFactory
+    make_sim: MakeSim, client_factory: ClientFactory
 ) -> None:
-    sim = sim_factory(user_codes={USER: 302})
+    sim = make_sim(user_codes={USER: 302})
     client = client_factory(sim.base_url, slow_down_max_wait_s=0.1, max_attempts=1)
     started = time.monotonic()
     with pytest.raises(SlowDownError) as info:
@@ -117,9 +114,9 @@ def test_302_beyond_the_time_budget_is_slow_down_error(
 
 
 def test_rate_limit_302_honours_retry_after_and_adapts(
-    sim_factory: SimFactory, client_factory: ClientFactory
+    make_sim: MakeSim, client_factory: ClientFactory
 ) -> None:
-    sim = sim_factory(rate_limit_per_s=10.0, rate_burst=1.0)
+    sim = make_sim(rate_limit_per_s=10.0, rate_burst=1.0)
     client = client_factory(
         sim.base_url,
         rate_limit_per_s=400.0,
@@ -134,8 +131,8 @@ def test_rate_limit_302_honours_retry_after_and_adapts(
     assert client.limiter.rate <= 200.0
 
 
-def test_303_stops_everything(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
-    sim = sim_factory(daily_quota=1)
+def test_303_stops_everything(make_sim: MakeSim, client_factory: ClientFactory) -> None:
+    sim = make_sim(daily_quota=1)
     client = client_factory(sim.base_url)
     client.get_page(NotesQuery(USER), 1)
     with pytest.raises(QuotaExceeded) as info:
@@ -154,15 +151,15 @@ def test_400_envelope_names_the_parameter(scripted: Scripted, client_factory: Cl
     assert len(scripted.paths) == 1
 
 
-def test_400_envelope_from_the_simulator(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
-    sim = sim_factory(user_codes={USER: 400})
+def test_400_envelope_from_the_simulator(make_sim: MakeSim, client_factory: ClientFactory) -> None:
+    sim = make_sim(user_codes={USER: 400})
     with pytest.raises(InvalidParameters):
         client_factory(sim.base_url).get_page(NotesQuery(USER), 1)
     assert sim.counters().calls_total == 1
 
 
-def test_http_400_framework_body(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
-    sim = sim_factory()
+def test_http_400_framework_body(make_sim: MakeSim, client_factory: ClientFactory) -> None:
+    sim = make_sim()
     query = NotesQuery(USER)
     object.__setattr__(query, "user_id", "bad id!")  # slip past validation to reach the server's check
     with pytest.raises(InvalidParameters) as info:
@@ -172,8 +169,8 @@ def test_http_400_framework_body(sim_factory: SimFactory, client_factory: Client
     assert sim.counters().by_http_status == {400: 1}
 
 
-def test_600_rejects_only_that_user(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
-    sim = sim_factory(forbidden_users=frozenset({USER}))
+def test_600_rejects_only_that_user(make_sim: MakeSim, client_factory: ClientFactory) -> None:
+    sim = make_sim(forbidden_users=frozenset({USER}))
     client = client_factory(sim.base_url)
     with pytest.raises(PermissionDenied) as info:
         client.get_page(NotesQuery(USER), 1)
@@ -182,8 +179,8 @@ def test_600_rejects_only_that_user(sim_factory: SimFactory, client_factory: Cli
     assert sim.counters().calls_total == 2
 
 
-def test_601_stops_the_client(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
-    sim = sim_factory(balance=0)
+def test_601_stops_the_client(make_sim: MakeSim, client_factory: ClientFactory) -> None:
+    sim = make_sim(balance=0)
     client = client_factory(sim.base_url)
     with pytest.raises(InsufficientBalance) as info:
         client.get_page(NotesQuery(USER), 1)
@@ -192,8 +189,8 @@ def test_601_stops_the_client(sim_factory: SimFactory, client_factory: ClientFac
 
 
 @pytest.mark.parametrize("code", [503, 999, 101])
-def test_unknown_codes_fail_closed(code: int, sim_factory: SimFactory, client_factory: ClientFactory) -> None:
-    sim = sim_factory(user_codes={USER: code})
+def test_unknown_codes_fail_closed(code: int, make_sim: MakeSim, client_factory: ClientFactory) -> None:
+    sim = make_sim(user_codes={USER: code})
     client = client_factory(sim.base_url)
     with pytest.raises(UnknownCode) as info:
         client.get_page(NotesQuery(USER), 1)

@@ -21,11 +21,10 @@ from pgy_pipeline.justoneapi import (
     StopAllCalls,
     limiter_key,
 )
-from pgy_pipeline.simulator import Simulator
+from pgy_pipeline_tests.support import MakeSim
 
 from .helpers import TOKEN, Flip, Scripted, envelope, vendor_note
 
-SimFactory = Callable[..., Simulator]
 ClientFactory = Callable[..., NotesDetailClient]
 USER = "kol_a"
 
@@ -42,9 +41,9 @@ def test_redirects_are_not_followed(scripted: Scripted, client_factory: ClientFa
     [("p_html_502", 502), ("p_http_503", 503), ("p_truncated", 200)],
 )
 def test_transient_http_faults_are_retried(
-    fault: str, status: int, sim_factory: SimFactory, client_factory: ClientFactory
+    fault: str, status: int, make_sim: MakeSim, client_factory: ClientFactory
 ) -> None:
-    sim = sim_factory(**{fault: 1.0})
+    sim = make_sim(**{fault: 1.0})
     calls = Flip(lambda: sim.update(**{fault: 0.0}))
     page = client_factory(sim.base_url, observer=calls).get_page(NotesQuery(USER), 1)
     assert page.attempts == 2
@@ -52,8 +51,8 @@ def test_transient_http_faults_are_retried(
     assert (first.outcome, first.http_status) == ("retry", status) and first.error
 
 
-def test_http_429_honours_retry_after(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
-    sim = sim_factory(p_http_429=1.0, retry_after_s=1)
+def test_http_429_honours_retry_after(make_sim: MakeSim, client_factory: ClientFactory) -> None:
+    sim = make_sim(p_http_429=1.0, retry_after_s=1)
     calls = Flip(lambda: sim.update(p_http_429=0.0))
     # Base 0: without Retry-After the wait would be 0; with it, 1 s capped to backoff_max_s.
     client = client_factory(sim.base_url, observer=calls, backoff_base_s=0.0, backoff_max_s=0.15)
@@ -65,8 +64,8 @@ def test_http_429_honours_retry_after(sim_factory: SimFactory, client_factory: C
     assert 0.15 <= elapsed < 1.0
 
 
-def test_stall_times_out_then_retries(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
-    sim = sim_factory(p_stall=1.0, stall_s=0.6, stall_drop_share=0.0)
+def test_stall_times_out_then_retries(make_sim: MakeSim, client_factory: ClientFactory) -> None:
+    sim = make_sim(p_stall=1.0, stall_s=0.6, stall_drop_share=0.0)
     calls = Flip(lambda: sim.update(p_stall=0.0))
     page = client_factory(sim.base_url, observer=calls, read_timeout=0.2).get_page(NotesQuery(USER), 1)
     assert page.attempts == 2
@@ -74,8 +73,8 @@ def test_stall_times_out_then_retries(sim_factory: SimFactory, client_factory: C
     assert first.outcome == "retry" and first.http_status is None and "timed out" in (first.error or "")
 
 
-def test_dropped_connection_is_retried(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
-    sim = sim_factory(p_stall=1.0, stall_s=0.0, stall_drop_share=1.0)
+def test_dropped_connection_is_retried(make_sim: MakeSim, client_factory: ClientFactory) -> None:
+    sim = make_sim(p_stall=1.0, stall_s=0.0, stall_drop_share=1.0)
     calls = Flip(lambda: sim.update(p_stall=0.0))
     page = client_factory(sim.base_url, observer=calls).get_page(NotesQuery(USER), 1)
     assert page.attempts == 2 and calls.records[0].outcome == "retry"
@@ -101,9 +100,9 @@ def test_connection_refused_is_retryable(closed_port_url: str, client_factory: C
     ],
 )
 def test_invalid_queries_never_reach_the_server(
-    build: Callable[[], NotesQuery], sim_factory: SimFactory, client_factory: ClientFactory
+    build: Callable[[], NotesQuery], make_sim: MakeSim, client_factory: ClientFactory
 ) -> None:
-    sim = sim_factory()
+    sim = make_sim()
     client = client_factory(sim.base_url)
     with pytest.raises(ValueError):
         client.get_page(build(), 1)
@@ -112,10 +111,8 @@ def test_invalid_queries_never_reach_the_server(
     assert sim.counters().calls_total == 0
 
 
-def test_before_call_budget_stops_without_a_request(
-    sim_factory: SimFactory, client_factory: ClientFactory
-) -> None:
-    sim = sim_factory()
+def test_before_call_budget_stops_without_a_request(make_sim: MakeSim, client_factory: ClientFactory) -> None:
+    sim = make_sim()
     spent: list[int] = []
 
     def governor() -> None:
@@ -134,9 +131,9 @@ def test_before_call_budget_stops_without_a_request(
 
 
 def test_a_failing_observer_does_not_break_the_call(
-    sim_factory: SimFactory, client_factory: ClientFactory, caplog: pytest.LogCaptureFixture
+    make_sim: MakeSim, client_factory: ClientFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    sim = sim_factory()
+    sim = make_sim()
 
     def observer(record: CallRecord) -> None:
         raise RuntimeError("metrics sink down")
@@ -145,10 +142,10 @@ def test_a_failing_observer_does_not_break_the_call(
     assert page.code == 0 and "observer raised" in caplog.text
 
 
-def test_client_closes_its_session(sim_factory: SimFactory) -> None:
+def test_client_closes_its_session(make_sim: MakeSim) -> None:
     from .helpers import fast_config
 
-    sim = sim_factory()
+    sim = make_sim()
     with NotesDetailClient(fast_config(sim.base_url)) as client:
         client.get_page(NotesQuery(USER), 1)
         session = client._session

@@ -19,11 +19,11 @@ from pgy_pipeline.justoneapi import (
     RetryableError,
 )
 from pgy_pipeline.simulator import Simulator
+from pgy_pipeline_tests.support import MakeSim
 
 from .helpers import Paged, envelope, vendor_note
 
 PagedFactory = Callable[[Callable[[int, int], dict]], Paged]
-SimFactory = Callable[..., Simulator]
 ClientFactory = Callable[..., NotesDetailClient]
 USER = "kol_p"
 
@@ -45,9 +45,9 @@ def expected_ids(sim: Simulator, user: str = USER, **filters: str) -> list[str]:
     ],
 )
 def test_note_counts(
-    count: int, calls: int, reason: str, sim_factory: SimFactory, client_factory: ClientFactory
+    count: int, calls: int, reason: str, make_sim: MakeSim, client_factory: ClientFactory
 ) -> None:
-    sim = sim_factory(fixed_counts={USER: count})
+    sim = make_sim(fixed_counts={USER: count})
     result = client_factory(sim.base_url).fetch_all(NotesQuery(USER))
     assert [n.note_id for n in result.notes] == expected_ids(sim)
     assert (result.calls, result.stop_reason, result.complete) == (calls, reason, True)
@@ -57,15 +57,15 @@ def test_note_counts(
     assert sim.counters().calls_total == calls
 
 
-def test_page_size_is_learned_not_assumed(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
-    sim = sim_factory(page_size=5, fixed_counts={USER: 12})
+def test_page_size_is_learned_not_assumed(make_sim: MakeSim, client_factory: ClientFactory) -> None:
+    sim = make_sim(page_size=5, fixed_counts={USER: 12})
     result = client_factory(sim.base_url).fetch_all(NotesQuery(USER))
     assert [n.note_id for n in result.notes] == expected_ids(sim)
     assert result.calls == 3
 
 
-def test_filters_reach_the_api(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
-    sim = sim_factory(fixed_counts={USER: 60})
+def test_filters_reach_the_api(make_sim: MakeSim, client_factory: ClientFactory) -> None:
+    sim = make_sim(fixed_counts={USER: 60})
     query = NotesQuery(USER, advertise_switch="ORGANIC_ONLY", order_type="MOST_READ", note_type="VIDEO")
     result = client_factory(sim.base_url).fetch_all(query)
     filters = {"advertise_switch": "ORGANIC_ONLY", "order_type": "MOST_READ", "note_type": "VIDEO"}
@@ -73,8 +73,8 @@ def test_filters_reach_the_api(sim_factory: SimFactory, client_factory: ClientFa
 
 
 @pytest.mark.parametrize("down", [False, True])
-def test_total_drift(down: bool, sim_factory: SimFactory, client_factory: ClientFactory) -> None:
-    sim = sim_factory(fixed_counts={USER: 20}, total_drift=5, total_drift_down=down)
+def test_total_drift(down: bool, make_sim: MakeSim, client_factory: ClientFactory) -> None:
+    sim = make_sim(fixed_counts={USER: 20}, total_drift=5, total_drift_down=down)
     client = client_factory(sim.base_url)
     outcomes = set()
     for _ in range(10):
@@ -93,16 +93,16 @@ def test_total_drift(down: bool, sim_factory: SimFactory, client_factory: Client
     assert True in outcomes
 
 
-def test_duplicates_across_pages_are_dropped(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
-    sim = sim_factory(fixed_counts={USER: 24}, dup_across_pages=True)
+def test_duplicates_across_pages_are_dropped(make_sim: MakeSim, client_factory: ClientFactory) -> None:
+    sim = make_sim(fixed_counts={USER: 24}, dup_across_pages=True)
     result = client_factory(sim.base_url).fetch_all(NotesQuery(USER))
     assert [n.note_id for n in result.notes] == expected_ids(sim)
     assert result.duplicates_dropped == 3 and result.calls == 4  # the 4th page is read one by one
     assert result.stop_reason == "total_reached"
 
 
-def test_hostile_data_still_yields_the_truth(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
-    sim = sim_factory(
+def test_hostile_data_still_yields_the_truth(make_sim: MakeSim, client_factory: ClientFactory) -> None:
+    sim = make_sim(
         fixed_counts={USER: 30},
         dup_across_pages=True,
         total_drift=2,
@@ -119,8 +119,8 @@ def test_hostile_data_still_yields_the_truth(sim_factory: SimFactory, client_fac
     assert all("xsecToken" in n.extra for n in result.notes)
 
 
-def test_page_cap(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
-    sim = sim_factory(fixed_counts={USER: 40})
+def test_page_cap(make_sim: MakeSim, client_factory: ClientFactory) -> None:
+    sim = make_sim(fixed_counts={USER: 40})
     result = client_factory(sim.base_url, max_pages=2).fetch_all(NotesQuery(USER))
     assert (result.stop_reason, result.complete, result.calls, len(result.notes)) == (
         "page_cap",
@@ -131,16 +131,16 @@ def test_page_cap(sim_factory: SimFactory, client_factory: ClientFactory) -> Non
 
 
 def test_page_cap_without_total_reading_sequentially(
-    sim_factory: SimFactory, client_factory: ClientFactory
+    make_sim: MakeSim, client_factory: ClientFactory
 ) -> None:
-    sim = sim_factory(fixed_counts={USER: 40})
+    sim = make_sim(fixed_counts={USER: 40})
     client = client_factory(sim.base_url, max_pages=1)
     result = client.fetch_all(NotesQuery(USER))
     assert (result.stop_reason, result.complete, result.calls) == ("page_cap", False, 1)
 
 
-def test_parallel_pages_are_fetched_once_each(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
-    sim = sim_factory(fixed_counts={USER: 80}, latency_s=0.05)
+def test_parallel_pages_are_fetched_once_each(make_sim: MakeSim, client_factory: ClientFactory) -> None:
+    sim = make_sim(fixed_counts={USER: 80}, latency_s=0.05)
     records: list[CallRecord] = []
     lock = threading.Lock()
 
@@ -158,9 +158,9 @@ def test_parallel_pages_are_fetched_once_each(sim_factory: SimFactory, client_fa
 
 
 def test_on_page_sees_each_fresh_page_once_one_at_a_time(
-    sim_factory: SimFactory, client_factory: ClientFactory
+    make_sim: MakeSim, client_factory: ClientFactory
 ) -> None:
-    sim = sim_factory(fixed_counts={USER: 50}, latency_s=0.01)
+    sim = make_sim(fixed_counts={USER: 50}, latency_s=0.01)
     seen: list[int] = []
     busy = threading.Lock()
 
@@ -175,8 +175,8 @@ def test_on_page_sees_each_fresh_page_once_one_at_a_time(
     assert sorted(seen) == [p.page_number for p in result.pages] == list(range(1, 8))
 
 
-def test_known_pages_are_reused_without_calls(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
-    sim = sim_factory(fixed_counts={USER: 40})
+def test_known_pages_are_reused_without_calls(make_sim: MakeSim, client_factory: ClientFactory) -> None:
+    sim = make_sim(fixed_counts={USER: 40})
     client = client_factory(sim.base_url)
     first = client.fetch_all(NotesQuery(USER))
     known = {p.page_number: p for p in first.pages if p.page_number in (1, 3)}
@@ -192,10 +192,8 @@ def test_known_pages_are_reused_without_calls(sim_factory: SimFactory, client_fa
     assert result.pages[0] is known[1]
 
 
-def test_known_pages_of_another_query_are_refused(
-    sim_factory: SimFactory, client_factory: ClientFactory
-) -> None:
-    sim = sim_factory(fixed_counts={USER: 10, "other": 10})
+def test_known_pages_of_another_query_are_refused(make_sim: MakeSim, client_factory: ClientFactory) -> None:
+    sim = make_sim(fixed_counts={USER: 10, "other": 10})
     client = client_factory(sim.base_url)
     page = client.get_page(NotesQuery(USER), 1)
     with pytest.raises(ValueError):
@@ -207,9 +205,9 @@ def test_known_pages_of_another_query_are_refused(
 
 
 def test_failed_page_gives_partial_result_then_resume(
-    sim_factory: SimFactory, client_factory: ClientFactory
+    make_sim: MakeSim, client_factory: ClientFactory
 ) -> None:
-    sim = sim_factory(fixed_counts={USER: 40})
+    sim = make_sim(fixed_counts={USER: 40})
     client = client_factory(sim.base_url, page_workers=2, max_attempts=2)
     stored: dict[int, Page] = {}
 
@@ -237,18 +235,16 @@ def test_failed_page_gives_partial_result_then_resume(
     assert [n.note_id for n in result.notes] == expected_ids(sim) and result.pages_reused == 1
 
 
-def test_first_page_rejected(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
-    sim = sim_factory(forbidden_users=frozenset({USER}))
+def test_first_page_rejected(make_sim: MakeSim, client_factory: ClientFactory) -> None:
+    sim = make_sim(forbidden_users=frozenset({USER}))
     with pytest.raises(FetchIncomplete) as info:
         client_factory(sim.base_url).fetch_all(NotesQuery(USER))
     assert isinstance(info.value.cause, PermissionDenied) and info.value.failed_pages == {1: 600}
     assert info.value.result.pages == () and info.value.result.calls == 1
 
 
-def test_stop_mid_fetch_then_immediate_refusal(
-    sim_factory: SimFactory, client_factory: ClientFactory
-) -> None:
-    sim = sim_factory(fixed_counts={USER: 80, "next": 8}, daily_quota=3, latency_s=0.01)
+def test_stop_mid_fetch_then_immediate_refusal(make_sim: MakeSim, client_factory: ClientFactory) -> None:
+    sim = make_sim(fixed_counts={USER: 80, "next": 8}, daily_quota=3, latency_s=0.01)
     client = client_factory(sim.base_url, page_workers=4)
     with pytest.raises(FetchIncomplete) as info:
         client.fetch_all(NotesQuery(USER))
@@ -262,8 +258,8 @@ def test_stop_mid_fetch_then_immediate_refusal(
     assert sim.counters().calls_total == calls
 
 
-def test_on_page_failure_propagates(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
-    sim = sim_factory(fixed_counts={USER: 40})
+def test_on_page_failure_propagates(make_sim: MakeSim, client_factory: ClientFactory) -> None:
+    sim = make_sim(fixed_counts={USER: 40})
 
     def broken(page: Page) -> None:
         if page.page_number == 2:
@@ -316,8 +312,8 @@ def test_an_empty_page_mid_list_is_read_again_once(
     assert sorted(stored) == [1, 2, 2, 3]
 
 
-def test_windowed_fetch_over_http(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
-    sim = sim_factory(fixed_counts={USER: 80})
+def test_windowed_fetch_over_http(make_sim: MakeSim, client_factory: ClientFactory) -> None:
+    sim = make_sim(fixed_counts={USER: 80})
     truth = sim.expected_notes(USER)
     stop_before = date.fromisoformat(truth[12]["date"])
     pages = [truth[k : k + 8] for k in range(0, 80, 8)]
@@ -329,10 +325,8 @@ def test_windowed_fetch_over_http(sim_factory: SimFactory, client_factory: Clien
     assert [n.note_id for n in result.notes] == [n["noteId"] for n in truth[: 8 * wanted]]
 
 
-def test_stop_before_is_refused_for_other_orders(
-    sim_factory: SimFactory, client_factory: ClientFactory
-) -> None:
-    sim = sim_factory(fixed_counts={USER: 8})
+def test_stop_before_is_refused_for_other_orders(make_sim: MakeSim, client_factory: ClientFactory) -> None:
+    sim = make_sim(fixed_counts={USER: 8})
     client = client_factory(sim.base_url)
     with pytest.raises(ValueError, match="stop_before"):
         client.fetch_all(NotesQuery(USER, order_type="MOST_READ"), stop_before=date(2026, 1, 1))

@@ -13,9 +13,8 @@ from pgy_pipeline.justoneapi import (
     NotesQuery,
     QuotaExceeded,
 )
-from pgy_pipeline.simulator import Simulator
+from pgy_pipeline_tests.support import MakeSim
 
-SimFactory = Callable[..., Simulator]
 ClientFactory = Callable[..., NotesDetailClient]
 WORKERS = 8
 
@@ -31,9 +30,9 @@ def _run(client: NotesDetailClient, users: list[str]) -> list[FetchResult | Fetc
         return list(pool.map(one, users))
 
 
-def test_quota_stops_a_pool_of_fetches(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
+def test_quota_stops_a_pool_of_fetches(make_sim: MakeSim, client_factory: ClientFactory) -> None:
     users = [f"kol_{i:02d}" for i in range(50)]
-    sim = sim_factory(fixed_counts=dict.fromkeys(users, 5), daily_quota=20, latency_s=0.01)
+    sim = make_sim(fixed_counts=dict.fromkeys(users, 5), daily_quota=20, latency_s=0.01)
     client = client_factory(sim.base_url)
     outcomes = _run(client, users)
 
@@ -48,9 +47,9 @@ def test_quota_stops_a_pool_of_fetches(sim_factory: SimFactory, client_factory: 
     assert isinstance(client.stopped, QuotaExceeded)
 
 
-def test_budget_governor_stops_a_pool(sim_factory: SimFactory, client_factory: ClientFactory) -> None:
+def test_budget_governor_stops_a_pool(make_sim: MakeSim, client_factory: ClientFactory) -> None:
     users = [f"kol_{i:02d}" for i in range(30)]
-    sim = sim_factory(fixed_counts=dict.fromkeys(users, 3))
+    sim = make_sim(fixed_counts=dict.fromkeys(users, 3))
     import threading
 
     lock = threading.Lock()

@@ -21,11 +21,10 @@ from pgy_pipeline.justoneapi import (
     NotesDetailClient,
     NotesQuery,
 )
-from pgy_pipeline.simulator import Simulator
+from pgy_pipeline_tests.support import MakeSim
 
 from .helpers import FAST, TOKEN, Scripted
 
-SimFactory = Callable[..., Simulator]
 EXPECTED_KINDS = sorted(
     {
         "BudgetExhausted",
@@ -85,7 +84,7 @@ def test_token_never_leaks(
     debug_everywhere: io.StringIO,
     caplog: pytest.LogCaptureFixture,
     capsys: pytest.CaptureFixture[str],
-    sim_factory: SimFactory,
+    make_sim: MakeSim,
     scripted: Scripted,
     closed_port_url: str,
 ) -> None:
@@ -111,23 +110,23 @@ def test_token_never_leaks(
             errors.append(exc)
 
     query = NotesQuery("kol_t")
-    sim = sim_factory(fixed_counts={"kol_t": 20, "kol_x": 3})
+    sim = make_sim(fixed_counts={"kol_t": 20, "kol_x": 3})
     ok = client(sim.base_url)
     attempt(lambda: ok.fetch_all(query))
     attempt(lambda: ok.get_page(query, 1))
 
     for code in (100, 301, 302, 303, 400, 500, 600, 601, 503, 999):
-        coded = sim_factory(user_codes={"kol_t": code})
+        coded = make_sim(user_codes={"kol_t": code})
         attempt(partial(client(coded.base_url, slow_down_max_wait_s=0.02).fetch_all, query))
     for fault in ("p_html_502", "p_http_503", "p_http_429", "p_truncated"):
-        faulty = sim_factory(**{fault: 1.0, "retry_after_s": 0})
+        faulty = make_sim(**{fault: 1.0, "retry_after_s": 0})
         attempt(partial(client(faulty.base_url, slow_down_max_wait_s=0.02).get_page, query, 1))
-    stall = sim_factory(p_stall=1.0, stall_s=0.4, stall_drop_share=0.0)
+    stall = make_sim(p_stall=1.0, stall_s=0.4, stall_drop_share=0.0)
     attempt(lambda: client(stall.base_url, read_timeout=0.1, max_attempts=1).get_page(query, 1))
-    drop = sim_factory(p_stall=1.0, stall_s=0.0, stall_drop_share=1.0)
+    drop = make_sim(p_stall=1.0, stall_s=0.0, stall_drop_share=1.0)
     attempt(lambda: client(drop.base_url, max_attempts=1).get_page(query, 1))
     attempt(lambda: client(closed_port_url).get_page(query, 1))
-    revoked = sim_factory(revoked_tokens=frozenset({TOKEN}), fixed_counts={"kol_t": 20})
+    revoked = make_sim(revoked_tokens=frozenset({TOKEN}), fixed_counts={"kol_t": 20})
     attempt(lambda: client(revoked.base_url).fetch_all(query))
     bad = NotesQuery("kol_t")
     object.__setattr__(bad, "user_id", "bad id!")

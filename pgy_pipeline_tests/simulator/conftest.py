@@ -9,24 +9,20 @@ import pytest
 import requests
 
 from pgy_pipeline.simulator import Profile, Simulator
+from pgy_pipeline_tests.support import MakeSim
 
-from .helpers import PINNED, MakeSim
+from .helpers import PINNED
 
 
 @pytest.fixture
-def make_sim() -> Iterator[MakeSim]:
-    started: list[Simulator] = []
+def make_sim(make_sim: MakeSim) -> MakeSim:
+    """The suite's make_sim, with the KOLs these tests know pinned to their note counts."""
 
     def make(profile: str | Profile = "clean", **kwargs: Any) -> Simulator:
         kwargs.setdefault("fixed_counts", PINNED)
-        sim = Simulator(profile, **kwargs)
-        sim.start()
-        started.append(sim)
-        return sim
+        return make_sim(profile, **kwargs)
 
-    yield make
-    for sim in started:
-        sim.stop()
+    return make
 
 
 @pytest.fixture

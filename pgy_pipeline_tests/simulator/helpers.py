@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import requests
 
 from pgy_pipeline.simulator import ENDPOINT_PATH, Simulator
+from pgy_pipeline_tests.support import TEST_TOKEN as TOKEN
 
-TOKEN = "tok-SECRET-5f3a"
 PINNED = {"u0": 0, "u7": 7, "u8": 8, "u9": 9, "u15": 15, "u16": 16, "u50": 50, "u120": 120}
 FIELDS = [
     "readNum",
@@ -24,8 +23,6 @@ FIELDS = [
     "date",
     "thirdReadUserNum",
 ]
-
-MakeSim = Callable[..., Simulator]
 
 
 def call(

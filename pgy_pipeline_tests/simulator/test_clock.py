@@ -11,8 +11,9 @@ import requests
 from pgy_pipeline.simulator import Simulator
 from pgy_pipeline.simulator.timeline import DELETED_SHARE, timeline, today_cst
 from pgy_pipeline_tests.simulator_process import set_as_of
+from pgy_pipeline_tests.support import MakeSim
 
-from .helpers import FIELDS, MakeSim, body, call, fetch_all
+from .helpers import FIELDS, body, call, fetch_all
 
 DAY = date(2026, 6, 1)
 USERS = [f"kol{i}" for i in range(40)]

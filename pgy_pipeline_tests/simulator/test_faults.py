@@ -10,8 +10,9 @@ import pytest
 import requests
 
 from pgy_pipeline.simulator import ENDPOINT_PATH, Simulator
+from pgy_pipeline_tests.support import MakeSim
 
-from .helpers import FIELDS, TOKEN, MakeSim, body, call, code_of, fetch_all
+from .helpers import FIELDS, TOKEN, body, call, code_of, fetch_all
 
 
 # -- business codes -------------------------------------------------------------------------

@@ -18,8 +18,9 @@ import pytest
 import requests
 
 from pgy_pipeline.simulator import ENDPOINT_PATH, PROFILES, Profile, Simulator
+from pgy_pipeline_tests.support import MakeSim
 
-from .helpers import FIELDS, TOKEN, MakeSim, body, call, code_of, fetch_all
+from .helpers import FIELDS, TOKEN, body, call, code_of, fetch_all
 
 
 # -- data --------------------------------------------------------------------------------
