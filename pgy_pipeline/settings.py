@@ -133,3 +133,6 @@ def api_source(token: str | None = None, base_url: str | None = None) -> ApiSour
     url = base_url or PROD_GLOBAL_BASE_URL
     known = url in (PROD_GLOBAL_BASE_URL, PROD_CN_BASE_URL)
     return ApiSource(JUSTONEAPI_SOURCE if known else url, url, token)
+
+
+SIMULATED_NOTICE = "Simulated data: these figures come from the bundled simulator, not from Just One API."

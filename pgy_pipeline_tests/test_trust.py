@@ -67,6 +67,20 @@ def test_pgy_commands_say_when_the_data_is_simulated(make_env, monkeypatch):
     for args in (["status"], ["query", "SELECT 1 AS x"], ["kols", "list"]):
         out = CliRunner().invoke(main, args).output
         assert "holds simulated data" in out, args
+    # The report an analyst may mail says so on every page, and so does the UI's metadata.
+    assert env.engagement().success
+    assert "Simulated data" in (env.data_dir / "reports" / "index.html").read_text(encoding="utf-8")
+    kol_page = next((env.data_dir / "reports" / "kol").glob("*.html"))
+    assert "Simulated data" in kol_page.read_text(encoding="utf-8")
+    event = env.instance.get_latest_materialization_event(dg.AssetKey("kol_report"))
+    assert event is not None and event.asset_materialization.metadata["simulated_data"].value is True
+
+
+def test_a_report_of_real_data_carries_no_simulated_notice(make_env):
+    env = make_env(fixed_counts={"kol_a": 9})  # a token: the source is "the API at <url>"
+    env.refresh(["kol_a"])
+    assert env.engagement().success
+    assert "Simulated data" not in (env.data_dir / "reports" / "index.html").read_text(encoding="utf-8")
 
 
 # -- pgy query writes nothing -------------------------------------------------------------------------

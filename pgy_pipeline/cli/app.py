@@ -41,8 +41,7 @@ def main(ctx: click.Context, verbose: bool) -> None:
 def say_if_simulated() -> None:
     """One line on stderr when the data dir holds simulated data: nobody should mistake it for real."""
     data = settings.data_dir()
-    state = PipelineState(data)
-    if state.path.exists() and state.source() == settings.SIMULATOR_SOURCE:
+    if PipelineState(data).holds_simulated_data():
         click.echo(
             f"note: {data} holds simulated data (from the bundled simulator, not Just One API)", err=True
         )

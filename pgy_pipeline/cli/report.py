@@ -10,6 +10,7 @@ from pgy_pipeline import settings
 from pgy_pipeline.cli.app import main
 from pgy_pipeline.cli.refresh import select_kols
 from pgy_pipeline.warehouse import Warehouse
+from pgy_pipeline.warehouse.state import PipelineState
 
 
 @main.command()
@@ -40,7 +41,9 @@ def report(
     chosen = select_kols(user_ids, kols_file) if (user_ids or kols_file) else None
     target = Path(out_dir) if out_dir else settings.data_dir() / "reports"
     try:
-        result = write_report(Warehouse(settings.data_dir()).published_path, target, chosen, compare)
+        simulated = PipelineState(settings.data_dir()).holds_simulated_data()
+        notice = settings.SIMULATED_NOTICE if simulated else None
+        result = write_report(Warehouse(settings.data_dir()).published_path, target, chosen, compare, notice)
     except ReportError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"wrote {len(result.kol_pages)} KOL page(s) in {result.seconds:.1f} s")

@@ -24,6 +24,7 @@ FONT_STACK = (
 _CSS = f"""
 body {{ font-family: {FONT_STACK}; margin: 0 auto; max-width: 1180px; padding: 16px 24px;
        color: #1f2328; background: #fff; }}
+.notice {{ background: #fff4ce; border: 1px solid #d4a72c; padding: 6px 10px; border-radius: 4px; }}
 h1 {{ font-size: 1.5em; margin: 0.2em 0; }} h2 {{ font-size: 1.15em; margin-top: 1.6em; }}
 .muted {{ color: #656d76; }} .empty {{ padding: 12px; background: #f6f8fa; border-radius: 6px; }}
 table {{ border-collapse: collapse; width: 100%; font-size: 0.9em; }}

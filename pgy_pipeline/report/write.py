@@ -7,6 +7,7 @@ into place, so someone with the report open never reads a half-written page.
 
 from __future__ import annotations
 
+import html
 import os
 import time
 from collections.abc import Sequence
@@ -40,6 +41,13 @@ class ReportResult:
     ranked: int = 0  # KOLs of the report on the kol_leaderboard view
     notes: int = 0  # live notes of the KOLs of the report
     seconds: float = 0.0
+
+
+def _with_notice(html_text: str, notice: str | None) -> str:
+    if not notice:
+        return html_text
+    banner = f'<p class="notice" role="alert"><b>{html.escape(notice)}</b></p>\n'
+    return html_text.replace("<body>\n", "<body>\n" + banner, 1)
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -84,6 +92,7 @@ def write_report(
     out_dir: str | os.PathLike[str],
     user_ids: Sequence[str] | None = None,
     compare: Sequence[str] = (),
+    notice: str | None = None,
 ) -> ReportResult:
     """Write the KOL scorecard under ``out_dir`` from the warehouse file ``db_path`` (opened read-only).
 
@@ -92,6 +101,7 @@ def write_report(
     Writes ``index.html``, ``kol/<user_id>.html`` per KOL, ``compare.html`` and
     ``plotly.min.js``; KOL pages of an earlier report that are no longer part of it are removed.
     Raises ``ReportError`` for a missing warehouse, an unknown KOL or a wrong compare list.
+    ``notice`` (e.g. "simulated data") is shown at the top of every page.
     """
     started = time.monotonic()
     db_path, out = Path(db_path), Path(out_dir)
@@ -109,14 +119,17 @@ def write_report(
     compare_path = out / COMPARE if chosen else None
     from_root = {k: f"{KOL_DIR}/{n}" for k, n in names.items()}
     if compare_path:
-        _atomic_write(compare_path, compare_page(data, chosen, from_root, INDEX))
+        _atomic_write(compare_path, _with_notice(compare_page(data, chosen, from_root, INDEX), notice))
     else:
         (out / COMPARE).unlink(missing_ok=True)
-    _atomic_write(out / INDEX, index_page(data, kols, from_root, COMPARE if chosen else None))
+    _atomic_write(
+        out / INDEX, _with_notice(index_page(data, kols, from_root, COMPARE if chosen else None), notice)
+    )
     pages: dict[str, Path] = {}
     for k in kols:
         pages[k] = out / KOL_DIR / names[k]
-        _atomic_write(pages[k], kol_page(data, k, f"../{INDEX}", f"../{COMPARE}" if chosen else None))
+        page_html = kol_page(data, k, f"../{INDEX}", f"../{COMPARE}" if chosen else None)
+        _atomic_write(pages[k], _with_notice(page_html, notice))
     for stale in set((out / KOL_DIR).glob("*.html")) - set(pages.values()):
         stale.unlink()
     return ReportResult(

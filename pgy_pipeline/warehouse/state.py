@@ -97,6 +97,10 @@ class PipelineState:
             row = c.execute("SELECT value FROM meta WHERE key = 'source'").fetchone()
         return str(row[0]) if row else None
 
+    def holds_simulated_data(self) -> bool:
+        """True when this data dir was filled by a simulator (read without creating anything)."""
+        return self.path.exists() and self.source() == "simulator"
+
     def claim_source(self, source_id: str, *, holds_data: bool, simulated: bool) -> None:
         """Record ``source_id`` as this data dir's source, or refuse a different one.
 

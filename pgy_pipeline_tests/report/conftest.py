@@ -96,7 +96,7 @@ def _fill(conn: duckdb.DuckDBPyConnection) -> None:
         for fetch_id, at, share in fetches:
             _fetch(conn, fetch_id, user_id, at, len(notes))
             conn.executemany(
-                "INSERT INTO note_snapshots VALUES (?, ?, ?, ?, 1, ?, ?, ?, 0)",
+                "INSERT INTO note_snapshots VALUES (?, ?, ?, ?, 1, ?, ?, ?, 0, 'default')",
                 [
                     [fetch_id, user_id, nid, at, *(None if v is None else int(v * share) for v in metrics)]
                     for nid, *metrics in notes

@@ -182,7 +182,7 @@ def test_a_warehouse_without_kol_engagement_still_reports_the_views(tmp_path):
     assert "厨房小白" in html and "notes per week" not in html and "Top 10 notes" in html
 
 
-def test_a_thousand_kols_write_in_seconds(tmp_path):
+def test_a_thousand_kols_each_get_a_page(tmp_path):
     # One query per view for the whole roster: N queries per KOL would blow this budget.
     db = build_warehouse(tmp_path / "big.duckdb", empty=True)
     conn = duckdb.connect(str(db))
@@ -192,10 +192,10 @@ def test_a_thousand_kols_write_in_seconds(tmp_path):
     conn.execute(
         "INSERT INTO notes SELECT printf('kol%04d', k), printf('n%04d%04d', k, i), 'title ' || i, "
         "current_date - (i * 7)::INT, i % 3 = 0, i % 4 = 0, NULL, NULL, 1000 + (k * 37 + i * 101) % 9000, "
-        "30 + (k + i) % 700, 10 + (k * i) % 300, 0, now(), now(), NULL, 'f' "
+        "30 + (k + i) % 700, 10 + (k * i) % 300, 0, now(), now(), NULL, 'f', 'default' "
         "FROM range(1000) a(k), range(12) b(i)"
     )
     conn.close()
     result = write_report(db, tmp_path / "out")
+    # How long it takes is measured by `python -m bench.report_bench`, never asserted here.
     assert len(result.kol_pages) == 1000 and result.ranked == 1000
-    assert result.seconds < 30

@@ -74,6 +74,7 @@ def kol_engagement(context: dg.AssetExecutionContext, pgy: PgyResource) -> dg.Ma
         metadata={
             "dagster/row_count": rows,
             "like_collect_rate_chart": dg.MetadataValue.md(markdown_image(svg, "like_collect rate by KOL")),
+            "simulated_data": pgy.state().holds_simulated_data(),
             "viral_low_likes": settings.viral_low_likes,
             "viral_high_likes": settings.viral_high_likes,
             "top_kols_by_like_collect_rate": preview(top),

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from pgy_pipeline import settings
 from pgy_pipeline.defs.assets.engagement import ENGAGEMENT_AUTOMATION, kol_engagement
 from pgy_pipeline.defs.resources import PgyResource
 from pgy_pipeline.report import write_report
@@ -20,7 +21,9 @@ from pgy_pipeline.report import write_report
     automation_condition=ENGAGEMENT_AUTOMATION,
 )
 def kol_report(context: dg.AssetExecutionContext, pgy: PgyResource) -> dg.MaterializeResult:
-    result = write_report(pgy.warehouse().published_path, pgy.reports_dir)
+    simulated = pgy.state().holds_simulated_data()
+    notice = settings.SIMULATED_NOTICE if simulated else None
+    result = write_report(pgy.warehouse().published_path, pgy.reports_dir, notice=notice)
     index = result.index.resolve()
     return dg.MaterializeResult(
         metadata={
@@ -30,5 +33,6 @@ def kol_report(context: dg.AssetExecutionContext, pgy: PgyResource) -> dg.Materi
             "kols_ranked": result.ranked,
             "notes": result.notes,
             "seconds": result.seconds,
+            "simulated_data": simulated,
         }
     )
