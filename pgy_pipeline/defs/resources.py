@@ -57,6 +57,10 @@ class JustOneApiResource(dg.ConfigurableResource):
     max_attempts: int = Field(default=4, description="Attempts per page on 301/500/timeouts.")
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
+    slow_down_max_wait_s: float = Field(
+        default=600.0,
+        description="How long one page may keep meeting 302/429 (waiting, never failing) before it fails as retryable.",
+    )
     rate_limit_per_s: float = Field(default=20.0, description="Ceiling of calls per second for this token.")
     max_pages: int = Field(default=250, description="Hard cap of pages per KOL (every call is billed).")
     page_workers: int = Field(
@@ -98,6 +102,7 @@ class JustOneApiResource(dg.ConfigurableResource):
                 max_attempts=self.max_attempts,
                 backoff_base_s=self.backoff_base_s,
                 backoff_max_s=self.backoff_max_s,
+                slow_down_max_wait_s=self.slow_down_max_wait_s,
                 rate_limit_per_s=self.rate_limit_per_s,
                 max_pages=self.max_pages,
                 page_workers=self.page_workers,
