@@ -293,3 +293,21 @@ def test_every_window_of_the_views_ends_today_in_shanghai(make_env):
     assert views
     for name, sql in views:
         assert "current_date" not in sql.lower() and "now()" not in sql.lower(), name
+
+
+def test_an_instance_whose_first_use_was_killed_half_way_is_completed(tmp_path, monkeypatch):
+    """A SIGKILL while Dagster creates its tables leaves some missing; the next process must not fail."""
+    import sqlite3
+
+    from pgy_pipeline.cli.runner import get_instance
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PGY_DATA_DIR", str(tmp_path / "data"))
+    get_instance().dispose()
+    index = tmp_path / "home" / "history" / "runs" / "index.db"
+    with sqlite3.connect(index) as conn:
+        conn.execute("DROP TABLE dynamic_partitions")
+    instance = get_instance()
+    instance.add_dynamic_partitions(KOLS_PARTITIONS_NAME, ["kol_a"])
+    assert instance.get_dynamic_partitions(KOLS_PARTITIONS_NAME) == ["kol_a"]
+    instance.dispose()

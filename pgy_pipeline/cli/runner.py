@@ -50,6 +50,32 @@ def ensure_dagster_home() -> Path:
     return Path(home)
 
 
+def _complete_sqlite_storage(instance: dg.DagsterInstance) -> None:
+    """Create the tables missing from the instance's SQLite storage (create_all skips existing ones)."""
+    from dagster._core.storage.event_log.schema import SqlEventLogStorageMetadata
+    from dagster._core.storage.runs.schema import RunStorageSqlMetadata
+    from dagster._core.storage.schedules.schema import ScheduleStorageSqlMetadata
+
+    storages = (
+        (instance.run_storage, "connect", RunStorageSqlMetadata),
+        (instance.event_log_storage, "index_connection", SqlEventLogStorageMetadata),
+        (instance.schedule_storage, "connect", ScheduleStorageSqlMetadata),
+    )
+    for storage, opener, metadata in storages:
+        open_connection = getattr(storage, opener, None)
+        if open_connection is not None and "sqlite" in type(storage).__name__.lower():
+            with open_connection() as conn:
+                metadata.create_all(conn)
+                conn.commit()
+
+
+def _touch_storages(instance: dg.DagsterInstance) -> None:
+    """Use every storage once, so each creates its tables now (under the caller's lock)."""
+    instance.get_runs(limit=1)
+    instance.get_dynamic_partitions(KOLS_PARTITIONS_NAME)
+    instance.all_instigator_state()
+
+
 def get_instance() -> dg.DagsterInstance:
     """The instance of DAGSTER_HOME; its storage is created by one process at a time.
 
@@ -64,10 +90,14 @@ def get_instance() -> dg.DagsterInstance:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             instance = dg.DagsterInstance.get()
-            # Touch every storage so each creates its tables under the lock.
-            instance.get_runs(limit=1)
-            instance.get_dynamic_partitions(KOLS_PARTITIONS_NAME)
-            instance.all_instigator_state()
+            try:
+                _touch_storages(instance)
+            except Exception:
+                # A process killed during the first use can leave a SQLite file with some
+                # tables missing; Dagster only creates tables for a file that does not exist
+                # yet, so it would refuse this instance for good. Create what is missing.
+                _complete_sqlite_storage(instance)
+                _touch_storages(instance)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return instance
