@@ -143,8 +143,7 @@ def test_a_configured_schedule_keeps_its_cron_and_timezone():
 
 
 def _check(fn, pgy, instance=None):
-    ctx = dg.build_asset_check_context(resources={"pgy": pgy}, instance=instance)
-    return fn(ctx)
+    return fn(pgy, instance or dg.DagsterInstance.ephemeral())
 
 
 def test_checks_pass_on_good_data_and_fail_on_bad(make_env):
