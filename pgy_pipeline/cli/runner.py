@@ -27,7 +27,10 @@ from pgy_pipeline.defs.partitions import (
 )
 from pgy_pipeline.defs.resources import PgyResource
 
-QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# The command line reports a run by its summary and failure message (see cli/refresh.py);
+# Dagster's console logger would print each step failure with its stack trace before that.
+# The events, traces included, stay in the run's event log; `pgy -v` turns the logger back on.
+QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 DAGSTER_YAML = """\
