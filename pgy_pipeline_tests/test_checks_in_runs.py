@@ -53,6 +53,16 @@ def test_a_ui_materialisation_of_notes_runs_its_checks_instead_of_skipping_them(
     # The raw pages were stored too, and say so, though only `notes` was asked for.
     assert env.partition_status("note_pages")[0] == {"kol_a"}
 
+    # What notes_checks_automation launches: the checks alone, unpartitioned, no API call.
+    calls = env.sim.counters().calls_total
+    checks_only = defs.resolve_implicit_global_asset_job_def().get_subset(
+        asset_selection=set(), asset_check_selection=checks
+    )
+    alone = checks_only.execute_in_process(instance=env.instance, raise_on_error=False)
+    assert alone.success and _steps(alone, dg.DagsterEventType.STEP_SKIPPED) == []
+    assert set(_check_results(alone)) == set(CHECK_NAMES)
+    assert env.sim.counters().calls_total == calls
+
 
 def test_the_refresh_job_plans_no_check_and_engagement_runs_them_without_fetching(make_env):
     env = make_env(fixed_counts=COUNTS)
