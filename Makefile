@@ -54,8 +54,9 @@ bench: install ## Benchmarks (normalise 1M notes, refresh 200 KOLs, soak); figur
 bench-full: install ## make bench plus the 1,000-KOL refresh (about 10 minutes, bound by the API rate)
 	$(BIN)/python -m bench.run_all --full
 
-e2e: install ## End-to-end tests: dagster dev + GraphQL, and the UI in headless Chromium (installs Debian's chromium)
-	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium)
+e2e: install ## End-to-end tests: dagster dev + GraphQL, the UI and the report in headless Chromium (installs Debian's chromium and CJK fonts)
+	@# fonts-noto-cjk: without it the screenshots show the KOLs' Chinese labels as boxes.
+	@(command -v chromium && dpkg -s fonts-noto-cjk) >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk)
 	PGY_UI_SHOTS=$(abspath bench/out) $(BIN)/pytest -q -m e2e
 
 clean: ## Remove the virtual environments and generated data (keeps data/kols.csv)

@@ -29,6 +29,16 @@ from pgy_pipeline.warehouse.migrations import migrate
 REPO = Path(__file__).resolve().parents[1]
 
 
+def _tick(schedule: dg.ScheduleDefinition, env):
+    # A schedule context opens its own instance from the ref; `with` closes it, or Dagster's
+    # context-wide state storage would keep pointing at it after this test.
+    when = datetime(2026, 11, 26, 6)
+    with dg.build_schedule_context(
+        instance=env.instance, scheduled_execution_time=when, resources={"pgy": env.pgy}
+    ) as ctx:
+        return schedule.evaluate_tick(ctx)
+
+
 def test_definitions_load_and_validate_in_process():
     defs = build_defs()
     dg.Definitions.validate_loadable(defs)
@@ -123,14 +133,10 @@ def test_schedule_refreshes_every_roster_kol_in_one_run(make_env):
     env = make_env()
     schedule = build_daily_refresh_schedule()
     assert schedule.cron_schedule == "0 6 * * *" and schedule.execution_timezone == "Asia/Shanghai"
-    empty = schedule.evaluate_tick(
-        dg.build_schedule_context(instance=env.instance, scheduled_execution_time=datetime(2026, 11, 26, 6))
-    )
+    empty = _tick(schedule, env)
     assert empty.skip_message and "roster is empty" in empty.skip_message
     env.add_kols(["k1", "k2", "k3"])
-    data = schedule.evaluate_tick(
-        dg.build_schedule_context(instance=env.instance, scheduled_execution_time=datetime(2026, 11, 26, 6))
-    )
+    data = _tick(schedule, env)
     (req,) = data.run_requests
     assert req.tags["dagster/asset_partition_range_start"] == "k1"
     assert req.tags["dagster/asset_partition_range_end"] == "k3"
@@ -143,8 +149,7 @@ def test_a_configured_schedule_keeps_its_cron_and_timezone():
 
 
 def _check(fn, pgy, instance=None):
-    ctx = dg.build_asset_check_context(resources={"pgy": pgy}, instance=instance)
-    return fn(ctx)
+    return fn(pgy, instance or dg.DagsterInstance.ephemeral())
 
 
 def test_checks_pass_on_good_data_and_fail_on_bad(make_env):

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from pgy_pipeline import settings
-from pgy_pipeline.cli.app import main
+from pgy_pipeline.cli.app import main, verbose
 from pgy_pipeline.justoneapi import AdvertiseSwitch, IsThirdPlatform, NoteType, OrderType
 from pgy_pipeline.roster import Kol, check_user_id, load_roster, save_roster
 
@@ -98,10 +98,11 @@ def refresh(
     defs = build_defs()
     instance = runner.get_instance()
     click.echo(f"Refreshing {len(ids)} KOL(s) from {settings.api_source().describe()} ...", err=True)
-    runs = runner.refresh(defs, instance, ids, filters, one_off=[] if track else off_roster)
+    quiet = not verbose()  # -v: Dagster's own log of the runs, step failures with their traces
+    runs = runner.refresh(defs, instance, ids, filters, quiet=quiet, one_off=[] if track else off_roster)
     ok = all(r.success for r in runs)
     if engagement:
-        runner.refresh_engagement(defs, instance)
+        runner.refresh_engagement(defs, instance, quiet=quiet)
     _print_refresh_summary(runs)
     daily = len(load_roster(settings.roster_path()).kols)
     click.echo(f"The daily schedule refreshes the {daily} KOL(s) of {settings.roster_path()}.")
@@ -137,9 +138,15 @@ def _print_refresh_summary(runs: list[RunSummary]) -> None:
     )
     for r in runs:
         state = "succeeded" if r.success else "FAILED"
+        if not r.success and not verbose():
+            state += " (`pgy -v refresh` prints the full log)"
         click.echo(f"  run {r.run_id} ({r.first} .. {r.last}) {state}")
         if r.failure:
-            click.echo(f"    {r.failure}")
+            click.echo(f"    {r.failure if verbose() else _short(r.failure)}")
+        failed = [k for k in r.tags.get("pgy/failed_kols", "").split(",") if k]
+        if failed and not (r.failure or "").startswith(STOP_PREFIX):
+            more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
+            click.echo(f"    failed KOLs (user_id:code): {', '.join(failed[:5])}{more}")
         if r.tags.get("pgy/plan_calls"):
             click.echo(
                 f"    {r.tags.get('pgy/mode')} mode: {r.tags.get('pgy/plan_full_kols')} full, "
@@ -147,6 +154,15 @@ def _print_refresh_summary(runs: list[RunSummary]) -> None:
             )
         if r.tags.get("pgy/waiting_kols"):
             click.echo(f"    over today's call budget, wait for tomorrow: {r.tags['pgy/waiting_kols']}")
+
+
+# Every KOL of a run that met a stop (token, quota, balance, budget) failed for that one reason.
+STOP_PREFIX = "All API calls stopped"
+
+
+def _short(failure: str) -> str:
+    """The failure without its "Detail:" (the API's own message, repeated): what failed, what to do."""
+    return failure.split(" Detail: ", 1)[0]
 
 
 @main.command()

@@ -17,10 +17,20 @@ import dagster as dg
 from pgy_pipeline import settings
 from pgy_pipeline.defs.alerts import first_failure_message
 from pgy_pipeline.defs.jobs import ENGAGEMENT_JOB_NAME, REFRESH_JOB_NAME
-from pgy_pipeline.defs.partitions import KOLS_PARTITIONS_NAME, contiguous_ranges, range_tags
+from pgy_pipeline.defs.partitions import (
+    KOLS_PARTITIONS_NAME,
+    contiguous_ranges,
+    keys_between,
+    kols_tag,
+    range_tags,
+    roster_labels,
+)
 from pgy_pipeline.defs.resources import PgyResource
 
-QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# The command line reports a run by its summary and failure message (see cli/refresh.py);
+# Dagster's console logger would print each step failure with its stack trace before that.
+# The events, traces included, stay in the run's event log; `pgy -v` turns the logger back on.
+QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 DAGSTER_YAML = """\
@@ -168,12 +178,14 @@ def _run_ranges(
     run_config: dict[str, object] = {"ops": {"kol_notes": {"config": dict(filters or {})}}}
     if quiet:
         run_config |= QUIET_LOGGERS
+    labels = roster_labels(_pgy(defs).roster_path)
     out = []
     for first, last in contiguous_ranges(user_ids, all_keys):
+        named = kols_tag(keys_between(first, last, all_keys), labels)
         result = job.execute_in_process(
             instance=instance,
             run_config=run_config,
-            tags={**range_tags(first, last), "pgy/trigger": "cli", **(tags or {})},
+            tags={**range_tags(first, last), **named, "pgy/trigger": "cli", **(tags or {})},
             raise_on_error=False,
         )
         failure = None

@@ -1,15 +1,28 @@
-"""Asset checks on the warehouse: they read the working copy under the writer lock."""
+"""Asset checks on `notes`: they read the whole table (the working copy, under the writer lock).
 
+They are declared on the `kol_notes` multi-asset (``check_specs``, ``can_subset=True``) and
+evaluated by its step, and only when selected: a Materialize of `notes` from the UI selects
+them, so they run right after that refresh in the same step and the run shows their results;
+`refresh_kols` leaves them out (``without_checks()``), so a refresh of many KOLs does not read
+the whole table once per run; the automation sensor and `refresh_engagement` run them alone
+(no KOL fetched, no API call). Declared as separate ``@asset_check`` ops they would be planned
+in every UI run and then skipped, because the multi-asset reports each KOL through
+AssetMaterialization events and never yields its outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import dagster as dg
 
-from pgy_pipeline.defs.assets.kol_notes import NOTES
 from pgy_pipeline.defs.assets.metadata import preview
 from pgy_pipeline.defs.partitions import KOLS_PARTITIONS_NAME
 from pgy_pipeline.defs.resources import PgyResource
 from pgy_pipeline.warehouse import queries
 
+NOTES_KEY = dg.AssetKey("notes")
 # The schedule runs daily; a KOL not refreshed for longer than this is stale.
 FRESHNESS_WINDOW = timedelta(hours=26)
 # Slack on top of the drift the API itself showed within a fetch.
@@ -20,11 +33,18 @@ CHECK_AUTOMATION = (
     dg.AutomationCondition.any_deps_updated().since_last_handled().with_label("after notes update")
 )
 
+Evaluate = Callable[[PgyResource, dg.DagsterInstance], dg.AssetCheckResult]
+_EVALUATORS: dict[str, Evaluate] = {}
 
-@dg.asset_check(
-    asset=NOTES, description="(user_id, note_id) is unique in notes.", automation_condition=CHECK_AUTOMATION
-)
-def notes_unique_per_kol(pgy: PgyResource) -> dg.AssetCheckResult:
+
+def _notes_check(fn: Evaluate) -> Evaluate:
+    _EVALUATORS[fn.__name__] = fn
+    return fn
+
+
+@_notes_check
+def notes_unique_per_kol(pgy: PgyResource, instance: dg.DagsterInstance) -> dg.AssetCheckResult:
+    """(user_id, note_id) is unique in notes."""
     with pgy.warehouse().read_working() as conn:
         dups = queries.duplicate_note_keys(conn)
     return dg.AssetCheckResult(
@@ -32,47 +52,30 @@ def notes_unique_per_kol(pgy: PgyResource) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(
-    asset=NOTES,
-    description="Reads, likes, collects and third-party reads are never negative.",
-    automation_condition=CHECK_AUTOMATION,
-)
-def notes_metrics_non_negative(pgy: PgyResource) -> dg.AssetCheckResult:
+@_notes_check
+def notes_metrics_non_negative(pgy: PgyResource, instance: dg.DagsterInstance) -> dg.AssetCheckResult:
+    """Reads, likes, collects and third-party reads are never negative."""
     with pgy.warehouse().read_working() as conn:
         n, bad = queries.negative_metric_rows(conn)
     return dg.AssetCheckResult(passed=n == 0, metadata={"negative_rows": n, "examples": preview(bad)})
 
 
-@dg.asset_check(
-    asset=NOTES,
-    description=(
-        "For each KOL's latest complete, unfiltered fetch, the live notes stored lie within the range of "
-        "`total` the API reported during that fetch (it drifts), plus one note of slack."
-    ),
-    automation_condition=CHECK_AUTOMATION,
-)
-def notes_match_reported_total(pgy: PgyResource) -> dg.AssetCheckResult:
+@_notes_check
+def notes_match_reported_total(pgy: PgyResource, instance: dg.DagsterInstance) -> dg.AssetCheckResult:
+    """For each KOL's latest complete, unfiltered fetch, the live notes stored lie within the range of
+    `total` the API reported during that fetch (it drifts), plus one note of slack."""
     with pgy.warehouse().read_working() as conn:
         checked, off = queries.kols_off_reported_total(conn, TOTAL_SLACK)
     return dg.AssetCheckResult(
         passed=len(off) == 0,
-        metadata={
-            "kols_checked": checked,
-            "kols_off": len(off),
-            "examples": preview(off),
-        },
+        metadata={"kols_checked": checked, "kols_off": len(off), "examples": preview(off)},
     )
 
 
-@dg.asset_check(
-    asset=NOTES,
-    description=f"Every KOL on the roster had a complete fetch within the last {FRESHNESS_WINDOW}.",
-    automation_condition=CHECK_AUTOMATION,
-)
-def roster_refreshed_within_window(
-    context: dg.AssetCheckExecutionContext, pgy: PgyResource
-) -> dg.AssetCheckResult:
-    roster = context.instance.get_dynamic_partitions(KOLS_PARTITIONS_NAME)
+@_notes_check
+def roster_refreshed_within_window(pgy: PgyResource, instance: dg.DagsterInstance) -> dg.AssetCheckResult:
+    """Every KOL on the roster had a complete fetch within the last 26 hours."""
+    roster = instance.get_dynamic_partitions(KOLS_PARTITIONS_NAME)
     with pgy.warehouse().read_working() as conn:
         fresh = queries.kols_complete_within(conn, FRESHNESS_WINDOW)
     stale = [u for u in roster if u not in fresh]
@@ -87,9 +90,25 @@ def roster_refreshed_within_window(
     )
 
 
-ALL_CHECKS = [
-    notes_unique_per_kol,
-    notes_metrics_non_negative,
-    notes_match_reported_total,
-    roster_refreshed_within_window,
+NOTES_CHECK_SPECS = [
+    dg.AssetCheckSpec(
+        name,
+        asset=NOTES_KEY,
+        description=" ".join((fn.__doc__ or "").split()),
+        automation_condition=CHECK_AUTOMATION,
+    )
+    for name, fn in _EVALUATORS.items()
 ]
+
+
+def run_selected_checks(context: dg.AssetExecutionContext, pgy: PgyResource) -> Iterator[dg.AssetCheckResult]:
+    """Evaluate the checks this step was asked for (none in a `refresh_kols` run)."""
+    for key in sorted(context.selected_asset_check_keys, key=lambda k: k.name):
+        r = _EVALUATORS[key.name](pgy, context.instance)
+        yield dg.AssetCheckResult(
+            asset_key=key.asset_key,
+            check_name=key.name,
+            passed=r.passed,
+            severity=r.severity,
+            metadata=r.metadata,
+        )

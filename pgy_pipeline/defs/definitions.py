@@ -13,7 +13,6 @@ from pgy_pipeline import settings
 from pgy_pipeline.defs.alerts import pgy_alert_on_run_failure
 from pgy_pipeline.defs.assets import kol_engagement, kol_notes, kol_report, note_engagement
 from pgy_pipeline.defs.assets.kol_notes import NOTES
-from pgy_pipeline.defs.checks import ALL_CHECKS
 from pgy_pipeline.defs.jobs import engagement_job, refresh_job
 from pgy_pipeline.defs.resources import JustOneApiResource, PgyResource
 from pgy_pipeline.defs.schedules import DEFAULT_CRON, DEFAULT_TIMEZONE, build_daily_refresh_schedule
@@ -23,11 +22,19 @@ from pgy_pipeline.defs.sensors import kol_retry_sensor, kol_roster_sensor
 def build_defs(api: JustOneApiResource | None = None, pgy: PgyResource | None = None) -> dg.Definitions:
     automation = dg.AutomationConditionSensorDefinition(
         "engagement_automation",
-        target=dg.AssetSelection.assets(note_engagement, kol_engagement, kol_report)
-        | dg.AssetSelection.checks_for_assets(NOTES),
+        target=dg.AssetSelection.assets(note_engagement, kol_engagement, kol_report),
         default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=30,
-        description="Recomputes the engagement tables, and runs the checks on notes, after KOL partitions update.",
+        description="Recomputes the engagement tables and the report after KOL partitions update.",
+    )
+    # The checks are evaluated by the kol_notes step, which holds a `justoneapi` pool slot: in
+    # runs of their own they wait for a refresh in progress without holding the engagement run.
+    checks_automation = dg.AutomationConditionSensorDefinition(
+        "notes_checks_automation",
+        target=dg.AssetSelection.checks_for_assets(NOTES),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=30,
+        description="Runs the checks on notes after KOL partitions update (no API call).",
     )
     # The schedule's cron is a property of the loaded code location, read when it loads.
     schedule = build_daily_refresh_schedule(
@@ -35,10 +42,15 @@ def build_defs(api: JustOneApiResource | None = None, pgy: PgyResource | None = 
     )
     return dg.Definitions(
         assets=[kol_notes, note_engagement, kol_engagement, kol_report],
-        asset_checks=ALL_CHECKS,
         jobs=[refresh_job, engagement_job],
         schedules=[schedule],
-        sensors=[kol_roster_sensor, kol_retry_sensor, automation, pgy_alert_on_run_failure],
+        sensors=[
+            kol_roster_sensor,
+            kol_retry_sensor,
+            automation,
+            checks_automation,
+            pgy_alert_on_run_failure,
+        ],
         resources={"api": api or JustOneApiResource(), "pgy": pgy or PgyResource()},
     )
 

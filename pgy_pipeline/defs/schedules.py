@@ -3,7 +3,8 @@
 import dagster as dg
 
 from pgy_pipeline.defs.jobs import refresh_job
-from pgy_pipeline.defs.partitions import KOLS_PARTITIONS_NAME, range_tags
+from pgy_pipeline.defs.partitions import KOLS_PARTITIONS_NAME, kols_tag, range_tags, roster_labels
+from pgy_pipeline.defs.resources import PgyResource
 
 DEFAULT_CRON = "0 6 * * *"
 DEFAULT_TIMEZONE = "Asia/Shanghai"
@@ -23,7 +24,9 @@ def build_daily_refresh_schedule(
             "tables follow through their automation condition; failed KOLs go to the retry sensor."
         ),
     )
-    def daily_refresh(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    def daily_refresh(
+        context: dg.ScheduleEvaluationContext, pgy: PgyResource
+    ) -> dg.RunRequest | dg.SkipReason:
         keys = context.instance.get_dynamic_partitions(KOLS_PARTITIONS_NAME)
         if not keys:
             return dg.SkipReason("the roster is empty: add KOLs to data/kols.csv or with `pgy kols add`")
@@ -33,7 +36,11 @@ def build_daily_refresh_schedule(
             # Full for the KOLs whose rota day it is (or never/long not fully fetched), incremental
             # for the rest (refresh/modes.py).
             run_config={"ops": {"kol_notes": {"config": {"mode": "auto"}}}},
-            tags={**range_tags(keys[0], keys[-1]), "pgy/trigger": "schedule", "pgy/kols": str(len(keys))},
+            tags={
+                **range_tags(keys[0], keys[-1]),
+                **kols_tag(keys, roster_labels(pgy.roster_path)),
+                "pgy/trigger": "schedule",
+            },
         )
 
     return daily_refresh

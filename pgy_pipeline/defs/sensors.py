@@ -6,7 +6,14 @@ import dagster as dg
 
 from pgy_pipeline.defs.alerts import alert_given_up
 from pgy_pipeline.defs.jobs import REFRESH_JOB_NAME, refresh_job
-from pgy_pipeline.defs.partitions import KOLS_PARTITIONS_NAME, kol_partitions, range_tags
+from pgy_pipeline.defs.partitions import (
+    KOLS_PARTITIONS_NAME,
+    KOLS_TAG,
+    kol_partitions,
+    kols_tag,
+    range_tags,
+    roster_labels,
+)
 from pgy_pipeline.defs.resources import PgyResource
 from pgy_pipeline.roster import Kol, load_roster, plan_sync, save_roster
 
@@ -60,7 +67,11 @@ def kol_roster_sensor(
         runs.append(
             dg.RunRequest(
                 run_key=f"first-refresh:{first}:{last}:{len(plan.add_partitions)}",
-                tags={**range_tags(first, last), "pgy/trigger": "roster"},
+                tags={
+                    **range_tags(first, last),
+                    **kols_tag(plan.add_partitions, {k.user_id: k.label for k in roster.kols}),
+                    "pgy/trigger": "roster",
+                },
             )
         )
     if plan.add_to_file:
@@ -109,6 +120,7 @@ def kol_retry_sensor(
                 f"{f.user_id} after {f.attempts} attempt(s), {f.error_kind} {f.code}" for f in gave_up[:5]
             )
         return dg.SkipReason(msg + ")")
+    labels = roster_labels(pgy.roster_path)
     runs = []
     for f in due:
         # auto: a retry is as incremental as the daily run it repeats (full when the rota says so).
@@ -120,13 +132,14 @@ def kol_retry_sensor(
                 partition_key=f.user_id,
                 run_config=config or {},
                 tags={
+                    **kols_tag([f.user_id], labels),
                     "pgy/trigger": "retry",
                     "pgy/retry_attempt": str(f.attempts + 1),
                     "pgy/retry_of_code": str(f.code),
                 },
             )
         )
-    context.log.info("retrying %d KOL(s): %s", len(runs), ", ".join(f.user_id for f in due))
+    context.log.info("retrying %d KOL(s): %s", len(runs), ", ".join(r.tags[KOLS_TAG] for r in runs))
     return dg.SensorResult(run_requests=runs)
 
 

@@ -158,7 +158,8 @@ class NotesDetailClient:
                 return
             self._stopped = error
         self._stop_event.set()
-        logger.warning("stopping all calls: %s", error)
+        # INFO: the caller reports the stop (the run's failure, `pgy refresh`, the alert).
+        logger.info("stopping all calls: %s", error)
 
     def _stopped_error(self, user_id: str, page_number: int) -> ApiError | None:
         stopped = self._stopped

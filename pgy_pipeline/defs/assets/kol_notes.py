@@ -19,6 +19,7 @@ from pydantic import Field
 from pgy_pipeline.defs.alerts import alert_stops
 from pgy_pipeline.defs.assets.metadata import column_schema, failure_message, outcome_table
 from pgy_pipeline.defs.assets.refresh_plan import plan_run
+from pgy_pipeline.defs.checks import NOTES_CHECK_SPECS, run_selected_checks
 from pgy_pipeline.defs.partitions import KOLS_PARTITIONS_NAME, kol_partitions
 from pgy_pipeline.defs.resources import JustOneApiResource, PgyResource
 from pgy_pipeline.justoneapi import AdvertiseSwitch, IsThirdPlatform, NotesQuery, NoteType, OrderType
@@ -100,14 +101,21 @@ class FetchConfig(dg.Config):
             },
         ),
     ],
+    # Checks run in this step only when selected (see checks.py): never planned-then-skipped.
+    check_specs=NOTES_CHECK_SPECS,
+    can_subset=True,
     partitions_def=kol_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool="justoneapi",
 )
 def kol_notes(
     context: dg.AssetExecutionContext, config: FetchConfig, api: JustOneApiResource, pgy: PgyResource
-) -> Iterator[dg.Output]:
+) -> Iterator[dg.AssetCheckResult]:
     """Fetch every page of each KOL of the run, keep the raw pages, upsert the notes."""
+    if not context.selected_asset_keys:
+        # Only checks selected (automation, refresh_engagement): no KOL to fetch.
+        yield from run_selected_checks(context, pgy)
+        return
     user_ids = list(context.partition_keys)
     filters = config.filters()
     warehouse = pgy.warehouse()
@@ -210,9 +218,8 @@ def kol_notes(
     failed = [o for o in outcomes if o.failed]
     alert_stops(pgy, outcomes, context.run_id, labels)
     # Outputs are skippable and never yielded: each KOL's partitions were reported through
-    # AssetMaterialization events above, as it landed. Being a generator that yields
-    # nothing is how a multi-asset says "no outputs".
-    yield from ()
+    # AssetMaterialization events above, as it landed.
+    yield from run_selected_checks(context, pgy)
     if failed:
         tags = {
             "pgy/failed_kols": ",".join(f"{o.user_id}:{o.error_code or o.error_kind}" for o in failed)[:4000],
