@@ -147,7 +147,8 @@ def _print_refresh_summary(runs: list[RunSummary]) -> None:
         if failed and not (r.failure or "").startswith(STOP_PREFIX):
             more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
             click.echo(f"    failed KOLs (user_id:code): {', '.join(failed[:5])}{more}")
-        if r.tags.get("pgy/plan_calls"):
+        # After a failure only the failure matters; the plan is in the run's tags.
+        if r.tags.get("pgy/plan_calls") and (r.success or verbose()):
             click.echo(
                 f"    {r.tags.get('pgy/mode')} mode: {r.tags.get('pgy/plan_full_kols')} full, "
                 f"{r.tags.get('pgy/plan_incremental_kols')} incremental, ~{r.tags['pgy/plan_calls']} calls planned"
