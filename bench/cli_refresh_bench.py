@@ -32,9 +32,12 @@ SEED = 3
 NOT_OWED = {"302"}
 
 
-def run_once(n: int, profile: str, extra_env: dict[str, str]) -> dict:
+def run_once(n: int, profile: str, extra_env: dict[str, str], instance_yaml: Path | None = None) -> dict:
     data = Path(tempfile.mkdtemp(prefix="pgy-clibench-"))
     try:
+        if instance_yaml:  # e.g. deploy/dagster.yaml, with DAGSTER_PG_* in the environment
+            (data / "dagster_home").mkdir()
+            shutil.copy(instance_yaml, data / "dagster_home" / "dagster.yaml")
         rows = "".join(f"kol{i:05d},\n" for i in range(n))
         (data / "kols.csv").write_text("user_id,label\n" + rows, encoding="utf-8")
         with simulator_process(profile, SEED) as url:
@@ -87,11 +90,17 @@ def main() -> None:
     ap.add_argument("--target", type=float, default=None, help="wall / floor target (default by N)")
     ap.add_argument("--no-record", action="store_true", help="print only, do not append to RESULTS.md")
     ap.add_argument("--note", default="", help="a line recorded under the figures")
+    ap.add_argument(
+        "--instance-yaml",
+        type=Path,
+        default=None,
+        help="dagster.yaml for the instance (default: the one pgy writes, SQLite)",
+    )
     args = ap.parse_args()
     target = args.target or (1.03 if args.n >= 1000 else 1.08)
     results = []
     for _ in range(args.runs):
-        r = run_once(args.n, args.profile, {})
+        r = run_once(args.n, args.profile, {}, args.instance_yaml)
         if not r["ok"]:
             sys.exit(f"pgy refresh failed:\n{r['output']}")
         results.append(r)
@@ -104,8 +113,10 @@ def main() -> None:
     floor = r["owed"] / RATE
     ratio = r["wall"] / floor
     pyc = "PYTHONDONTWRITEBYTECODE=" + os.environ.get("PYTHONDONTWRITEBYTECODE", "")
+    storage = "PostgreSQL" if args.instance_yaml else "SQLite"
     lines = [
         line(f"`pgy refresh` of {args.n} KOLs ({args.profile}), {pyc}", f"median of {args.runs}", "-", None),
+        line("Dagster instance storage", storage, "-", None),
         line("calls answered (301s included, 302s not)", str(r["owed"]), "-", None),
         line("true floor: calls answered / 20 per s (s)", f"{floor:.1f}", "-", None),
         line("wall time of the command (s)", f"{r['wall']:.1f}", "-", None),
@@ -117,7 +128,7 @@ def main() -> None:
     if args.no_record:
         print("\n".join(lines))
     else:
-        record(f"`pgy refresh` of {args.n} KOLs as a new user runs it", lines, args.note)
+        record(f"`pgy refresh` of {args.n} KOLs as a new user runs it ({storage} instance)", lines, args.note)
 
 
 if __name__ == "__main__":
