@@ -1,8 +1,8 @@
 """`make bench`: every benchmark, each in its own process, figures beside targets.
 
 Also appended to bench/RESULTS.md. `make bench` runs the quick set (N=200 refresh,
-1M-note normalisation, 300-KOL soak); `make bench-full` adds the N=1,000 refresh
-(~9 minutes: it is bound by the API's 20 requests/s).
+`pgy refresh` of 100 KOLs as a user runs it, 1M-note normalisation, 300-KOL soak);
+`make bench-full` adds the N=1,000 refreshes (~9 minutes each: bound by the API's 20 requests/s).
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ import sys
 QUICK = [
     ["bench.normalise_bench"],
     ["bench.refresh_bench", "200", "--baseline-kols", "10"],
+    ["bench.cli_refresh_bench", "100"],
     ["bench.soak", "300"],
 ]
-FULL = [["bench.refresh_bench", "1000", "--baseline-kols", "10"]]
+FULL = [["bench.refresh_bench", "1000", "--baseline-kols", "10"], ["bench.cli_refresh_bench", "1000"]]
 
 
 def main() -> int:

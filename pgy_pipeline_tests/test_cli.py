@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import duckdb
 import pytest
@@ -73,3 +76,22 @@ def test_kols_add_list_remove_keep_the_roster_file(tmp_path, monkeypatch):
     removed = run(main, ["kols", "remove", "kol_x"])
     assert removed.exit_code == 0 and "history are kept" in removed.output
     assert run(main, ["kols", "list"]).output == ""
+
+
+@pytest.mark.parametrize("args", [["kols", "list"], ["query", "SELECT 1"], ["status"], ["--help"]])
+def test_commands_that_run_no_job_do_not_import_dagster(args, tmp_path):
+    # Importing Dagster costs about a second (several without compiled bytecode): only the
+    # commands that run a job or touch the instance may pay it.
+    (tmp_path / "kols.csv").write_text("user_id,label\nkol_a,A\n", encoding="utf-8")
+    probe = (
+        "import sys\n"
+        "from pgy_pipeline.cli import main\n"
+        "try:\n"
+        f"    main({args!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('DAGSTER' if 'dagster' in sys.modules else 'NO-DAGSTER', file=sys.stderr)\n"
+    )
+    env = {**os.environ, "PGY_DATA_DIR": str(tmp_path), "DAGSTER_HOME": str(tmp_path / "home")}
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60)
+    assert done.stderr.strip().endswith("NO-DAGSTER"), done.stdout + done.stderr

@@ -171,3 +171,39 @@ def test_the_daily_budget_is_never_exceeded(make_env):
     assert PipelineState(env.data_dir).spent() == 7
     with env.db() as conn:
         assert conn.execute("SELECT count(*) FROM api_calls").fetchone()[0] == 7
+
+
+def _planned_partitions(env, run_id: str) -> list[tuple[str, str]]:
+    records = env.instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED
+    ).records
+    return sorted(
+        (
+            r.event_log_entry.dagster_event.asset_key.to_user_string(),
+            r.event_log_entry.dagster_event.partition,
+        )
+        for r in records
+    )
+
+
+def test_planned_events_are_written_only_for_the_kols_that_failed(make_env):
+    # Run creation writes no planned event per (asset, KOL) (a minute for 1,000 KOLs on SQLite);
+    # the step writes them for the failed KOLs only, which is what marks a partition FAILED.
+    env = make_env(fixed_counts=COUNTS, forbidden_users={"denied_kol"})
+    runs = env.refresh(list(COUNTS))
+    assert not runs[0].success
+    assert _planned_partitions(env, runs[0].run_id) == [("note_pages", "denied_kol"), ("notes", "denied_kol")]
+    mat, failed = env.partition_status("note_pages")
+    assert mat == {"ok_kol", "flaky_kol"} and failed == {"denied_kol"}
+    ok = env.refresh(["ok_kol"])
+    assert ok[0].success and _planned_partitions(env, ok[0].run_id) == []
+
+
+def test_a_run_that_fails_before_any_kol_leaves_all_its_partitions_failed(make_env):
+    env = make_env(fixed_counts=COUNTS)
+    # Another source already owns this data dir: the step stops before a single call.
+    PipelineState(env.data_dir).claim_source("https://other.example", holds_data=True, simulated=False)
+    runs = env.refresh(["ok_kol", "flaky_kol"])
+    assert not runs[0].success and env.sim.counters().calls_total == 0
+    mat, failed = env.partition_status("notes")
+    assert mat == set() and failed == {"ok_kol", "flaky_kol"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from pgy_pipeline.defs.assets import kol_engagement, kol_report, note_engagement
-from pgy_pipeline.defs.assets.kol_notes import NOTE_PAGES, NOTES
+from pgy_pipeline.defs.assets.kol_notes import DEFER_ASSET_EVENTS_TAG, NOTE_PAGES, NOTES
 from pgy_pipeline.defs.partitions import kol_partitions
 
 REFRESH_JOB_NAME = "refresh_kols"
@@ -19,7 +19,9 @@ refresh_job = dg.define_asset_job(
         "Fetch every page of the selected KOL partitions, keep the raw pages and upsert `notes` and "
         "`note_snapshots`. Run it for a range of KOLs (a single-run backfill) to refresh many at once."
     ),
-    tags={"pgy/job": "refresh"},
+    # The step logs each KOL's events itself, the planned ones only for KOLs that failed
+    # (defs/assets/kol_notes.py): the run starts calling the API in seconds at any roster size.
+    tags={"pgy/job": "refresh", DEFER_ASSET_EVENTS_TAG: "true"},
 )
 
 engagement_job = dg.define_asset_job(
