@@ -16,7 +16,7 @@ import pytest
 
 from pgy_pipeline_tests.simulator_process import simulator_process
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PGY = str(Path(sys.executable).with_name("pgy"))
 TOKEN = "tok-REVOKED-5e1c0b77"
 KOLS = "user_id,label\n5c9f00000000000000000001,厨房小白\n5c9f00000000000000000002,\n"

@@ -26,7 +26,7 @@ from pgy_pipeline.roster import load_roster
 from pgy_pipeline.warehouse import Warehouse
 from pgy_pipeline.warehouse.migrations import migrate
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _tick(schedule: dg.ScheduleDefinition, env):
