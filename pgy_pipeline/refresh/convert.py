@@ -11,9 +11,10 @@ from datetime import datetime
 
 import pandas as pd
 
-from pgy_pipeline.justoneapi import ApiError, CallRecord, NotesQuery, Page, page_from_raw
+from pgy_pipeline.justoneapi import ApiError, CallRecord, FetchResult, NotesQuery, Page, page_from_raw
+from pgy_pipeline.refresh.outcomes import error_kind, failed_pages_text
 from pgy_pipeline.warehouse.raw import RawPage
-from pgy_pipeline.warehouse.writes import CALL_COLUMNS
+from pgy_pipeline.warehouse.writes import CALL_COLUMNS, FetchRow
 
 
 class RawPageError(ValueError):
@@ -68,4 +69,52 @@ def calls_frame(
             "fetch_id": [fetch_ids.get(c.user_id) for c in calls],
         },
         columns=CALL_COLUMNS,
+    )
+
+
+def fetch_row(
+    query: NotesQuery,
+    result: FetchResult | None,
+    error: ApiError | None,
+    *,
+    fetch_id: str,
+    run_id: str | None,
+    started_at: datetime | None,
+    finished_at: datetime,
+    failed_pages: Mapping[int, int | str],
+    windowed: bool,
+) -> FetchRow:
+    """The ``fetches`` row of one fetch, finished or failed."""
+    r = result
+    # An incremental fetch is never 'complete' nor full, even when it happened to read the whole
+    # list: only complete full fetches may mark notes gone, and it was not asked to be one.
+    complete = r is not None and r.complete and not windowed
+    status = "failed" if error is not None else ("complete" if complete else "incomplete")
+    totals = [p.total for p in r.pages if p.total is not None] if r else []
+    return FetchRow(
+        fetch_id=fetch_id,
+        user_id=query.user_id,
+        run_id=run_id,
+        advertise_switch=query.advertise_switch.value,
+        order_type=query.order_type.value,
+        note_type=query.note_type.value,
+        is_third_platform=query.is_third_platform.value,
+        is_full=query.is_unfiltered and not windowed,
+        status=status,
+        started_at=started_at,
+        finished_at=finished_at,
+        reported_total=r.total if r else None,
+        reported_total_min=min(totals, default=None),
+        notes_returned=len(r.notes) if r else 0,
+        pages=len(r.pages) if r else 0,
+        pages_reused=r.pages_reused if r else 0,
+        calls=r.calls if r else 0,
+        retries=r.retries if r else 0,
+        null_metrics=sum(p.null_metrics for p in r.pages) if r else 0,
+        duplicates_dropped=r.duplicates_dropped if r else 0,
+        stop_reason=r.stop_reason if r and error is None else None,
+        error_code=error.code if error else None,
+        error_kind=error_kind(error) if error else None,
+        failed_pages=failed_pages_text(failed_pages),
+        message=str(error) if error else None,
     )

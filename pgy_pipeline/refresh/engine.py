@@ -11,7 +11,6 @@ import json
 import logging
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
@@ -29,8 +28,20 @@ from pgy_pipeline.justoneapi import (
     Page,
     QuotaExceeded,
 )
-from pgy_pipeline.refresh.convert import calls_frame, page_from_stored, raw_from_page
-from pgy_pipeline.refresh.outcomes import ErrorKind, KolOutcome, KolStatus, error_kind
+from pgy_pipeline.refresh.convert import (
+    calls_frame,
+    fetch_row,
+    page_from_stored,
+    raw_from_page,
+)
+from pgy_pipeline.refresh.outcomes import (
+    ErrorKind,
+    KolOutcome,
+    KolStatus,
+    error_kind,
+    failed_outcome,
+    ok_outcome,
+)
 from pgy_pipeline.warehouse import Warehouse
 from pgy_pipeline.warehouse.raw import RawStore
 from pgy_pipeline.warehouse.replay import fetch_row_to_json
@@ -255,7 +266,7 @@ class Refresher:
                 # fetch from its stored pages at no cost, and the rewrite is idempotent.
                 self.raw.mark_done(f.query.user_id, row.fetch_id, fetch_row_to_json(row))
                 self.state.clear_failure(f.query.user_id)
-                outcomes.append(_ok_outcome(f, stats))
+                outcomes.append(ok_outcome(f.query.user_id, f.fetch_id, f.result, stats, windowed=f.windowed))
             else:
                 # Its row is kept too, so that a rebuild from the raw layer has every fetch.
                 self.raw.mark_failed(f.query.user_id, row.fetch_id, fetch_row_to_json(row))
@@ -278,64 +289,23 @@ class Refresher:
         return outcomes
 
     def _row(self, f: _Fetched) -> FetchRow:
-        q, r = f.query, f.result
-        failed = f.error is not None
-        pages_txt = ", ".join(f"{p}:{c}" for p, c in f.failed_pages.items()) or None
-        # An incremental fetch is never 'complete' nor full, even when it happened to read the whole
-        # list: only complete full fetches may mark notes gone, and it was not asked to be one.
-        complete = r is not None and r.complete and not f.windowed
-        status = "failed" if failed else ("complete" if complete else "incomplete")
-        return FetchRow(
+        return fetch_row(
+            f.query,
+            f.result,
+            f.error,
             fetch_id=f.fetch_id or "",
-            user_id=q.user_id,
             run_id=self.run_id,
-            advertise_switch=q.advertise_switch.value,
-            order_type=q.order_type.value,
-            note_type=q.note_type.value,
-            is_third_platform=q.is_third_platform.value,
-            is_full=q.is_unfiltered and not f.windowed,
-            status=status,
             started_at=f.started_at,
             finished_at=self.clock(),
-            reported_total=r.total if r else None,
-            reported_total_min=_min_total(r),
-            notes_returned=len(r.notes) if r else 0,
-            pages=len(r.pages) if r else 0,
-            pages_reused=r.pages_reused if r else 0,
-            calls=r.calls if r else 0,
-            retries=r.retries if r else 0,
-            null_metrics=sum(p.null_metrics for p in r.pages) if r else 0,
-            duplicates_dropped=r.duplicates_dropped if r else 0,
-            stop_reason=r.stop_reason if r and not failed else None,
-            error_code=f.error.code if f.error else None,
-            error_kind=error_kind(f.error) if f.error else None,
-            failed_pages=pages_txt,
-            message=str(f.error) if f.error else None,
+            failed_pages=f.failed_pages,
+            windowed=f.windowed,
         )
 
     def _failed(self, f: _Fetched) -> KolOutcome:
         cause = f.error
         assert cause is not None
+        outcome = failed_outcome(f.query.user_id, f.fetch_id, cause, f.failed_pages, f.result)
         kind = error_kind(cause)
-        partial = f.result
-        outcome = KolOutcome(
-            f.query.user_id,
-            KolStatus.STOPPED if kind == ErrorKind.STOP else KolStatus.FAILED,
-            fetch_id=f.fetch_id,
-            error_kind=kind,
-            error_code=cause.code,
-            failed_pages=", ".join(f"{p}:{c}" for p, c in f.failed_pages.items()) or None,
-            message=str(cause),
-            action=getattr(cause, "action", None) if kind == ErrorKind.STOP else None,
-            summary=cause.summary,
-        )
-        if partial is not None:
-            outcome.pages = len(partial.pages)
-            outcome.pages_reused = partial.pages_reused
-            outcome.calls = partial.calls
-            outcome.retries = partial.retries
-            outcome.codes = dict(partial.codes)
-            outcome.reported_total = partial.total
         if isinstance(cause, QuotaExceeded):
             self.state.set_stop("quota", next_quota_reset(), "daily quota exceeded (code 303)")
         if kind != ErrorKind.STOP:
@@ -353,34 +323,3 @@ class Refresher:
                 filters=json.dumps(f.query.filters()),
             )
         return outcome
-
-
-def _min_total(result: FetchResult | None) -> int | None:
-    totals = [p.total for p in result.pages if p.total is not None] if result else []
-    return min(totals, default=None)
-
-
-def _ok_outcome(f: _Fetched, stats: WriteStats) -> KolOutcome:
-    r = f.result
-    assert r is not None
-    user_id = f.query.user_id
-    return KolOutcome(
-        user_id,
-        KolStatus.OK,
-        fetch_id=f.fetch_id,
-        pages=len(r.pages),
-        pages_reused=r.pages_reused,
-        calls=r.calls,
-        retries=r.retries,
-        notes=len(r.notes),
-        notes_new=stats.new_by_user.get(user_id, 0),
-        marked_gone=stats.gone_by_user.get(user_id, 0),
-        reported_total=r.total,
-        # The warehouse's count: what was stored as NULL, unreadable values included.
-        null_metrics=stats.null_metrics_by_user.get(user_id, 0),
-        duplicates_dropped=r.duplicates_dropped,
-        complete=r.complete and not f.windowed,
-        incremental=f.windowed,
-        stop_reason=r.stop_reason,
-        codes=dict(Counter(r.codes)),
-    )

@@ -7,11 +7,19 @@ they are ``StrEnum`` so they read as plain text in metadata, tags and tables.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from pgy_pipeline.justoneapi import ApiError, RequestRejected, RetryableError, SlowDownError, StopAllCalls
+from pgy_pipeline.justoneapi import (
+    ApiError,
+    FetchResult,
+    RequestRejected,
+    RetryableError,
+    SlowDownError,
+    StopAllCalls,
+)
+from pgy_pipeline.warehouse.writes import WriteStats
 
 
 class KolStatus(StrEnum):
@@ -125,3 +133,66 @@ def summarize(outcomes: Sequence[KolOutcome]) -> RunTotals:
         notes_new=sum(o.notes_new for o in outcomes),
         codes={str(k): v for k, v in sorted(codes.items())},
     )
+
+
+def failed_pages_text(failed_pages: Mapping[int, int | str]) -> str | None:
+    """``"3:301, 4:timeout"``: each failed page with its code or kind, as ``fetches.failed_pages``."""
+    return ", ".join(f"{p}:{c}" for p, c in failed_pages.items()) or None
+
+
+def ok_outcome(
+    user_id: str, fetch_id: str | None, result: FetchResult | None, stats: WriteStats, *, windowed: bool
+) -> KolOutcome:
+    """A KOL whose fetch ended and whose notes are in the warehouse (``stats``: what the write did)."""
+    r = result
+    assert r is not None
+    return KolOutcome(
+        user_id,
+        KolStatus.OK,
+        fetch_id=fetch_id,
+        pages=len(r.pages),
+        pages_reused=r.pages_reused,
+        calls=r.calls,
+        retries=r.retries,
+        notes=len(r.notes),
+        notes_new=stats.new_by_user.get(user_id, 0),
+        marked_gone=stats.gone_by_user.get(user_id, 0),
+        reported_total=r.total,
+        # The warehouse's count: what was stored as NULL, unreadable values included.
+        null_metrics=stats.null_metrics_by_user.get(user_id, 0),
+        duplicates_dropped=r.duplicates_dropped,
+        complete=r.complete and not windowed,
+        incremental=windowed,
+        stop_reason=r.stop_reason,
+        codes=dict(Counter(r.codes)),
+    )
+
+
+def failed_outcome(
+    user_id: str,
+    fetch_id: str | None,
+    cause: ApiError,
+    failed_pages: Mapping[int, int | str],
+    partial: FetchResult | None,
+) -> KolOutcome:
+    """A KOL whose fetch failed: what failed, what it cost so far, and (for stops) what to do."""
+    kind = error_kind(cause)
+    outcome = KolOutcome(
+        user_id,
+        KolStatus.STOPPED if kind == ErrorKind.STOP else KolStatus.FAILED,
+        fetch_id=fetch_id,
+        error_kind=kind,
+        error_code=cause.code,
+        failed_pages=failed_pages_text(failed_pages),
+        message=str(cause),
+        action=getattr(cause, "action", None) if kind == ErrorKind.STOP else None,
+        summary=cause.summary,
+    )
+    if partial is not None:
+        outcome.pages = len(partial.pages)
+        outcome.pages_reused = partial.pages_reused
+        outcome.calls = partial.calls
+        outcome.retries = partial.retries
+        outcome.codes = dict(partial.codes)
+        outcome.reported_total = partial.total
+    return outcome
