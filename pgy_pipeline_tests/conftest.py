@@ -129,3 +129,13 @@ def make_env(tmp_path: Path, make_sim: MakeSim) -> Iterator[Any]:
 
     yield make
     stack.close()
+
+
+@pytest.fixture
+def refreshed(make_env: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> PipelineEnv:
+    """Two KOLs (20 and 9 notes) refreshed; PGY_DATA_DIR and DAGSTER_HOME point at them for `pgy`."""
+    env: PipelineEnv = make_env(fixed_counts={"kol_a": 20, "kol_b": 9})
+    env.refresh(["kol_a", "kol_b"])
+    monkeypatch.setenv("PGY_DATA_DIR", str(env.data_dir))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    return env

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
+import dagster as dg
 import duckdb
 
 from pgy_pipeline.simulator import Simulator
@@ -35,3 +36,14 @@ def stored_frame(conn: duckdb.DuckDBPyConnection, user_id: str) -> list[tuple[An
             [user_id],
         ).fetchall()
     )
+
+
+def tick_schedule(schedule: dg.ScheduleDefinition, env: Any) -> Any:
+    """One tick of ``schedule`` at 06:00 on a fixed day, on a PipelineEnv's instance and resources."""
+    # A schedule context opens its own instance from the ref; `with` closes it, or Dagster's
+    # context-wide state storage would keep pointing at it after this test.
+    when = datetime(2026, 11, 26, 6)
+    with dg.build_schedule_context(
+        instance=env.instance, scheduled_execution_time=when, resources={"pgy": env.pgy}
+    ) as ctx:
+        return schedule.evaluate_tick(ctx)

@@ -86,15 +86,6 @@ def test_a_report_of_real_data_carries_no_simulated_notice(make_env):
 # -- pgy query writes nothing -------------------------------------------------------------------------
 
 
-@pytest.fixture
-def refreshed(make_env, monkeypatch, tmp_path):
-    env = make_env(fixed_counts={"kol_a": 20, "kol_b": 9})
-    env.refresh(["kol_a", "kol_b"])
-    monkeypatch.setenv("PGY_DATA_DIR", str(env.data_dir))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
-    return env
-
-
 @pytest.mark.parametrize(
     "sql",
     [

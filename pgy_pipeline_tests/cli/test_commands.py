@@ -14,15 +14,6 @@ from click.testing import CliRunner
 from pgy_pipeline.cli import main
 
 
-@pytest.fixture
-def refreshed(make_env, monkeypatch, tmp_path):
-    env = make_env(fixed_counts={"kol_a": 20, "kol_b": 9})
-    env.refresh(["kol_a", "kol_b"])
-    monkeypatch.setenv("PGY_DATA_DIR", str(env.data_dir))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
-    return env
-
-
 def test_query_writes_every_format(refreshed, tmp_path):
     run = CliRunner().invoke
     table = run(main, ["query", "SELECT user_id, count(*) AS n FROM notes GROUP BY ALL ORDER BY user_id"])

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
@@ -25,18 +24,9 @@ from pgy_pipeline.defs.sensors import kol_roster_sensor
 from pgy_pipeline.roster import load_roster
 from pgy_pipeline.warehouse import Warehouse
 from pgy_pipeline.warehouse.migrations import migrate
+from pgy_pipeline_tests.support import tick_schedule
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _tick(schedule: dg.ScheduleDefinition, env):
-    # A schedule context opens its own instance from the ref; `with` closes it, or Dagster's
-    # context-wide state storage would keep pointing at it after this test.
-    when = datetime(2026, 11, 26, 6)
-    with dg.build_schedule_context(
-        instance=env.instance, scheduled_execution_time=when, resources={"pgy": env.pgy}
-    ) as ctx:
-        return schedule.evaluate_tick(ctx)
 
 
 def test_definitions_load_and_validate_in_process():
@@ -85,7 +75,7 @@ def test_contiguous_ranges_cover_scattered_kols_with_few_runs():
         contiguous_ranges(["zz"], keys)
 
 
-def _roster_tick(instance, pgy, cursor=None):
+def _rostertick_schedule(instance, pgy, cursor=None):
     ctx = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"pgy": pgy})
     return kol_roster_sensor(ctx)
 
@@ -95,7 +85,7 @@ def test_roster_sensor_adds_new_kols_and_launches_their_first_refresh(make_env):
     (env.data_dir / "kols.csv").write_text(
         "user_id,label\nkol_a,Alice\n\nkol_b,鲍勃\nbad/../id,x\nkol_a,dup\nkol_c\n", encoding="utf-8"
     )
-    result = _roster_tick(env.instance, env.pgy)
+    result = _rostertick_schedule(env.instance, env.pgy)
     assert isinstance(result, dg.SensorResult)
     adds = [r for r in result.dynamic_partitions_requests if isinstance(r, dg.AddDynamicPartitionsRequest)]
     assert adds and list(adds[0].partition_keys) == ["kol_a", "kol_b", "kol_c"]
@@ -115,7 +105,7 @@ def test_roster_sensor_syncs_both_ways_and_a_removed_kol_keeps_its_history(make_
     # Removed from the file -> partition deleted; added in the UI -> appended to the file.
     roster.write_text("user_id,label\nkol_a,A\n", encoding="utf-8")
     env.instance.add_dynamic_partitions(KOLS_PARTITIONS_NAME, ["kol_ui"])
-    result = _roster_tick(env.instance, env.pgy, cursor)
+    result = _rostertick_schedule(env.instance, env.pgy, cursor)
     deletes = [
         r for r in result.dynamic_partitions_requests if isinstance(r, dg.DeleteDynamicPartitionsRequest)
     ]
@@ -125,7 +115,7 @@ def test_roster_sensor_syncs_both_ways_and_a_removed_kol_keeps_its_history(make_
     env.instance.delete_dynamic_partition(KOLS_PARTITIONS_NAME, "kol_b")
     with env.db() as conn:
         assert conn.execute("SELECT count(*) FROM notes WHERE user_id = 'kol_b'").fetchone()[0] == 9
-    quiet = _roster_tick(env.instance, env.pgy, result.cursor)
+    quiet = _rostertick_schedule(env.instance, env.pgy, result.cursor)
     assert quiet.skip_reason is not None or not quiet.run_requests
 
 
@@ -133,10 +123,10 @@ def test_schedule_refreshes_every_roster_kol_in_one_run(make_env):
     env = make_env()
     schedule = build_daily_refresh_schedule()
     assert schedule.cron_schedule == "0 6 * * *" and schedule.execution_timezone == "Asia/Shanghai"
-    empty = _tick(schedule, env)
+    empty = tick_schedule(schedule, env)
     assert empty.skip_message and "roster is empty" in empty.skip_message
     env.add_kols(["k1", "k2", "k3"])
-    data = _tick(schedule, env)
+    data = tick_schedule(schedule, env)
     (req,) = data.run_requests
     assert req.tags["dagster/asset_partition_range_start"] == "k1"
     assert req.tags["dagster/asset_partition_range_end"] == "k3"

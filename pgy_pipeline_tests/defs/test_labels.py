@@ -6,13 +6,12 @@ schedule) tags it `pgy/kols`: "label (user_id), ..." for up to five KOLs, the co
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import dagster as dg
 
 from pgy_pipeline.defs.partitions import KOLS_TAG, kols_tag
 from pgy_pipeline.defs.schedules import build_daily_refresh_schedule
 from pgy_pipeline.defs.sensors import kol_retry_sensor, kol_roster_sensor
+from pgy_pipeline_tests.support import tick_schedule
 
 LABELS = {"kol_a": "厨房小白", "kol_b": "穿搭日记Coco", "kol_c": None}
 
@@ -20,16 +19,6 @@ LABELS = {"kol_a": "厨房小白", "kol_b": "穿搭日记Coco", "kol_c": None}
 def _roster(env, kols: dict[str, str | None]) -> None:
     lines = [f"{u},{label or ''}" for u, label in kols.items()]
     (env.data_dir / "kols.csv").write_text("user_id,label\n" + "\n".join(lines) + "\n", encoding="utf-8")
-
-
-def _tick(schedule: dg.ScheduleDefinition, env):
-    # A schedule context opens its own instance from the ref; `with` closes it, or Dagster's
-    # context-wide state storage would keep pointing at it after this test.
-    when = datetime(2026, 11, 26, 6)
-    with dg.build_schedule_context(
-        instance=env.instance, scheduled_execution_time=when, resources={"pgy": env.pgy}
-    ) as ctx:
-        return schedule.evaluate_tick(ctx)
 
 
 def test_kols_tag_names_a_few_kols_and_counts_many():
@@ -73,8 +62,8 @@ def test_sensor_and_schedule_runs_name_their_kols(make_env):
     assert retry.tags[KOLS_TAG] == "穿搭日记Coco (kol_b)"
 
     schedule = build_daily_refresh_schedule()
-    tick = _tick(schedule, env)
+    tick = tick_schedule(schedule, env)
     assert tick.run_requests[0].tags[KOLS_TAG] == "厨房小白 (kol_a), 穿搭日记Coco (kol_b)"
     env.add_kols([f"kol_{i}" for i in range(4)])
-    tick = _tick(schedule, env)
+    tick = tick_schedule(schedule, env)
     assert tick.run_requests[0].tags[KOLS_TAG] == "6 KOLs"
