@@ -11,13 +11,16 @@ The rota spreads the full fetches over the days: a stable hash of the user id pi
 KOL's day in a cycle of ``every_days``, so about 1/N of the roster is fetched fully each
 day and the daily spend stays even. A KOL never fully fetched, or whose last complete full
 fetch is older than N days (its rota day failed, was over budget, or N changed), gets a
-full fetch whatever its day.
+full fetch whatever its day. So does a KOL whose last complete full fetch did not return
+some of its live notes: a note is marked gone only after two complete full fetches missed
+it (warehouse/gone.py), and confirming the next day rather than on the next rota day keeps
+a deleted note out of the engagement tables within a day, for one extra fetch per deletion.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date, timedelta
 from enum import StrEnum
 
@@ -58,9 +61,12 @@ def is_rota_day(user_id: str, day: date, every_days: int) -> bool:
     return day.toordinal() % every_days == rota_slot(user_id, every_days)
 
 
-def full_is_due(user_id: str, day: date, every_days: int, last_full: date | None) -> bool:
-    """Rota day, never fully fetched, or the last complete full fetch is older than ``every_days``."""
-    if last_full is None:
+def full_is_due(
+    user_id: str, day: date, every_days: int, last_full: date | None, confirm: bool = False
+) -> bool:
+    """Rota day, never fully fetched, the last complete full fetch is older than ``every_days``,
+    or it missed notes that a second full fetch must confirm gone (``confirm``)."""
+    if last_full is None or (confirm and last_full < day):
         return True
     return (day - last_full).days > every_days or is_rota_day(user_id, day, every_days)
 
@@ -83,6 +89,7 @@ def choose_kinds(
     every_days: int,
     last_full: Mapping[str, date | None],
     filters: Mapping[str, str] | None = None,
+    confirm: Collection[str] = (),
 ) -> dict[str, FetchKind]:
     """Each KOL's kind of fetch today. ``last_full``: day of each KOL's last complete full fetch.
 
@@ -97,6 +104,8 @@ def choose_kinds(
     if mode is RefreshMode.INCREMENTAL:
         return dict.fromkeys(user_ids, FetchKind.INCREMENTAL)
     return {
-        u: FetchKind.FULL if full_is_due(u, day, every_days, last_full.get(u)) else FetchKind.INCREMENTAL
+        u: FetchKind.FULL
+        if full_is_due(u, day, every_days, last_full.get(u), u in confirm)
+        else FetchKind.INCREMENTAL
         for u in user_ids
     }

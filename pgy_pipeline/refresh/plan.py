@@ -133,7 +133,13 @@ def make_plan(
     notes = [] if learned else [f"page size not yet observed: {PRIOR_PAGE_SIZE} assumed"]
     notes += [] if observed else ["no call in the ledger yet: no retry overhead assumed"]
     kinds = choose_kinds(
-        user_ids, mode, day, settings.full_every_days, {u: h.last_full_day for u, h in hist.items()}, filters
+        user_ids,
+        mode,
+        day,
+        settings.full_every_days,
+        {u: h.last_full_day for u, h in hist.items()},
+        filters,
+        confirm={u for u, h in hist.items() if h.awaiting_confirmation},
     )
     known = [h for h in hist.values() if h.last_refresh_at is not None]
     # A KOL never fetched costs what an average known KOL's full fetch costs (1 page if none known).

@@ -34,6 +34,9 @@ class KolHistory:
     live_notes: int  # not marked gone
     notes_in_window: int  # live notes published on or after the window start
     notes_per_day: float  # publishing cadence over the last 90 days
+    # Live default-scope notes the last complete full fetch did not return: deleted, or a
+    # glitch. The gone rule waits for a second complete full fetch to tell which.
+    awaiting_confirmation: int = 0
 
 
 _HISTORY = f"""
@@ -41,6 +44,7 @@ WITH wanted AS (SELECT unnest($ids::VARCHAR[]) AS user_id),
 f AS (
     SELECT user_id,
            max(finished_at) FILTER (WHERE {FULL_FETCH}) AS last_full_at,
+           arg_max(started_at, finished_at) FILTER (WHERE {FULL_FETCH}) AS last_full_started,
            max(finished_at) FILTER (WHERE {FULL_FETCH} OR {INCREMENTAL_FETCH}) AS last_refresh_at
     FROM fetches WHERE user_id IN (SELECT user_id FROM wanted) GROUP BY user_id
 ),
@@ -48,12 +52,15 @@ n AS (
     SELECT user_id,
            count(*) FILTER (WHERE gone_at IS NULL) AS live,
            count(*) FILTER (WHERE gone_at IS NULL AND publish_date >= $window_start) AS in_window,
-           count(*) FILTER (WHERE publish_date > CAST($today AS DATE) - 90) / 90.0 AS per_day
-    FROM notes WHERE user_id IN (SELECT user_id FROM wanted) GROUP BY user_id
+           count(*) FILTER (WHERE publish_date > CAST($today AS DATE) - 90) / 90.0 AS per_day,
+           count(*) FILTER (WHERE gone_at IS NULL AND scope = 'default' AND last_seen_at < f.last_full_started)
+               AS awaiting
+    FROM notes LEFT JOIN f USING (user_id)
+    WHERE user_id IN (SELECT user_id FROM wanted) GROUP BY user_id
 )
 SELECT w.user_id, f.last_full_at, CAST(timezone('Asia/Shanghai', f.last_full_at) AS DATE),
        f.last_refresh_at, CAST(timezone('Asia/Shanghai', f.last_refresh_at) AS DATE),
-       coalesce(n.live, 0), coalesce(n.in_window, 0), coalesce(n.per_day, 0.0)
+       coalesce(n.live, 0), coalesce(n.in_window, 0), coalesce(n.per_day, 0.0), coalesce(n.awaiting, 0)
 FROM wanted w LEFT JOIN f USING (user_id) LEFT JOIN n USING (user_id)
 """
 
@@ -64,7 +71,10 @@ def kol_histories(
     rows = conn.execute(
         _HISTORY, {"ids": list(user_ids), "today": today, "window_start": window_start}
     ).fetchall()
-    return {r[0]: KolHistory(r[0], r[1], r[2], r[3], r[4], int(r[5]), int(r[6]), float(r[7])) for r in rows}
+    return {
+        r[0]: KolHistory(r[0], r[1], r[2], r[3], r[4], int(r[5]), int(r[6]), float(r[7]), int(r[8]))
+        for r in rows
+    }
 
 
 def learned_page_size(conn: duckdb.DuckDBPyConnection, recent_fetches: int = 500) -> int | None:

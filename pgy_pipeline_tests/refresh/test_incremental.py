@@ -116,3 +116,36 @@ def test_the_plan_estimates_the_calls_of_an_auto_refresh(
                     plan.total_calls,
                     actual,
                 )
+
+
+def test_notes_a_full_fetch_missed_are_confirmed_gone_the_next_day(tmp_path: Path, monkeypatch) -> None:
+    """Off its rota day, a KOL whose last full fetch missed notes still gets a full fetch in auto mode."""
+    user = "kol_forty"
+    cfg = PlanSettings(window_days=14, full_every_days=7)
+    with Simulator("clean", seed=7, as_of=ANCHOR, fixed_counts={user: 40}) as sim:
+        r = refresher(sim, tmp_path)
+        day = ANCHOR
+        monkeypatch.setenv("PGY_TODAY", day.isoformat())
+        r.refresh([user])  # day 0: first full fetch
+        sim.update(fixed_counts={user: 37})  # three notes are deleted
+        day += timedelta(days=1)
+        monkeypatch.setenv("PGY_TODAY", day.isoformat())
+        r.refresh([user])  # a full fetch misses them: awaiting confirmation, not gone yet
+        with Warehouse(tmp_path).connect_snapshot() as conn:
+            assert conn.execute("SELECT count(*) FROM notes WHERE gone_at IS NOT NULL").fetchone() == (0,)
+        # The next day, whatever the rota says, auto mode fully fetches this KOL again.
+        day += timedelta(days=1)
+        monkeypatch.setenv("PGY_TODAY", day.isoformat())
+        with Warehouse(tmp_path).connect_snapshot() as conn:
+            plan = make_plan(conn, RawStore(tmp_path), [user], RefreshMode.AUTO, day, settings.now(), cfg)
+        assert plan.stop_before.get(user) is None  # a full fetch, not a windowed one
+        r.refresh([user], stop_before=plan.stop_before)
+        with Warehouse(tmp_path).connect_snapshot() as conn:
+            assert conn.execute("SELECT count(*) FROM notes WHERE gone_at IS NOT NULL").fetchone() == (3,)
+        # Nothing left to confirm: the day after is incremental again (unless it is the rota day).
+        day += timedelta(days=1)
+        with Warehouse(tmp_path).connect_snapshot() as conn:
+            after = make_plan(conn, RawStore(tmp_path), [user], RefreshMode.AUTO, day, settings.now(), cfg)
+        from pgy_pipeline.refresh.modes import is_rota_day
+
+        assert (after.stop_before.get(user) is None) == is_rota_day(user, day, 7)
