@@ -7,6 +7,7 @@ Used by ``pgy refresh`` and ``make run``: the runs are recorded in the same inst
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from pathlib import Path
 import dagster as dg
 
 from pgy_pipeline import settings
+from pgy_pipeline.cli.liveness import PROCESS_TAG, process_marker, reclaim_slots_of_dead_runs
 from pgy_pipeline.defs.alerts import first_failure_message
 from pgy_pipeline.defs.jobs import ENGAGEMENT_JOB_NAME, REFRESH_JOB_NAME
 from pgy_pipeline.defs.partitions import (
@@ -30,6 +32,8 @@ from pgy_pipeline.defs.resources import PgyResource
 # The command line reports a run by its summary and failure message (see cli/refresh.py);
 # Dagster's console logger would print each step failure with its stack trace before that.
 # The events, traces included, stay in the run's event log; `pgy -v` turns the logger back on.
+log = logging.getLogger(__name__)
+
 QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
@@ -110,7 +114,15 @@ def get_instance() -> dg.DagsterInstance:
                 _touch_storages(instance)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+    freed = reclaim_slots_of_dead_runs(instance, home)
+    if freed:
+        log.warning("gave back the pool slots of %d run(s) whose `pgy` process died: %s", len(freed), freed)
     return instance
+
+
+def _marker_tag(instance: dg.DagsterInstance) -> dict[str, str]:
+    """The tag that lets a later `pgy` tell whether this process still runs (liveness.py)."""
+    return {PROCESS_TAG: process_marker(Path(instance.root_directory))}
 
 
 @dataclass
@@ -185,7 +197,13 @@ def _run_ranges(
         result = job.execute_in_process(
             instance=instance,
             run_config=run_config,
-            tags={**range_tags(first, last), **named, "pgy/trigger": "cli", **(tags or {})},
+            tags={
+                **range_tags(first, last),
+                **named,
+                "pgy/trigger": "cli",
+                **(tags or {}),
+                **_marker_tag(instance),
+            },
             raise_on_error=False,
         )
         failure = None
@@ -201,7 +219,7 @@ def refresh_engagement(defs: dg.Definitions, instance: dg.DagsterInstance, quiet
     result = job.execute_in_process(
         instance=instance,
         run_config=QUIET_LOGGERS if quiet else None,
-        tags={"pgy/trigger": "cli"},
+        tags={"pgy/trigger": "cli", **_marker_tag(instance)},
         raise_on_error=False,
     )
     return RunSummary(
@@ -237,7 +255,7 @@ def run_due_retries(
                 instance=instance,
                 partition_key=req.partition_key,
                 run_config={**(req.run_config or {}), **QUIET_LOGGERS},
-                tags=dict(req.tags),
+                tags={**req.tags, **_marker_tag(instance)},
                 raise_on_error=False,
             )
             key = req.partition_key or ""
