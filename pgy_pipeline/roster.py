@@ -45,6 +45,10 @@ class Roster:
     def user_ids(self) -> list[str]:
         return [k.user_id for k in self.kols]
 
+    @property
+    def labels(self) -> dict[str, str | None]:
+        return {k.user_id: k.label for k in self.kols}
+
 
 def _has_control(text: str) -> bool:
     return any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in text)

@@ -128,6 +128,7 @@ def select_kols(user_ids: tuple[str, ...], kols_file: str | None) -> list[str]:
 
 
 def _print_refresh_summary(runs: list[RunSummary]) -> None:
+    from pgy_pipeline.defs.assets.metadata import STOP_PREFIX
     from pgy_pipeline.warehouse import Warehouse, queries
 
     with Warehouse(settings.data_dir()).connect_snapshot() as conn:
@@ -155,10 +156,6 @@ def _print_refresh_summary(runs: list[RunSummary]) -> None:
             )
         if r.tags.get("pgy/waiting_kols"):
             click.echo(f"    over today's call budget, wait for tomorrow: {r.tags['pgy/waiting_kols']}")
-
-
-# Every KOL of a run that met a stop (token, quota, balance, budget) failed for that one reason.
-STOP_PREFIX = "All API calls stopped"
 
 
 def _short(failure: str) -> str:

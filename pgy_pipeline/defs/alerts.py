@@ -24,8 +24,9 @@ from pgy_pipeline.alerts import (
     run_failure_alerts,
 )
 from pgy_pipeline.alerts.events import GivenUpKol, StoppedKol
+from pgy_pipeline.defs.partitions import roster_labels
 from pgy_pipeline.defs.resources import PgyResource
-from pgy_pipeline.roster import load_roster
+from pgy_pipeline.refresh import ErrorKind
 
 ALERT_SENSOR_NAME = "pgy_alert_on_run_failure"
 FAILED_KOLS_TAG = "pgy/failed_kols"
@@ -33,7 +34,7 @@ RETRYABLE_KOLS_TAG = "pgy/retryable_kols"
 TRIGGER_TAG = "pgy/trigger"
 # Failures the retry sensor retries; a give-up on anything else (400, 600, unknown codes) was
 # already told by the failed run's own message, on its first and only attempt.
-RETRIED_KINDS = ("retry", "slow_down")
+RETRIED_KINDS = (ErrorKind.RETRY, ErrorKind.SLOW_DOWN)
 
 
 def first_failure_message(step_failures: Sequence[dg.DagsterEvent]) -> str | None:
@@ -53,7 +54,7 @@ def first_failure_message(step_failures: Sequence[dg.DagsterEvent]) -> str | Non
 def kol_labels(pgy: PgyResource) -> dict[str, str | None]:
     """user_id -> label from the roster; an unreadable roster only costs the labels."""
     try:
-        return {k.user_id: k.label for k in load_roster(pgy.roster_path).kols}
+        return roster_labels(pgy.roster_path)
     except Exception:
         return {}
 

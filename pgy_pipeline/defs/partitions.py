@@ -51,7 +51,7 @@ def range_tags(first: str, last: str) -> dict[str, str]:
 
 def roster_labels(roster_path: str | os.PathLike[str]) -> dict[str, str | None]:
     """user_id -> label from the roster file (bad lines are skipped, as everywhere)."""
-    return {k.user_id: k.label for k in load_roster(roster_path).kols}
+    return load_roster(roster_path).labels
 
 
 def keys_between(first: str, last: str, all_keys: Sequence[str]) -> list[str]:

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from pgy_pipeline.settings import SIMULATOR_SOURCE
 from pgy_pipeline.warehouse.transaction import sqlite_transaction
 
 # The vendor's daily quota is a China-day quota; budgets follow the same day.
@@ -99,7 +100,7 @@ class PipelineState:
 
     def holds_simulated_data(self) -> bool:
         """True when this data dir was filled by a simulator (read without creating anything)."""
-        return self.path.exists() and self.source() == "simulator"
+        return self.path.exists() and self.source() == SIMULATOR_SOURCE
 
     def claim_source(self, source_id: str, *, holds_data: bool, simulated: bool) -> None:
         """Record ``source_id`` as this data dir's source, or refuse a different one.

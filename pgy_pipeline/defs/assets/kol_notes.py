@@ -161,7 +161,7 @@ def _refresh_kols(
     filters = config.filters()
     warehouse = pgy.warehouse()
     roster = load_roster(pgy.roster_path)
-    labels = {k.user_id: k.label for k in roster.kols}
+    labels = roster.labels
     partitions = context.instance.get_dynamic_partitions(KOLS_PARTITIONS_NAME)
     try:
         # Also proves the warehouse is writable before a single page is bought.

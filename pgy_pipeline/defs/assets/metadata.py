@@ -20,6 +20,10 @@ def column_schema(table: str) -> dg.TableSchema:
     )
 
 
+# Every KOL of a run that met a stop (token, quota, balance, budget) failed for that one reason.
+STOP_PREFIX = "All API calls stopped"
+
+
 def failure_message(failed: Sequence[KolOutcome], total: int) -> str:
     """First line: what happened and what to do. Never contains the token (messages are redacted)."""
     stopped = [o for o in failed if o.status == KolStatus.STOPPED]
@@ -30,7 +34,7 @@ def failure_message(failed: Sequence[KolOutcome], total: int) -> str:
         what = first.summary or "calls stopped"
         todo = f": {first.action}" if first.action else ""
         return (
-            f"All API calls stopped: {what}{code}{todo}. {len(stopped)} of {total} KOL(s) not refreshed; "
+            f"{STOP_PREFIX}: {what}{code}{todo}. {len(stopped)} of {total} KOL(s) not refreshed; "
             f"stops are not retried by the retry sensor. Detail: {first.message}"
         )
     retryable = [o for o in failed if o.retryable]
