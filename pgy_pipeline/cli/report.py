@@ -35,7 +35,7 @@ def report(
     It opens offline and can be mailed as a folder: index.html is the leaderboard, kol/ has
     one page per KOL, compare.html the chosen KOLs side by side.
     """
-    # plotly is imported only by this command (every other `pgy` command starts faster).
+    # Imported here: every other `pgy` command starts without the report modules.
     from pgy_pipeline.report import ReportError, write_report
 
     chosen = select_kols(user_ids, kols_file) if (user_ids or kols_file) else None
