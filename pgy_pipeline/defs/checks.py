@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import dagster as dg
+import duckdb
 
 from pgy_pipeline.defs.assets.metadata import preview
 from pgy_pipeline.defs.partitions import KOLS_PARTITIONS_NAME
@@ -33,7 +34,8 @@ CHECK_AUTOMATION = (
     dg.AutomationCondition.any_deps_updated().since_last_handled().with_label("after notes update")
 )
 
-Evaluate = Callable[[PgyResource, dg.DagsterInstance], dg.AssetCheckResult]
+# Each check reads the working copy through the one connection its step opened for all of them.
+Evaluate = Callable[[duckdb.DuckDBPyConnection, dg.DagsterInstance], dg.AssetCheckResult]
 _EVALUATORS: dict[str, Evaluate] = {}
 
 
@@ -43,29 +45,32 @@ def _notes_check(fn: Evaluate) -> Evaluate:
 
 
 @_notes_check
-def notes_unique_per_kol(pgy: PgyResource, instance: dg.DagsterInstance) -> dg.AssetCheckResult:
+def notes_unique_per_kol(
+    conn: duckdb.DuckDBPyConnection, instance: dg.DagsterInstance
+) -> dg.AssetCheckResult:
     """(user_id, note_id) is unique in notes."""
-    with pgy.warehouse().read_working() as conn:
-        dups = queries.duplicate_note_keys(conn)
+    dups = queries.duplicate_note_keys(conn)
     return dg.AssetCheckResult(
         passed=len(dups) == 0, metadata={"duplicate_keys": len(dups), "examples": preview(dups)}
     )
 
 
 @_notes_check
-def notes_metrics_non_negative(pgy: PgyResource, instance: dg.DagsterInstance) -> dg.AssetCheckResult:
+def notes_metrics_non_negative(
+    conn: duckdb.DuckDBPyConnection, instance: dg.DagsterInstance
+) -> dg.AssetCheckResult:
     """Reads, likes, collects and third-party reads are never negative."""
-    with pgy.warehouse().read_working() as conn:
-        n, bad = queries.negative_metric_rows(conn)
+    n, bad = queries.negative_metric_rows(conn)
     return dg.AssetCheckResult(passed=n == 0, metadata={"negative_rows": n, "examples": preview(bad)})
 
 
 @_notes_check
-def notes_match_reported_total(pgy: PgyResource, instance: dg.DagsterInstance) -> dg.AssetCheckResult:
+def notes_match_reported_total(
+    conn: duckdb.DuckDBPyConnection, instance: dg.DagsterInstance
+) -> dg.AssetCheckResult:
     """For each KOL's latest complete, unfiltered fetch, the live notes stored lie within the range of
     `total` the API reported during that fetch (it drifts), plus one note of slack."""
-    with pgy.warehouse().read_working() as conn:
-        checked, off = queries.kols_off_reported_total(conn, TOTAL_SLACK)
+    checked, off = queries.kols_off_reported_total(conn, TOTAL_SLACK)
     return dg.AssetCheckResult(
         passed=len(off) == 0,
         metadata={"kols_checked": checked, "kols_off": len(off), "examples": preview(off)},
@@ -73,11 +78,12 @@ def notes_match_reported_total(pgy: PgyResource, instance: dg.DagsterInstance) -
 
 
 @_notes_check
-def roster_refreshed_within_window(pgy: PgyResource, instance: dg.DagsterInstance) -> dg.AssetCheckResult:
+def roster_refreshed_within_window(
+    conn: duckdb.DuckDBPyConnection, instance: dg.DagsterInstance
+) -> dg.AssetCheckResult:
     """Every KOL on the roster had a complete fetch within the last 26 hours."""
     roster = instance.get_dynamic_partitions(KOLS_PARTITIONS_NAME)
-    with pgy.warehouse().read_working() as conn:
-        fresh = queries.kols_complete_within(conn, FRESHNESS_WINDOW)
+    fresh = queries.kols_complete_within(conn, FRESHNESS_WINDOW)
     stale = [u for u in roster if u not in fresh]
     return dg.AssetCheckResult(
         passed=not stale,
@@ -103,8 +109,12 @@ NOTES_CHECK_SPECS = [
 
 def run_selected_checks(context: dg.AssetExecutionContext, pgy: PgyResource) -> Iterator[dg.AssetCheckResult]:
     """Evaluate the checks this step was asked for (none in a `refresh_kols` run)."""
-    for key in sorted(context.selected_asset_check_keys, key=lambda k: k.name):
-        r = _EVALUATORS[key.name](pgy, context.instance)
+    keys = sorted(context.selected_asset_check_keys, key=lambda k: k.name)
+    if not keys:
+        return
+    with pgy.warehouse().read_working() as conn:  # one connection, and the writer lock only while reading
+        results = [(key, _EVALUATORS[key.name](conn, context.instance)) for key in keys]
+    for key, r in results:
         yield dg.AssetCheckResult(
             asset_key=key.asset_key,
             check_name=key.name,

@@ -139,7 +139,8 @@ def test_a_configured_schedule_keeps_its_cron_and_timezone():
 
 
 def _check(fn, pgy, instance=None):
-    return fn(pgy, instance or dg.DagsterInstance.ephemeral())
+    with pgy.warehouse().read_working() as conn:
+        return fn(conn, instance or dg.DagsterInstance.ephemeral())
 
 
 def test_checks_pass_on_good_data_and_fail_on_bad(make_env):
