@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from pgy_pipeline.justoneapi import ApiError, CallRecord, FetchResult, NotesQuery, Page, page_from_raw
 from pgy_pipeline.refresh.outcomes import error_kind, failed_pages_text
 from pgy_pipeline.warehouse.raw import RawPage
 from pgy_pipeline.warehouse.writes import CALL_COLUMNS, FetchRow
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class RawPageError(ValueError):
@@ -55,6 +57,8 @@ def calls_frame(
     calls: Sequence[CallRecord], run_id: str | None, fetch_ids: Mapping[str, str]
 ) -> pd.DataFrame:
     """The ``api_calls`` rows of these calls; ``fetch_ids`` maps each KOL to its fetch."""
+    import pandas as pd  # here, not at import (see warehouse/writes.py)
+
     return pd.DataFrame(
         {
             "called_at": pd.to_datetime([c.at for c in calls], utc=True),

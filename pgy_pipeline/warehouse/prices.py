@@ -17,7 +17,6 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 
 from pgy_pipeline.justoneapi.params import USER_ID_PATTERN
 
@@ -100,19 +99,17 @@ def load_prices(conn: duckdb.DuckDBPyConnection, data_dir: Path) -> int:
     if not path.exists():
         return 0
     prices = parse_prices(path.read_text(encoding="utf-8-sig"), str(path))
-    rows = [{**vars(p), "price": str(p.price)} for p in prices]
-    frame = pd.DataFrame(rows, columns=list(COLUMNS)).astype({"price": "string"})
-    conn.register("_prices", frame)
-    try:
-        conn.execute("DELETE FROM kol_prices")
-        # Through text, so a price keeps its exact decimal value.
+    columns: dict[str, list[object]] = {c: [getattr(p, c) for p in prices] for c in COLUMNS}
+    columns["price"] = [str(p.price) for p in prices]  # through text: a price keeps its exact value
+    conn.execute("DELETE FROM kol_prices")
+    if prices:
         conn.execute(
             "INSERT INTO kol_prices (user_id, price_type, price, currency, valid_from, valid_to, note) "
-            "SELECT user_id, price_type, CAST(price AS DECIMAL(12, 2)), currency, valid_from, valid_to, note "
-            "FROM _prices"
+            "SELECT unnest($user_id::VARCHAR[]), unnest($price_type::VARCHAR[]), "
+            "CAST(unnest($price::VARCHAR[]) AS DECIMAL(12, 2)), unnest($currency::VARCHAR[]), "
+            "unnest($valid_from::DATE[]), unnest($valid_to::DATE[]), unnest($note::VARCHAR[])",
+            columns,
         )
-    finally:
-        conn.unregister("_prices")
     return len(prices)
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import duckdb
-import pandas as pd
+
+if TYPE_CHECKING:  # DuckDB's .df() imports pandas when a query needs it
+    import pandas as pd
 
 from pgy_pipeline.warehouse.history import INCREMENTAL_FETCH
 

@@ -12,13 +12,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
 
 from pgy_pipeline.warehouse.gone import apply_gone_rule
 from pgy_pipeline.warehouse.normalise import stage_notes
 from pgy_pipeline.warehouse.notes import upsert_notes
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CALL_COLUMNS = [
     "called_at",
@@ -105,6 +108,8 @@ def write_fetches(
     ``warehouse/gone.py``): a rebuild from the raw layer gives the live database back.
     Idempotent: writing the same fetches again changes nothing.
     """
+    import pandas as pd  # here, not at import: every `pgy` command would pay ~0.4 s for it
+
     by_id = {f.fetch_id: f for f in fetches}
     dedupe = [p for p in note_files if (r := by_id.get(Path(p).stem)) is not None and r.duplicates_dropped]
     staged = stage_notes(conn, note_files, dedupe)
@@ -176,8 +181,12 @@ def write_fetches(
 
 def sync_kols(conn: duckdb.DuckDBPyConnection, roster: Sequence[tuple[str, str | None]]) -> None:
     """Mirror the roster into ``kols``: add new ones, update labels, stamp removals."""
-    df = pd.DataFrame(list(roster), columns=["user_id", "label"]).astype("string")
-    conn.register("_roster", df)
+    rows = list(roster)
+    conn.execute(
+        "CREATE OR REPLACE TEMP TABLE _roster AS "
+        "SELECT unnest($ids::VARCHAR[]) AS user_id, unnest($labels::VARCHAR[]) AS label",
+        {"ids": [u for u, _ in rows], "labels": [label for _, label in rows]},
+    )
     try:
         conn.execute(
             """
@@ -193,4 +202,4 @@ def sync_kols(conn: duckdb.DuckDBPyConnection, roster: Sequence[tuple[str, str |
             """
         )
     finally:
-        conn.unregister("_roster")
+        conn.execute("DROP TABLE IF EXISTS _roster")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import pandas as pd
 
 from pgy_pipeline.refresh import KolOutcome, KolStatus
 from pgy_pipeline.warehouse.catalog import catalog
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def column_schema(table: str) -> dg.TableSchema:
@@ -72,7 +75,11 @@ def outcome_table(
         }
         for o in outcomes[:limit]
     ]
-    md = pd.DataFrame(rows).to_markdown(index=False) if rows else "(none)"
+    if not rows:
+        return "(none)"
+    import pandas as pd  # here, not at import (see warehouse/writes.py)
+
+    md = pd.DataFrame(rows).to_markdown(index=False)
     if len(outcomes) > limit:
         md += f"\n\n... and {len(outcomes) - limit} more"
     return md
