@@ -32,8 +32,6 @@ EXAMPLE_QUERIES = [
 
 
 def run_demo(data_dir: Path, roster_path: Path) -> int:
-    from pgy_pipeline.defs.definitions import build_defs
-
     if not roster_path.exists():
         # A fresh PGY_DATA_DIR starts from the bundled sample roster.
         roster_path.parent.mkdir(parents=True, exist_ok=True)
@@ -48,8 +46,7 @@ def run_demo(data_dir: Path, roster_path: Path) -> int:
     source = settings.api_source().describe()
     click.echo(f"Refreshing {len(roster.kols)} KOLs from {roster_path} against {source} ...")
     started = time.monotonic()
-    defs = build_defs()
-    instance = runner.get_instance()
+    defs, instance = runner.load()
     runs = runner.refresh(defs, instance, roster.user_ids)
     eng = runner.refresh_engagement(defs, instance)
     elapsed = time.monotonic() - started

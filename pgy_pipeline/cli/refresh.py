@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from pgy_pipeline import settings
+from pgy_pipeline.cli import heap
 from pgy_pipeline.cli.app import main, verbose
 from pgy_pipeline.justoneapi import AdvertiseSwitch, IsThirdPlatform, NoteType, OrderType
 from pgy_pipeline.roster import Kol, check_user_id, load_roster, save_roster
@@ -68,10 +69,6 @@ def refresh(
     buy it) unless --track is given. Exits 1 if any KOL failed, after printing what failed
     and what to do.
     """
-    # Dagster is imported only by the commands that run it (its import alone takes seconds).
-    from pgy_pipeline.cli import runner
-    from pgy_pipeline.defs.definitions import build_defs
-
     ids = select_kols(user_ids, kols_file)
     roster = load_roster(settings.roster_path())
     off_roster = [u for u in ids if u not in roster.user_ids] if user_ids else []
@@ -95,8 +92,11 @@ def refresh(
         "force": force,
         "mode": mode,
     }
-    defs = build_defs()
-    instance = runner.get_instance()
+    # Dagster is imported only by the commands that run it (its import alone takes a second).
+    with heap.loading():
+        from pgy_pipeline.cli import runner
+
+        defs, instance = runner.load()
     click.echo(f"Refreshing {len(ids)} KOL(s) from {settings.api_source().describe()} ...", err=True)
     quiet = not verbose()  # -v: Dagster's own log of the runs, step failures with their traces
     runs = runner.refresh(defs, instance, ids, filters, quiet=quiet, one_off=[] if track else off_roster)
@@ -167,10 +167,11 @@ def _short(failure: str) -> str:
 def retry() -> None:
     """Re-run now the KOLs the retry sensor would re-launch (cooldown passed), without the daemon."""
 
-    from pgy_pipeline.cli import runner
-    from pgy_pipeline.defs.definitions import build_defs
+    with heap.loading():
+        from pgy_pipeline.cli import runner
 
-    runs = runner.run_due_retries(build_defs(), runner.get_instance())
+        defs, instance = runner.load()
+    runs = runner.run_due_retries(defs, instance)
     if not runs:
         click.echo("no retry due (see `pgy status`)")
     for r in runs:

@@ -120,6 +120,13 @@ def get_instance() -> dg.DagsterInstance:
     return instance
 
 
+def load() -> tuple[dg.Definitions, dg.DagsterInstance]:
+    """The pipeline's definitions and the instance of DAGSTER_HOME, for a command that runs jobs."""
+    from pgy_pipeline.defs.definitions import build_defs
+
+    return build_defs(), get_instance()
+
+
 def _marker_tag(instance: dg.DagsterInstance) -> dict[str, str]:
     """The tag that lets a later `pgy` tell whether this process still runs (liveness.py)."""
     return {PROCESS_TAG: process_marker(Path(instance.root_directory))}
