@@ -71,8 +71,10 @@ class KolOutcome:
     notes: int = 0
     notes_new: int = 0
     marked_gone: int = 0
+    notes_revived: int = 0  # marked gone earlier, listed again by this fetch
     reported_total: int | None = None
     null_metrics: int = 0
+    dates_unreadable: int = 0  # a `date` that is no YYYY-MM-DD calendar date: publish_date NULL
     duplicates_dropped: int = 0
     complete: bool = False
     incremental: bool = False  # fetched newest first down to the date window (refresh/modes.py)
@@ -111,6 +113,10 @@ class RunTotals:
     retries: int
     notes: int
     notes_new: int
+    notes_marked_gone: int
+    notes_revived: int
+    null_metrics: int
+    dates_unreadable: int
     codes: dict[str, int]
 
 
@@ -131,6 +137,10 @@ def summarize(outcomes: Sequence[KolOutcome]) -> RunTotals:
         retries=sum(o.retries for o in outcomes),
         notes=sum(o.notes for o in outcomes),
         notes_new=sum(o.notes_new for o in outcomes),
+        notes_marked_gone=sum(o.marked_gone for o in outcomes),
+        notes_revived=sum(o.notes_revived for o in outcomes),
+        null_metrics=sum(o.null_metrics for o in outcomes),
+        dates_unreadable=sum(o.dates_unreadable for o in outcomes),
         codes={str(k): v for k, v in sorted(codes.items())},
     )
 
@@ -157,9 +167,11 @@ def ok_outcome(
         notes=len(r.notes),
         notes_new=stats.new_by_user.get(user_id, 0),
         marked_gone=stats.gone_by_user.get(user_id, 0),
+        notes_revived=stats.revived_by_user.get(user_id, 0),
         reported_total=r.total,
         # The warehouse's count: what was stored as NULL, unreadable values included.
         null_metrics=stats.null_metrics_by_user.get(user_id, 0),
+        dates_unreadable=stats.dates_unreadable_by_user.get(user_id, 0),
         duplicates_dropped=r.duplicates_dropped,
         complete=r.complete and not windowed,
         incremental=windowed,

@@ -81,14 +81,16 @@ class WriteStats:
     calls: int
     new_by_user: dict[str, int] = dataclasses.field(default_factory=dict)
     gone_by_user: dict[str, int] = dataclasses.field(default_factory=dict)
-    # Notes seen again after being marked gone.
+    # Notes seen again after being marked gone: a deletion the evidence got wrong, or undone.
     revived: int = 0
+    revived_by_user: dict[str, int] = dataclasses.field(default_factory=dict)
     # Metric values stored as NULL (null, missing or unreadable in the API's answer); the
     # notes table keeps the last known value instead, note_snapshots keeps the NULL.
     null_metrics: int = 0
     null_metrics_by_user: dict[str, int] = dataclasses.field(default_factory=dict)
     # Notes whose `date` was present but not a YYYY-MM-DD calendar date (publish_date NULL).
     dates_unreadable: int = 0
+    dates_unreadable_by_user: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 _METRICS = ("read_num", "like_num", "collect_num", "third_read_user_num")
@@ -161,8 +163,10 @@ def write_fetches(
         for table in ("_note_batch", "_notes_in", "_known_users", "_batch_users", "_stale"):
             conn.execute(f"DROP TABLE IF EXISTS {table}")
     nulls_by_user: Counter[str] = Counter()
-    for user_id, nulls, _ in counted.values():
+    dates_by_user: Counter[str] = Counter()
+    for user_id, nulls, dates in counted.values():
         nulls_by_user[user_id] += nulls
+        dates_by_user[user_id] += dates
     return WriteStats(
         fetches=len(fetch_df),
         notes_upserted=upserted.distinct,
@@ -173,9 +177,11 @@ def write_fetches(
         new_by_user=upserted.new_by_user,
         gone_by_user=gone.marked_by_user,
         revived=sum(gone.revived_by_user.values()),
+        revived_by_user=gone.revived_by_user,
         null_metrics=sum(nulls_by_user.values()),
         null_metrics_by_user={u: n for u, n in nulls_by_user.items() if n},
-        dates_unreadable=sum(d for _, _, d in counted.values()),
+        dates_unreadable=sum(dates_by_user.values()),
+        dates_unreadable_by_user={u: n for u, n in dates_by_user.items() if n},
     )
 
 

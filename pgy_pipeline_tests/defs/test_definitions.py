@@ -175,3 +175,14 @@ def test_uniqueness_check_fails_on_a_table_without_its_key(tmp_path):
     conn.close()
     result = _check(notes_unique_per_kol, PgyResource(data_dir=str(tmp_path)))
     assert not result.passed and result.metadata["duplicate_keys"].value == 1
+
+
+def test_each_kols_notes_materialisation_says_what_its_write_did(make_env):
+    env = make_env(fixed_counts={"kol_a": 20})
+    env.refresh(["kol_a"])
+    event = env.instance.get_latest_materialization_event(dg.AssetKey("notes"))
+    assert event is not None and event.asset_materialization.partition == "kol_a"
+    md = {k: v.value for k, v in event.asset_materialization.metadata.items()}
+    assert md["notes"] == md["notes_new"] == 20
+    assert md["marked_gone"] == md["notes_revived"] == md["null_metrics"] == md["dates_unreadable"] == 0
+    assert md["complete"] is True and md["fetch_kind"] == "full"
