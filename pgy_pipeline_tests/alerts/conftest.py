@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,6 +12,7 @@ from typing import Any
 import pytest
 
 from pgy_pipeline.alerts import AlertSettings, WebhookKind
+from pgy_pipeline_tests.loopback import refused_base_url, serving
 
 # The secret part of the webhook URL, as a bot's URL carries it (path and query).
 HOOK_SECRET = "hook-SECRET-7f3a9c2e"
@@ -58,25 +57,16 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
-    rec = Receiver(server)
-    server.RequestHandlerClass = _handler(rec)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with serving(BaseHTTPRequestHandler) as server:
+        rec = Receiver(server)
+        server.RequestHandlerClass = _handler(rec)
         yield rec
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture
 def refused_url() -> str:
     """A loopback URL nobody listens on: connecting is refused at once."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/bot/v2/hook/{HOOK_SECRET}?key={HOOK_SECRET}"
+    return f"{refused_base_url()}/bot/v2/hook/{HOOK_SECRET}?key={HOOK_SECRET}"
 
 
 @pytest.fixture

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import socket
-import threading
+import contextlib
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 
 from pgy_pipeline.justoneapi import NotesDetailClient
+from pgy_pipeline_tests.loopback import base_url, refused_base_url, serving
 
 from .helpers import Paged, Scripted, fast_config
 
@@ -55,20 +55,15 @@ def scripted() -> Iterator[Scripted]:
         def log_message(self, format: str, *args: Any) -> None:  # the request line holds the token
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    script.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    yield script
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as server:
+        script.base_url = base_url(server)
+        yield script
 
 
 @pytest.fixture
 def paged_factory() -> Iterator[Callable[[Callable[[int, int], Any]], Paged]]:
     """Start Paged servers (answers computed per page number); all are shut down at the end."""
-    servers: list[ThreadingHTTPServer] = []
+    servers = contextlib.ExitStack()
 
     def make(answer: Callable[[int, int], Any]) -> Paged:
         paged = Paged(answer)
@@ -87,23 +82,14 @@ def paged_factory() -> Iterator[Callable[[Callable[[int, int], Any]], Paged]]:
             def log_message(self, format: str, *args: Any) -> None:  # the request line holds the token
                 pass
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-        servers.append(server)
-        paged.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+        paged.base_url = base_url(servers.enter_context(serving(Handler)))
         return paged
 
-    yield make
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    with servers:
+        yield make
 
 
 @pytest.fixture
 def closed_port_url() -> str:
     """A loopback URL nobody listens on (connection refused)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return refused_base_url()
