@@ -19,7 +19,6 @@ import json
 import logging
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Literal
 
 import dagster as dg
@@ -184,6 +183,7 @@ def _refresh_kols(
         "refreshing %d KOL(s) from %s with filters %s", len(user_ids), source.describe(), json.dumps(filters)
     )
     raw = pgy.raw()
+    unfiltered = filters == FetchConfig().filters()
 
     def report(o: KolOutcome) -> None:
         if o.status == KolStatus.DEFERRED:
@@ -199,14 +199,13 @@ def _refresh_kols(
         if o.status != KolStatus.OK:
             context.log.warning("KOL %s %s: %s", o.user_id, o.status, o.message)
             return
-        raw_file = Path(raw.root, o.user_id, f"{o.fetch_id}.jsonl")
+        kol = {"label": labels.get(o.user_id) or "", "source": source.source_id}
         context.log_event(
             dg.AssetMaterialization(
                 NOTE_PAGES,
                 partition=o.user_id,
                 metadata={
-                    "label": labels.get(o.user_id) or "",
-                    "source": source.source_id,
+                    **kol,
                     "pages": o.pages,
                     "pages_reused": o.pages_reused,
                     "api_calls": o.calls,
@@ -215,7 +214,7 @@ def _refresh_kols(
                     "reported_total": o.reported_total,
                     "stop_reason": o.stop_reason,
                     "fetch_id": o.fetch_id,
-                    "raw_file": dg.MetadataValue.path(str(raw_file)),
+                    "raw_file": dg.MetadataValue.path(str(raw.fetch_file(o.user_id, str(o.fetch_id)))),
                     "filters": filters,
                 },
             )
@@ -225,8 +224,7 @@ def _refresh_kols(
                 NOTES,
                 partition=o.user_id,
                 metadata={
-                    "label": labels.get(o.user_id) or "",
-                    "source": source.source_id,
+                    **kol,
                     "dagster/row_count": o.notes,
                     "notes": o.notes,
                     "notes_new": o.notes_new,
@@ -236,7 +234,7 @@ def _refresh_kols(
                     "dates_unreadable": o.dates_unreadable,
                     "duplicates_dropped": o.duplicates_dropped,
                     "complete": o.complete,
-                    "full_fetch": filters == FetchConfig().filters() and not o.incremental,
+                    "full_fetch": unfiltered and not o.incremental,
                     "fetch_kind": "incremental" if o.incremental else "full",
                     "duration_s": round(o.duration_s, 2),
                 },
