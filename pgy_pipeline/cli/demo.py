@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from pgy_pipeline import settings
-from pgy_pipeline.cli import runner
+from pgy_pipeline.cli import heap
 from pgy_pipeline.roster import load_roster
 from pgy_pipeline.warehouse import Warehouse, queries
 
@@ -46,7 +46,9 @@ def run_demo(data_dir: Path, roster_path: Path) -> int:
     source = settings.api_source().describe()
     click.echo(f"Refreshing {len(roster.kols)} KOLs from {roster_path} against {source} ...")
     started = time.monotonic()
-    defs, instance = runner.load()
+    defs, instance = heap.load_pipeline()
+    from pgy_pipeline.cli import runner
+
     runs = runner.refresh(defs, instance, roster.user_ids)
     eng = runner.refresh_engagement(defs, instance)
     elapsed = time.monotonic() - started

@@ -19,6 +19,10 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import dagster as dg
 
 
 @contextmanager
@@ -32,6 +36,14 @@ def loading() -> Iterator[None]:
         gc.freeze()
         if was_enabled:
             gc.enable()
+
+
+def load_pipeline() -> tuple[dg.Definitions, dg.DagsterInstance]:
+    """Import Dagster, build the definitions and open the instance, with the collector off."""
+    with loading():
+        from pgy_pipeline.cli import runner  # Dagster: imported only by the commands that run it
+
+        return runner.load()
 
 
 def exiting() -> None:

@@ -92,11 +92,9 @@ def refresh(
         "force": force,
         "mode": mode,
     }
-    # Dagster is imported only by the commands that run it (its import alone takes a second).
-    with heap.loading():
-        from pgy_pipeline.cli import runner
+    defs, instance = heap.load_pipeline()
+    from pgy_pipeline.cli import runner
 
-        defs, instance = runner.load()
     click.echo(f"Refreshing {len(ids)} KOL(s) from {settings.api_source().describe()} ...", err=True)
     quiet = not verbose()  # -v: Dagster's own log of the runs, step failures with their traces
     runs = runner.refresh(defs, instance, ids, filters, quiet=quiet, one_off=[] if track else off_roster)
@@ -167,10 +165,9 @@ def _short(failure: str) -> str:
 def retry() -> None:
     """Re-run now the KOLs the retry sensor would re-launch (cooldown passed), without the daemon."""
 
-    with heap.loading():
-        from pgy_pipeline.cli import runner
+    defs, instance = heap.load_pipeline()
+    from pgy_pipeline.cli import runner
 
-        defs, instance = runner.load()
     runs = runner.run_due_retries(defs, instance)
     if not runs:
         click.echo("no retry due (see `pgy status`)")

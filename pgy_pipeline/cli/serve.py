@@ -63,10 +63,7 @@ def simulator(port: int, profile: str, seed: int, overrides: tuple[str, ...]) ->
 @main.command()
 def demo() -> None:
     """`make run`: refresh the sample roster end to end and print an engagement summary."""
-    from pgy_pipeline.cli import heap
-
-    with heap.loading():
-        from pgy_pipeline.cli.demo import run_demo
+    from pgy_pipeline.cli.demo import run_demo
 
     sys.exit(run_demo(settings.data_dir(), settings.roster_path()))
 
