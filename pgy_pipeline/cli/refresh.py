@@ -12,6 +12,7 @@ from pgy_pipeline import settings
 from pgy_pipeline.cli import heap
 from pgy_pipeline.cli.app import main, verbose
 from pgy_pipeline.justoneapi import AdvertiseSwitch, IsThirdPlatform, NoteType, OrderType
+from pgy_pipeline.refresh.modes import RefreshMode
 from pgy_pipeline.roster import Kol, check_user_id, load_roster, save_roster
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ def _filter_options(f):  # type: ignore[no-untyped-def]
 )
 @click.option(
     "--mode",
-    type=click.Choice(["auto", "full", "incremental"]),
+    type=click.Choice([m.value for m in RefreshMode]),
     default="full",
     show_default=True,
     help="full: every page; incremental: newest notes down to the window; auto: the schedule's rota.",
@@ -71,7 +72,8 @@ def refresh(
     """
     ids = select_kols(user_ids, kols_file)
     roster = load_roster(settings.roster_path())
-    off_roster = [u for u in ids if u not in roster.user_ids] if user_ids else []
+    on_roster = set(roster.user_ids)
+    off_roster = [u for u in ids if u not in on_roster] if user_ids else []
     if off_roster and track:
         save_roster(settings.roster_path(), [*roster.kols, *(Kol(u) for u in off_roster)])
         click.echo(
@@ -127,6 +129,7 @@ def select_kols(user_ids: tuple[str, ...], kols_file: str | None) -> list[str]:
 
 def _print_refresh_summary(runs: list[RunSummary]) -> None:
     from pgy_pipeline.defs.assets.metadata import STOP_PREFIX
+    from pgy_pipeline.defs.tags import FAILED_KOLS_TAG
     from pgy_pipeline.warehouse import Warehouse, queries
 
     with Warehouse(settings.data_dir()).connect_snapshot() as conn:
@@ -142,7 +145,7 @@ def _print_refresh_summary(runs: list[RunSummary]) -> None:
         click.echo(f"  run {r.run_id} ({r.first} .. {r.last}) {state}")
         if r.failure:
             click.echo(f"    {r.failure if verbose() else _short(r.failure)}")
-        failed = [k for k in r.tags.get("pgy/failed_kols", "").split(",") if k]
+        failed = [k for k in r.tags.get(FAILED_KOLS_TAG, "").split(",") if k]
         if failed and not (r.failure or "").startswith(STOP_PREFIX):
             more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
             click.echo(f"    failed KOLs (user_id:code): {', '.join(failed[:5])}{more}")

@@ -28,6 +28,7 @@ from pgy_pipeline.defs.partitions import (
     roster_labels,
 )
 from pgy_pipeline.defs.resources import PgyResource
+from pgy_pipeline.defs.tags import TRIGGER_TAG
 
 # The command line reports a run by its summary and failure message (see cli/refresh.py);
 # Dagster's console logger would print each step failure with its stack trace before that.
@@ -165,7 +166,8 @@ def refresh(
     roster sensor never copies them into the roster, and removed after.
     """
     state = _pgy(defs).state()
-    extra = [u for u in dict.fromkeys(one_off) if not instance.has_dynamic_partition(KOLS_PARTITIONS_NAME, u)]
+    known = set(instance.get_dynamic_partitions(KOLS_PARTITIONS_NAME)) if one_off else set()
+    extra = [u for u in dict.fromkeys(one_off) if u not in known]
     if extra:
         state.mark_one_off(extra)
     try:
@@ -207,7 +209,7 @@ def _run_ranges(
             tags={
                 **range_tags(first, last),
                 **named,
-                "pgy/trigger": "cli",
+                TRIGGER_TAG: "cli",
                 **(tags or {}),
                 **_marker_tag(instance),
             },
@@ -226,7 +228,7 @@ def refresh_engagement(defs: dg.Definitions, instance: dg.DagsterInstance, quiet
     result = job.execute_in_process(
         instance=instance,
         run_config=QUIET_LOGGERS if quiet else None,
-        tags={"pgy/trigger": "cli", **_marker_tag(instance)},
+        tags={TRIGGER_TAG: "cli", **_marker_tag(instance)},
         raise_on_error=False,
     )
     return RunSummary(

@@ -26,15 +26,10 @@ from pgy_pipeline.alerts import (
 from pgy_pipeline.alerts.events import GivenUpKol, StoppedKol
 from pgy_pipeline.defs.partitions import roster_labels
 from pgy_pipeline.defs.resources import PgyResource
-from pgy_pipeline.refresh import ErrorKind
+from pgy_pipeline.defs.tags import FAILED_KOLS_TAG, RETRYABLE_KOLS_TAG, TRIGGER_TAG
+from pgy_pipeline.refresh.outcomes import RETRIED_KINDS
 
 ALERT_SENSOR_NAME = "pgy_alert_on_run_failure"
-FAILED_KOLS_TAG = "pgy/failed_kols"
-RETRYABLE_KOLS_TAG = "pgy/retryable_kols"
-TRIGGER_TAG = "pgy/trigger"
-# Failures the retry sensor retries; a give-up on anything else (400, 600, unknown codes) was
-# already told by the failed run's own message, on its first and only attempt.
-RETRIED_KINDS = (ErrorKind.RETRY, ErrorKind.SLOW_DOWN)
 
 
 def first_failure_message(step_failures: Sequence[dg.DagsterEvent]) -> str | None:
@@ -118,6 +113,8 @@ def alert_given_up(
     pgy: PgyResource, failures: Sequence[GivenUpKol], log: logging.Logger | dg.DagsterLogManager | None = None
 ) -> NotifyResult:
     """For ``kol_retry_sensor``: announce the KOLs it gave up on, each once (never raises)."""
+    # A give-up on a kind never retried (400, 600, unknown codes) was already told by the failed
+    # run's own message, on its first and only attempt.
     given_up = [f for f in failures if getattr(f, "gave_up", True) and f.error_kind in RETRIED_KINDS]
     result = notify_given_up(given_up, pgy.path, labels=kol_labels(pgy) if given_up else None)
     if log is not None and result.status in ("sent", "failed"):

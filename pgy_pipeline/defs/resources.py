@@ -71,9 +71,6 @@ class JustOneApiResource(dg.ConfigurableResource):
         """The API a run would call, resolved now (call it where the run executes)."""
         return settings.api_source(self.token, self.base_url)
 
-    def describe(self) -> str:
-        return self.source().describe()
-
     @contextlib.contextmanager
     def open_client(
         self,

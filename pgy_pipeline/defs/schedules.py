@@ -5,9 +5,11 @@ import dagster as dg
 from pgy_pipeline.defs.jobs import refresh_job
 from pgy_pipeline.defs.partitions import KOLS_PARTITIONS_NAME, kols_tag, range_tags, roster_labels
 from pgy_pipeline.defs.resources import PgyResource
+from pgy_pipeline.defs.tags import TRIGGER_TAG
+from pgy_pipeline.settings import PIPELINE_TZ
 
 DEFAULT_CRON = "0 6 * * *"
-DEFAULT_TIMEZONE = "Asia/Shanghai"
+DEFAULT_TIMEZONE = PIPELINE_TZ.key
 
 
 def build_daily_refresh_schedule(
@@ -39,7 +41,7 @@ def build_daily_refresh_schedule(
             tags={
                 **range_tags(keys[0], keys[-1]),
                 **kols_tag(keys, roster_labels(pgy.roster_path)),
-                "pgy/trigger": "schedule",
+                TRIGGER_TAG: "schedule",
             },
         )
 

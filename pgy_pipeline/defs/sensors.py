@@ -15,6 +15,7 @@ from pgy_pipeline.defs.partitions import (
     roster_labels,
 )
 from pgy_pipeline.defs.resources import PgyResource
+from pgy_pipeline.defs.tags import TRIGGER_TAG
 from pgy_pipeline.roster import Kol, load_roster, plan_sync, save_roster
 
 
@@ -69,8 +70,8 @@ def kol_roster_sensor(
                 run_key=f"first-refresh:{first}:{last}:{len(plan.add_partitions)}",
                 tags={
                     **range_tags(first, last),
-                    **kols_tag(plan.add_partitions, {k.user_id: k.label for k in roster.kols}),
-                    "pgy/trigger": "roster",
+                    **kols_tag(plan.add_partitions, roster.labels),
+                    TRIGGER_TAG: "roster",
                 },
             )
         )
@@ -105,15 +106,16 @@ def kol_retry_sensor(
 ) -> dg.SensorResult | dg.SkipReason:
     state = pgy.state()
     # Before the stop check: a KOL given up on is news during a stop too.
-    alert_given_up(pgy, state.failures(), context.log)
+    failures = state.failures()
+    alert_given_up(pgy, failures, context.log)
     stop = state.active_stop()
     if stop:
         return dg.SkipReason(f"calls stopped until {stop[1].isoformat()}: {stop[2]}")
     partitions = set(context.instance.get_dynamic_partitions(KOLS_PARTITIONS_NAME))
     due = [f for f in state.due_retries() if f.user_id in partitions]
-    gave_up = [f for f in state.failures() if f.gave_up]
+    gave_up = [f for f in failures if f.gave_up]
     if not due:
-        waiting = [f for f in state.failures() if not f.gave_up]
+        waiting = [f for f in failures if not f.gave_up]
         msg = f"no retry due ({len(waiting)} waiting for cooldown, {len(gave_up)} given up"
         if gave_up:
             msg += ": " + ", ".join(
@@ -130,10 +132,10 @@ def kol_retry_sensor(
                 # One key per (KOL, attempt): a tick that sees the same failure again launches nothing.
                 run_key=f"retry:{f.user_id}:{f.attempts}",
                 partition_key=f.user_id,
-                run_config=config or {},
+                run_config=config,
                 tags={
                     **kols_tag([f.user_id], labels),
-                    "pgy/trigger": "retry",
+                    TRIGGER_TAG: "retry",
                     "pgy/retry_attempt": str(f.attempts + 1),
                     "pgy/retry_of_code": str(f.code),
                 },

@@ -45,6 +45,10 @@ class ErrorKind(StrEnum):
     INTERNAL = "internal"
 
 
+# The kinds of failure the retry sensor re-launches after a cooldown; all others are final.
+RETRIED_KINDS = (ErrorKind.RETRY, ErrorKind.SLOW_DOWN)
+
+
 def error_kind(error: ApiError) -> ErrorKind:
     if isinstance(error, StopAllCalls):
         return ErrorKind.STOP
@@ -90,7 +94,7 @@ class KolOutcome:
 
     @property
     def retryable(self) -> bool:
-        return self.status == KolStatus.FAILED and self.error_kind in (ErrorKind.RETRY, ErrorKind.SLOW_DOWN)
+        return self.status == KolStatus.FAILED and self.error_kind in RETRIED_KINDS
 
     @property
     def failed(self) -> bool:

@@ -14,13 +14,12 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-from pgy_pipeline.settings import SIMULATOR_SOURCE
+from pgy_pipeline.settings import PIPELINE_TZ, SIMULATOR_SOURCE
 from pgy_pipeline.warehouse.transaction import sqlite_transaction
 
 # The vendor's daily quota is a China-day quota; budgets follow the same day.
-QUOTA_TZ = ZoneInfo("Asia/Shanghai")
+QUOTA_TZ = PIPELINE_TZ
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS spend (day TEXT PRIMARY KEY, calls INTEGER NOT NULL);

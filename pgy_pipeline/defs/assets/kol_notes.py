@@ -29,9 +29,10 @@ from pydantic import Field
 from pgy_pipeline.defs.alerts import alert_stops
 from pgy_pipeline.defs.assets.metadata import column_schema, failure_message, outcome_table
 from pgy_pipeline.defs.assets.refresh_plan import plan_run
-from pgy_pipeline.defs.checks import NOTES_CHECK_SPECS, run_selected_checks
+from pgy_pipeline.defs.checks import NOTES_CHECK_SPECS, NOTES_KEY, run_selected_checks
 from pgy_pipeline.defs.partitions import KOLS_PARTITIONS_NAME, kol_partitions
 from pgy_pipeline.defs.resources import JustOneApiResource, PgyResource
+from pgy_pipeline.defs.tags import FAILED_KOLS_TAG, RETRYABLE_KOLS_TAG
 from pgy_pipeline.justoneapi import AdvertiseSwitch, IsThirdPlatform, NotesQuery, NoteType, OrderType
 from pgy_pipeline.refresh import KolOutcome, KolStatus, Refresher, summarize
 from pgy_pipeline.refresh.modes import RefreshMode
@@ -45,7 +46,7 @@ from pgy_pipeline.warehouse.writes import sync_kols
 NOTE_PAGES = dg.AssetKey("note_pages")
 # Filters are validated through NotesQuery, which needs some user id.
 PLACEHOLDER_USER = "any"
-NOTES = dg.AssetKey("notes")
+NOTES = NOTES_KEY  # declared with the checks on it (defs/checks.py)
 # "dagster/defer_asset_events": no planned events at run creation; see the module docstring.
 DEFER_ASSET_EVENTS_TAG = EXTERNALLY_MANAGED_ASSETS_TAG
 
@@ -268,8 +269,8 @@ def _refresh_kols(
     yield from run_selected_checks(context, pgy)
     if failed:
         tags = {
-            "pgy/failed_kols": ",".join(f"{o.user_id}:{o.error_code or o.error_kind}" for o in failed)[:4000],
-            "pgy/retryable_kols": ",".join(o.user_id for o in failed if o.retryable)[:4000],
+            FAILED_KOLS_TAG: ",".join(f"{o.user_id}:{o.error_code or o.error_kind}" for o in failed)[:4000],
+            RETRYABLE_KOLS_TAG: ",".join(o.user_id for o in failed if o.retryable)[:4000],
             "pgy/api_calls": str(totals.api_calls),
         }
         context.instance.add_run_tags(context.run_id, tags)

@@ -1,0 +1,8 @@
+"""Run tags that one part of pgy writes and another reads (alerts, the command line's summary).
+
+Plain strings, no Dagster import: the command line reads them without loading Dagster.
+"""
+
+TRIGGER_TAG = "pgy/trigger"  # what launched the run: cli, schedule, roster, retry
+FAILED_KOLS_TAG = "pgy/failed_kols"  # "user_id:code,..." of the KOLs that failed
+RETRYABLE_KOLS_TAG = "pgy/retryable_kols"  # "user_id,..." the retry sensor will re-launch
