@@ -168,13 +168,15 @@ class Warehouse:
 
     # -- reading (analysts) ---------------------------------------------------------------
 
-    def connect_snapshot(self) -> duckdb.DuckDBPyConnection:
+    def connect_snapshot(
+        self, config: dict[str, str | bool | int | float | list[str]] | None = None
+    ) -> duckdb.DuckDBPyConnection:
         """A read-only connection to the published snapshot: safe while the pipeline writes."""
         if not self.published_path.exists():
             raise WarehouseError(
                 f"no warehouse at {self.published_path} yet: run `pgy refresh` or `make run` first"
             )
-        return duckdb.connect(str(self.published_path), read_only=True)
+        return duckdb.connect(str(self.published_path), read_only=True, config=config or {})
 
     def connect_sandboxed(self) -> duckdb.DuckDBPyConnection:
         """The snapshot for SQL we did not write (``pgy query``): it can read the snapshot and nothing else.
@@ -183,17 +185,11 @@ class Warehouse:
         ATTACH the pipeline's working copy, COPY to a file, read other files or load
         extensions; the locked configuration stops it from turning any of that back on.
         """
-        if not self.published_path.exists():
-            raise WarehouseError(
-                f"no warehouse at {self.published_path} yet: run `pgy refresh` or `make run` first"
-            )
-        return duckdb.connect(
-            str(self.published_path),
-            read_only=True,
+        return self.connect_snapshot(
             config={
                 "enable_external_access": False,
                 "autoinstall_known_extensions": False,
                 "autoload_known_extensions": False,
                 "lock_configuration": True,
-            },
+            }
         )

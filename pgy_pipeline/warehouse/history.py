@@ -27,8 +27,7 @@ class KolHistory:
     """One KOL's refreshes and notes as stored; None/0 for a KOL never fetched."""
 
     user_id: str
-    last_full_at: datetime | None  # last complete full fetch
-    last_full_day: date | None  # the same, as an Asia/Shanghai day
+    last_full_day: date | None  # day (Asia/Shanghai) of the last complete full fetch
     last_refresh_at: datetime | None  # last successful fetch of either kind
     last_refresh_day: date | None
     live_notes: int  # not marked gone
@@ -58,7 +57,7 @@ n AS (
     FROM notes LEFT JOIN f USING (user_id)
     WHERE user_id IN (SELECT user_id FROM wanted) GROUP BY user_id
 )
-SELECT w.user_id, f.last_full_at, CAST(timezone('Asia/Shanghai', f.last_full_at) AS DATE),
+SELECT w.user_id, CAST(timezone('Asia/Shanghai', f.last_full_at) AS DATE),
        f.last_refresh_at, CAST(timezone('Asia/Shanghai', f.last_refresh_at) AS DATE),
        coalesce(n.live, 0), coalesce(n.in_window, 0), coalesce(n.per_day, 0.0), coalesce(n.awaiting, 0)
 FROM wanted w LEFT JOIN f USING (user_id) LEFT JOIN n USING (user_id)
@@ -72,8 +71,7 @@ def kol_histories(
         _HISTORY, {"ids": list(user_ids), "today": today, "window_start": window_start}
     ).fetchall()
     return {
-        r[0]: KolHistory(r[0], r[1], r[2], r[3], r[4], int(r[5]), int(r[6]), float(r[7]), int(r[8]))
-        for r in rows
+        r[0]: KolHistory(r[0], r[1], r[2], r[3], int(r[4]), int(r[5]), float(r[6]), int(r[7])) for r in rows
     }
 
 

@@ -27,7 +27,7 @@ from pgy_pipeline.warehouse.gone import FETCH_SCOPE
 
 _NOTE_VALUES = """user_id, note_id, title, publish_date, is_video, is_advertise, brand_name, img_url,
     read_num, like_num, collect_num, third_read_user_num"""
-_METRICS = ("read_num", "like_num", "collect_num", "third_read_user_num")
+METRICS = ("read_num", "like_num", "collect_num", "third_read_user_num")
 
 _SIGHTINGS = f"""
 (SELECT b.*, f.scope FROM _note_batch b
@@ -37,7 +37,7 @@ _SIGHTINGS = f"""
 _FOLD = f"""
 SELECT user_id, note_id, fetch_id, fetched_at, title, publish_date, is_video, is_advertise, brand_name,
        img_url,
-       {", ".join(f"last_value({m} IGNORE NULLS) OVER w AS {m}" for m in _METRICS)},
+       {", ".join(f"last_value({m} IGNORE NULLS) OVER w AS {m}" for m in METRICS)},
        min(fetched_at) OVER w AS first_fetched_at,
        CASE WHEN bool_or(scope = 'default') OVER w THEN 'default' ELSE 'third_platform' END AS scope
 FROM {_SIGHTINGS}
@@ -61,7 +61,7 @@ WHEN MATCHED AND b.fetched_at >= notes.last_seen_at THEN UPDATE SET
     is_advertise = b.is_advertise,
     brand_name = b.brand_name,
     img_url = b.img_url,
-    {", ".join(f"{m} = coalesce(b.{m}, notes.{m})" for m in _METRICS)},
+    {", ".join(f"{m} = coalesce(b.{m}, notes.{m})" for m in METRICS)},
     last_seen_at = b.fetched_at,
     first_seen_at = least(notes.first_seen_at, b.first_fetched_at),
     scope = {_SCOPE},
@@ -89,10 +89,10 @@ _SNAPSHOT_COLUMNS = (
 # A sighting older than what a note already holds may carry the newest known value of a
 # metric the newer sightings lacked: those notes take their metrics from their history.
 _REFOLD_METRICS = f"""
-UPDATE notes SET {", ".join(f"{m} = s.{m}" for m in _METRICS)}
+UPDATE notes SET {", ".join(f"{m} = s.{m}" for m in METRICS)}
 FROM (
     SELECT user_id, note_id,
-           {", ".join(f"last({m} ORDER BY fetched_at, fetch_id) FILTER (WHERE {m} IS NOT NULL) AS {m}" for m in _METRICS)}
+           {", ".join(f"last({m} ORDER BY fetched_at, fetch_id) FILTER (WHERE {m} IS NOT NULL) AS {m}" for m in METRICS)}
     FROM note_snapshots SEMI JOIN _stale USING (user_id, note_id)
     GROUP BY user_id, note_id
 ) s

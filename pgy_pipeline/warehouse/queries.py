@@ -16,7 +16,7 @@ import duckdb
 if TYPE_CHECKING:  # DuckDB's .df() imports pandas when a query needs it
     import pandas as pd
 
-from pgy_pipeline.warehouse.history import INCREMENTAL_FETCH
+from pgy_pipeline.warehouse.history import FULL_FETCH, INCREMENTAL_FETCH
 
 
 class RunFigures(NamedTuple):
@@ -147,9 +147,9 @@ def kols_off_reported_total(conn: duckdb.DuckDBPyConnection, slack: int) -> tupl
     raise a false alarm in between. A note the fetch saw but marked gone is counted out.
     """
     off = conn.execute(
-        """
+        f"""
         WITH latest AS (
-            SELECT * FROM fetches WHERE is_full AND status = 'complete'
+            SELECT * FROM fetches WHERE {FULL_FETCH}
             QUALIFY row_number() OVER (PARTITION BY user_id ORDER BY finished_at DESC) = 1
         ), stored AS (
             SELECT n.user_id, count(*) AS live FROM notes n JOIN latest l USING (user_id)
@@ -163,9 +163,7 @@ def kols_off_reported_total(conn: duckdb.DuckDBPyConnection, slack: int) -> tupl
         """,
         {"slack": slack},
     ).df()
-    row = conn.execute(
-        "SELECT count(DISTINCT user_id) FROM fetches WHERE is_full AND status = 'complete'"
-    ).fetchone()
+    row = conn.execute(f"SELECT count(DISTINCT user_id) FROM fetches WHERE {FULL_FETCH}").fetchone()
     return (int(row[0]) if row else 0), off
 
 

@@ -26,18 +26,30 @@ def transaction(conn: _Executes, begin: str = "BEGIN TRANSACTION") -> Iterator[N
     conn.execute("COMMIT")
 
 
+# (file, schema) pairs this process has set up: the budget check runs a transaction before
+# every API call, and setting up again each time tripled its cost.
+_SET_UP: set[tuple[str, str]] = set()
+
+
 @contextlib.contextmanager
 def sqlite_transaction(path: str | os.PathLike[str], schema: str) -> Iterator[sqlite3.Connection]:
     """A short write transaction on a small SQLite file shared by processes (created with ``schema``).
 
     ``BEGIN IMMEDIATE`` takes the write lock up front, so two processes never both read
-    a value and then both act on it (a budget, a claim); WAL keeps readers unblocked.
+    a value and then both act on it (a budget, a claim); WAL keeps readers unblocked. WAL
+    mode and the schema (both idempotent) are set up once per process and file, and again
+    if the file has gone.
     """
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    key = (os.fspath(path), schema)
+    fresh = key not in _SET_UP or not Path(path).exists()
+    if fresh:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=30, isolation_level=None)
     try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.executescript(schema)
+        if fresh:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(schema)
+            _SET_UP.add(key)
         with transaction(conn, "BEGIN IMMEDIATE"):
             yield conn
     finally:

@@ -18,7 +18,7 @@ import duckdb
 
 from pgy_pipeline.warehouse.gone import apply_gone_rule
 from pgy_pipeline.warehouse.normalise import stage_notes
-from pgy_pipeline.warehouse.notes import upsert_notes
+from pgy_pipeline.warehouse.notes import METRICS, upsert_notes
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -82,18 +82,24 @@ class WriteStats:
     new_by_user: dict[str, int] = dataclasses.field(default_factory=dict)
     gone_by_user: dict[str, int] = dataclasses.field(default_factory=dict)
     # Notes seen again after being marked gone: a deletion the evidence got wrong, or undone.
-    revived: int = 0
     revived_by_user: dict[str, int] = dataclasses.field(default_factory=dict)
     # Metric values stored as NULL (null, missing or unreadable in the API's answer); the
     # notes table keeps the last known value instead, note_snapshots keeps the NULL.
-    null_metrics: int = 0
     null_metrics_by_user: dict[str, int] = dataclasses.field(default_factory=dict)
     # Notes whose `date` was present but not a YYYY-MM-DD calendar date (publish_date NULL).
-    dates_unreadable: int = 0
     dates_unreadable_by_user: dict[str, int] = dataclasses.field(default_factory=dict)
 
+    @property
+    def revived(self) -> int:
+        return sum(self.revived_by_user.values())
 
-_METRICS = ("read_num", "like_num", "collect_num", "third_read_user_num")
+    @property
+    def null_metrics(self) -> int:
+        return sum(self.null_metrics_by_user.values())
+
+    @property
+    def dates_unreadable(self) -> int:
+        return sum(self.dates_unreadable_by_user.values())
 
 
 def write_fetches(
@@ -119,7 +125,7 @@ def write_fetches(
         fetch_id: (user_id, int(nulls), int(dates))
         for fetch_id, user_id, nulls, dates in conn.execute(
             "SELECT fetch_id, any_value(user_id), "
-            + " + ".join(f"count(*) FILTER (WHERE {m} IS NULL)" for m in _METRICS)
+            + " + ".join(f"count(*) FILTER (WHERE {m} IS NULL)" for m in METRICS)
             + ", count(*) FILTER (WHERE date_unreadable) FROM _note_batch GROUP BY fetch_id"
         ).fetchall()
     }
@@ -176,11 +182,8 @@ def write_fetches(
         calls=calls_n,
         new_by_user=upserted.new_by_user,
         gone_by_user=gone.marked_by_user,
-        revived=sum(gone.revived_by_user.values()),
         revived_by_user=gone.revived_by_user,
-        null_metrics=sum(nulls_by_user.values()),
         null_metrics_by_user={u: n for u, n in nulls_by_user.items() if n},
-        dates_unreadable=sum(dates_by_user.values()),
         dates_unreadable_by_user={u: n for u, n in dates_by_user.items() if n},
     )
 
