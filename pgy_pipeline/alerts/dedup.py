@@ -47,7 +47,3 @@ class DedupStore:
         """Forget claims whose message could not be delivered, so a later attempt may send it."""
         with self._tx() as c:
             c.executemany("DELETE FROM sent_alerts WHERE key = ?", [(k,) for k in keys])
-
-    def seen(self, key: str) -> bool:
-        with self._tx() as c:
-            return c.execute("SELECT 1 FROM sent_alerts WHERE key = ?", (key,)).fetchone() is not None

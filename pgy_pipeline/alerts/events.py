@@ -140,10 +140,11 @@ def stop_alerts(
     for kind, stopped in by_kind.items():
         # The KOL that met the stop carries the vendor's code and message; the rest were refused locally.
         first = next((o for o in stopped if o.error_code is not None), stopped[0])
-        until = quota_until if kind is AlertKind.QUOTA_STOP else None
         users = [o.user_id for o in stopped]
         alerts.append(
-            stop_alert(kind, users, labels=labels, until=until, detail=first.message, link=link, now=now)
+            stop_alert(
+                kind, users, labels=labels, until=quota_until, detail=first.message, link=link, now=now
+            )
         )
     return alerts
 
@@ -260,7 +261,7 @@ def run_failure_alerts(
             kind,
             users,
             labels=labels,
-            until=quota_until if kind is AlertKind.QUOTA_STOP else None,
+            until=quota_until,
             detail=message,
             link=link,
             now=now,

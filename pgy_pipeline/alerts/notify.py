@@ -61,8 +61,7 @@ def notify_stops(
     """One alert per stop (token 100, quota 303, balance 601, budget) met by these outcomes."""
     try:
         settings = settings or alert_settings()
-        stop = PipelineState(data_dir).active_stop()
-        until = stop[1] if stop and stop[0] == "quota" else None
+        until = PipelineState(data_dir).quota_stop_until()
         alerts = stop_alerts(outcomes, labels=labels, quota_until=until, link=settings.run_link(run_id))
     except Exception as exc:
         return [_broken("stop alerts", exc)]

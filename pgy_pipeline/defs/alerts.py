@@ -75,7 +75,6 @@ def pgy_alert_on_run_failure(context: dg.RunFailureSensorContext, pgy: PgyResour
         context.log.info(msg)
         return dg.SkipReason(msg)
     message = first_failure_message(context.get_step_failure_events()) or context.failure_event.message
-    stop = pgy.state().active_stop()
     alerts = run_failure_alerts(
         run.run_id,
         run.job_name,
@@ -83,7 +82,7 @@ def pgy_alert_on_run_failure(context: dg.RunFailureSensorContext, pgy: PgyResour
         run.tags.get(FAILED_KOLS_TAG),
         run.tags.get(RETRYABLE_KOLS_TAG),
         labels=kol_labels(pgy),
-        quota_until=stop[1] if stop and stop[0] == "quota" else None,
+        quota_until=pgy.state().quota_stop_until(),
         link=settings.run_link(run.run_id),
         retry_run=run.tags.get(TRIGGER_TAG) == "retry",
     )

@@ -288,7 +288,7 @@ class NotesDetailClient:
                 if failures >= self.config.max_attempts:
                     tries = f"{attempt} attempt{'s' if attempt > 1 else ''}"
                     raise error.copy(message=f"{error.message} (gave up after {tries})")
-                delay = min(self._backoff(failures), self.config.backoff_max_s)
+                delay = self._backoff(failures)  # at most backoff_max_s
             logger.info("%s; retrying in %.2fs (attempt %d)", error, delay, attempt)
             # Waiting on the stop event: a stop-all from another thread ends this wait at once.
             self._stop_event.wait(delay)

@@ -88,7 +88,6 @@ class ReportData:
     leaderboard: list[Row]
     ranked: dict[str, Row]
     latest_fetch: Any
-    has_engagement: bool
     engagement: dict[str, Row] = field(default_factory=dict)
     organic_vs_cooperation: dict[str, list[Row]] = field(default_factory=dict)
     notes: dict[str, list[Row]] = field(default_factory=dict)
@@ -131,7 +130,6 @@ def load(conn: duckdb.DuckDBPyConnection, only: set[str] | None = None) -> Repor
         leaderboard=leaderboard,
         ranked={r["user_id"]: r for r in leaderboard},
         latest_fetch=latest[0] if latest else None,
-        has_engagement=has_engagement,
     )
     if has_engagement:
         data.engagement = {r["user_id"]: r for r in _rows(conn, ENGAGEMENT_SQL)}

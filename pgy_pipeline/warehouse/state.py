@@ -177,6 +177,11 @@ class PipelineState:
                 return kind, until_dt, reason
         return None
 
+    def quota_stop_until(self, now: datetime | None = None) -> datetime | None:
+        """When the active quota stop ends (None without one): a quota stop has its reset time."""
+        stop = self.active_stop(now)
+        return stop[1] if stop and stop[0] == "quota" else None
+
     def clear_stop(self, kind: str) -> None:
         with self._tx() as c:
             c.execute("DELETE FROM stops WHERE kind = ?", (kind,))
