@@ -88,4 +88,6 @@ def compare_page(data: ReportData, kols: Sequence[str], pages: Mapping[str, str]
                 "cmp-history",
             ),
         ]
-    return page("KOL comparison", "\n".join(parts), depth=0, charts=True, footer=esc(DEFINITIONS))
+    return page(
+        "KOL comparison", "\n".join(parts), depth=0, charts=True, footer=esc(DEFINITIONS), notice=data.notice
+    )

@@ -70,7 +70,7 @@ def index_page(
             "<h1>KOL scorecard</h1><p class='empty'>The warehouse holds no KOL yet: add KOLs to the "
             "roster and run <code>pgy refresh</code>, then write the report again.</p>"
         )
-        return page("KOL scorecard", body, charts=False, footer=esc(DEFINITIONS))
+        return page("KOL scorecard", body, charts=False, footer=esc(DEFINITIONS), notice=data.notice)
     compare = f' · <a href="{esc(compare_href)}">side-by-side comparison</a>' if compare_href else ""
     intro = (
         f"<h1>KOL scorecard</h1><p class='muted'>{len(kols):,} KOLs · latest fetch "
@@ -79,4 +79,4 @@ def index_page(
         "least 10 live notes. Click a column to sort, a KOL to open its page.</p>"
     )
     body = intro + _leaderboard(data, kols, pages) + _unranked(data, kols, pages)
-    return page("KOL scorecard", body, charts=bool(data.ranked), footer=esc(DEFINITIONS))
+    return page("KOL scorecard", body, charts=bool(data.ranked), footer=esc(DEFINITIONS), notice=data.notice)

@@ -135,7 +135,9 @@ def kol_page(data: ReportData, user_id: str, index_href: str, compare_href: str 
     footer = esc(DEFINITIONS)
     if eng:
         footer += f" Cadence and video/photo figures as of {fmt_date(eng['as_of_date'])} (kol_engagement)."
-    return page(f"{name} · KOL scorecard", "\n".join(parts), depth=1, charts=True, footer=footer)
+    return page(
+        f"{name} · KOL scorecard", "\n".join(parts), depth=1, charts=True, footer=footer, notice=data.notice
+    )
 
 
 def _cadence_kpis(eng: Row | None) -> str:

@@ -121,10 +121,17 @@ def kpi(name: str, value: str) -> str:
     return f'<div class="kpi"><span class="muted">{esc(name)}</span><b>{value}</b></div>'
 
 
-def page(title: str, body: str, depth: int = 0, charts: bool = True, footer: str = "") -> str:
-    """A whole HTML document; ``depth`` is how many folders below the report root it lives."""
+def page(
+    title: str, body: str, depth: int = 0, charts: bool = True, footer: str = "", notice: str | None = None
+) -> str:
+    """A whole HTML document; ``depth`` is how many folders below the report root it lives.
+
+    ``notice`` (e.g. "simulated data") is shown at the top of the page.
+    """
     up = "../" * depth
     script = f'<script src="{up}{PLOTLY_JS}" charset="utf-8"></script>' if charts else ""
+    if notice:
+        body = f'<p class="notice" role="alert"><b>{esc(notice)}</b></p>\n{body}'
     return (
         '<!DOCTYPE html>\n<html lang="zh-CN">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'

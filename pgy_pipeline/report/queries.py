@@ -93,6 +93,7 @@ class ReportData:
     notes: dict[str, list[Row]] = field(default_factory=dict)
     cadence: dict[str, list[Row]] = field(default_factory=dict)
     history: dict[str, list[Row]] = field(default_factory=dict)
+    notice: str | None = None  # shown at the top of every page, e.g. "simulated data"
 
     def label(self, user_id: str) -> str | None:
         row = self.roster.get(user_id)

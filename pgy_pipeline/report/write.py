@@ -7,7 +7,6 @@ into place, so someone with the report open never reads a half-written page.
 
 from __future__ import annotations
 
-import html
 import importlib.util
 import os
 import shutil
@@ -42,13 +41,6 @@ class ReportResult:
     ranked: int = 0  # KOLs of the report on the kol_leaderboard view
     notes: int = 0  # live notes of the KOLs of the report
     seconds: float = 0.0
-
-
-def _with_notice(html_text: str, notice: str | None) -> str:
-    if not notice:
-        return html_text
-    banner = f'<p class="notice" role="alert"><b>{html.escape(notice)}</b></p>\n'
-    return html_text.replace("<body>\n", "<body>\n" + banner, 1)
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -118,6 +110,7 @@ def write_report(
     chosen = _check_compare(compare)
     only = None if user_ids is None else set(user_ids) | set(chosen)
     data = _read(db_path, only)
+    data.notice = notice
     unknown = sorted(k for k in (only or set(chosen)) if k not in data.roster)
     if unknown:
         raise ReportError(f"unknown KOL(s), not in the warehouse: {', '.join(unknown)}")
@@ -129,17 +122,15 @@ def write_report(
     compare_path = out / COMPARE if chosen else None
     from_root = {k: f"{KOL_DIR}/{n}" for k, n in names.items()}
     if compare_path:
-        _atomic_write(compare_path, _with_notice(compare_page(data, chosen, from_root, INDEX), notice))
+        _atomic_write(compare_path, compare_page(data, chosen, from_root, INDEX))
     else:
         (out / COMPARE).unlink(missing_ok=True)
-    _atomic_write(
-        out / INDEX, _with_notice(index_page(data, kols, from_root, COMPARE if chosen else None), notice)
-    )
+    _atomic_write(out / INDEX, index_page(data, kols, from_root, COMPARE if chosen else None))
     pages: dict[str, Path] = {}
     for k in kols:
         pages[k] = out / KOL_DIR / names[k]
         page_html = kol_page(data, k, f"../{INDEX}", f"../{COMPARE}" if chosen else None)
-        _atomic_write(pages[k], _with_notice(page_html, notice))
+        _atomic_write(pages[k], page_html)
     for stale in set((out / KOL_DIR).glob("*.html")) - set(pages.values()):
         stale.unlink()
     return ReportResult(
