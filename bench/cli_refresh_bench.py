@@ -32,7 +32,7 @@ SEED = 3
 NOT_OWED = {"302"}
 
 
-def run_once(n: int, profile: str, extra_env: dict[str, str], instance_yaml: Path | None = None) -> dict:
+def run_once(n: int, profile: str, instance_yaml: Path | None = None) -> dict:
     data = Path(tempfile.mkdtemp(prefix="pgy-clibench-"))
     try:
         if instance_yaml:  # e.g. deploy/dagster.yaml, with DAGSTER_PG_* in the environment
@@ -45,7 +45,6 @@ def run_once(n: int, profile: str, extra_env: dict[str, str], instance_yaml: Pat
                 "JUSTONEAPI_BASE_URL": url,
                 "PGY_DATA_DIR": str(data),
                 "DAGSTER_HOME": str(data / "dagster_home"),
-                **extra_env,
             }
             pgy = str(Path(sys.executable).with_name("pgy"))
             # A new user has run `make run` first: the instance and the warehouse exist.
@@ -100,7 +99,7 @@ def main() -> None:
     target = args.target or (1.03 if args.n >= 1000 else 1.08)
     results = []
     for _ in range(args.runs):
-        r = run_once(args.n, args.profile, {}, args.instance_yaml)
+        r = run_once(args.n, args.profile, args.instance_yaml)
         if not r["ok"]:
             sys.exit(f"pgy refresh failed:\n{r['output']}")
         results.append(r)

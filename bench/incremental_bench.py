@@ -25,7 +25,7 @@ import duckdb
 import pandas as pd
 
 from bench.common import line, record
-from bench.sim_days import plan_day, refresher, run_plan, set_day
+from bench.sim_days import START, plan_day, refresher, run_plan, set_day
 from pgy_pipeline.refresh.modes import DEFAULT_FULL_EVERY_DAYS, DEFAULT_WINDOW_DAYS, RefreshMode
 from pgy_pipeline.refresh.plan import PlanSettings
 from pgy_pipeline.simulator import Simulator
@@ -33,7 +33,6 @@ from pgy_pipeline.warehouse import Warehouse
 from pgy_pipeline.warehouse.engagement import refresh_kol_engagement
 from pgy_pipeline.warehouse.migrations import available_migrations, views_sql
 
-START = date(2026, 3, 8)
 COLS_30 = [f"{p}{m}_30d" for p in ("", "organic_", "coop_") for m in ("reads_median", "like_collect_median")]
 COLS_90 = [c.replace("_30d", "_90d") for c in COLS_30]
 COLS_ALL = ["notes", "reads_median", "like_collect_median", "like_collect_rate_pooled", "viral_high_rate"]
@@ -44,7 +43,7 @@ def truth_engagement(sim: Simulator, users: list[str], day: date) -> tuple[pd.Da
     rows, pages = [], 0
     for u in users:
         notes = sim.expected_notes(u, as_of=day)
-        pages += max(1, math.ceil(len(notes) / 8))
+        pages += max(1, math.ceil(len(notes) / sim.profile.page_size))
         rows += [
             (
                 u,

@@ -13,16 +13,14 @@ import argparse
 import shutil
 import tempfile
 import time
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from bench.common import line, record
-from bench.sim_days import plan_day, refresher, run_plan, set_day
+from bench.sim_days import START, plan_day, refresher, run_plan, set_day
 from pgy_pipeline.refresh.modes import DEFAULT_FULL_EVERY_DAYS, DEFAULT_WINDOW_DAYS, RefreshMode
 from pgy_pipeline.refresh.plan import PlanSettings
 from pgy_pipeline.simulator import Simulator
-
-START = date(2026, 3, 8)
 
 
 def main() -> None:

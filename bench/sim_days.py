@@ -18,9 +18,13 @@ from pgy_pipeline.refresh import KolOutcome, Refresher
 from pgy_pipeline.refresh.modes import RefreshMode
 from pgy_pipeline.refresh.plan import PlanSettings, RefreshPlan, make_plan
 from pgy_pipeline.simulator import Simulator
+from pgy_pipeline.simulator.timeline import BASE_ANCHOR
 from pgy_pipeline.warehouse import Warehouse
 from pgy_pipeline.warehouse.raw import RawStore
 from pgy_pipeline.warehouse.state import PipelineState
+
+# The first simulated day: where the simulator's data is anchored.
+START = BASE_ANCHOR
 
 
 def refresher(sim: Simulator, data: Path, rate: float, workers: int = 8) -> Refresher:

@@ -17,11 +17,11 @@ import statistics
 from datetime import date, timedelta
 
 from bench.common import line, record
+from bench.sim_days import START
 from pgy_pipeline.refresh.modes import FetchKind, RefreshMode, choose_kinds, window_start
-from pgy_pipeline.simulator import Simulator
+from pgy_pipeline.simulator import PROFILES, Simulator
 
-PAGE = 8  # the simulator's page size (the study models its paging)
-START = date(2026, 3, 8)
+PAGE = PROFILES["clean"].page_size  # the study models the simulator's paging
 SEED = 3
 
 Stored = dict[str, tuple[date, int, int, bool]]  # note id -> (publish date, reads, likes+collects, coop)
