@@ -127,9 +127,14 @@ class Refresher:
         user_ids: Sequence[str],
         filters: Mapping[str, str] | None = None,
         stop_before: Mapping[str, date] | None = None,
+        fresh: Mapping[str, str] | None = None,
     ) -> list[KolOutcome]:
         """Refresh ``user_ids`` in this order; a KOL in ``stop_before`` gets an incremental fetch
-        (newest first, stopping at the first page reaching notes older than its date)."""
+        (newest first, stopping at the first page reaching notes older than its date).
+
+        ``fresh``: the KOLs a plan (plan.py) found fetched recently, with that fetch; given, the
+        raw layer is not searched again. None: this method looks for them itself.
+        """
         windows = dict(stop_before or {})
         queries = [NotesQuery(u, **(filters or {})) for u in user_ids]  # validates before any call
         stop = self.state.active_stop()
@@ -156,8 +161,12 @@ class Refresher:
             now = self.clock()
             for q in list(queries):
                 # A full refresh is not made unnecessary by a recent incremental one.
-                fetch_id = self.raw.fresh_done(
-                    q.user_id, q.fingerprint(), self.fresh_for, now, full_only=q.user_id not in windows
+                fetch_id = (
+                    fresh.get(q.user_id)
+                    if fresh is not None
+                    else self.raw.fresh_done(
+                        q.user_id, q.fingerprint(), self.fresh_for, now, full_only=q.user_id not in windows
+                    )
                 )
                 if fetch_id:
                     outcomes[q.user_id] = KolOutcome(

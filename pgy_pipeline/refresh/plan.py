@@ -8,7 +8,7 @@ The estimate uses only what is known, so it is cheap (one query, no API call):
   than the window, i.e. floor(notes in window / page size) + 1 pages, at most the full count;
 - the page size learned from stored pages (the API documents none);
 - pages an interrupted fetch stored (reused, not bought again) and KOLs fetched recently
-  (skipped), exactly as the engine decides them;
+  (skipped: the step hands these to the engine, which skips them without searching again);
 - calls per page obtained, observed in ``api_calls`` (the overhead of 301 retries and the like).
 
 **Budget priority**: with a daily call budget that cannot cover the roster, KOLs go stalest
@@ -57,6 +57,7 @@ class KolPlan:
     skipped: bool  # fetched recently: nothing will be bought
     last_refresh_at: datetime | None
     waits: bool = False  # over today's budget: waits for tomorrow
+    fresh_fetch: str | None = None  # when skipped: the recent fetch that makes buying unnecessary
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,11 @@ class RefreshPlan:
     @property
     def total_calls(self) -> float:
         return sum(k.calls for k in self.to_fetch)
+
+    @property
+    def fresh(self) -> dict[str, str]:
+        """KOLs fetched recently, with that fetch: the engine skips them as the plan decided."""
+        return {k.user_id: k.fresh_fetch for k in self.to_fetch if k.fresh_fetch is not None}
 
     @property
     def stop_before(self) -> dict[str, date]:
@@ -149,19 +155,24 @@ def make_plan(
         h = hist.get(u)
         kind = kinds[u]
         stop = start if kind is FetchKind.INCREMENTAL else None
-        query = NotesQuery(u, **(filters or {}))
+        fingerprint = NotesQuery(u, **(filters or {})).fingerprint()
         if h is None or h.last_refresh_at is None:
             expected, pages = unknown_pages * size, max(1, round(unknown_pages))
         else:
             expected, pages = estimate_pages(kind, h, size, day, stop)
-        skipped = settings.fresh_for > timedelta(0) and bool(
-            raw.fresh_done(u, query.fingerprint(), settings.fresh_for, now, full_only=stop is None)
+        fresh = (
+            raw.fresh_done(u, fingerprint, settings.fresh_for, now, full_only=stop is None)
+            if settings.fresh_for > timedelta(0)
+            else None
         )
-        resumable = raw.resumable(u, query.fingerprint(), settings.resume_max_age, now)
+        skipped = fresh is not None
+        resumable = raw.resumable(u, fingerprint, settings.resume_max_age, now)
         reusable = len(raw.pages(u, resumable)) if resumable else 0
         calls = 0.0 if skipped else max(0, pages - reusable) * overhead
         last = h.last_refresh_at if h else None
-        plans.append(KolPlan(u, kind, stop, expected, pages, reusable, calls, skipped, last))
+        plans.append(
+            KolPlan(u, kind, stop, expected, pages, reusable, calls, skipped, last, fresh_fetch=fresh)
+        )
     return prioritise(
         RefreshPlan(day, mode, plans, size, overhead, budget, spent_today, notes),
     )

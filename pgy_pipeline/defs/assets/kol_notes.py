@@ -259,7 +259,8 @@ def _refresh_kols(
     deferred = plan.deferred_outcomes()
     for o in deferred:
         report(o)
-    outcomes = refresher.refresh([k.user_id for k in plan.to_fetch], filters, plan.stop_before) + deferred
+    outcomes = refresher.refresh([k.user_id for k in plan.to_fetch], filters, plan.stop_before, plan.fresh)
+    outcomes += deferred
     totals = summarize(outcomes)
     context.log.info("refresh done: %s", json.dumps(dataclasses.asdict(totals)))
     failed = [o for o in outcomes if o.failed]
