@@ -12,8 +12,8 @@
 - ``scope``: 'default' when any sighting came from the default listing, else
   'third_platform' (the isThirdPlatform=YES listing, disjoint from the default one).
 
-Works on the temp tables ``write_fetches`` prepares: ``_note_batch`` (staged sightings),
-``_fetch_batch`` (the fetch rows) and ``_known_users`` (KOLs that already have notes).
+Works on the temp tables ``write_fetches`` prepares: ``_note_batch`` (staged sightings) and
+``_fetch_batch`` (the fetch rows); its own temp tables are dropped before it returns.
 """
 
 from __future__ import annotations
@@ -108,6 +108,19 @@ class Upserted:
 
 def upsert_notes(conn: duckdb.DuckDBPyConnection, several_per_note: bool) -> Upserted:
     """Upsert the batch's notes and append its snapshots (each (fetch, note) once)."""
+    # The KOLs of the batch that already have notes, read before any is inserted.
+    conn.execute(
+        "CREATE OR REPLACE TEMP TABLE _known_users AS SELECT DISTINCT user_id FROM notes "
+        "WHERE user_id IN (SELECT user_id FROM _fetch_batch)"
+    )
+    try:
+        return _upsert(conn, several_per_note)
+    finally:
+        for table in ("_known_users", "_notes_in", "_stale"):
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _upsert(conn: duckdb.DuckDBPyConnection, several_per_note: bool) -> Upserted:
     conn.execute(f"CREATE OR REPLACE TEMP TABLE _notes_in AS {_FOLD if several_per_note else _ONE_EACH}")
     known_row = conn.execute("SELECT count(*) FROM _known_users").fetchone()
     known = bool(known_row and known_row[0])

@@ -149,10 +149,6 @@ def write_fetches(
     try:
         conn.execute("INSERT OR REPLACE INTO fetches BY NAME SELECT * FROM _fetch_batch")
         conn.execute("CREATE OR REPLACE TEMP TABLE _batch_users AS SELECT DISTINCT user_id FROM _fetch_batch")
-        conn.execute(
-            "CREATE OR REPLACE TEMP TABLE _known_users AS SELECT DISTINCT user_id FROM notes "
-            "WHERE user_id IN (SELECT user_id FROM _batch_users)"
-        )
         users = [f.user_id for f in fetches if f.fetch_id in with_files]
         upserted = upsert_notes(conn, several_per_note=len(users) != len(set(users)))
         gone = apply_gone_rule(conn, "_batch_users")
@@ -166,7 +162,7 @@ def write_fetches(
             calls_n = len(calls)
     finally:
         conn.unregister("_fetch_batch")
-        for table in ("_note_batch", "_notes_in", "_known_users", "_batch_users", "_stale"):
+        for table in ("_note_batch", "_batch_users"):
             conn.execute(f"DROP TABLE IF EXISTS {table}")
     nulls_by_user: Counter[str] = Counter()
     dates_by_user: Counter[str] = Counter()
