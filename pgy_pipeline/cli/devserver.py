@@ -26,12 +26,10 @@ def dagster_dev_command(host: str, port: int) -> list[str]:
     return [str(exe), "dev", "-w", "workspace.yaml", "-h", host, "-p", str(port)]
 
 
-def run_dagster_dev(host: str, port: int, cwd: str | None = None) -> int:
+def run_dagster_dev(host: str, port: int) -> int:
     # Creates the instance's storage under the lock a concurrent `pgy refresh` also takes.
     get_instance().dispose()
-    proc = subprocess.Popen(
-        dagster_dev_command(host, port), cwd=cwd, preexec_fn=_reset_signals, env=dict(os.environ)
-    )
+    proc = subprocess.Popen(dagster_dev_command(host, port), preexec_fn=_reset_signals, env=dict(os.environ))
 
     def forward(signum: int, _frame: object) -> None:
         # dagster dev shuts its webserver and daemon down on SIGINT.

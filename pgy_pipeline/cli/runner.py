@@ -259,7 +259,7 @@ def run_due_retries(
         requests = tick.run_requests if isinstance(tick, dg.SensorResult) else []
         if not requests:
             break
-        for req in requests or []:
+        for req in requests:
             result = job.execute_in_process(
                 instance=instance,
                 partition_key=req.partition_key,
