@@ -112,11 +112,14 @@ class _Fetch:
                 self.on_page(page)
         return page
 
-    def read(self, numbers: list[int], workers: int) -> None:
-        """Read ``numbers`` (ascending); raise FetchIncomplete if any of them failed."""
+    def read(self, numbers: list[int], workers: int, again: bool = False) -> None:
+        """Read ``numbers`` (ascending); raise FetchIncomplete if any of them failed.
+
+        ``again``: buy a single page once more though it was read (see ``reread``).
+        """
         if len(numbers) == 1:
             try:
-                self.get(numbers[0])
+                self.get(numbers[0], again=again)
             except ApiError as exc:
                 self.failures[numbers[0]] = exc
         else:
@@ -127,12 +130,7 @@ class _Fetch:
 
     def reread(self, number: int) -> None:
         self.rereads += 1
-        try:
-            self.get(number, again=True)
-        except ApiError as exc:
-            self.failures[number] = exc
-        if self.failures:
-            raise self.incomplete()
+        self.read([number], 1, again=True)
 
     def _read_window(self, numbers: list[int], workers: int) -> None:
         """At most ``workers`` pages in flight, started in page order.
