@@ -65,6 +65,46 @@ def _dismiss_newsletter(page) -> None:
         pass
 
 
+def _open_materialize(page) -> None:
+    page.get_by_role("button", name="Materialize…").click()
+    # kol_notes can be subset (its checks run only when selected), so the UI may not ask
+    # to confirm materialising note_pages with notes; older layouts did. Wait for whichever
+    # comes, the confirmation or the dialog itself, however slow the machine.
+    confirm = page.get_by_role("button", name="Confirm")
+    confirm.or_(page.get_by_text("Select a partition or create one")).first.wait_for(timeout=30_000)
+    if confirm.is_visible():
+        confirm.click()
+
+
+def _pick_partition(page, key: str, shots: Path) -> None:
+    """Choose `key` in the Materialize dialog's partition picker.
+
+    The picker is a popover with a search box. On a loaded machine the popover can open after
+    the keystrokes were sent, so they go nowhere: open it, wait for its box to take focus, fill
+    it, and try again (a few times) when the filtered list does not show the key. Escape may
+    close the whole dialog rather than the popover; then it is opened again.
+    """
+    picker = page.get_by_text("Select a partition or create one")
+    item = page.get_by_role("menuitem").filter(has_text=key).first
+    for _attempt in range(4):
+        if not picker.is_visible():
+            _open_materialize(page)
+        picker.click()
+        box = page.locator("input:focus")
+        try:
+            box.wait_for(timeout=10_000)
+            box.fill(key)
+            item.wait_for(timeout=10_000)
+        except Exception:  # popover not open yet, or the list not filtered: close it and retry
+            page.keyboard.press("Escape")
+            page.wait_for_timeout(300)
+            continue
+        item.click()
+        return
+    page.screenshot(path=str(shots / "ui-partition-picker-failed.png"))
+    raise AssertionError(f"the partition picker never listed {key!r} (see ui-partition-picker-failed.png)")
+
+
 @needs_chromium
 @pytest.mark.timeout(300)
 def test_materialise_one_kol_from_the_ui(dagster_dev):
@@ -85,19 +125,8 @@ def test_materialise_one_kol_from_the_ui(dagster_dev):
 
         page.goto(base + "/assets/notes", wait_until="networkidle")
         _dismiss_newsletter(page)
-        page.get_by_role("button", name="Materialize…").click()
-        # kol_notes can be subset (its checks run only when selected), so the UI may not ask
-        # to confirm materialising note_pages with notes; older layouts did.
-        confirm = page.get_by_role("button", name="Confirm")
-        try:
-            confirm.wait_for(timeout=3_000)
-            confirm.click()
-        except Exception:  # no confirmation asked
-            pass
-        page.get_by_text("Select a partition or create one").click()
-        page.keyboard.type("kol_ui")
-        page.wait_for_timeout(800)
-        page.get_by_role("menuitem").filter(has_text="kol_ui").first.click()
+        _open_materialize(page)
+        _pick_partition(page, "kol_ui", shots)
         launch = page.get_by_role("button", name="Launch 1 run")
         launch.wait_for(timeout=15_000)
         page.keyboard.press("Escape")
