@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
@@ -26,6 +27,29 @@ def transaction(conn: _Executes, begin: str = "BEGIN TRANSACTION") -> Iterator[N
     conn.execute("COMMIT")
 
 
+BUSY_TIMEOUT_S = 30.0
+
+
+def _use_wal(conn: sqlite3.Connection, timeout_s: float = BUSY_TIMEOUT_S) -> None:
+    """Switch the file to WAL, waiting for other connections' locks like any other statement.
+
+    SQLite answers a journal-mode change with "database is locked" at once, without calling
+    the busy handler, while another connection holds a lock on a file still in rollback mode
+    (two processes starting on a new file). So wait here, up to the same timeout.
+    """
+    deadline = time.monotonic() + timeout_s
+    pause = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
+
+
 # (file, schema) pairs this process has set up: the budget check runs a transaction before
 # every API call, and setting up again each time tripled its cost.
 _SET_UP: set[tuple[str, str]] = set()
@@ -44,10 +68,10 @@ def sqlite_transaction(path: str | os.PathLike[str], schema: str) -> Iterator[sq
     fresh = key not in _SET_UP or not Path(path).exists()
     if fresh:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
     try:
         if fresh:
-            conn.execute("PRAGMA journal_mode=WAL")
+            _use_wal(conn)
             conn.executescript(schema)
             _SET_UP.add(key)
         with transaction(conn, "BEGIN IMMEDIATE"):

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 from pgy_pipeline.warehouse.state import PipelineState, next_quota_reset, quota_day
+from pgy_pipeline.warehouse.transaction import sqlite_transaction
 
 BUDGET = 120
 
@@ -37,3 +40,25 @@ def test_a_quota_stop_expires_at_the_reset(tmp_path):
     state.set_stop("quota", next_quota_reset(now), "daily quota exceeded (code 303)")
     assert state.active_stop(now) is not None
     assert state.active_stop(next_quota_reset(now) + timedelta(seconds=1)) is None
+
+
+def test_a_new_state_file_waits_for_another_writer_instead_of_failing(tmp_path):
+    # Two processes starting on a new file: one already writes (rollback journal, write lock
+    # held) while the other switches the file to WAL. SQLite refuses that switch at once,
+    # without waiting; the transaction must wait for the lock like any other statement.
+    path = tmp_path / "state.sqlite"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE other (a)")
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("INSERT INTO other VALUES (1)")
+    release = threading.Timer(0.2, lambda: holder.execute("COMMIT"))
+    release.start()
+    try:
+        with sqlite_transaction(path, "CREATE TABLE IF NOT EXISTS t (a);") as conn:
+            conn.execute("INSERT INTO t VALUES (1)")
+    finally:
+        release.join()
+        holder.close()
+    with sqlite3.connect(path) as check:
+        assert check.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert check.execute("SELECT count(*) FROM t").fetchone() == (1,)
