@@ -12,7 +12,14 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
-from pgy_pipeline.justoneapi.errors import BudgetExhausted, InsufficientBalance, InvalidToken, QuotaExceeded
+from pgy_pipeline.justoneapi.envelope import CODE_TABLE
+from pgy_pipeline.justoneapi.errors import (
+    ApiError,
+    BudgetExhausted,
+    InsufficientBalance,
+    InvalidToken,
+    QuotaExceeded,
+)
 from pgy_pipeline.justoneapi.redaction import redact
 from pgy_pipeline.warehouse.state import QUOTA_TZ, quota_day
 
@@ -20,14 +27,18 @@ from .model import Alert, AlertKind, kol_list
 
 Labels = Mapping[str, str | None]
 
-STOP_CODES = {303: AlertKind.QUOTA_STOP, 601: AlertKind.BALANCE_STOP, 100: AlertKind.TOKEN_STOP}
-# A stop refused locally (budget, or an active quota stop) has no code; its summary names it.
-_STOP_SUMMARIES = (
-    (QuotaExceeded.summary, AlertKind.QUOTA_STOP),
-    (InsufficientBalance.summary, AlertKind.BALANCE_STOP),
-    (InvalidToken.summary, AlertKind.TOKEN_STOP),
-    (BudgetExhausted.summary, AlertKind.BUDGET_STOP),
+# Each stop, by the error that causes it. A stop refused locally (budget, or an active quota stop)
+# has no code; its summary names it.
+_STOP_ERRORS: tuple[tuple[type[ApiError], AlertKind], ...] = (
+    (QuotaExceeded, AlertKind.QUOTA_STOP),
+    (InsufficientBalance, AlertKind.BALANCE_STOP),
+    (InvalidToken, AlertKind.TOKEN_STOP),
+    (BudgetExhausted, AlertKind.BUDGET_STOP),
 )
+# The vendor's codes for them, from its code table (303, 601, 100).
+STOP_CODES = {
+    code: kind for code, (cls, _, _) in CODE_TABLE.items() for err, kind in _STOP_ERRORS if cls is err
+}
 # (title, what happened, what to do): written for the person reading the group chat.
 _STOP_TEXT = {
     AlertKind.QUOTA_STOP: (
@@ -90,7 +101,7 @@ def stop_kind(code: int | None, summary: str | None = None) -> AlertKind | None:
     if code in STOP_CODES:
         return STOP_CODES[code]
     text = (summary or "").lower()
-    return next((kind for words, kind in _STOP_SUMMARIES if words in text), None)
+    return next((kind for err, kind in _STOP_ERRORS if err.summary in text), None)
 
 
 def stop_key(kind: AlertKind, until: datetime | None = None, now: datetime | None = None) -> str:
