@@ -74,3 +74,20 @@ def set_as_of(url: str, day: date) -> None:
     """Move the clock of a simulator process to ``day`` (calls already in flight keep theirs)."""
     with requests.Session() as session:
         session.post(url + CLOCK_PATH, params={"as_of": day.isoformat()}, timeout=(2, 10)).raise_for_status()
+
+
+def wait_for_calls(url: str, calls: int, proc: subprocess.Popen[Any], timeout_s: float = 120) -> int:
+    """Wait until the simulator has served ``calls`` more calls than now, or ``proc`` has exited.
+
+    For killing a process "in the middle of fetching and writing" on evidence, not after a guessed
+    number of seconds that a slow machine spends still starting up. Returns the calls served since.
+    """
+    start = int(counters(url)["calls_total"])
+    deadline = time.monotonic() + timeout_s
+    while True:
+        served = int(counters(url)["calls_total"]) - start
+        if served >= calls or proc.poll() is not None:
+            return served
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{served} of {calls} calls served within {timeout_s:.0f} s")
+        time.sleep(0.02)

@@ -26,7 +26,7 @@ from pgy_pipeline.simulator import Simulator
 from pgy_pipeline.warehouse import Warehouse
 from pgy_pipeline.warehouse.raw import RawStore
 from pgy_pipeline.warehouse.state import PipelineState
-from pgy_pipeline_tests.simulator_process import counters, simulator_process
+from pgy_pipeline_tests.simulator_process import counters, simulator_process, wait_for_calls
 from pgy_pipeline_tests.support import expected_frame, stored_frame
 
 REPO = Path(__file__).resolve().parents[1]
@@ -131,7 +131,10 @@ def test_a_refresh_killed_at_random_moments_completes_without_duplicates_or_buyi
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            time.sleep(rng.uniform(4.0, 7.0))  # past start-up (~4 s), into fetching and writing
+            # Killed after a random number of its ~1,100 calls: into fetching and writing, however
+            # slow start-up is.
+            wait_for_calls(url, rng.randint(20, 400), proc)
+            assert proc.poll() is None, "the refresh ended before it could be killed"
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             _consistent(data)

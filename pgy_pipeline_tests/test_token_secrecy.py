@@ -12,13 +12,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.parse
 from pathlib import Path
 
 import pytest
 
-from pgy_pipeline_tests.simulator_process import free_port, simulator_process
+from pgy_pipeline_tests.simulator_process import free_port, simulator_process, wait_for_calls
 from pgy_pipeline_tests.support import TEST_TOKEN as TOKEN
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,7 +67,7 @@ def test_the_token_appears_nowhere_after_every_failure_path(tmp_path):
         proc = subprocess.Popen(
             [*pgy, "refresh"], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
-        time.sleep(5)
+        wait_for_calls(url, 10, proc)  # killed while it fetches
         proc.send_signal(signal.SIGKILL)
         out, err = proc.communicate()
         outputs += [out, err]
