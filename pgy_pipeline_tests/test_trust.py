@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -302,3 +303,30 @@ def test_an_instance_whose_first_use_was_killed_half_way_is_completed(tmp_path, 
     instance.add_dynamic_partitions(KOLS_PARTITIONS_NAME, ["kol_a"])
     assert instance.get_dynamic_partitions(KOLS_PARTITIONS_NAME) == ["kol_a"]
     instance.dispose()
+
+
+def test_a_table_an_analyst_wrote_into_pgy_duckdb_is_kept_and_the_run_says_where(make_env, monkeypatch):
+    env = make_env(fixed_counts={"kol_a": 12})
+    env.refresh(["kol_a"])
+    published = env.data_dir / "pgy.duckdb"
+    with duckdb.connect(str(published)) as analyst:  # read-write, against the advice (root may)
+        analyst.execute("CREATE TABLE my_shortlist AS SELECT 'kol_a' AS user_id, 'great fit' AS why")
+    env.sim.update(fixed_counts={"kol_a": 13})
+    [run] = env.refresh(["kol_a"])
+    assert run.success
+    warnings = [
+        e.message
+        for e in env.instance.all_logs(run.run_id)
+        if e.level == logging.WARNING and "written outside the pipeline" in (e.message or "")
+    ]
+    assert len(warnings) == 1, warnings
+    [kept] = (env.data_dir / "edited").glob("*.duckdb")
+    assert str(kept) in warnings[0] and "ATTACH" in warnings[0]
+    with duckdb.connect(str(kept), read_only=True) as conn:  # the analyst's table is not lost
+        assert conn.execute("SELECT why FROM my_shortlist").fetchall() == [("great fit",)]
+    with env.db() as conn:  # and readers see the fresh data
+        assert conn.execute("SELECT count(*) FROM notes WHERE user_id = 'kol_a'").fetchone() == (13,)
+    monkeypatch.setenv("PGY_DATA_DIR", str(env.data_dir))
+    status = CliRunner().invoke(main, ["status"])
+    assert status.exit_code == 0 and "written outside the pipeline 1 time(s)" in status.output
+    assert str(kept) in status.output

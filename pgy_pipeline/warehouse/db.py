@@ -11,18 +11,28 @@ So the pipeline never writes the file analysts open:
 - ``<data>/pgy.duckdb`` is the published snapshot: after writes, the working copy is
   checkpointed and copied beside it, then renamed over it (``os.replace`` is atomic).
   A reader that has the old file open keeps reading it; the next open sees the new one.
+  The snapshot is published read-only (mode 0444): it is the pipeline's to replace.
+- Someone may write to the snapshot anyway (root ignores the mode). Replacing it would then
+  throw their work away, so before each publish the snapshot is checked for evidence of a
+  writer: a write-ahead log beside it, a file changed since the pipeline published it, or a
+  process holding DuckDB's write lock on it. On any of these the file (and its log) is kept
+  under ``<data>/edited/`` (a hard link: the writer's open connection keeps writing to it)
+  and a warning names it; the new snapshot is published as usual.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import logging
 import os
 import shutil
+import struct
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -34,6 +44,8 @@ log = logging.getLogger(__name__)
 
 PUBLISHED_NAME = "pgy.duckdb"
 WORKING_NAME = "warehouse.duckdb"
+EDITED_DIR = "edited"
+PUBLISHED_MODE = 0o444
 
 # One lock per working file for the threads of this process; flock covers other processes.
 _THREAD_LOCKS: dict[str, threading.RLock] = {}
@@ -43,6 +55,53 @@ _THREAD_LOCKS_GUARD = threading.Lock()
 def _thread_lock(path: Path) -> threading.RLock:
     with _THREAD_LOCKS_GUARD:
         return _THREAD_LOCKS.setdefault(str(path), threading.RLock())
+
+
+def _signature(path: Path) -> str:
+    """Identity and version of a file as the pipeline left it: inode, size, modification time."""
+    st = os.stat(path)
+    return f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+
+
+_FLOCK = "hhqqi"  # struct flock on Linux: l_type, l_whence, l_start, l_len, l_pid
+
+
+def _write_lock_holder(path: Path) -> int | None:
+    """The pid of a process holding a write lock on ``path`` (DuckDB's lock of a read-write
+    connection), or None. Asks with an open-file-description query, so nothing is locked here."""
+    query = getattr(fcntl, "F_OFD_GETLK", None) or getattr(fcntl, "F_GETLK", None)
+    if query is None:
+        return None
+    size = struct.calcsize(_FLOCK)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        want = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0).ljust(32, b"\0")
+        answer = fcntl.fcntl(fd, query, want)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    l_type, _, _, _, pid = struct.unpack(_FLOCK, answer[:size])
+    return pid if l_type == fcntl.F_WRLCK else None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class KeptEdit:
+    """A published snapshot someone else wrote to, kept under edited/ rather than replaced."""
+
+    path: Path
+    why: str
+
+    @property
+    def message(self) -> str:
+        return (
+            f"{PUBLISHED_NAME} was written outside the pipeline ({self.why}). It is kept as {self.path} "
+            f"and a fresh snapshot replaces it. Keep your own tables in your own database file and "
+            f"ATTACH {PUBLISHED_NAME} read-only."
+        )
 
 
 class WarehouseError(RuntimeError):
@@ -60,6 +119,10 @@ class Warehouse:
         self.working_path = self.state_dir / WORKING_NAME
         self.published_path = self.data_dir / PUBLISHED_NAME
         self.lock_path = self.state_dir / "warehouse.lock"
+        self.edited_dir = self.data_dir / EDITED_DIR
+        # The published snapshot's signature as the pipeline left it (see _outside_writer).
+        self.signature_path = self.state_dir / "published.sig"
+        self.kept_edits: list[KeptEdit] = []  # snapshots written by someone else, kept by this object
         self.publish_interval_s = publish_interval_s
         self.memory_limit = memory_limit
         self._last_publish = 0.0
@@ -156,15 +219,53 @@ class Warehouse:
             self.publish()
 
     def _publish_locked(self) -> None:
+        if self.published_path.exists():
+            why = self._outside_writer()
+            if why is not None:
+                self._keep_outside_edit(why)
         tmp = self.published_path.with_name(f".{PUBLISHED_NAME}.{os.getpid()}.tmp")
-        shutil.copyfile(self.working_path, tmp)
-        os.replace(tmp, self.published_path)
-        # A WAL beside the snapshot could only come from someone writing to it; replaying
-        # it onto the new file would corrupt what analysts see.
         with contextlib.suppress(FileNotFoundError):
-            os.remove(str(self.published_path) + ".wal")
+            os.unlink(tmp)  # left by a crash: read-only, so copying over it would fail
+        shutil.copyfile(self.working_path, tmp)
+        os.chmod(tmp, PUBLISHED_MODE)
+        os.replace(tmp, self.published_path)
+        sig = self.signature_path.with_name(f".{self.signature_path.name}.{os.getpid()}.tmp")
+        sig.write_text(_signature(self.published_path), encoding="utf-8")
+        os.replace(sig, self.signature_path)
         self._last_publish = time.monotonic()
         self._dirty = False
+
+    def _outside_writer(self) -> str | None:
+        """What shows that someone other than the pipeline wrote (or may write) the snapshot; None if nothing."""
+        if Path(f"{self.published_path}.wal").exists():
+            return "it has a write-ahead log (writes not yet checkpointed)"
+        try:
+            recorded = self.signature_path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            recorded = None  # published by a version that kept no record: no evidence either way
+        if recorded is not None and recorded != _signature(self.published_path):
+            return "it changed after the pipeline published it"
+        holder = _write_lock_holder(self.published_path)
+        if holder is not None:
+            return f"process {holder} has it open for writing"
+        return None
+
+    def _keep_outside_edit(self, why: str) -> KeptEdit:
+        """Keep the snapshot someone wrote under edited/ instead of replacing it, and say so."""
+        self.edited_dir.mkdir(parents=True, exist_ok=True)
+        kept = self.edited_dir / f"pgy.{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}.duckdb"
+        try:
+            os.link(self.published_path, kept)  # same file: a writer's open connection writes to it
+        except OSError:
+            shutil.copy2(self.published_path, kept)
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(f"{self.published_path}.wal", f"{kept}.wal")
+        with contextlib.suppress(OSError):
+            os.chmod(kept, 0o644)  # the writer's copy: theirs to open read-write
+        edit = KeptEdit(kept, why)
+        log.warning("%s", edit.message)
+        self.kept_edits.append(edit)
+        return edit
 
     # -- reading (analysts) ---------------------------------------------------------------
 

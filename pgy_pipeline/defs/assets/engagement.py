@@ -61,10 +61,13 @@ def note_engagement(context: dg.AssetExecutionContext, pgy: PgyResource) -> dg.M
 )
 def kol_engagement(context: dg.AssetExecutionContext, pgy: PgyResource) -> dg.MaterializeResult:
     settings = pgy.engagement()
-    with pgy.warehouse().write(publish=True) as conn:
+    warehouse = pgy.warehouse()
+    with warehouse.write(publish=True) as conn:
         rows = refresh_kol_engagement(conn, pgy_settings.today(), settings)  # PGY_TODAY pins the windows
         top = queries.top_kols_by_rate(conn)
         chart = queries.kol_rates_for_chart(conn)
+    for edit in warehouse.kept_edits:
+        context.log.warning(edit.message)
     svg = bar_chart_svg(
         [kol for kol, _ in chart],
         [rate for _, rate in chart],

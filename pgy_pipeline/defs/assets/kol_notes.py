@@ -263,6 +263,8 @@ def _refresh_kols(
     outcomes += deferred
     totals = summarize(outcomes)
     context.log.info("refresh done: %s", json.dumps(dataclasses.asdict(totals)))
+    for edit in warehouse.kept_edits:
+        context.log.warning(edit.message)
     failed = [o for o in outcomes if o.failed]
     alert_stops(pgy, outcomes, context.run_id, labels)
     # Outputs are skippable and never yielded: each KOL's partitions were reported through
