@@ -26,6 +26,8 @@ from pgy_pipeline.warehouse import queries
 NOTES_KEY = dg.AssetKey("notes")
 # The schedule runs daily; a KOL not refreshed for longer than this is stale.
 FRESHNESS_WINDOW = timedelta(hours=26)
+# How far back gone marks the API contradicted are reported (gone_marks_not_contradicted).
+GONE_REVIEW_WINDOW = timedelta(days=30)
 # Slack on top of the drift the API itself showed within a fetch.
 TOTAL_SLACK = 1
 # Checks read the whole table, so they run after KOL partitions update (through the
@@ -92,6 +94,26 @@ def roster_refreshed_within_window(
             "roster_kols": len(roster),
             "stale_kols": len(stale),
             "stale_examples": ", ".join(stale[:20]) or "-",
+        },
+    )
+
+
+@_notes_check
+def gone_marks_not_contradicted(
+    conn: duckdb.DuckDBPyConnection, instance: dg.DagsterInstance
+) -> dg.AssetCheckResult:
+    """No note marked gone in the last 30 days was listed again by the API. A return means two
+    complete listings left out a live note, so the gone rule acted on wrong evidence for that KOL:
+    its notes were out of the engagement figures meanwhile (they are back now)."""
+    notes, per_kol = queries.kols_with_reversed_gone_marks(conn, GONE_REVIEW_WINDOW)
+    return dg.AssetCheckResult(
+        passed=notes == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "window_days": GONE_REVIEW_WINDOW.days,
+            "notes_returned": notes,
+            "kols": len(per_kol),
+            "examples": preview(per_kol),
         },
     )
 

@@ -16,6 +16,7 @@ import duckdb
 if TYPE_CHECKING:  # DuckDB's .df() imports pandas when a query needs it
     import pandas as pd
 
+from pgy_pipeline.warehouse.gone import COUNTS_FOR_GONE, FETCH_SCOPE
 from pgy_pipeline.warehouse.history import FULL_FETCH, INCREMENTAL_FETCH
 
 
@@ -165,6 +166,45 @@ def kols_off_reported_total(conn: duckdb.DuckDBPyConnection, slack: int) -> tupl
     ).df()
     row = conn.execute(f"SELECT count(DISTINCT user_id) FROM fetches WHERE {FULL_FETCH}").fetchone()
     return (int(row[0]) if row else 0), off
+
+
+def kols_with_reversed_gone_marks(
+    conn: duckdb.DuckDBPyConnection, window: timedelta
+) -> tuple[int, pd.DataFrame]:
+    """(notes, per KOL) the gone rule marked gone and the API listed again, in the last ``window``.
+
+    A note absent from two consecutive counting fetches of its scope (see gone.py) was marked
+    gone; seen again by a later fetch, the mark was cleared. Each such return means the
+    evidence was wrong: the API left a live note out of two complete listings. ``window``
+    runs back from the newest fetch (so a simulated day reads like a real one).
+    """
+    found = conn.execute(
+        f"""
+        WITH counting AS (
+            SELECT user_id, {FETCH_SCOPE} AS scope, started_at FROM fetches WHERE {COUNTS_FOR_GONE}
+        ), seen AS (
+            SELECT s.user_id, s.note_id, n.scope, f.started_at,
+                   lag(f.started_at) OVER (PARTITION BY s.user_id, s.note_id ORDER BY f.started_at)
+                       AS seen_before
+            FROM note_snapshots s
+            JOIN fetches f ON f.fetch_id = s.fetch_id
+            JOIN notes n ON n.user_id = s.user_id AND n.note_id = s.note_id
+        ), returns AS (
+            SELECT g.user_id, g.note_id, g.started_at
+            FROM seen g
+            JOIN counting c
+              ON c.user_id = g.user_id AND c.scope = g.scope
+             AND c.started_at > g.seen_before AND c.started_at < g.started_at
+            WHERE g.started_at >= (SELECT max(started_at) FROM fetches) - $window
+            GROUP BY ALL
+            HAVING count(*) >= 2
+        )
+        SELECT user_id, count(DISTINCT note_id) AS notes_returned, max(started_at) AS last_returned_at
+        FROM returns GROUP BY user_id ORDER BY notes_returned DESC, user_id
+        """,
+        {"window": window},
+    ).df()
+    return int(found["notes_returned"].sum()) if len(found) else 0, found
 
 
 def kols_complete_within(conn: duckdb.DuckDBPyConnection, window: timedelta) -> set[str]:

@@ -17,6 +17,7 @@ CHECK_NAMES = (
     "notes_metrics_non_negative",
     "notes_match_reported_total",
     "roster_refreshed_within_window",
+    "gone_marks_not_contradicted",
 )
 
 
@@ -93,3 +94,21 @@ def test_the_refresh_job_plans_no_check_and_engagement_runs_them_without_fetchin
         and r.asset_key in (NOTES, NOTE_PAGES)
         for r in records
     )
+
+
+def test_a_note_the_api_drops_from_two_listings_and_lists_again_raises_the_gone_warning(make_env):
+    env = make_env(fixed_counts={"kol_a": 12})
+    for count in (12, 11, 11, 12):  # the 12th note missing from two complete listings, then back
+        env.sim.update(fixed_counts={"kol_a": count})
+        assert [r.success for r in env.refresh(["kol_a"])] == [True]
+    summary = env.engagement()
+    assert summary.success  # a warning, not a failed run
+    [evaluation] = [
+        e.asset_check_evaluation_data
+        for r in env.instance.get_records_for_run(summary.run_id).records
+        if (e := r.event_log_entry.dagster_event)
+        and e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+        and e.asset_check_evaluation_data.check_name == "gone_marks_not_contradicted"
+    ]
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+    assert evaluation.metadata["notes_returned"].value == 1 and evaluation.metadata["kols"].value == 1

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
+from pgy_pipeline.warehouse import queries
 from pgy_pipeline_tests.warehouse.lab import Lab, nid, note, pages_of
 
 KOL = "kol"
@@ -105,3 +106,35 @@ def test_engagement_covers_the_default_scope(lab):
     lab.fetch(KOL, pages_of([note(200, reads=10**6, date=date.today().isoformat())]), third_platform=True)
     assert lab.query("SELECT count(*), max(read_num) FROM note_engagement") == [(30, 100)]
     assert lab.query("SELECT count(*) FROM kol_recent_notes WHERE note_id = ?", nid(200)) == [(0,)]
+
+
+def test_gone_marks_the_api_proved_wrong_are_counted_per_kol(lab):
+    window = timedelta(days=30)
+    assert queries.kols_with_reversed_gone_marks(lab.conn, window)[0] == 0
+    # One missing answer, then back: never marked, so not counted.
+    lab.fetch(KOL, pages_of(NOTES[1:]))
+    lab.fetch(KOL, pages_of(NOTES))
+    assert queries.kols_with_reversed_gone_marks(lab.conn, window)[0] == 0
+    # Two complete listings without notes 0 and 1 (marked gone), then both listed again.
+    lab.fetch(KOL, pages_of(NOTES[2:]))
+    lab.fetch(KOL, pages_of(NOTES[2:]))
+    assert set(lab.gone(KOL)) == {nid(0), nid(1)}
+    lab.fetch(KOL, pages_of(NOTES))
+    assert lab.gone(KOL) == {}
+    # A note really deleted stays gone and is not counted; other KOLs are not either.
+    lab.fetch("other", pages_of(NOTES[:3]))
+    lab.fetch("other", pages_of(NOTES[:2]))
+    lab.fetch("other", pages_of(NOTES[:2]))
+    notes, per_kol = queries.kols_with_reversed_gone_marks(lab.conn, window)
+    assert notes == 2
+    assert per_kol[["user_id", "notes_returned"]].values.tolist() == [[KOL, 2]]
+    # Incomplete or filtered fetches are no evidence, so their gaps are no reversal either.
+    lab.fetch("third", pages_of(NOTES[:3]))
+    lab.fetch("third", pages_of(NOTES[:2]), status="incomplete", stop_reason="page_cap")
+    lab.fetch("third", pages_of(NOTES[:2]), advertise_switch="ORGANIC_ONLY")
+    lab.fetch("third", pages_of(NOTES[:3]))
+    assert queries.kols_with_reversed_gone_marks(lab.conn, window)[0] == 2
+    # Outside the window (back from the newest fetch), a reversal no longer counts.
+    lab.tick(minutes=60 * 24 * 31)
+    lab.fetch("later", pages_of(NOTES[:1]))
+    assert queries.kols_with_reversed_gone_marks(lab.conn, window)[0] == 0
