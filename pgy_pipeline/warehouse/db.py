@@ -46,6 +46,8 @@ PUBLISHED_NAME = "pgy.duckdb"
 WORKING_NAME = "warehouse.duckdb"
 EDITED_DIR = "edited"
 PUBLISHED_MODE = 0o444
+# Beside a kept copy that was only held open for writing: its signature when kept.
+_UNWRITTEN = ".unwritten"
 
 # One lock per working file for the threads of this process; flock covers other processes.
 _THREAD_LOCKS: dict[str, threading.RLock] = {}
@@ -219,10 +221,11 @@ class Warehouse:
             self.publish()
 
     def _publish_locked(self) -> None:
+        self._drop_unwritten_kept()
         if self.published_path.exists():
-            why = self._outside_writer()
-            if why is not None:
-                self._keep_outside_edit(why)
+            found = self._outside_writer()
+            if found is not None:
+                self._keep_outside_edit(*found)
         tmp = self.published_path.with_name(f".{PUBLISHED_NAME}.{os.getpid()}.tmp")
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)  # left by a crash: read-only, so copying over it would fail
@@ -235,29 +238,38 @@ class Warehouse:
         self._last_publish = time.monotonic()
         self._dirty = False
 
-    def _outside_writer(self) -> str | None:
-        """What shows that someone other than the pipeline wrote (or may write) the snapshot; None if nothing."""
+    def _outside_writer(self) -> tuple[str, bool] | None:
+        """What shows that someone other than the pipeline wrote (or may write) the snapshot, and
+        whether anything is written yet; None if nothing shows it."""
         if Path(f"{self.published_path}.wal").exists():
-            return "it has a write-ahead log (writes not yet checkpointed)"
+            return "a write-ahead log beside it holds writes not yet checkpointed", True
         try:
             recorded = self.signature_path.read_text(encoding="utf-8").strip()
         except FileNotFoundError:
             recorded = None  # published by a version that kept no record: no evidence either way
         if recorded is not None and recorded != _signature(self.published_path):
-            return "it changed after the pipeline published it"
+            return "it changed after the pipeline published it", True
         holder = _write_lock_holder(self.published_path)
         if holder is not None:
-            return f"process {holder} has it open for writing"
+            return f"process {holder} has it open for writing", False
         return None
 
-    def _keep_outside_edit(self, why: str) -> KeptEdit:
-        """Keep the snapshot someone wrote under edited/ instead of replacing it, and say so."""
+    def _keep_outside_edit(self, why: str, written: bool) -> KeptEdit:
+        """Keep the snapshot someone wrote under edited/ instead of replacing it, and say so.
+
+        A file only held open for writing (nothing written yet) is kept too, since its writer may
+        write after this publish; a marker records its signature so that a later publish can drop
+        the copy once the writer has gone without writing (``_drop_unwritten_kept``).
+        """
         self.edited_dir.mkdir(parents=True, exist_ok=True)
         kept = self.edited_dir / f"pgy.{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}.duckdb"
         try:
-            os.link(self.published_path, kept)  # same file: a writer's open connection writes to it
-        except OSError:
+            # The same file: a writer's open connection goes on writing into the kept copy.
+            os.link(self.published_path, kept)
+        except OSError:  # no hard links on this file system: a copy keeps what is written so far
             shutil.copy2(self.published_path, kept)
+        if not written:
+            Path(f"{kept}{_UNWRITTEN}").write_text(_signature(kept), encoding="utf-8")
         with contextlib.suppress(FileNotFoundError):
             os.replace(f"{self.published_path}.wal", f"{kept}.wal")
         with contextlib.suppress(OSError):
@@ -266,6 +278,23 @@ class Warehouse:
         log.warning("%s", edit.message)
         self.kept_edits.append(edit)
         return edit
+
+    def _drop_unwritten_kept(self) -> None:
+        """Drop kept copies whose writer went away without writing: unchanged, no log, no lock."""
+        for marker in self.edited_dir.glob(f"*{_UNWRITTEN}"):
+            kept = Path(str(marker)[: -len(_UNWRITTEN)])
+            try:
+                unchanged = _signature(kept) == marker.read_text(encoding="utf-8").strip()
+            except FileNotFoundError:  # removed by hand
+                marker.unlink(missing_ok=True)
+                continue
+            written = not unchanged or Path(f"{kept}.wal").exists()
+            if written:
+                marker.unlink(missing_ok=True)  # written after all: kept for good
+            elif _write_lock_holder(kept) is None:
+                kept.unlink(missing_ok=True)
+                marker.unlink(missing_ok=True)
+                log.info("dropped %s: it was held open for writing, and nothing was written", kept)
 
     # -- reading (analysts) ---------------------------------------------------------------
 

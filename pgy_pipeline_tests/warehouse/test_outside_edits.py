@@ -8,8 +8,12 @@ snapshot. Readers and the pipeline's own publishes are no evidence of a writer.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import stat
+import subprocess
+import sys
+from collections.abc import Iterator
 
 import duckdb
 import pytest
@@ -31,6 +35,58 @@ def _tables(path) -> set[str]:
 def _markers(path) -> list[int]:
     with duckdb.connect(str(path), read_only=True) as conn:
         return [r[0] for r in conn.execute("SELECT n FROM pipeline_marker ORDER BY n").fetchall()]
+
+
+_ANALYST = """
+import sys, duckdb
+conn = duckdb.connect(sys.argv[1])  # read-write, as many SQL clients open a file
+print("open", flush=True)
+for line in sys.stdin:
+    if line.strip() == "close":
+        break
+    conn.execute(line)
+    print("done", flush=True)
+conn.close()
+print("closed", flush=True)
+"""
+
+
+class Analyst:
+    """Another process holding a read-write DuckDB connection (a lock held in this process would
+    be dropped by any close of the same file here: POSIX record locks are per process)."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+
+    def _say(self, line: str, answer: str) -> None:
+        assert self.proc.stdin and self.proc.stdout
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        assert self.proc.stdout.readline().strip() == answer
+
+    def execute(self, sql: str) -> None:
+        self._say(sql, "done")
+
+    def close(self) -> None:
+        self._say("close", "closed")
+        self.proc.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def analyst(path) -> Iterator[Analyst]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _ANALYST, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout and proc.stdout.readline().strip() == "open"
+        yield Analyst(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.fixture
@@ -94,12 +150,25 @@ def test_writes_of_a_connection_open_across_a_publish_land_in_the_kept_file(wh):
 
 
 def test_a_connection_open_for_writing_is_evidence_before_it_writes(wh):
-    analyst = duckdb.connect(str(wh.published_path))
-    try:
+    with analyst(wh.published_path) as other:
         _publish(wh, 2)  # nothing written yet, but its write lock is held
-        analyst.execute("CREATE TABLE later AS SELECT 42 AS answer")
-    finally:
-        analyst.close()
+        other.execute("CREATE TABLE later AS SELECT 42 AS answer")
+        other.close()
     [edit] = wh.kept_edits
     assert "open for writing" in edit.why and "later" in _tables(edit.path)
     assert _markers(wh.published_path) == [1, 2]
+    _publish(wh, 3)  # written after all: the copy stays
+    assert edit.path.exists() and "later" in _tables(edit.path)
+
+
+def test_a_copy_kept_for_a_writer_that_never_wrote_is_dropped_once_it_has_gone(wh):
+    with analyst(wh.published_path) as idle:  # e.g. a SQL client that opens files read-write
+        _publish(wh, 2)
+        [edit] = wh.kept_edits
+        _publish(wh, 3)  # still open: it may yet write
+        assert edit.path.exists()
+        idle.execute("SELECT count(*) FROM pipeline_marker")
+        idle.close()
+    _publish(wh, 4)
+    assert list(wh.edited_dir.iterdir()) == []
+    assert _markers(wh.published_path) == [1, 2, 3, 4]
