@@ -1,6 +1,11 @@
 """28 simulated days of daily auto (incremental + weekly full rota) refreshes against full mode.
 
-Usage: python -m bench.incremental_bench [N] [--days 28] [--rate 2000]
+Usage: python -m bench.incremental_bench [N] [--days 28] [--rate 2000] [--omit P [--confirm-always]]
+
+``--omit P``: each day's listing leaves out each live note with probability P, its total
+agreeing (the simulator's ``p_note_omitted``): listings that contradict each other. The truth
+stays every live note. ``--confirm-always`` turns off the evidence rule on confirmations
+(refresh/modes.py, ``confirmation_pays``) to measure what it saves.
 
 The refresh core (refresh.Refresher, no Dagster) against the `clean` simulator in-process,
 with PGY_TODAY and the simulator's clock set to each day in turn (no real waiting). Day 0 is
@@ -95,14 +100,20 @@ def main() -> None:
     ap.add_argument("n", type=int, nargs="?", default=1000)
     ap.add_argument("--days", type=int, default=28)
     ap.add_argument("--rate", type=float, default=2000.0)
+    ap.add_argument("--omit", type=float, default=0.0)
+    ap.add_argument("--confirm-always", action="store_true")
     args = ap.parse_args()
+    if args.confirm_always:  # the behaviour before the evidence rule, for comparison
+        import pgy_pipeline.refresh.plan as plan_module
+
+        plan_module.confirmation_pays = lambda glitches, deletions: True
     users = [f"kol{i:05d}" for i in range(args.n)]
     cfg = PlanSettings(DEFAULT_WINDOW_DAYS, DEFAULT_FULL_EVERY_DAYS)
     data = Path(tempfile.mkdtemp(prefix="pgy-incr-bench-"))
     auto_calls, full_calls, worst = [], [], {c: 0.0 for c in COLS_30 + COLS_90 + COLS_ALL}
     t0 = time.perf_counter()
     try:
-        with Simulator("clean", seed=3, as_of=START) as sim:
+        with Simulator("clean", seed=3, as_of=START, p_note_omitted=args.omit) as sim:
             r = refresher(sim, data, rate=args.rate)
             for d in range(args.days + 1):
                 day = START + timedelta(days=d)
@@ -131,6 +142,13 @@ def main() -> None:
     d30 = max(worst[c] for c in COLS_30)
     d90 = max(worst[c] for c in COLS_90)
     lines = [
+        line("listings: each live note left out with probability", f"{args.omit:g}", "-", None),
+        line(
+            "next-day confirmations",
+            "always (evidence rule off)" if args.confirm_always else "when they paid lately",
+            "-",
+            None,
+        ),
         line("calls per day, auto (mean of days 1..)", f"{sum(auto_calls) / len(auto_calls):.0f}", "-", None),
         line(
             "calls per day, full mode (pages needed)", f"{sum(full_calls) / len(full_calls):.0f}", "-", None
@@ -143,8 +161,10 @@ def main() -> None:
         line("wall time (s)", f"{time.perf_counter() - t0:.0f}", "-", None),
     ]
     record(
-        f"Incremental (auto) vs full: {args.n} KOLs x {args.days} simulated days, `clean` simulator, "
-        f"window {DEFAULT_WINDOW_DAYS} d, full every {DEFAULT_FULL_EVERY_DAYS} d",
+        f"Incremental (auto) vs full: {args.n} KOLs x {args.days} simulated days, `clean` simulator"
+        f"{f' (listings leave out {args.omit:g} of notes)' if args.omit else ''}, "
+        f"window {DEFAULT_WINDOW_DAYS} d, full every {DEFAULT_FULL_EVERY_DAYS} d"
+        f"{', confirmations always' if args.confirm_always else ''}",
         lines,
         "Columns compared with kol_engagement computed from the simulator's truth of each day "
         "(what a full refresh stores). Deviation = sum over KOLs |auto - truth| / sum |truth|.",

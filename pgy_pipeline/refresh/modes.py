@@ -15,6 +15,13 @@ full fetch whatever its day. So does a KOL whose last complete full fetch did no
 some of its live notes: a note is marked gone only after two complete full fetches missed
 it (warehouse/gone.py), and confirming the next day rather than on the next rota day keeps
 a deleted note out of the engagement tables within a day, for one extra fetch per deletion.
+
+That extra fetch is bought on the evidence of one listing, so its worth is judged by how that
+evidence fared: when, over the last 30 days, a KOL's listings left out more notes that later
+fetches listed again (glitches of the listing) than notes that were then confirmed gone
+(deletions), a missing note of that KOL waits for its next rota day instead
+(``confirmation_pays``). A listing that keeps contradicting itself would otherwise buy a full
+fetch of that KOL every day.
 """
 
 from __future__ import annotations
@@ -34,6 +41,16 @@ from pgy_pipeline.justoneapi import NotesQuery, OrderType
 # 28.4% with 30.
 DEFAULT_WINDOW_DAYS = 14
 DEFAULT_FULL_EVERY_DAYS = 7
+
+
+# How far back a KOL's missed notes are weighed (confirmation_pays).
+EVIDENCE_WINDOW = timedelta(days=30)
+
+
+def confirmation_pays(listing_glitches: int, deletions: int) -> bool:
+    """Whether to buy a next-day full fetch to confirm a KOL's missing notes: not when its
+    listings' misses were more often glitches (notes listed again) than deletions, lately."""
+    return listing_glitches <= deletions
 
 
 class RefreshMode(StrEnum):

@@ -27,9 +27,17 @@ from datetime import date, datetime, timedelta
 import duckdb
 
 from pgy_pipeline.justoneapi import NotesQuery
-from pgy_pipeline.refresh.modes import FetchKind, RefreshMode, choose_kinds, window_start
+from pgy_pipeline.refresh.modes import (
+    EVIDENCE_WINDOW,
+    FetchKind,
+    RefreshMode,
+    choose_kinds,
+    confirmation_pays,
+    window_start,
+)
 from pgy_pipeline.refresh.outcomes import KolOutcome, KolStatus
 from pgy_pipeline.warehouse.history import KolHistory, calls_per_page, kol_histories, learned_page_size
+from pgy_pipeline.warehouse.queries import listing_glitches
 from pgy_pipeline.warehouse.raw import RawStore
 
 # Used only until a page has been stored: the page size the API was observed to answer
@@ -138,6 +146,15 @@ def make_plan(
     overhead = observed or 1.0
     notes = [] if learned else [f"page size not yet observed: {PRIOR_PAGE_SIZE} assumed"]
     notes += [] if observed else ["no call in the ledger yet: no retry overhead assumed"]
+    # Only auto mode chooses by the evidence of missed notes; the other modes never confirm.
+    awaiting = [u for u, h in hist.items() if h.awaiting_confirmation] if mode is RefreshMode.AUTO else []
+    evidence = listing_glitches(conn, awaiting, now - EVIDENCE_WINDOW) if conn is not None else {}
+    confirm = {u for u in awaiting if confirmation_pays(*evidence.get(u, (0, 0)))}
+    if len(confirm) < len(awaiting):
+        notes.append(
+            f"{len(awaiting) - len(confirm)} KOL(s) missed notes, but their listings lately left out more "
+            "live notes than were deleted: those notes wait for the rota's full fetch"
+        )
     kinds = choose_kinds(
         user_ids,
         mode,
@@ -145,7 +162,7 @@ def make_plan(
         settings.full_every_days,
         {u: h.last_full_day for u, h in hist.items()},
         filters,
-        confirm={u for u, h in hist.items() if h.awaiting_confirmation},
+        confirm=confirm,
     )
     known = [h for h in hist.values() if h.last_refresh_at is not None]
     # A KOL never fetched costs what an average known KOL's full fetch costs (1 page if none known).

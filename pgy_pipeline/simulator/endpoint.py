@@ -102,10 +102,19 @@ class Endpoint:
             self._buckets.clear()
 
     def _notes(self, profile: Profile, user_id: str, as_of: date | None = None) -> tuple[Note, ...]:
-        day = as_of or profile.as_of or today_cst()
+        day = self._day(profile, as_of)
         pinned = profile.fixed_counts.get(user_id)
         counts_on = profile.counts_on if pinned is not None else None
         return notes_on(self.seed, user_id, day, pinned, counts_on, profile.null_metric_share)
+
+    @staticmethod
+    def _day(profile: Profile, as_of: date | None = None) -> date:
+        return as_of or profile.as_of or today_cst()
+
+    def _omitted(self, profile: Profile, user_id: str, note_id: str) -> bool:
+        """Whether today's listing leaves this live note out (``p_note_omitted``), the same on every call of the day."""
+        draw = stable_int(self.seed, user_id, note_id, self._day(profile).isoformat(), "omit") / 2**64
+        return draw < profile.p_note_omitted
 
     def expected_notes(self, user_id: str, as_of: date | None, *filters: str) -> list[dict[str, Any]]:
         """What a perfect client ends up with on ``as_of``, in paging order, without extra_fields.
@@ -270,6 +279,11 @@ class Endpoint:
             note_type=filters["noteType"],
             is_third_platform=filters["isThirdPlatform"],
         )
+        if profile.p_note_omitted:
+            listed = [n for n in notes if not self._omitted(profile, user_id, n.note_id)]
+            if len(listed) < len(notes) and page == 1:
+                self._fault("note_omitted")
+            notes = listed
         chosen = page_slice(notes, page, profile.page_size, profile.dup_across_pages)
         items = [n.to_vendor() for n in chosen]
         data: dict[str, Any] = {"list": items, "total": len(notes)}

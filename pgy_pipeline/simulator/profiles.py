@@ -49,6 +49,7 @@ _PROBABILITIES = (
     "stall_drop_share",
     "p_string_numbers",
     "null_metric_share",
+    "p_note_omitted",
 )
 _MAPPINGS = ("fixed_counts", "user_codes")
 _TOKEN_SETS = ("revoked_tokens", "forbidden_users")
@@ -85,7 +86,10 @@ class Profile:
       or answer normally), p_string_numbers (metrics sent as strings on that call).
     Paging faults: dup_across_pages (page n+1 starts with the last note of page n, as if
       a new note pushed everything down by one), total_drift (reported total is the true
-      total plus a random int in [0, k], or [-k, k] with total_drift_down).
+      total plus a random int in [0, k], or [-k, k] with total_drift_down), p_note_omitted
+      (each day's listing leaves out each live note with this probability, and its total
+      agrees with the shorter list: a listing that contradicts the other days' without any
+      sign within itself; off in every bundled profile).
     """
 
     name: str = "custom"
@@ -123,6 +127,7 @@ class Profile:
     dup_across_pages: bool = False
     total_drift: int = 0
     total_drift_down: bool = False
+    p_note_omitted: float = 0.0
 
     def __post_init__(self) -> None:
         # Normalise what callers naturally pass (dicts, sets, ISO strings) so the frozen

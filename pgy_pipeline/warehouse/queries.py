@@ -8,7 +8,7 @@ has one home and a reader finds each question by its name.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
 import duckdb
@@ -168,6 +168,36 @@ def kols_off_reported_total(conn: duckdb.DuckDBPyConnection, slack: int) -> tupl
     return (int(row[0]) if row else 0), off
 
 
+def _listing_returns_sql(since: str, min_misses: int, for_users: bool) -> str:
+    """Notes a KOL's counting fetches (see gone.py) left out ``min_misses`` or more times in a row
+    and a later fetch, starting at or after ``since`` (an SQL expression), listed again."""
+    users = "AND s.user_id IN (SELECT unnest($users::VARCHAR[]))" if for_users else ""
+    return f"""
+        WITH counting AS (
+            SELECT user_id, {FETCH_SCOPE} AS scope, started_at FROM fetches WHERE {COUNTS_FOR_GONE}
+        ), seen AS (
+            SELECT s.user_id, s.note_id, n.scope, f.started_at,
+                   lag(f.started_at) OVER (PARTITION BY s.user_id, s.note_id ORDER BY f.started_at)
+                       AS seen_before
+            FROM note_snapshots s
+            JOIN fetches f ON f.fetch_id = s.fetch_id
+            JOIN notes n ON n.user_id = s.user_id AND n.note_id = s.note_id
+            WHERE TRUE {users}
+        ), returns AS (
+            SELECT g.user_id, g.note_id, g.started_at
+            FROM seen g
+            JOIN counting c
+              ON c.user_id = g.user_id AND c.scope = g.scope
+             AND c.started_at > g.seen_before AND c.started_at < g.started_at
+            WHERE g.started_at >= {since}
+            GROUP BY ALL
+            HAVING count(*) >= {int(min_misses)}
+        )
+        SELECT user_id, count(DISTINCT note_id) AS notes_returned, max(started_at) AS last_returned_at
+        FROM returns GROUP BY user_id ORDER BY notes_returned DESC, user_id
+    """
+
+
 def kols_with_reversed_gone_marks(
     conn: duckdb.DuckDBPyConnection, window: timedelta
 ) -> tuple[int, pd.DataFrame]:
@@ -178,33 +208,31 @@ def kols_with_reversed_gone_marks(
     evidence was wrong: the API left a live note out of two complete listings. ``window``
     runs back from the newest fetch (so a simulated day reads like a real one).
     """
-    found = conn.execute(
-        f"""
-        WITH counting AS (
-            SELECT user_id, {FETCH_SCOPE} AS scope, started_at FROM fetches WHERE {COUNTS_FOR_GONE}
-        ), seen AS (
-            SELECT s.user_id, s.note_id, n.scope, f.started_at,
-                   lag(f.started_at) OVER (PARTITION BY s.user_id, s.note_id ORDER BY f.started_at)
-                       AS seen_before
-            FROM note_snapshots s
-            JOIN fetches f ON f.fetch_id = s.fetch_id
-            JOIN notes n ON n.user_id = s.user_id AND n.note_id = s.note_id
-        ), returns AS (
-            SELECT g.user_id, g.note_id, g.started_at
-            FROM seen g
-            JOIN counting c
-              ON c.user_id = g.user_id AND c.scope = g.scope
-             AND c.started_at > g.seen_before AND c.started_at < g.started_at
-            WHERE g.started_at >= (SELECT max(started_at) FROM fetches) - $window
-            GROUP BY ALL
-            HAVING count(*) >= 2
-        )
-        SELECT user_id, count(DISTINCT note_id) AS notes_returned, max(started_at) AS last_returned_at
-        FROM returns GROUP BY user_id ORDER BY notes_returned DESC, user_id
-        """,
-        {"window": window},
-    ).df()
+    since = "(SELECT max(started_at) FROM fetches) - $window"
+    found = conn.execute(_listing_returns_sql(since, 2, False), {"window": window}).df()
     return int(found["notes_returned"].sum()) if len(found) else 0, found
+
+
+def listing_glitches(
+    conn: duckdb.DuckDBPyConnection, user_ids: Sequence[str], since: datetime
+) -> dict[str, tuple[int, int]]:
+    """Per KOL: (notes a complete listing left out and a later fetch listed again, notes marked
+    gone and not listed since), both since ``since``: how often a missing note was a glitch of
+    the listing rather than a deletion. KOLs with neither are left out."""
+    if not user_ids:
+        return {}
+    params = {"users": list(user_ids), "since": since}
+    returned = dict(
+        (u, int(n)) for u, n, _ in conn.execute(_listing_returns_sql("$since", 1, True), params).fetchall()
+    )
+    gone = dict(
+        conn.execute(
+            "SELECT user_id, count(*) FROM notes WHERE gone_at >= $since "
+            "AND user_id IN (SELECT unnest($users::VARCHAR[])) GROUP BY user_id",
+            params,
+        ).fetchall()
+    )
+    return {u: (returned.get(u, 0), int(gone.get(u, 0))) for u in set(returned) | set(gone)}
 
 
 def kols_complete_within(conn: duckdb.DuckDBPyConnection, window: timedelta) -> set[str]:

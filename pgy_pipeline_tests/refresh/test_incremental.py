@@ -16,7 +16,7 @@ from pgy_pipeline.refresh import KolStatus, Refresher
 from pgy_pipeline.refresh.modes import RefreshMode
 from pgy_pipeline.refresh.plan import PlanSettings, make_plan
 from pgy_pipeline.simulator import Simulator
-from pgy_pipeline.warehouse import Warehouse
+from pgy_pipeline.warehouse import Warehouse, queries
 from pgy_pipeline.warehouse.raw import RawStore
 from pgy_pipeline.warehouse.state import PipelineState
 from pgy_pipeline_tests.justoneapi.helpers import fast_config
@@ -149,3 +149,45 @@ def test_notes_a_full_fetch_missed_are_confirmed_gone_the_next_day(tmp_path: Pat
         from pgy_pipeline.refresh.modes import is_rota_day
 
         assert (after.stop_before.get(user) is None) == is_rota_day(user, day, 7)
+
+
+def test_a_kol_whose_listings_glitched_more_than_they_lost_waits_for_the_rota_to_confirm(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A missing note buys a next-day full fetch only while that evidence has been worth it."""
+    from pgy_pipeline.refresh.modes import is_rota_day
+
+    cfg = PlanSettings(window_days=14, full_every_days=7)
+    # A KOL none of whose next six days is its rota day, so only a confirmation makes a full fetch.
+    user = next(
+        f"kol_{i}"
+        for i in range(100)
+        if not any(is_rota_day(f"kol_{i}", ANCHOR + timedelta(days=d), 7) for d in range(1, 7))
+    )
+    with Simulator("clean", seed=7, as_of=ANCHOR, fixed_counts={user: 40}) as sim:
+        r = refresher(sim, tmp_path)
+
+        def plan_for(day):
+            monkeypatch.setenv("PGY_TODAY", day.isoformat())
+            with Warehouse(tmp_path).connect_snapshot() as conn:
+                return make_plan(conn, RawStore(tmp_path), [user], RefreshMode.AUTO, day, settings.now(), cfg)
+
+        # Days 0-3, full fetches: the listing drops a note on day 1 and lists it again on day 2
+        # (a glitch), then drops it again on day 3.
+        for day_number, count in enumerate((40, 39, 40, 39)):
+            monkeypatch.setenv("PGY_TODAY", (ANCHOR + timedelta(days=day_number)).isoformat())
+            sim.update(fixed_counts={user: count})
+            r.refresh([user])
+        with Warehouse(tmp_path).connect_snapshot() as conn:
+            assert queries.listing_glitches(conn, [user], ANCHOR - timedelta(days=30)) == {user: (1, 0)}
+        plan = plan_for(ANCHOR + timedelta(days=4))
+        assert plan.stop_before.get(user) is not None  # incremental: no confirmation bought
+        assert any("wait for the rota" in n for n in plan.notes)
+        # Once deletions outweigh the glitches, a missing note is confirmed the next day again.
+        r.refresh([user])  # day 4, full (as plan_for left PGY_TODAY): still missing, so marked gone
+        with Warehouse(tmp_path).connect_snapshot() as conn:
+            assert queries.listing_glitches(conn, [user], ANCHOR - timedelta(days=30)) == {user: (1, 1)}
+        sim.update(fixed_counts={user: 38})  # one more note missing (deleted)
+        monkeypatch.setenv("PGY_TODAY", (ANCHOR + timedelta(days=5)).isoformat())
+        r.refresh([user])  # a full fetch misses it
+        assert plan_for(ANCHOR + timedelta(days=6)).stop_before.get(user) is None  # confirmation bought

@@ -202,6 +202,26 @@ def test_total_drift(make_sim: MakeSim, session: requests.Session, down: bool, l
     assert drifts <= set(range(low, 3)) and len(drifts) > 1
 
 
+def test_a_listing_that_leaves_out_live_notes_agrees_with_itself_all_day(
+    make_sim: MakeSim, session: requests.Session
+) -> None:
+    sim = make_sim(fixed_counts={"u50": 50}, as_of="2026-06-01", p_note_omitted=0.1)
+    truth = {n["noteId"] for n in sim.expected_notes("u50")}
+
+    def listing() -> tuple[set[str], int]:
+        pages = fetch_all(session, sim, userId="u50")
+        total = body(session, sim, userId="u50")["data"]["total"]
+        return {n["noteId"] for page in pages for n in page}, total
+
+    first, total = listing()
+    assert first < truth and total == len(first)  # some left out; the total agrees with the list
+    assert listing() == (first, total)  # the same all day
+    sim.update(as_of="2026-06-02")
+    other, _ = listing()
+    assert other != first and other < {n["noteId"] for n in sim.expected_notes("u50")}
+    assert sim.counters().faults["note_omitted"] >= 2
+
+
 def test_fault_stream_is_reproducible_per_seed(make_sim: MakeSim, session: requests.Session) -> None:
     def codes(sim: Simulator) -> list[int]:
         return [code_of(session, sim, userId="u8") for _ in range(30)]
