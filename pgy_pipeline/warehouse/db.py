@@ -29,6 +29,7 @@ import logging
 import os
 import shutil
 import struct
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -70,9 +71,10 @@ _FLOCK = "hhqqi"  # struct flock on Linux: l_type, l_whence, l_start, l_len, l_p
 
 def _write_lock_holder(path: Path) -> int | None:
     """The pid of a process holding a write lock on ``path`` (DuckDB's lock of a read-write
-    connection), or None. Asks with an open-file-description query, so nothing is locked here."""
-    query = getattr(fcntl, "F_OFD_GETLK", None) or getattr(fcntl, "F_GETLK", None)
-    if query is None:
+    connection), or None. Asks with an open-file-description query, so nothing is locked here.
+    Linux only (the struct layout below is Linux's); elsewhere this evidence is not looked for."""
+    query = getattr(fcntl, "F_OFD_GETLK", None)
+    if query is None or not sys.platform.startswith("linux"):
         return None
     size = struct.calcsize(_FLOCK)
     try:
