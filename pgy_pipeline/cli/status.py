@@ -6,7 +6,7 @@ import click
 
 from pgy_pipeline import settings
 from pgy_pipeline.cli.app import main
-from pgy_pipeline.warehouse.db import EDITED_DIR, PUBLISHED_NAME
+from pgy_pipeline.warehouse.db import PUBLISHED_NAME, Warehouse
 from pgy_pipeline.warehouse.state import PipelineState
 
 
@@ -23,7 +23,7 @@ def status(clear_stop: bool) -> None:
     click.echo(f"API calls today (Asia/Shanghai): {state.spent()}")
     stop = state.active_stop()
     click.echo(f"calls stopped until {stop[1].isoformat()}: {stop[2]}" if stop else "no quota stop")
-    edited = sorted((settings.data_dir() / EDITED_DIR).glob("*.duckdb"))
+    edited = Warehouse(settings.data_dir()).kept_copies()
     if edited:
         click.echo(
             f"{PUBLISHED_NAME} was written outside the pipeline {len(edited)} time(s); each such file is "

@@ -111,10 +111,14 @@ class Endpoint:
     def _day(profile: Profile, as_of: date | None = None) -> date:
         return as_of or profile.as_of or today_cst()
 
-    def _omitted(self, profile: Profile, user_id: str, note_id: str) -> bool:
-        """Whether today's listing leaves this live note out (``p_note_omitted``), the same on every call of the day."""
-        draw = stable_int(self.seed, user_id, note_id, self._day(profile).isoformat(), "omit") / 2**64
-        return draw < profile.p_note_omitted
+    def _listed(self, profile: Profile, user_id: str, notes: list[Note]) -> list[Note]:
+        """The notes today's listing shows: each left out with ``p_note_omitted``, the same on every call of the day."""
+        day = self._day(profile).isoformat()
+        return [
+            n
+            for n in notes
+            if stable_int(self.seed, user_id, n.note_id, day, "omit") / 2**64 >= profile.p_note_omitted
+        ]
 
     def expected_notes(self, user_id: str, as_of: date | None, *filters: str) -> list[dict[str, Any]]:
         """What a perfect client ends up with on ``as_of``, in paging order, without extra_fields.
@@ -280,7 +284,7 @@ class Endpoint:
             is_third_platform=filters["isThirdPlatform"],
         )
         if profile.p_note_omitted:
-            listed = [n for n in notes if not self._omitted(profile, user_id, n.note_id)]
+            listed = self._listed(profile, user_id, notes)
             if len(listed) < len(notes) and page == 1:
                 self._fault("note_omitted")
             notes = listed

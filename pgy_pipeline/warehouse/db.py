@@ -92,6 +92,26 @@ def _write_lock_holder(path: Path) -> int | None:
     return pid if l_type == fcntl.F_WRLCK else None
 
 
+def _writer_evidence(path: Path, recorded: str | None) -> tuple[str, bool] | None:
+    """What shows that someone wrote (or may write) the DuckDB file ``path`` since it had the
+    signature ``recorded`` (None: not known), and whether anything is written yet; None if nothing."""
+    if Path(f"{path}.wal").exists():
+        return "a write-ahead log beside it holds writes not yet checkpointed", True
+    if recorded is not None and recorded != _signature(path):
+        return "it changed after the pipeline published it", True
+    holder = _write_lock_holder(path)
+    if holder is not None:
+        return f"process {holder} has it open for writing", False
+    return None
+
+
+def _recorded(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class KeptEdit:
     """A published snapshot someone else wrote to, kept under edited/ rather than replaced."""
@@ -225,7 +245,8 @@ class Warehouse:
     def _publish_locked(self) -> None:
         self._drop_unwritten_kept()
         if self.published_path.exists():
-            found = self._outside_writer()
+            # No record (published by a version that kept none): the signature is no evidence.
+            found = _writer_evidence(self.published_path, _recorded(self.signature_path))
             if found is not None:
                 self._keep_outside_edit(*found)
         tmp = self.published_path.with_name(f".{PUBLISHED_NAME}.{os.getpid()}.tmp")
@@ -239,22 +260,6 @@ class Warehouse:
         os.replace(sig, self.signature_path)
         self._last_publish = time.monotonic()
         self._dirty = False
-
-    def _outside_writer(self) -> tuple[str, bool] | None:
-        """What shows that someone other than the pipeline wrote (or may write) the snapshot, and
-        whether anything is written yet; None if nothing shows it."""
-        if Path(f"{self.published_path}.wal").exists():
-            return "a write-ahead log beside it holds writes not yet checkpointed", True
-        try:
-            recorded = self.signature_path.read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
-            recorded = None  # published by a version that kept no record: no evidence either way
-        if recorded is not None and recorded != _signature(self.published_path):
-            return "it changed after the pipeline published it", True
-        holder = _write_lock_holder(self.published_path)
-        if holder is not None:
-            return f"process {holder} has it open for writing", False
-        return None
 
     def _keep_outside_edit(self, why: str, written: bool) -> KeptEdit:
         """Keep the snapshot someone wrote under edited/ instead of replacing it, and say so.
@@ -285,18 +290,20 @@ class Warehouse:
         """Drop kept copies whose writer went away without writing: unchanged, no log, no lock."""
         for marker in self.edited_dir.glob(f"*{_UNWRITTEN}"):
             kept = Path(str(marker)[: -len(_UNWRITTEN)])
-            try:
-                unchanged = _signature(kept) == marker.read_text(encoding="utf-8").strip()
-            except FileNotFoundError:  # removed by hand
+            if not kept.exists():  # removed by hand
                 marker.unlink(missing_ok=True)
                 continue
-            written = not unchanged or Path(f"{kept}.wal").exists()
-            if written:
-                marker.unlink(missing_ok=True)  # written after all: kept for good
-            elif _write_lock_holder(kept) is None:
+            found = _writer_evidence(kept, _recorded(marker))
+            if found is None:
                 kept.unlink(missing_ok=True)
                 marker.unlink(missing_ok=True)
                 log.info("dropped %s: it was held open for writing, and nothing was written", kept)
+            elif found[1]:
+                marker.unlink(missing_ok=True)  # written after all: kept for good
+
+    def kept_copies(self) -> list[Path]:
+        """The snapshots someone wrote to, kept under edited/ (oldest first)."""
+        return sorted(self.edited_dir.glob("*.duckdb"))
 
     # -- reading (analysts) ---------------------------------------------------------------
 

@@ -222,9 +222,8 @@ def listing_glitches(
     if not user_ids:
         return {}
     params = {"users": list(user_ids), "since": since}
-    returned = dict(
-        (u, int(n)) for u, n, _ in conn.execute(_listing_returns_sql("$since", 1, True), params).fetchall()
-    )
+    rows = conn.execute(_listing_returns_sql("$since", 1, True), params).fetchall()
+    returned = {u: int(n) for u, n, _ in rows}
     gone = dict(
         conn.execute(
             "SELECT user_id, count(*) FROM notes WHERE gone_at >= $since "
