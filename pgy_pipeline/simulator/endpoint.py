@@ -27,6 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 from .data import FILTERS, Note, check_filter, page_slice, select, stable_int
 from .profiles import Profile, with_overrides
 from .replies import HTML_502, Reply, envelope, framework
+from .reshape import reshape
 from .timeline import notes_on, today_cst
 
 ENDPOINT_PATH = "/api/xiaohongshu-pgy/api/solar/kol/dataV2/notesDetail/v1"
@@ -250,7 +251,11 @@ class Endpoint:
             return envelope(601)
         if user_id in profile.user_codes:
             self._fault("user_code")
-            return envelope(profile.user_codes[user_id])
+            code = profile.user_codes[user_id]
+            if code == 201 and profile.balance is not None:
+                with self._lock:  # 201 is billed too: the request was processed
+                    self._spent[token] += 1
+            return envelope(code)
         if user_id in profile.forbidden_users:
             return envelope(600)
         if u[6] < profile.p_500:
@@ -313,4 +318,7 @@ class Endpoint:
             if drift:
                 self._fault("total_drift")
                 data["total"] = max(0, len(notes) + drift)
+        data, changes = reshape(profile, data)
+        for change in changes:
+            self._fault(change)
         return data

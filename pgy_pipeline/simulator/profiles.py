@@ -36,6 +36,7 @@ from datetime import date
 from types import MappingProxyType
 from typing import Any
 
+from .reshape import DATE_FORMATS
 from .timeline import today_cst
 
 _PROBABILITIES = (
@@ -51,7 +52,7 @@ _PROBABILITIES = (
     "null_metric_share",
     "p_note_omitted",
 )
-_MAPPINGS = ("fixed_counts", "user_codes")
+_MAPPINGS = ("fixed_counts", "user_codes", "rename_fields")
 _TOKEN_SETS = ("revoked_tokens", "forbidden_users")
 _DATES = ("as_of", "counts_on")
 
@@ -90,6 +91,9 @@ class Profile:
       (each day's listing leaves out each live note with this probability, and its total
       agrees with the shorter list: a listing that contradicts the other days' without any
       sign within itself; off in every bundled profile).
+    Shape drift (reshape.py; off in every bundled profile, all KOLs alike): rename_fields
+      (note keys renamed), nest_metrics (metrics moved into an object), date_format
+      ("epoch_ms"), list_key (data.list renamed), omit_total (no data.total).
     """
 
     name: str = "custom"
@@ -129,6 +133,12 @@ class Profile:
     total_drift_down: bool = False
     p_note_omitted: float = 0.0
 
+    rename_fields: Mapping[str, str] = field(default_factory=dict)
+    nest_metrics: str | None = None
+    date_format: str = "iso"
+    list_key: str = "list"
+    omit_total: bool = False
+
     def __post_init__(self) -> None:
         # Normalise what callers naturally pass (dicts, sets, ISO strings) so the frozen
         # profile cannot be changed behind the simulator's back through a shared dict.
@@ -155,6 +165,10 @@ class Profile:
             raise ValueError("rate_limit_per_s must be positive or None")
         if any(count < 0 for count in self.fixed_counts.values()):
             raise ValueError("fixed_counts must be >= 0")
+        if self.date_format not in DATE_FORMATS:
+            raise ValueError(
+                f"date_format must be one of {', '.join(DATE_FORMATS)}, got {self.date_format!r}"
+            )
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # MappingProxyType does not pickle; rebuild from plain dicts instead.
