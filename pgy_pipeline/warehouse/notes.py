@@ -3,11 +3,13 @@
 ``notes`` holds one row per (user_id, note_id), a function of the note's sightings
 (``note_snapshots``), whatever the order fetches are written in:
 
-- descriptive fields (title, flags, brand, date, cover) and ``last_seen_at``,
-  ``last_fetch_id``: from the newest sighting; an older fetch written later (a replay)
-  never overwrites them;
-- each metric: the newest *known* value. A NULL from the API (null, missing, unreadable)
-  never overwrites a known value; ``note_snapshots`` keeps exactly what the API said;
+- every value column, the descriptive ones (title, date, flags, brand, cover) as the
+  metrics: the newest *known* value. A NULL from the API (null, missing, unreadable)
+  never overwrites a known value; ``note_snapshots`` keeps exactly what the API said of
+  the metrics. An older sighting written later (a replay) fills a descriptive value the
+  note lacks but never replaces one (exact unless two older sightings that disagree are
+  written after a newer NULL: descriptive values are not in the snapshots to refold);
+- ``last_seen_at`` and ``last_fetch_id``: from the newest sighting;
 - ``first_seen_at``: the oldest sighting;
 - ``scope``: 'default' when any sighting came from the default listing, else
   'third_platform' (the isThirdPlatform=YES listing, disjoint from the default one).
@@ -28,6 +30,7 @@ from pgy_pipeline.warehouse.gone import FETCH_SCOPE
 _NOTE_VALUES = """user_id, note_id, title, publish_date, is_video, is_advertise, brand_name, img_url,
     read_num, like_num, collect_num, third_read_user_num"""
 METRICS = ("read_num", "like_num", "collect_num", "third_read_user_num")
+DESCRIPTIVE = ("title", "publish_date", "is_video", "is_advertise", "brand_name", "img_url")
 
 _SIGHTINGS = f"""
 (SELECT b.*, f.scope FROM _note_batch b
@@ -35,9 +38,8 @@ _SIGHTINGS = f"""
 
 # One row per note; a batch holding several fetches of a KOL (a replay) folds them first.
 _FOLD = f"""
-SELECT user_id, note_id, fetch_id, fetched_at, title, publish_date, is_video, is_advertise, brand_name,
-       img_url,
-       {", ".join(f"last_value({m} IGNORE NULLS) OVER w AS {m}" for m in METRICS)},
+SELECT user_id, note_id, fetch_id, fetched_at,
+       {", ".join(f"last_value({c} IGNORE NULLS) OVER w AS {c}" for c in (*DESCRIPTIVE, *METRICS))},
        min(fetched_at) OVER w AS first_fetched_at,
        CASE WHEN bool_or(scope = 'default') OVER w THEN 'default' ELSE 'third_platform' END AS scope
 FROM {_SIGHTINGS}
@@ -53,20 +55,16 @@ _MERGE_NOTES = f"""
 MERGE INTO notes USING (SELECT * FROM _notes_in WHERE user_id IN (SELECT user_id FROM _known_users)) AS b
 ON notes.user_id = b.user_id AND notes.note_id = b.note_id
 -- The newest sighting of each note wins; an older fetch replayed later never overwrites
--- newer metrics (the AND on WHEN MATCHED).
+-- newer values (the AND on WHEN MATCHED); a NULL never overwrites a known value.
 WHEN MATCHED AND b.fetched_at >= notes.last_seen_at THEN UPDATE SET
-    title = b.title,
-    publish_date = b.publish_date,
-    is_video = b.is_video,
-    is_advertise = b.is_advertise,
-    brand_name = b.brand_name,
-    img_url = b.img_url,
-    {", ".join(f"{m} = coalesce(b.{m}, notes.{m})" for m in METRICS)},
+    {", ".join(f"{c} = coalesce(b.{c}, notes.{c})" for c in (*DESCRIPTIVE, *METRICS))},
     last_seen_at = b.fetched_at,
     first_seen_at = least(notes.first_seen_at, b.first_fetched_at),
     scope = {_SCOPE},
     last_fetch_id = b.fetch_id
-WHEN MATCHED THEN UPDATE SET first_seen_at = least(notes.first_seen_at, b.first_fetched_at), scope = {_SCOPE}
+WHEN MATCHED THEN UPDATE SET
+    {", ".join(f"{c} = coalesce(notes.{c}, b.{c})" for c in DESCRIPTIVE)},
+    first_seen_at = least(notes.first_seen_at, b.first_fetched_at), scope = {_SCOPE}
 WHEN NOT MATCHED THEN INSERT ({_NOTE_VALUES}, first_seen_at, last_seen_at, gone_at, last_fetch_id, scope)
 VALUES (b.user_id, b.note_id, b.title, b.publish_date, b.is_video, b.is_advertise, b.brand_name, b.img_url,
         b.read_num, b.like_num, b.collect_num, b.third_read_user_num, b.first_fetched_at, b.fetched_at, NULL,
