@@ -136,7 +136,7 @@ def _print_refresh_summary(runs: list[RunSummary]) -> None:
         fig = queries.run_figures(conn, [r.run_id for r in runs])
     click.echo(
         f"KOLs refreshed: {fig.kols_complete}, not complete: {fig.kols_not_complete}; pages: {fig.pages}; "
-        f"API calls: {fig.calls}; notes: {fig.notes}"
+        f"API calls: {fig.calls} ({fig.calls_billed} billed); notes: {fig.notes}"
     )
     for r in runs:
         state = "succeeded" if r.success else "FAILED"

@@ -15,6 +15,8 @@ from pgy_pipeline.justoneapi import (
     CallRecord,
     ClientConfig,
     NotesDetailClient,
+    UnbilledLimitReached,
+    is_billed,
 )
 from pgy_pipeline.refresh.modes import DEFAULT_FULL_EVERY_DAYS, DEFAULT_WINDOW_DAYS
 from pgy_pipeline.refresh.plan import PlanSettings
@@ -76,6 +78,7 @@ class JustOneApiResource(dg.ConfigurableResource):
         self,
         observer: Callable[[CallRecord], None] | None = None,
         before_call: Callable[[], None] | None = None,
+        after_call: Callable[[CallRecord], None] | None = None,
     ) -> Iterator[NotesDetailClient]:
         with contextlib.ExitStack() as stack:
             source = self.source()
@@ -105,9 +108,37 @@ class JustOneApiResource(dg.ConfigurableResource):
                 page_workers=self.page_workers,
             )
             client = stack.enter_context(
-                NotesDetailClient(config, observer=observer, before_call=before_call, clock=settings.now)
+                NotesDetailClient(config, observer, before_call, after_call=after_call, clock=settings.now)
             )
             yield client
+
+
+class BudgetGuard:
+    """Reserves a billed call before each call and gives it back when the answer was not billed.
+
+    The code of an answer is unknown until it comes, so the cap holds only if every call in flight
+    holds a reservation: the budget is never exceeded, whatever they answer, across threads and
+    processes. Unbilled answers are counted apart and stop all calls at their own limit.
+    """
+
+    def __init__(self, state: PipelineState, budget: int | None, unbilled_limit: int | None) -> None:
+        self.state, self.budget, self.unbilled_limit = state, budget, unbilled_limit
+
+    def before_call(self) -> None:
+        refused = self.state.reserve(self.budget, self.unbilled_limit, settings.now())
+        if refused == "budget":
+            raise BudgetExhausted(
+                f"the daily budget of {self.budget} billed calls is spent (PGY_DAILY_CALL_BUDGET)"
+            )
+        if refused == "unbilled":
+            raise UnbilledLimitReached(
+                f"{self.unbilled_limit} calls today were not billed: the API keeps failing "
+                "(PGY_DAILY_UNBILLED_CALL_LIMIT)"
+            )
+
+    def after_call(self, record: CallRecord) -> None:
+        if not is_billed(record.http_status, record.code):
+            self.state.settle_unbilled(record.at)
 
 
 class PgyResource(dg.ConfigurableResource):
@@ -120,7 +151,22 @@ class PgyResource(dg.ConfigurableResource):
     kol_workers: int = Field(default=8, description="KOLs fetched concurrently within one run.")
     daily_call_budget: int | None = Field(
         default=None,
-        description="Most billed calls per day (Asia/Shanghai) across all runs (default: PGY_DAILY_CALL_BUDGET, else no cap).",
+        description="Most billed calls (codes 0 and 201) per day (Asia/Shanghai) across all runs (default: PGY_DAILY_CALL_BUDGET, else no cap).",
+    )
+    daily_unbilled_call_limit: int | None = Field(
+        default=None,
+        description=(
+            "Most calls per day the vendor does not bill (301, 500, ...) before all calls stop: a guard "
+            "against retrying a failing API for ever (default: PGY_DAILY_UNBILLED_CALL_LIMIT, else 50,000)."
+        ),
+    )
+    no_content_recheck_days: int = Field(
+        default=30,
+        ge=1,
+        description=(
+            "A KOL whose listing answered code 201 (no content; billed) is not bought again for this many "
+            "days; `pgy refresh --force` (run config `force: true`) buys it at once."
+        ),
     )
     retry_cooldown_s: float = Field(default=300.0, description="First wait before re-running a failed KOL.")
     retry_max_attempts: int = Field(default=4, description="Attempts at a KOL before the sensor gives up.")
@@ -172,6 +218,10 @@ class PgyResource(dg.ConfigurableResource):
     def call_budget(self) -> int | None:
         return self.daily_call_budget if self.daily_call_budget is not None else settings.daily_call_budget()
 
+    def unbilled_call_limit(self) -> int:
+        limit = self.daily_unbilled_call_limit
+        return limit if limit is not None else settings.daily_unbilled_call_limit()
+
     def claim_source(self, source: ApiSource) -> None:
         """Refuse, before anything is bought, a source other than the one that filled this data dir."""
         self.state().claim_source(
@@ -202,19 +252,12 @@ class PgyResource(dg.ConfigurableResource):
             full_every_days=self.full_refresh_every_days,
             fresh_for=self.fresh_for() if fresh_for is None else fresh_for,
             resume_max_age=self.resume_max_age(),
+            no_content_recheck=timedelta(days=self.no_content_recheck_days),
         )
 
     def engagement(self) -> EngagementSettings:
         return EngagementSettings(self.viral_low_likes, self.viral_high_likes)
 
-    def budget_guard(self) -> Callable[[], None]:
-        """A ``before_call`` hook: counts each call against the daily budget, refuses past it."""
-        state, budget = self.state(), self.call_budget()
-
-        def guard() -> None:
-            if not state.try_spend(budget, settings.now()):
-                raise BudgetExhausted(
-                    f"the daily call budget of {budget} calls is spent (PGY_DAILY_CALL_BUDGET)"
-                )
-
-        return guard
+    def budget_guard(self) -> BudgetGuard:
+        """The client's ``before_call``/``after_call`` hooks: the daily budget of billed calls."""
+        return BudgetGuard(self.state(), self.call_budget(), self.unbilled_call_limit())

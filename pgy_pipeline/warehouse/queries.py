@@ -26,6 +26,7 @@ class RunFigures(NamedTuple):
     pages: int
     calls: int
     notes: int
+    calls_billed: int  # what the vendor bills of ``calls`` (codes 0 and 201)
 
 
 def run_figures(conn: duckdb.DuckDBPyConnection, run_ids: Sequence[str]) -> RunFigures:
@@ -33,12 +34,14 @@ def run_figures(conn: duckdb.DuckDBPyConnection, run_ids: Sequence[str]) -> RunF
     row = conn.execute(
         """
         SELECT count(*) FILTER (WHERE status = 'complete'), count(*) FILTER (WHERE status <> 'complete'),
-               coalesce(sum(pages), 0), coalesce(sum(calls), 0), coalesce(sum(notes_returned), 0)
+               coalesce(sum(pages), 0), coalesce(sum(calls), 0), coalesce(sum(notes_returned), 0),
+               (SELECT count(*) FILTER (WHERE billed) FROM api_calls
+                WHERE run_id IN (SELECT unnest($ids::VARCHAR[])))
         FROM fetches WHERE run_id IN (SELECT unnest($ids::VARCHAR[]))
         """,
         {"ids": list(run_ids)},
     ).fetchone()
-    return RunFigures(*(int(v) for v in row)) if row else RunFigures(0, 0, 0, 0, 0)
+    return RunFigures(*(int(v) for v in row)) if row else RunFigures(0, 0, 0, 0, 0, 0)
 
 
 def warehouse_totals(conn: duckdb.DuckDBPyConnection) -> tuple[int, int]:

@@ -34,6 +34,7 @@ CALL_COLUMNS = [
     "latency_ms",
     "run_id",
     "fetch_id",
+    "billed",
 ]
 
 
@@ -66,6 +67,9 @@ class FetchRow:
     error_kind: str | None = None
     failed_pages: str | None = None
     message: str | None = None
+    # Per note field of the contract, over the fetch's pages: notes read, and values sent as null,
+    # missing, or unreadable (JSON; justoneapi.contract.FieldCounts.as_json). The notes check reads it.
+    field_counts: str | None = None
 
 
 FETCH_COLUMNS = [f.name for f in dataclasses.fields(FetchRow)]

@@ -42,7 +42,9 @@ def test_status_and_retry_say_what_is_waiting(make_env, monkeypatch, tmp_path):
     monkeypatch.setenv("PGY_DATA_DIR", str(env.data_dir))
     status = CliRunner().invoke(main, ["status"])
     assert status.exit_code == 0
-    assert "API calls today (Asia/Shanghai): 4" in status.output
+    # Four 301s: calls the vendor does not bill, so the spend is 0.
+    assert "API calls today (Asia/Shanghai): 0 billed" in status.output
+    assert "and 4 not billed" in status.output
     assert "kol_a: 1 failed attempt(s), retry code 301; next retry" in status.output
     assert "no quota stop" in status.output
 

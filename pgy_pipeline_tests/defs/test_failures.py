@@ -207,3 +207,26 @@ def test_a_run_that_fails_before_any_kol_leaves_all_its_partitions_failed(make_e
     assert not runs[0].success and env.sim.counters().calls_total == 0
     mat, failed = env.partition_status("notes")
     assert mat == set() and failed == {"ok_kol", "flaky_kol"}
+
+
+def test_a_storm_of_301s_does_not_eat_the_budget_of_billed_calls(make_env):
+    counts = {"flaky_kol": 9, "ok_a": 8, "ok_b": 8, "ok_c": 8}
+    env = make_env(fixed_counts=counts, user_codes={"flaky_kol": 301}, pgy={"daily_call_budget": 4})
+    runs = env.refresh(list(counts))
+    assert not runs[0].success and "call budget" not in (runs[0].failure or "")
+    assert runs[0].tags["pgy/failed_kols"] == "flaky_kol:301"  # the budget stopped nobody
+    state = PipelineState(env.data_dir)
+    assert (state.spent(), state.unbilled()) == (3, 4)  # three pages bought, four 301s free
+    with env.db() as conn:
+        spend = conn.execute("SELECT calls_billed, calls_unbilled, calls FROM api_spend_daily").fetchall()
+    assert spend == [(3, 4, 7)]
+
+
+def test_unbilled_calls_stop_every_call_at_their_own_limit(make_env):
+    ids = [f"k{i}" for i in range(6)]
+    env = make_env(fixed_counts=dict.fromkeys(ids, 9), p_301=1.0, pgy={"daily_unbilled_call_limit": 10})
+    runs = env.refresh(ids)
+    assert not runs[0].success and "unbilled call limit reached" in (runs[0].failure or "")
+    # Within the calls in flight (4 KOL workers) of the limit; nothing billed.
+    assert 10 <= env.sim.counters().calls_total <= 10 + 4
+    assert PipelineState(env.data_dir).spent() == 0

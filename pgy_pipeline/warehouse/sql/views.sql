@@ -84,6 +84,8 @@ COMMENT ON VIEW note_growth IS 'Metric growth of each note between consecutive s
 
 CREATE OR REPLACE VIEW api_spend_daily AS
 SELECT CAST(timezone('Asia/Shanghai', called_at) AS DATE) AS day,
+       count(*) FILTER (WHERE billed) AS calls_billed,
+       count(*) FILTER (WHERE NOT billed) AS calls_unbilled,
        count(*) AS calls,
        count(*) FILTER (WHERE code = 0) AS calls_ok,
        count(*) FILTER (WHERE code IS DISTINCT FROM 0) AS calls_failed,
@@ -91,7 +93,7 @@ SELECT CAST(timezone('Asia/Shanghai', called_at) AS DATE) AS day,
        round(avg(latency_ms), 1) AS avg_latency_ms
 FROM api_calls
 GROUP BY ALL;
-COMMENT ON VIEW api_spend_daily IS 'Billed calls per day (Asia/Shanghai, the quota''s day): each call costs money, failed ones included.';
+COMMENT ON VIEW api_spend_daily IS 'API spend per day (Asia/Shanghai, the quota''s day): calls_billed is what the vendor bills (codes 0 and 201); the other codes are free.';
 
 COMMENT ON COLUMN kol_leaderboard.user_id IS 'Xiaohongshu user id of the KOL.';
 COMMENT ON COLUMN kol_leaderboard.label IS 'Roster label of the KOL.';
@@ -131,7 +133,9 @@ COMMENT ON COLUMN note_growth.likes_gained IS 'Likes gained since the previous s
 COMMENT ON COLUMN note_growth.collects_gained IS 'Collects gained since the previous snapshot.';
 COMMENT ON COLUMN note_growth.since_previous IS 'Time since the previous snapshot.';
 COMMENT ON COLUMN api_spend_daily.day IS 'Calendar day in Asia/Shanghai.';
-COMMENT ON COLUMN api_spend_daily.calls IS 'Billed calls that day (retries included).';
+COMMENT ON COLUMN api_spend_daily.calls_billed IS 'Calls the vendor bills (code 0 or 201): the spend, what PGY_DAILY_CALL_BUDGET caps.';
+COMMENT ON COLUMN api_spend_daily.calls_unbilled IS 'Calls the vendor does not bill (301, 302, 500, HTTP errors, no answer).';
+COMMENT ON COLUMN api_spend_daily.calls IS 'Every call that day, billed or not (retries included).';
 COMMENT ON COLUMN api_spend_daily.calls_ok IS 'Calls answered with code 0.';
 COMMENT ON COLUMN api_spend_daily.calls_failed IS 'Calls that failed (any other code, or no answer).';
 COMMENT ON COLUMN api_spend_daily.kols IS 'Distinct KOLs called for.';
