@@ -5,6 +5,7 @@ No Dagster here: the sensors call ``notify*`` with plain values. Configured by
 """
 
 from .dedup import DedupStore
+from .drift import drift_alert, drift_alerts, drift_tag, parse_drift_tag
 from .events import (
     given_up_alert,
     given_up_key,
@@ -18,7 +19,7 @@ from .events import (
 )
 from .formats import render, truncate_bytes
 from .model import Alert, AlertKind, kol_list
-from .notify import NotifyResult, notify, notify_given_up, notify_stops
+from .notify import NotifyResult, notify, notify_drift, notify_given_up, notify_stops
 from .sender import SendResult, WebhookSender
 from .settings import (
     DAGSTER_URL_VAR,
@@ -44,12 +45,17 @@ __all__ = [
     "WebhookKind",
     "WebhookSender",
     "alert_settings",
+    "drift_alert",
+    "drift_alerts",
+    "drift_tag",
     "given_up_alert",
     "given_up_key",
     "kol_list",
     "notify",
+    "notify_drift",
     "notify_given_up",
     "notify_stops",
+    "parse_drift_tag",
     "parse_kol_tag",
     "render",
     "run_failed_alert",

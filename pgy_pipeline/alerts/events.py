@@ -19,10 +19,12 @@ from pgy_pipeline.justoneapi.errors import (
     InsufficientBalance,
     InvalidToken,
     QuotaExceeded,
+    UnbilledLimitReached,
 )
 from pgy_pipeline.justoneapi.redaction import redact
 from pgy_pipeline.warehouse.state import QUOTA_TZ, quota_day
 
+from .drift import SCHEMA_KIND, drift_alert, parse_drift_tag
 from .model import Alert, AlertKind, kol_list
 
 Labels = Mapping[str, str | None]
@@ -34,6 +36,7 @@ _STOP_ERRORS: tuple[tuple[type[ApiError], AlertKind], ...] = (
     (InsufficientBalance, AlertKind.BALANCE_STOP),
     (InvalidToken, AlertKind.TOKEN_STOP),
     (BudgetExhausted, AlertKind.BUDGET_STOP),
+    (UnbilledLimitReached, AlertKind.UNBILLED_STOP),
 )
 # The vendor's codes for them, from its code table (303, 601, 100).
 STOP_CODES = {
@@ -58,8 +61,14 @@ _STOP_TEXT = {
     ),
     AlertKind.BUDGET_STOP: (
         "pgy: daily call budget spent",
-        "All API calls stopped: our own daily call budget (PGY_DAILY_CALL_BUDGET) is spent.",
+        "All API calls stopped: our own daily budget of billed calls (PGY_DAILY_CALL_BUDGET) is spent.",
         "raise PGY_DAILY_CALL_BUDGET, or wait: the budget renews at midnight Asia/Shanghai.",
+    ),
+    AlertKind.UNBILLED_STOP: (
+        "pgy: too many failing API calls today",
+        "All API calls stopped: today's calls the vendor did not bill (301, 500, ...) reached "
+        "PGY_DAILY_UNBILLED_CALL_LIMIT.",
+        "see `pgy status` for the failing KOLs and codes; raise the limit, or wait for midnight Asia/Shanghai.",
     ),
 }
 
@@ -245,25 +254,32 @@ def run_failure_alerts(
     link: str | None = None,
     retry_run: bool = False,
     now: datetime | None = None,
+    drift: str | None = None,
+    unbilled_stop: bool = False,
 ) -> list[Alert]:
-    """The alerts a failed run deserves: one per stop it met, plus one for its other failures.
+    """The alerts a failed run deserves: one per stop or drift it met, plus one for its other failures.
 
     A run that failed only because calls are stopped gets the stop's alert alone, whose key it
     shares with every other run under the same stop: the group hears of a quota stop once, not
     once per scheduled run. ``quota_until`` is the active quota stop's end (PipelineState).
     A ``retry_run`` (launched by the retry sensor) whose KOLs all failed retryably again says
-    nothing: the retry sensor announces the KOLs it finally gives up on.
+    nothing: the retry sensor announces the KOLs it finally gives up on. ``drift`` is the run's
+    ``pgy/schema_drift`` tag: its KOLs get the drift's one alert, shared with every run that met it.
     """
     failed = parse_kol_tag(failed_kols_tag)
     retryable = [u for u, _ in parse_kol_tag(retryable_kols_tag)]
     stops: dict[AlertKind, list[str]] = defaultdict(list)
     others = []
+    met_drift, drifted = parse_drift_tag(drift), []
     for user_id, code in failed:
         kind = stop_kind(int(code)) if code.isdigit() else None
         if kind is None and code == "stop":
-            # Refused without a vendor code: an active quota stop, else our own budget.
-            kind = AlertKind.QUOTA_STOP if quota_until is not None else AlertKind.BUDGET_STOP
-        if kind is None:
+            # Refused without a vendor code: an active quota stop, else our own limits.
+            own = AlertKind.UNBILLED_STOP if unbilled_stop else AlertKind.BUDGET_STOP
+            kind = AlertKind.QUOTA_STOP if quota_until is not None else own
+        if kind is None and code == SCHEMA_KIND and met_drift is not None:
+            drifted.append(user_id)
+        elif kind is None:
             others.append((user_id, code))
         else:
             stops[kind].append(user_id)
@@ -279,9 +295,11 @@ def run_failure_alerts(
         )
         for kind, users in stops.items()
     ]
+    if met_drift is not None and drifted:
+        alerts.append(drift_alert(*met_drift, drifted, labels=labels, link=link))
     kept = [u for u in retryable if u in {o for o, _ in others}]
     if retry_run and others and set(kept) >= {o for o, _ in others}:
         return alerts
-    if others or not stops:
+    if others or not (stops or drifted):
         alerts.append(run_failed_alert(run_id, job_name, message, others, kept, labels=labels, link=link))
     return alerts

@@ -20,6 +20,8 @@ class AlertKind(StrEnum):
     BALANCE_STOP = "balance_stop"
     TOKEN_STOP = "token_stop"
     BUDGET_STOP = "budget_stop"
+    UNBILLED_STOP = "unbilled_stop"
+    SCHEMA_DRIFT = "schema_drift"
     KOL_GIVEN_UP = "kol_given_up"
 
 

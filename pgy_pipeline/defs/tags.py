@@ -6,3 +6,4 @@ Plain strings, no Dagster import: the command line reads them without loading Da
 TRIGGER_TAG = "pgy/trigger"  # what launched the run: cli, schedule, roster, retry
 FAILED_KOLS_TAG = "pgy/failed_kols"  # "user_id:code,..." of the KOLs that failed
 RETRYABLE_KOLS_TAG = "pgy/retryable_kols"  # "user_id,..." the retry sensor will re-launch
+SCHEMA_DRIFT_TAG = "pgy/schema_drift"  # the drift a run met (alerts.events.drift_tag): one alert per drift

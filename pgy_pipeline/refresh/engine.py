@@ -23,10 +23,12 @@ from pgy_pipeline.justoneapi import (
     CallRecord,
     FetchIncomplete,
     FetchResult,
+    NoContent,
     NotesDetailClient,
     NotesQuery,
     Page,
     QuotaExceeded,
+    StopAllCalls,
 )
 from pgy_pipeline.refresh.convert import (
     calls_frame,
@@ -209,9 +211,15 @@ class Refresher:
             # Full and incremental fetches ask for the same pages: either reuses the other's.
             now = self.clock()
             fetch_id = self.raw.resumable(user_id, fp, self.resume_max_age, now)
+            stored = self.raw.pages(user_id, fetch_id) if fetch_id else {}
+            known = {n: page_from_stored(rp, query) for n, rp in stored.items()}
+            if any(page.drift is not None for page in known.values()):
+                # A fetch that drifted stays as it is, for `pgy replay` once the code reads its shape
+                # (then its pages parse without drift and it is resumed like any other). Until then a
+                # new attempt is a new fetch: the vendor may have changed back.
+                fetch_id, known = None, {}
             if fetch_id is None:
                 fetch_id = self.raw.begin(user_id, fp, query.filters(), self.run_id, now)
-            known = {n: page_from_stored(rp, query) for n, rp in self.raw.pages(user_id, fetch_id).items()}
         except Exception as exc:  # storage trouble must not kill the other KOLs
             log.exception("cannot prepare the fetch of %s", user_id)
             return _Fetched(query, None, started, internal=f"raw layer: {exc}")
@@ -317,8 +325,17 @@ class Refresher:
         kind = error_kind(cause)
         if isinstance(cause, QuotaExceeded):
             self.state.set_stop("quota", next_quota_reset(), "daily quota exceeded (code 303)")
-        if kind != ErrorKind.STOP:
-            # Stops are run-wide (token, quota, balance, budget): not this KOL's fault.
+        if isinstance(cause, NoContent):
+            outcome.message = (
+                "no content available (code 201): the API says this KOL has no content; its stored notes "
+                "are kept (a 201 is no evidence that they are gone)"
+            )
+            # A filtered listing may well be empty; only the whole listing says the KOL has nothing.
+            self.state.clear_failure(f.query.user_id)
+            if f.query.is_unfiltered:
+                self.state.mark_no_content(f.query.user_id, self.clock(), self.run_id)
+        elif not isinstance(cause, StopAllCalls):
+            # Stops are run-wide (token, quota, balance, budget, drift): not this KOL's fault.
             self.state.record_failure(
                 f.query.user_id,
                 code=cause.code,

@@ -13,6 +13,7 @@ import duckdb
 import pytest
 
 from pgy_pipeline.defs.checks import (
+    notes_fields_readable,
     notes_match_reported_total,
     notes_metrics_non_negative,
     notes_unique_per_kol,
@@ -155,6 +156,19 @@ def test_checks_pass_on_good_data_and_fail_on_bad(make_env):
     assert not bad.passed and bad.metadata["negative_rows"].value == 1
     off = _check(notes_match_reported_total, env.pgy)
     assert not off.passed and off.metadata["kols_off"].value == 1
+
+
+def test_a_slow_rise_of_nulls_below_drift_warns_against_the_kols_own_history(make_env):
+    env = make_env(fixed_counts={"kol_a": 40, "kol_b": 24})
+    env.refresh(["kol_a", "kol_b"])
+    assert _check(notes_fields_readable, env.pgy).passed
+    # The vendor starts leaving collects and third-party reads null on ~40% of notes: fewer than the
+    # half of a page that would be drift, so the fetch is written, and the check says so.
+    env.sim.update(null_metric_share=0.8)
+    assert env.refresh(["kol_a", "kol_b"])[0].success
+    result = _check(notes_fields_readable, env.pgy)
+    assert not result.passed and result.severity == dg.AssetCheckSeverity.WARN
+    assert set(result.metadata["fields_risen"].value.split(", ")) == {"collectNum", "thirdReadUserNum"}
 
 
 def test_uniqueness_check_fails_on_a_table_without_its_key(tmp_path):

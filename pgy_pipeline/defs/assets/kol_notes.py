@@ -26,13 +26,19 @@ from dagster._core.events import AssetMaterializationPlannedData, DagsterEvent
 from dagster._core.storage.tags import EXTERNALLY_MANAGED_ASSETS_TAG
 from pydantic import Field
 
-from pgy_pipeline.defs.alerts import alert_stops
-from pgy_pipeline.defs.assets.metadata import column_schema, failure_message, outcome_table
+from pgy_pipeline.alerts import drift_tag
+from pgy_pipeline.defs.alerts import alert_drift, alert_stops
+from pgy_pipeline.defs.assets.metadata import (
+    column_schema,
+    failure_message,
+    no_content_metadata,
+    outcome_table,
+)
 from pgy_pipeline.defs.assets.refresh_plan import plan_run
 from pgy_pipeline.defs.checks import NOTES_CHECK_SPECS, NOTES_KEY, run_selected_checks
 from pgy_pipeline.defs.partitions import KOLS_PARTITIONS_NAME, kol_partitions
 from pgy_pipeline.defs.resources import JustOneApiResource, PgyResource
-from pgy_pipeline.defs.tags import FAILED_KOLS_TAG, RETRYABLE_KOLS_TAG
+from pgy_pipeline.defs.tags import FAILED_KOLS_TAG, RETRYABLE_KOLS_TAG, SCHEMA_DRIFT_TAG
 from pgy_pipeline.justoneapi import AdvertiseSwitch, IsThirdPlatform, NotesQuery, NoteType, OrderType
 from pgy_pipeline.refresh import KolOutcome, KolStatus, Refresher, summarize
 from pgy_pipeline.refresh.modes import RefreshMode
@@ -192,6 +198,15 @@ def _refresh_kols(
             landed.add(o.user_id)
             context.log.info("KOL %s %s", o.user_id, o.message)
             return
+        if o.status == KolStatus.NO_CONTENT:
+            # Not a failure; its stored notes stay. Answered in this run: its partitions say so.
+            landed.add(o.user_id)
+            context.log.warning("KOL %s: %s", o.user_id, o.message)
+            if o.fetch_id is not None:
+                md = {"label": labels.get(o.user_id) or "", **no_content_metadata(o)}
+                for key in (NOTE_PAGES, NOTES):
+                    context.log_event(dg.AssetMaterialization(key, partition=o.user_id, metadata=md))
+            return
         if o.status == KolStatus.SKIPPED:
             # Its partitions keep the status of the run that bought it.
             landed.add(o.user_id)
@@ -243,8 +258,9 @@ def _refresh_kols(
         )
         landed.add(o.user_id)
 
+    guard = pgy.budget_guard()
     refresher = Refresher(
-        client_factory=lambda observer: api.open_client(observer=observer, before_call=pgy.budget_guard()),
+        client_factory=lambda observer: api.open_client(observer, guard.before_call, guard.after_call),
         warehouse=warehouse,
         raw=raw,
         state=pgy.state(),
@@ -255,8 +271,10 @@ def _refresh_kols(
         fresh_for=timedelta(0) if config.force else pgy.fresh_for(),
         on_outcome=report,
     )
-    plan = plan_run(context, pgy, raw, user_ids, filters, RefreshMode(config.mode), refresher.fresh_for)
-    deferred = plan.deferred_outcomes()
+    plan = plan_run(
+        context, pgy, raw, user_ids, filters, RefreshMode(config.mode), refresher.fresh_for, config.force
+    )
+    deferred = plan.deferred_outcomes() + plan.no_content_outcomes()
     for o in deferred:
         report(o)
     outcomes = refresher.refresh([k.user_id for k in plan.to_fetch], filters, plan.stop_before, plan.fresh)
@@ -267,6 +285,7 @@ def _refresh_kols(
         context.log.warning(edit.message)
     failed = [o for o in outcomes if o.failed]
     alert_stops(pgy, outcomes, context.run_id, labels)
+    alert_drift(pgy, outcomes, context.run_id, labels)
     # Outputs are skippable and never yielded: each KOL's partitions were reported through
     # AssetMaterialization events above, as it landed.
     yield from run_selected_checks(context, pgy)
@@ -276,6 +295,9 @@ def _refresh_kols(
             RETRYABLE_KOLS_TAG: ",".join(o.user_id for o in failed if o.retryable)[:4000],
             "pgy/api_calls": str(totals.api_calls),
         }
+        drifted = next((o for o in failed if o.drift_key), None)
+        if drifted is not None:
+            tags[SCHEMA_DRIFT_TAG] = drift_tag(str(drifted.drift_key), drifted.drift or "")
         context.instance.add_run_tags(context.run_id, tags)
         raise dg.Failure(
             description=failure_message(failed, len(outcomes)),
