@@ -6,6 +6,7 @@ simulator override per drift), through real Dagster, real HTTP and a real DuckDB
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import dagster as dg
@@ -76,15 +77,15 @@ def test_a_drift_leaves_every_stored_value_unchanged_and_says_in_one_line_what_c
     assert failure is not None and failure.error_kind == "schema" and failure.gave_up  # not retried blindly
 
 
-def test_the_raw_pages_of_a_drifted_fetch_are_kept(filled):
+def test_the_raw_pages_of_a_drifted_fetch_are_kept_unsealed_for_a_replay(filled):
     filled.sim.update(rename_fields={"readNum": "readCount"})
     filled.refresh(["kol_a"])
-    bodies = [
-        line
-        for f in (filled.data_dir / "raw" / "kol_a").glob("*.jsonl")
-        for line in f.read_text().splitlines()
-    ]
-    assert any('"readCount":' in line for line in bodies)
+    raw = filled.data_dir / "raw" / "kol_a"
+    (drifted,) = [f for f in raw.glob("*.jsonl") if '"readCount":' in f.read_text()]
+    # Not sealed as done: its row says why it failed, and a replay finds it.
+    assert not drifted.with_suffix(".done.json").exists()
+    row = json.loads(drifted.with_suffix(".failed.json").read_text())
+    assert (row["status"], row["error_kind"]) == ("failed", "schema")
 
 
 def test_one_alert_per_drift_not_per_kol_or_run(make_env, receiver: Receiver, monkeypatch):  # noqa: F811

@@ -64,7 +64,9 @@ class JustOneApiResource(dg.ConfigurableResource):
         description="How long one page may keep meeting 302/429 (waiting, never failing) before it fails as retryable.",
     )
     rate_limit_per_s: float = Field(default=20.0, description="Ceiling of calls per second for this token.")
-    max_pages: int = Field(default=250, description="Hard cap of pages per KOL (every call is billed).")
+    max_pages: int = Field(
+        default=250, description="Hard cap of pages per KOL (every page bought is billed)."
+    )
     page_workers: int = Field(
         default=4, description="Pages of one KOL fetched in parallel once total is known."
     )
