@@ -326,10 +326,6 @@ class Refresher:
         if isinstance(cause, QuotaExceeded):
             self.state.set_stop("quota", next_quota_reset(), "daily quota exceeded (code 303)")
         if isinstance(cause, NoContent):
-            outcome.message = (
-                "no content available (code 201): the API says this KOL has no content; its stored notes "
-                "are kept (a 201 is no evidence that they are gone)"
-            )
             # A filtered listing may well be empty; only the whole listing says the KOL has nothing.
             self.state.clear_failure(f.query.user_id)
             if f.query.is_unfiltered:

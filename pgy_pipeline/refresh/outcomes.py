@@ -54,6 +54,11 @@ class ErrorKind(StrEnum):
     INTERNAL = "internal"
 
 
+NO_CONTENT_MESSAGE = (
+    "no content available (code 201): the API says this KOL has no content; its stored notes are kept "
+    "(a 201 is no evidence that they are gone)"
+)
+
 # The kinds of failure the retry sensor re-launches after a cooldown; all others are final.
 RETRIED_KINDS = (ErrorKind.RETRY, ErrorKind.SLOW_DOWN)
 
@@ -218,14 +223,15 @@ def failed_outcome(
     stop = isinstance(cause, StopAllCalls)
     status = KolStatus.STOPPED if stop else KolStatus.FAILED
     drift = getattr(cause, "drift", None)
+    no_content = kind == ErrorKind.NO_CONTENT
     outcome = KolOutcome(
         user_id,
-        KolStatus.NO_CONTENT if kind == ErrorKind.NO_CONTENT else status,
+        KolStatus.NO_CONTENT if no_content else status,
         fetch_id=fetch_id,
         error_kind=kind,
         error_code=cause.code,
         failed_pages=failed_pages_text(failed_pages),
-        message=str(cause),
+        message=NO_CONTENT_MESSAGE if no_content else str(cause),
         action=getattr(cause, "action", None) if stop else None,
         summary=cause.summary,
         drift=drift.detail if drift is not None else None,
