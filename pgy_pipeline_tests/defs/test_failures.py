@@ -53,9 +53,9 @@ def test_retry_sensor_relaunches_the_301_kol_until_it_succeeds(make_env):
     requests = result.run_requests or []
     # Exactly the retryable KOL: not the one denied (600), not the one that succeeded.
     assert [r.partition_key for r in requests] == ["flaky_kol"]
-    assert requests[0].run_key == "retry:flaky_kol:1"
+    assert requests[0].run_key == "retry:flaky_kol:1:1"  # (KOL, failure episode, attempt)
     again = _retry_tick(env)
-    assert [r.run_key for r in again.run_requests] == ["retry:flaky_kol:1"]  # same key: Dagster dedups
+    assert [r.run_key for r in again.run_requests] == ["retry:flaky_kol:1:1"]  # same key: Dagster dedups
 
     env.sim.update(user_codes={})  # the API recovers
     job = env.defs.resolve_job_def("refresh_kols")
@@ -80,7 +80,7 @@ def test_retry_sensor_gives_up_after_max_attempts_with_a_visible_reason(make_env
     )
     env.refresh(["flaky_kol"])
     first = _retry_tick(env)
-    assert [r.run_key for r in first.run_requests] == ["retry:flaky_kol:1"]
+    assert [r.run_key for r in first.run_requests] == ["retry:flaky_kol:1:1"]
     env.refresh(["flaky_kol"])  # the retry fails too: second attempt, the maximum
     gave_up = _retry_tick(env)
     assert isinstance(gave_up, dg.SkipReason)
