@@ -42,7 +42,7 @@ from pgy_pipeline.refresh.outcomes import (
     failed_outcome,
     ok_outcome,
 )
-from pgy_pipeline.warehouse import Warehouse
+from pgy_pipeline.warehouse import PublishError, Warehouse
 from pgy_pipeline.warehouse.raw import RawStore
 from pgy_pipeline.warehouse.replay import fetch_row_to_json
 from pgy_pipeline.warehouse.state import PipelineState, RetryPolicy, next_quota_reset
@@ -121,6 +121,8 @@ class Refresher:
         # The pipeline's clock (settings.now: PGY_TODAY pins the day), for fetch times and
         # for what counts as "fetched recently" or "resumable".
         self.clock = clock or settings.now
+        # Set when the last publish of a refresh failed: the snapshot readers open is stale.
+        self.publish_error: str | None = None
 
     def refresh(
         self,
@@ -191,7 +193,12 @@ class Refresher:
                 for outcome in self._store([f.result() for f in done]):
                     outcomes[outcome.user_id] = outcome
                     self._report(outcome)
-        self.warehouse.publish_if_dirty()
+        try:
+            self.warehouse.publish_if_dirty()
+        except PublishError as exc:
+            # The outcomes stand: their data is committed (and sealed in the raw layer).
+            self.publish_error = str(exc)
+            log.error("%s", exc)
         return [outcomes[q.user_id] for q in queries]
 
     def _report(self, outcome: KolOutcome) -> None:

@@ -132,6 +132,10 @@ class WarehouseError(RuntimeError):
     """The warehouse file cannot be used (missing directory, read-only, newer schema...)."""
 
 
+class PublishError(WarehouseError):
+    """Writes committed, the snapshot not replaced: readers see the previous one meanwhile."""
+
+
 class Warehouse:
     """The DuckDB warehouse under a data directory."""
 
@@ -194,6 +198,10 @@ class Warehouse:
         ``publish``: True publishes the snapshot now, False never, None when the last
         publish is older than ``publish_interval_s`` (keeps big runs from copying the
         file after every KOL).
+
+        A publish comes after the commit, so its failure is not the write's: with ``publish``
+        None it is logged and left to the next write or ``publish_if_dirty`` (the data is in
+        the working copy, which every publish copies whole); with True, PublishError says so.
         """
         with self._locked():
             conn = self._connect_rw()
@@ -203,9 +211,15 @@ class Warehouse:
                 self._dirty = True
                 due = time.monotonic() - self._last_publish >= self.publish_interval_s
                 if publish or (publish is None and due):
-                    conn.execute("CHECKPOINT")
-                    conn.close()
-                    self._publish_locked()
+                    try:
+                        conn.execute("CHECKPOINT")
+                        conn.close()
+                        self._publish_locked()
+                    except Exception as exc:
+                        error = self._publish_failed(exc)
+                        if publish:
+                            raise error from exc
+                        log.warning("%s; a later publish carries it", error)
             finally:
                 conn.close()
 
@@ -228,15 +242,25 @@ class Warehouse:
                 self._publish_locked()
 
     def publish(self) -> Path:
-        """Checkpoint the working copy and atomically replace the published snapshot."""
+        """Checkpoint the working copy and atomically replace the published snapshot (PublishError)."""
         with self._locked():
             conn = self._connect_rw()
             try:
                 conn.execute("CHECKPOINT")
+                conn.close()
+                self._publish_locked()
+            except Exception as exc:
+                raise self._publish_failed(exc) from exc
             finally:
                 conn.close()
-            self._publish_locked()
         return self.published_path
+
+    def _publish_failed(self, exc: Exception) -> PublishError:
+        self._last_publish = time.monotonic()  # tried: the next attempt waits publish_interval_s
+        return PublishError(
+            f"{self.published_path} was not published ({type(exc).__name__}: {exc}); the data is stored "
+            f"in {self.working_path}, and readers see the previous snapshot until a publish succeeds"
+        )
 
     def publish_if_dirty(self) -> None:
         if self._dirty:

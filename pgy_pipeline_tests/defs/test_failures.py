@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import dagster as dg
 
 from pgy_pipeline.defs.sensors import kol_retry_sensor
@@ -207,3 +210,23 @@ def test_a_run_that_fails_before_any_kol_leaves_all_its_partitions_failed(make_e
     assert not runs[0].success and env.sim.counters().calls_total == 0
     mat, failed = env.partition_status("notes")
     assert mat == set() and failed == {"ok_kol", "flaky_kol"}
+
+
+def test_a_publish_failure_fails_no_kol_and_the_run_says_the_snapshot_lags(make_env):
+    env = make_env(fixed_counts={"k1": 9, "k2": 12})
+    # A directory where each publish writes its temporary copy: every publish fails.
+    blocker = env.data_dir / f".pgy.duckdb.{os.getpid()}.tmp"
+    blocker.mkdir()
+    (blocker / "in-the-way").write_text("", encoding="utf-8")
+    (run,) = env.refresh(["k1", "k2"])
+    assert not run.success
+    assert run.failure.startswith("2 KOL(s) stored, but "), run.failure
+    assert "pgy.duckdb was not published (IsADirectoryError" in run.failure
+    assert "pgy/failed_kols" not in run.tags
+    mat, failed = env.partition_status("notes")
+    assert mat == {"k1", "k2"} and failed == set()
+    assert PipelineState(env.data_dir).failures() == []
+    shutil.rmtree(blocker)
+    env.refresh(["k1"])  # the next run's publish carries both
+    with env.db() as conn:
+        assert stored_frame(conn, "k2") == expected_frame(env.sim, "k2")

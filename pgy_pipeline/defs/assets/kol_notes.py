@@ -270,6 +270,7 @@ def _refresh_kols(
     # Outputs are skippable and never yielded: each KOL's partitions were reported through
     # AssetMaterialization events above, as it landed.
     yield from run_selected_checks(context, pgy)
+    stale = f" {refresher.publish_error}." if refresher.publish_error else ""
     if failed:
         tags = {
             FAILED_KOLS_TAG: ",".join(f"{o.user_id}:{o.error_code or o.error_kind}" for o in failed)[:4000],
@@ -278,7 +279,7 @@ def _refresh_kols(
         }
         context.instance.add_run_tags(context.run_id, tags)
         raise dg.Failure(
-            description=failure_message(failed, len(outcomes)),
+            description=failure_message(failed, len(outcomes)) + stale,
             metadata={
                 "failed_kols": dg.MetadataValue.md(outcome_table(failed, labels)),
                 "kols_ok": totals.kols_ok,
@@ -289,3 +290,6 @@ def _refresh_kols(
             },
             allow_retries=False,
         )
+    if stale:
+        # Every KOL landed; the readers' snapshot lags until a later publish succeeds.
+        raise dg.Failure(description=f"{totals.kols_ok} KOL(s) stored, but{stale}", allow_retries=False)
