@@ -8,17 +8,15 @@ from .dedup import DedupStore
 from .events import (
     given_up_alert,
     given_up_key,
-    parse_kol_tag,
-    run_failed_alert,
-    run_failure_alerts,
     stop_alert,
+    stop_alert_kind,
     stop_alerts,
     stop_key,
-    stop_kind,
 )
 from .formats import render, truncate_bytes
 from .model import Alert, AlertKind, kol_list
 from .notify import NotifyResult, notify, notify_given_up, notify_stops
+from .runs import RunFailures, run_failed_alert, run_failure_alerts
 from .sender import SendResult, WebhookSender
 from .settings import (
     DAGSTER_URL_VAR,
@@ -40,6 +38,7 @@ __all__ = [
     "AlertSettings",
     "DedupStore",
     "NotifyResult",
+    "RunFailures",
     "SendResult",
     "WebhookKind",
     "WebhookSender",
@@ -50,13 +49,12 @@ __all__ = [
     "notify",
     "notify_given_up",
     "notify_stops",
-    "parse_kol_tag",
     "render",
     "run_failed_alert",
     "run_failure_alerts",
     "stop_alert",
+    "stop_alert_kind",
     "stop_alerts",
     "stop_key",
-    "stop_kind",
     "truncate_bytes",
 ]

@@ -114,6 +114,8 @@ class StopAllCalls(ApiError):
     default_kind = "stop"
     summary = "all calls stopped"
     action = "stop issuing calls"
+    # Which stop, in one word (run tags and alerts name it so; the stops table uses "quota").
+    stop_kind = "other"
 
     def _compose(self) -> str:
         return f"{super()._compose()} -> {self.action}"
@@ -122,16 +124,19 @@ class StopAllCalls(ApiError):
 class InvalidToken(StopAllCalls):
     summary = "invalid or inactive token"
     action = "set JUSTONEAPI_TOKEN to a valid token"
+    stop_kind = "token"
 
 
 class QuotaExceeded(StopAllCalls):
     summary = "daily quota exceeded"
     action = "daily quota exceeded: resumes after the quota resets"
+    stop_kind = "quota"
 
 
 class InsufficientBalance(StopAllCalls):
     summary = "insufficient balance"
     action = "top up the balance"
+    stop_kind = "balance"
 
 
 class BudgetExhausted(StopAllCalls):
@@ -140,6 +145,7 @@ class BudgetExhausted(StopAllCalls):
     default_kind = "budget"
     summary = "call budget exhausted"
     action = "raise the call budget or wait for the next run"
+    stop_kind = "budget"
 
 
 class RequestRejected(ApiError):

@@ -141,7 +141,7 @@ class Refresher:
         queries = [NotesQuery(u, **(filters or {})) for u in user_ids]  # validates before any call
         stop = self.state.active_stop()
         if stop:
-            _kind, until, reason = stop
+            kind, until, reason = stop
             outs = [
                 KolOutcome(
                     q.user_id,
@@ -149,6 +149,7 @@ class Refresher:
                     error_kind=ErrorKind.STOP,
                     message=f"{reason}; no calls until {until.isoformat()}",
                     summary=reason,
+                    stop_kind=kind,
                     action=f"no calls until the quota resets at {until.isoformat()}; runs after that resume",
                 )
                 for q in queries
@@ -323,7 +324,7 @@ class Refresher:
         outcome = failed_outcome(f.query.user_id, f.fetch_id, cause, f.failed_pages, f.result)
         kind = error_kind(cause)
         if isinstance(cause, QuotaExceeded):
-            self.state.set_stop("quota", next_quota_reset(), "daily quota exceeded (code 303)")
+            self.state.set_stop(cause.stop_kind, next_quota_reset(), "daily quota exceeded (code 303)")
         if kind != ErrorKind.STOP:
             # Stops are run-wide (token, quota, balance, budget): not this KOL's fault.
             self.state.record_failure(

@@ -90,6 +90,7 @@ class KolOutcome:
     message: str | None = None
     action: str | None = None  # what a person must do, for stops (e.g. "top up the balance")
     summary: str | None = None  # the failure in a few words, e.g. "daily quota exceeded"
+    stop_kind: str | None = None  # for a stop, which: quota, balance, token, budget (StopAllCalls.stop_kind)
     duration_s: float = 0.0
 
     @property
@@ -203,6 +204,7 @@ def failed_outcome(
         message=str(cause),
         action=getattr(cause, "action", None) if kind == ErrorKind.STOP else None,
         summary=cause.summary,
+        stop_kind=getattr(cause, "stop_kind", None) if kind == ErrorKind.STOP else None,
     )
     if partial is not None:
         outcome.pages = len(partial.pages)

@@ -26,13 +26,14 @@ from dagster._core.events import AssetMaterializationPlannedData, DagsterEvent
 from dagster._core.storage.tags import EXTERNALLY_MANAGED_ASSETS_TAG
 from pydantic import Field
 
+from pgy_pipeline.defs import kol_tags
 from pgy_pipeline.defs.alerts import alert_stops
 from pgy_pipeline.defs.assets.metadata import column_schema, failure_message, outcome_table
 from pgy_pipeline.defs.assets.refresh_plan import plan_run
 from pgy_pipeline.defs.checks import NOTES_CHECK_SPECS, NOTES_KEY, run_selected_checks
+from pgy_pipeline.defs.kol_tags import FailedKol
 from pgy_pipeline.defs.partitions import KOLS_PARTITIONS_NAME, kol_partitions
 from pgy_pipeline.defs.resources import JustOneApiResource, PgyResource
-from pgy_pipeline.defs.tags import FAILED_KOLS_TAG, RETRYABLE_KOLS_TAG
 from pgy_pipeline.justoneapi import AdvertiseSwitch, IsThirdPlatform, NotesQuery, NoteType, OrderType
 from pgy_pipeline.refresh import KolOutcome, KolStatus, Refresher, summarize
 from pgy_pipeline.refresh.modes import RefreshMode
@@ -272,16 +273,15 @@ def _refresh_kols(
     yield from run_selected_checks(context, pgy)
     stale = f" {refresher.publish_error}." if refresher.publish_error else ""
     if failed:
-        tags = {
-            FAILED_KOLS_TAG: ",".join(f"{o.user_id}:{o.error_code or o.error_kind}" for o in failed)[:4000],
-            RETRYABLE_KOLS_TAG: ",".join(o.user_id for o in failed if o.retryable)[:4000],
-            "pgy/api_calls": str(totals.api_calls),
-        }
+        entries = [FailedKol.of(o) for o in failed]
+        tags = {**kol_tags.encode(entries), "pgy/api_calls": str(totals.api_calls)}
         context.instance.add_run_tags(context.run_id, tags)
         raise dg.Failure(
             description=failure_message(failed, len(outcomes)) + stale,
             metadata={
                 "failed_kols": dg.MetadataValue.md(outcome_table(failed, labels)),
+                # Every failed KOL, where the tag has no room (same format as pgy/failed_kols).
+                "failed_kols_all": dg.MetadataValue.text(kol_tags.encode_failed(entries, limit=None)),
                 "kols_ok": totals.kols_ok,
                 "kols_failed": len(failed),
                 "api_calls": totals.api_calls,
