@@ -4,6 +4,7 @@ Plain strings, no Dagster import: the command line reads them without loading Da
 """
 
 TRIGGER_TAG = "pgy/trigger"  # what launched the run: cli, schedule, roster, retry
+RATE_TAG = "pgy/rate_limit_per_s"  # the calls per second the run's client allowed itself
 # The failed KOLs of a run; their format is defs/kol_tags.py's (encode, decode), nobody else's.
 FAILED_KOLS_TAG = "pgy/failed_kols"  # "user_id:code:reason,..." of the KOLs that failed
 RETRYABLE_KOLS_TAG = "pgy/retryable_kols"  # "user_id,..." the retry sensor will re-launch

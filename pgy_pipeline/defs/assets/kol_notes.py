@@ -34,6 +34,7 @@ from pgy_pipeline.defs.checks import NOTES_CHECK_SPECS, NOTES_KEY, run_selected_
 from pgy_pipeline.defs.kol_tags import FailedKol
 from pgy_pipeline.defs.partitions import KOLS_PARTITIONS_NAME, kol_partitions
 from pgy_pipeline.defs.resources import JustOneApiResource, PgyResource
+from pgy_pipeline.defs.tags import RATE_TAG
 from pgy_pipeline.justoneapi import AdvertiseSwitch, IsThirdPlatform, NotesQuery, NoteType, OrderType
 from pgy_pipeline.refresh import KolOutcome, KolStatus, Refresher, summarize
 from pgy_pipeline.refresh.modes import RefreshMode
@@ -180,9 +181,14 @@ def _refresh_kols(
         pgy.claim_source(source)
     except SourceMismatch as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
-    context.instance.add_run_tags(context.run_id, {"pgy/source": source.source_id})
+    rate = api.rate_limit()
+    context.instance.add_run_tags(context.run_id, {"pgy/source": source.source_id, RATE_TAG: f"{rate:g}"})
     context.log.info(
-        "refreshing %d KOL(s) from %s with filters %s", len(user_ids), source.describe(), json.dumps(filters)
+        "refreshing %d KOL(s) from %s at most %g calls/s with filters %s",
+        len(user_ids),
+        source.describe(),
+        rate,
+        json.dumps(filters),
     )
     raw = pgy.raw()
     unfiltered = filters == FetchConfig().filters()
