@@ -197,11 +197,7 @@ class Warehouse:
 
         ``publish``: True publishes the snapshot now, False never, None when the last
         publish is older than ``publish_interval_s`` (keeps big runs from copying the
-        file after every KOL).
-
-        A publish comes after the commit, so its failure is not the write's: with ``publish``
-        None it is logged and left to the next write or ``publish_if_dirty`` (the data is in
-        the working copy, which every publish copies whole); with True, PublishError says so.
+        file after every KOL). A failed publish is logged (None) or raised (True), never the write's.
         """
         with self._locked():
             conn = self._connect_rw()
@@ -211,15 +207,7 @@ class Warehouse:
                 self._dirty = True
                 due = time.monotonic() - self._last_publish >= self.publish_interval_s
                 if publish or (publish is None and due):
-                    try:
-                        conn.execute("CHECKPOINT")
-                        conn.close()
-                        self._publish_locked()
-                    except Exception as exc:
-                        error = self._publish_failed(exc)
-                        if publish:
-                            raise error from exc
-                        log.warning("%s; a later publish carries it", error)
+                    self._checkpoint_and_publish(conn, quiet=not publish)
             finally:
                 conn.close()
 
@@ -246,21 +234,24 @@ class Warehouse:
         with self._locked():
             conn = self._connect_rw()
             try:
-                conn.execute("CHECKPOINT")
-                conn.close()
-                self._publish_locked()
-            except Exception as exc:
-                raise self._publish_failed(exc) from exc
+                self._checkpoint_and_publish(conn)
             finally:
                 conn.close()
         return self.published_path
 
-    def _publish_failed(self, exc: Exception) -> PublishError:
-        self._last_publish = time.monotonic()  # tried: the next attempt waits publish_interval_s
-        return PublishError(
-            f"{self.published_path} was not published ({type(exc).__name__}: {exc}); the data is stored "
-            f"in {self.working_path}, and readers see the previous snapshot until a publish succeeds"
-        )
+    def _checkpoint_and_publish(self, conn: duckdb.DuckDBPyConnection, quiet: bool = False) -> None:
+        """Publish the working copy of ``conn``; a failure raises PublishError, or only logs it if ``quiet``."""
+        try:
+            conn.execute("CHECKPOINT")
+            conn.close()
+            self._publish_locked()
+        except Exception as exc:
+            self._last_publish = time.monotonic()  # tried: the next attempt waits publish_interval_s
+            why = f"{self.published_path} was not published ({type(exc).__name__}: {exc})"
+            error = PublishError(f"{why}; the data is in {self.working_path}; readers see the last snapshot")
+            if not quiet:
+                raise error from exc
+            log.warning("%s; a later publish carries it", error)
 
     def publish_if_dirty(self) -> None:
         if self._dirty:
