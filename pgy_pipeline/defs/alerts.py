@@ -26,9 +26,10 @@ from pgy_pipeline.alerts import (
 )
 from pgy_pipeline.alerts.drift import DriftedKol
 from pgy_pipeline.alerts.events import GivenUpKol, StoppedKol
+from pgy_pipeline.defs import kol_tags
 from pgy_pipeline.defs.partitions import roster_labels
 from pgy_pipeline.defs.resources import PgyResource
-from pgy_pipeline.defs.tags import FAILED_KOLS_TAG, RETRYABLE_KOLS_TAG, SCHEMA_DRIFT_TAG, TRIGGER_TAG
+from pgy_pipeline.defs.tags import SCHEMA_DRIFT_TAG, TRIGGER_TAG
 from pgy_pipeline.refresh.outcomes import RETRIED_KINDS
 
 ALERT_SENSOR_NAME = "pgy_alert_on_run_failure"
@@ -82,14 +83,12 @@ def pgy_alert_on_run_failure(context: dg.RunFailureSensorContext, pgy: PgyResour
         run.run_id,
         run.job_name,
         message or "the run failed",
-        run.tags.get(FAILED_KOLS_TAG),
-        run.tags.get(RETRYABLE_KOLS_TAG),
+        kol_tags.decode(run.tags),
         labels=kol_labels(pgy),
         quota_until=state.quota_stop_until(),
         link=settings.run_link(run.run_id),
         retry_run=run.tags.get(TRIGGER_TAG) == "retry",
         drift=run.tags.get(SCHEMA_DRIFT_TAG),
-        unbilled_stop=state.unbilled() >= pgy.unbilled_call_limit(),
     )
     results = [notify(alert, pgy.path, settings=settings) for alert in alerts]
     summary = ", ".join(

@@ -54,26 +54,43 @@ class JustOneApiResource(dg.ConfigurableResource):
         description="Fault profile of the embedded simulator (default: PGY_SIMULATOR_PROFILE, else realistic).",
     )
     simulator_seed: int = Field(default=0, description="Data seed of the embedded simulator.")
-    connect_timeout_s: float = 10.0
-    read_timeout_s: float = Field(default=60.0, description="The vendor advises at least 60 s.")
-    max_attempts: int = Field(default=4, description="Attempts per page on 301/500/timeouts.")
-    backoff_base_s: float = 0.5
-    backoff_max_s: float = 30.0
+    # Bounds here, where the fields are named as the UI and definitions.py name them: a bad
+    # value fails when the resource is built, naming its field, not at run start as the
+    # client's setting of another name.
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    read_timeout_s: float = Field(default=60.0, gt=0, description="The vendor advises at least 60 s.")
+    max_attempts: int = Field(default=4, ge=1, description="Attempts per page on 301/500/timeouts.")
+    backoff_base_s: float = Field(default=0.5, ge=0)
+    backoff_max_s: float = Field(default=30.0, ge=0)
     slow_down_max_wait_s: float = Field(
         default=600.0,
+        ge=0,
         description="How long one page may keep meeting 302/429 (waiting, never failing) before it fails as retryable.",
     )
-    rate_limit_per_s: float = Field(default=20.0, description="Ceiling of calls per second for this token.")
+    rate_limit_per_s: float | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "Ceiling of calls per second for this token, at least 1 (the limiter's floor). Unset: "
+            f"{settings.RATE_LIMIT_ENV} where the run executes, else {settings.DEFAULT_RATE_LIMIT_PER_S:g}."
+        ),
+    )
     max_pages: int = Field(
-        default=250, description="Hard cap of pages per KOL (every page bought is billed)."
+        default=250, ge=1, description="Hard cap of pages per KOL (every page bought is billed)."
     )
     page_workers: int = Field(
-        default=4, description="Pages of one KOL fetched in parallel once total is known."
+        default=4, ge=1, description="Pages of one KOL fetched in parallel once total is known."
     )
 
     def source(self) -> ApiSource:
         """The API a run would call, resolved now (call it where the run executes)."""
         return settings.api_source(self.token, self.base_url)
+
+    def rate_limit(self) -> float:
+        """The token's calls per second for a run, resolved now: the field, else the environment."""
+        if self.rate_limit_per_s is not None:
+            return self.rate_limit_per_s
+        return settings.rate_limit_per_s() or settings.DEFAULT_RATE_LIMIT_PER_S
 
     @contextlib.contextmanager
     def open_client(
@@ -105,7 +122,7 @@ class JustOneApiResource(dg.ConfigurableResource):
                 backoff_base_s=self.backoff_base_s,
                 backoff_max_s=self.backoff_max_s,
                 slow_down_max_wait_s=self.slow_down_max_wait_s,
-                rate_limit_per_s=self.rate_limit_per_s,
+                rate_limit_per_s=self.rate_limit(),
                 max_pages=self.max_pages,
                 page_workers=self.page_workers,
             )

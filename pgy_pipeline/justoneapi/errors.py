@@ -119,6 +119,8 @@ class StopAllCalls(ApiError):
     default_kind = "stop"
     summary = "all calls stopped"
     action = "stop issuing calls"
+    # Which stop, in one word (run tags and alerts name it so; the stops table uses "quota").
+    stop_kind = "other"
 
     def _compose(self) -> str:
         return f"{super()._compose()} -> {self.action}"
@@ -127,16 +129,19 @@ class StopAllCalls(ApiError):
 class InvalidToken(StopAllCalls):
     summary = "invalid or inactive token"
     action = "set JUSTONEAPI_TOKEN to a valid token"
+    stop_kind = "token"
 
 
 class QuotaExceeded(StopAllCalls):
     summary = "daily quota exceeded"
     action = "daily quota exceeded: resumes after the quota resets"
+    stop_kind = "quota"
 
 
 class InsufficientBalance(StopAllCalls):
     summary = "insufficient balance"
     action = "top up the balance"
+    stop_kind = "balance"
 
 
 class BudgetExhausted(StopAllCalls):
@@ -145,6 +150,7 @@ class BudgetExhausted(StopAllCalls):
     default_kind = "budget"
     summary = "call budget exhausted"
     action = "raise the call budget or wait for the next run"
+    stop_kind = "budget"
 
 
 class UnbilledLimitReached(StopAllCalls):
@@ -154,6 +160,7 @@ class UnbilledLimitReached(StopAllCalls):
     default_kind = "budget"
     summary = "unbilled call limit reached"
     action = "see why the API keeps failing (`pgy status`); raise PGY_DAILY_UNBILLED_CALL_LIMIT or wait for tomorrow"
+    stop_kind = "unbilled"
 
 
 class _CarriesDrift(ApiError):
@@ -186,6 +193,7 @@ class SchemaDriftStop(_CarriesDrift, StopAllCalls):
 
     default_kind = "schema"
     summary = "schema drift"
+    stop_kind = "schema"
     action = "upgrade pgy-pipeline to read the new shape, then `pgy replay` and refresh (README, 'When a run fails')"
 
 

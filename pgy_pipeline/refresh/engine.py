@@ -44,7 +44,7 @@ from pgy_pipeline.refresh.outcomes import (
     failed_outcome,
     ok_outcome,
 )
-from pgy_pipeline.warehouse import Warehouse
+from pgy_pipeline.warehouse import PublishError, Warehouse
 from pgy_pipeline.warehouse.raw import RawStore
 from pgy_pipeline.warehouse.replay import fetch_row_to_json
 from pgy_pipeline.warehouse.state import PipelineState, RetryPolicy, next_quota_reset
@@ -123,6 +123,8 @@ class Refresher:
         # The pipeline's clock (settings.now: PGY_TODAY pins the day), for fetch times and
         # for what counts as "fetched recently" or "resumable".
         self.clock = clock or settings.now
+        # Set when the last publish of a refresh failed: the snapshot readers open is stale.
+        self.publish_error: str | None = None
 
     def refresh(
         self,
@@ -141,7 +143,7 @@ class Refresher:
         queries = [NotesQuery(u, **(filters or {})) for u in user_ids]  # validates before any call
         stop = self.state.active_stop()
         if stop:
-            _kind, until, reason = stop
+            kind, until, reason = stop
             outs = [
                 KolOutcome(
                     q.user_id,
@@ -149,6 +151,7 @@ class Refresher:
                     error_kind=ErrorKind.STOP,
                     message=f"{reason}; no calls until {until.isoformat()}",
                     summary=reason,
+                    stop_kind=kind,
                     action=f"no calls until the quota resets at {until.isoformat()}; runs after that resume",
                 )
                 for q in queries
@@ -193,7 +196,12 @@ class Refresher:
                 for outcome in self._store([f.result() for f in done]):
                     outcomes[outcome.user_id] = outcome
                     self._report(outcome)
-        self.warehouse.publish_if_dirty()
+        try:
+            self.warehouse.publish_if_dirty()
+        except PublishError as exc:
+            # The outcomes stand: their data is committed (and sealed in the raw layer).
+            self.publish_error = str(exc)
+            log.error("%s", exc)
         return [outcomes[q.user_id] for q in queries]
 
     def _report(self, outcome: KolOutcome) -> None:
@@ -324,7 +332,7 @@ class Refresher:
         outcome = failed_outcome(f.query.user_id, f.fetch_id, cause, f.failed_pages, f.result)
         kind = error_kind(cause)
         if isinstance(cause, QuotaExceeded):
-            self.state.set_stop("quota", next_quota_reset(), "daily quota exceeded (code 303)")
+            self.state.set_stop(cause.stop_kind, next_quota_reset(), "daily quota exceeded (code 303)")
         if isinstance(cause, NoContent):
             # A filtered listing may well be empty; only the whole listing says the KOL has nothing.
             self.state.clear_failure(f.query.user_id)

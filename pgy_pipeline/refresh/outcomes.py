@@ -111,6 +111,7 @@ class KolOutcome:
     # Schema drift: which field changed and how, in one line with an example, and its name (drift.key).
     drift: str | None = None
     drift_key: str | None = None
+    stop_kind: str | None = None  # for a stop, which: quota, balance, token, budget (StopAllCalls.stop_kind)
     duration_s: float = 0.0
 
     @property
@@ -236,6 +237,7 @@ def failed_outcome(
         summary=cause.summary,
         drift=drift.detail if drift is not None else None,
         drift_key=drift.key if drift is not None else None,
+        stop_kind=getattr(cause, "stop_kind", None) if kind == ErrorKind.STOP else None,
     )
     if partial is not None:
         outcome.pages = len(partial.pages)

@@ -50,6 +50,9 @@ CREATE TABLE IF NOT EXISTS kol_failures (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS one_off (user_id TEXT PRIMARY KEY, since TEXT NOT NULL);
+-- Failure episodes per KOL: counted up when a failure starts one, never reset (kol_failures
+-- rows are deleted when a KOL recovers), so an episode number names one episode for ever.
+CREATE TABLE IF NOT EXISTS kol_episodes (user_id TEXT PRIMARY KEY, episodes INTEGER NOT NULL);
 """
 
 
@@ -88,6 +91,9 @@ class KolFailure:
     gave_up: bool
     last_run_id: str | None
     filters: str | None  # JSON of the fetch's filters, so the retry asks for the same thing
+    # Which failure episode of this KOL (1, 2, ...; 0 for one begun before episodes were counted):
+    # a KOL that recovers and fails again starts a new one, and its attempts count from 1 again.
+    episode: int = 0
 
 
 class PipelineState:
@@ -264,6 +270,9 @@ class PipelineState:
             ).fetchone()
             attempts = (row[0] if row else 0) + 1
             first = row[1] if row else now.isoformat()
+            c.execute("INSERT OR IGNORE INTO kol_episodes VALUES (?, 0)", (user_id,))
+            if row is None:  # the first failure of a new episode
+                c.execute("UPDATE kol_episodes SET episodes = episodes + 1 WHERE user_id = ?", (user_id,))
             gave_up = (not retryable) or attempts >= max_attempts
             # Exponential cooldown: base, 2x base, 4x base...
             next_at = None if gave_up else now + timedelta(seconds=cooldown_s * 2 ** (attempts - 1))
@@ -311,7 +320,11 @@ class PipelineState:
 
     def _failures(self, where: str, args: tuple[object, ...]) -> list[KolFailure]:
         with self._tx() as c:
-            rows = c.execute(f"SELECT * FROM kol_failures {where}", args).fetchall()
+            rows = c.execute(
+                "SELECT *, (SELECT episodes FROM kol_episodes e WHERE e.user_id = kol_failures.user_id) "
+                f"FROM kol_failures {where}",
+                args,
+            ).fetchall()
 
         def ts(v: str | None) -> datetime | None:
             return datetime.fromisoformat(v) if v else None
@@ -330,6 +343,7 @@ class PipelineState:
                 gave_up=bool(r[9]),
                 last_run_id=r[10],
                 filters=r[11],
+                episode=r[12] or 0,
             )
             for r in rows
         ]

@@ -25,6 +25,7 @@ from pgy_pipeline.defs.sensors import kol_roster_sensor
 from pgy_pipeline.roster import load_roster
 from pgy_pipeline.warehouse import Warehouse
 from pgy_pipeline.warehouse.migrations import migrate
+from pgy_pipeline.warehouse.state import PipelineState
 from pgy_pipeline_tests.support import tick_schedule
 
 REPO = Path(__file__).resolve().parents[2]
@@ -132,6 +133,24 @@ def test_schedule_refreshes_every_roster_kol_in_one_run(make_env):
     assert req.tags["dagster/asset_partition_range_start"] == "k1"
     assert req.tags["dagster/asset_partition_range_end"] == "k3"
     assert req.run_key and "2026-11-26" in req.run_key
+
+
+def test_a_schedule_tick_during_a_one_off_refresh_leaves_that_kol_out(make_env):
+    env = make_env()
+    env.add_kols(["k1", "k2"])
+    # `pgy refresh kol_z` of a KOL off the roster: its partition exists while its run lasts ...
+    PipelineState(env.data_dir).mark_one_off(["kol_z"])
+    env.add_kols(["kol_z"])
+    # ... and the roster sensor appends a new roster KOL after it meanwhile.
+    env.add_kols(["k3"])
+    data = tick_schedule(build_daily_refresh_schedule(), env)
+    ranges = [
+        (r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
+        for r in data.run_requests
+    ]
+    assert ranges == [("k1", "k2"), ("k3", "k3")]
+    assert len({r.run_key for r in data.run_requests}) == 2
+    assert all("kol_z" not in r.tags["pgy/kols"] for r in data.run_requests)
 
 
 def test_a_configured_schedule_keeps_its_cron_and_timezone():

@@ -27,6 +27,7 @@ from dagster._core.storage.tags import EXTERNALLY_MANAGED_ASSETS_TAG
 from pydantic import Field
 
 from pgy_pipeline.alerts import drift_tag
+from pgy_pipeline.defs import kol_tags
 from pgy_pipeline.defs.alerts import alert_drift, alert_stops
 from pgy_pipeline.defs.assets.metadata import (
     column_schema,
@@ -36,9 +37,10 @@ from pgy_pipeline.defs.assets.metadata import (
 )
 from pgy_pipeline.defs.assets.refresh_plan import plan_run
 from pgy_pipeline.defs.checks import NOTES_CHECK_SPECS, NOTES_KEY, run_selected_checks
+from pgy_pipeline.defs.kol_tags import FailedKol
 from pgy_pipeline.defs.partitions import KOLS_PARTITIONS_NAME, kol_partitions
 from pgy_pipeline.defs.resources import JustOneApiResource, PgyResource
-from pgy_pipeline.defs.tags import FAILED_KOLS_TAG, RETRYABLE_KOLS_TAG, SCHEMA_DRIFT_TAG
+from pgy_pipeline.defs.tags import RATE_TAG, SCHEMA_DRIFT_TAG
 from pgy_pipeline.justoneapi import AdvertiseSwitch, IsThirdPlatform, NotesQuery, NoteType, OrderType
 from pgy_pipeline.refresh import KolOutcome, KolStatus, Refresher, summarize
 from pgy_pipeline.refresh.modes import RefreshMode
@@ -185,9 +187,14 @@ def _refresh_kols(
         pgy.claim_source(source)
     except SourceMismatch as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
-    context.instance.add_run_tags(context.run_id, {"pgy/source": source.source_id})
+    rate = api.rate_limit()
+    context.instance.add_run_tags(context.run_id, {"pgy/source": source.source_id, RATE_TAG: f"{rate:g}"})
     context.log.info(
-        "refreshing %d KOL(s) from %s with filters %s", len(user_ids), source.describe(), json.dumps(filters)
+        "refreshing %d KOL(s) from %s at most %g calls/s with filters %s",
+        len(user_ids),
+        source.describe(),
+        rate,
+        json.dumps(filters),
     )
     raw = pgy.raw()
     unfiltered = filters == FetchConfig().filters()
@@ -289,20 +296,20 @@ def _refresh_kols(
     # Outputs are skippable and never yielded: each KOL's partitions were reported through
     # AssetMaterialization events above, as it landed.
     yield from run_selected_checks(context, pgy)
+    stale = f" {refresher.publish_error}." if refresher.publish_error else ""
     if failed:
-        tags = {
-            FAILED_KOLS_TAG: ",".join(f"{o.user_id}:{o.error_code or o.error_kind}" for o in failed)[:4000],
-            RETRYABLE_KOLS_TAG: ",".join(o.user_id for o in failed if o.retryable)[:4000],
-            "pgy/api_calls": str(totals.api_calls),
-        }
+        entries = [FailedKol.of(o) for o in failed]
+        tags = {**kol_tags.encode(entries), "pgy/api_calls": str(totals.api_calls)}
         drifted = next((o for o in failed if o.drift_key), None)
         if drifted is not None:
             tags[SCHEMA_DRIFT_TAG] = drift_tag(str(drifted.drift_key), drifted.drift or "")
         context.instance.add_run_tags(context.run_id, tags)
         raise dg.Failure(
-            description=failure_message(failed, len(outcomes)),
+            description=failure_message(failed, len(outcomes)) + stale,
             metadata={
                 "failed_kols": dg.MetadataValue.md(outcome_table(failed, labels)),
+                # Every failed KOL, where the tag has no room (same format as pgy/failed_kols).
+                "failed_kols_all": dg.MetadataValue.text(kol_tags.encode_failed(entries, limit=None)),
                 "kols_ok": totals.kols_ok,
                 "kols_failed": len(failed),
                 "api_calls": totals.api_calls,
@@ -311,3 +318,6 @@ def _refresh_kols(
             },
             allow_retries=False,
         )
+    if stale:
+        # Every KOL landed; the readers' snapshot lags until a later publish succeeds.
+        raise dg.Failure(description=f"{totals.kols_ok} KOL(s) stored, but{stale}", allow_retries=False)
