@@ -6,8 +6,9 @@ from collections.abc import Mapping, Sequence
 
 from pgy_pipeline.report import charts
 from pgy_pipeline.report.kol_page import DEFINITIONS
-from pgy_pipeline.report.layout import esc, fmt_date, fmt_num, fmt_pct, kol_name, page
+from pgy_pipeline.report.layout import fmt_date, fmt_num, fmt_pct
 from pgy_pipeline.report.queries import ReportData
+from pgy_pipeline.report.render import render
 from pgy_pipeline.report.segments import SEGMENTS, kol_segments, segment_value, shown
 
 COMPARE_MIN, COMPARE_MAX = 2, 5
@@ -38,16 +39,10 @@ def _column(data: ReportData, user_id: str, viral: str) -> list[tuple[str, str]]
     return rows
 
 
-def _figures_table(data: ReportData, kols: Sequence[str], pages: Mapping[str, str]) -> str:
-    head = "".join(f'<th><a href="{esc(pages[k])}">{kol_name(data.label(k), k)}</a></th>' for k in kols)
+def _viral_title(data: ReportData) -> str:
     # The 千赞 threshold is a setting of the kol_engagement build: the same for every KOL.
     likes = next((e["viral_high_likes"] for e in data.engagement.values()), None)
-    columns = [_column(data, k, f"≥ {likes:,} likes" if likes else "no figures yet") for k in kols]
-    rows = [
-        f"<tr><th>{esc(title)}</th>{''.join(f'<td class=num>{c[i][1]}</td>' for c in columns)}</tr>"
-        for i, (title, _) in enumerate(columns[0])
-    ]
-    return f"<table><thead><tr><th></th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    return f"≥ {likes:,} likes" if likes else "no figures yet"
 
 
 def compare_page(data: ReportData, kols: Sequence[str], pages: Mapping[str, str], index_href: str) -> str:
@@ -68,26 +63,26 @@ def compare_page(data: ReportData, kols: Sequence[str], pages: Mapping[str, str]
         (n, [h["fetched_at"] for h in data.history.get(k, [])], [h["reads"] for h in data.history.get(k, [])])
         for n, k in zip(names, kols, strict=True)
     ]
-    parts = [
-        f'<nav><a href="{esc(index_href)}">← leaderboard</a></nav>',
-        f"<h1>Comparing {len(kols)} KOLs</h1>",
-        _figures_table(data, kols, pages),
-        "<h2>Median reads and like_collect rate by kind of note</h2><div class='grid2'>",
-        charts.render(charts.grouped_bars(SEGMENTS, reads, "median reads"), "cmp-reads"),
-        charts.render(charts.grouped_bars(SEGMENTS, rates, "like_collect rate (pooled)", True), "cmp-rates"),
-        "</div><h2>Posting cadence</h2>",
-        charts.render(
-            charts.lines(cadence, "live notes per publish month", "notes", monthly=True), "cmp-cadence"
+    columns = [_column(data, k, _viral_title(data)) for k in kols]
+    return render(
+        "compare.html",
+        title="KOL comparison",
+        up="",
+        charts=True,
+        notice=data.notice,
+        definitions=DEFINITIONS,
+        index_href=index_href,
+        kols=[
+            {"user_id": k, "label": data.label(k), "href": pages[k], "cells": [v for _, v in col]}
+            for k, col in zip(kols, columns, strict=True)
+        ],
+        row_titles=[title for title, _ in columns[0]],
+        reads=charts.grouped_bars(SEGMENTS, reads, "median reads"),
+        rates=charts.grouped_bars(SEGMENTS, rates, "like_collect rate (pooled)", True),
+        cadence=charts.lines(cadence, "live notes per publish month", "notes", monthly=True),
+        history=(
+            charts.lines(history, "total reads of the KOL's notes, per complete refresh", "reads")
+            if any(len(h[1]) > 1 for h in history)
+            else None
         ),
-    ]
-    if any(len(h[1]) > 1 for h in history):
-        parts += [
-            "<h2>History across refreshes</h2>",
-            charts.render(
-                charts.lines(history, "total reads of the KOL's notes, per complete refresh", "reads"),
-                "cmp-history",
-            ),
-        ]
-    return page(
-        "KOL comparison", "\n".join(parts), depth=0, charts=True, footer=esc(DEFINITIONS), notice=data.notice
     )
