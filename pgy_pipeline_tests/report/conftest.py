@@ -26,6 +26,7 @@ KOLS = {
     "kolD000000000000000000004": "空空如也",
 }
 A, B, C, D = KOLS
+CATEGORIES = {A: "美食", B: "穿搭", C: "美食", D: None}
 TODAY = datetime.now(UTC).date()
 T1 = datetime(2026, 1, 1, 8, tzinfo=UTC)
 T2 = T1 + timedelta(days=1)
@@ -78,7 +79,10 @@ def build_warehouse(path: Path, empty: bool = False, engagement: bool = True) ->
 
 def _fill(conn: duckdb.DuckDBPyConnection) -> None:
     for user_id, label in KOLS.items():
-        conn.execute("INSERT INTO kols VALUES (?, ?, ?, NULL)", [user_id, label, T1])
+        conn.execute(
+            "INSERT INTO kols (user_id, label, category, added_at) VALUES (?, ?, ?, ?)",
+            [user_id, label, CATEGORIES[user_id], T1],
+        )
     counts = {A: 12, B: 11, C: 3, D: 0}
     for user_id, n in counts.items():
         notes = []

@@ -187,7 +187,7 @@ def test_a_thousand_kols_each_get_a_page(tmp_path):
     db = build_warehouse(tmp_path / "big.duckdb", empty=True)
     conn = duckdb.connect(str(db))
     conn.execute(
-        "INSERT INTO kols SELECT printf('kol%04d', i), '达人' || i, now(), NULL FROM range(1000) t(i)"
+        "INSERT INTO kols (user_id, label, added_at) SELECT printf('kol%04d', i), '达人' || i, now() FROM range(1000) t(i)"
     )
     conn.execute(
         "INSERT INTO notes SELECT printf('kol%04d', k), printf('n%04d%04d', k, i), 'title ' || i, "

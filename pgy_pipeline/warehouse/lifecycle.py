@@ -1,0 +1,138 @@
+"""Note lifecycle: each note's reads and like_collect on day 1, 3, 7, 14 and 30 after publishing,
+from ``note_snapshots``; each KOL's typical curve; and the notes that are taking off (rising).
+
+A note's day-N point is the snapshot whose day (Asia/Shanghai) is nearest to publish_date + N,
+within ``lifecycle_tolerance_days``; without one the point is missing, never interpolated.
+Only snapshots of the default listing of live notes count (as in note_engagement). Only
+snapshots up to 30 + tolerance days after publishing are read, so a year of daily snapshots
+costs a scan and a hash join, not a sort of the whole history.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+
+from pgy_pipeline.warehouse.engagement_settings import EngagementSettings
+from pgy_pipeline.warehouse.figures import apply_comments
+
+DAYS = (1, 3, 7, 14, 30)
+
+NOTE_LIFECYCLE_SQL = f"""
+CREATE OR REPLACE TABLE note_lifecycle AS
+WITH snaps AS (
+    SELECT s.user_id, s.note_id, n.publish_date, s.fetched_at, s.read_num,
+           s.like_num + s.collect_num AS like_collect,
+           CAST(timezone('Asia/Shanghai', s.fetched_at) AS DATE) - n.publish_date AS age_days
+    FROM note_snapshots s
+    JOIN note_engagement n USING (user_id, note_id)
+    WHERE s.scope = 'default'
+      AND s.fetched_at >= CAST(n.publish_date AS TIMESTAMP) - INTERVAL 1 DAY
+      AND s.fetched_at < CAST(n.publish_date AS TIMESTAMP) + INTERVAL ({max(DAYS)} + 2 + $tol) DAY
+), points AS (
+    -- Nearest snapshot to day N; ties go to the earlier day, then to the later snapshot of a day.
+    SELECT p.day, s.*
+    FROM snaps s JOIN (SELECT unnest({list(DAYS)}) AS day) p ON abs(s.age_days - p.day) <= $tol
+    QUALIFY row_number() OVER (
+        PARTITION BY s.user_id, s.note_id, p.day ORDER BY abs(s.age_days - p.day), s.age_days, s.fetched_at DESC
+    ) = 1
+), ranked AS (
+    SELECT *,
+           count(read_num) OVER kol_day AS kol_notes_at_day,
+           CASE WHEN read_num IS NOT NULL THEN
+               (rank() OVER (kol_day ORDER BY read_num NULLS LAST) - 1)
+               / nullif(count(read_num) OVER kol_day - 1, 0) END AS reads_beats_share,
+           CASE WHEN like_collect IS NOT NULL THEN
+               (rank() OVER (kol_day ORDER BY like_collect NULLS LAST) - 1)
+               / nullif(count(like_collect) OVER kol_day - 1, 0) END AS like_collect_beats_share,
+           day = max(day) OVER (PARTITION BY user_id, note_id) AS latest_point
+    FROM points
+    WINDOW kol_day AS (PARTITION BY user_id, day)
+)
+SELECT user_id, note_id, publish_date, day, age_days AS snapshot_age_days, fetched_at AS snapshot_at,
+       read_num, like_collect, kol_notes_at_day, reads_beats_share, like_collect_beats_share, latest_point,
+       latest_point AND publish_date > CAST($as_of AS DATE) - 30 AND kol_notes_at_day >= $min_notes
+           AND reads_beats_share > 0.5 AS rising,
+       CAST($as_of AS DATE) AS as_of_date
+FROM ranked
+ORDER BY user_id, note_id, day
+"""
+
+NOTE_LIFECYCLE_COMMENTS = {
+    "": "Each live note's reads and likes + collects on day 1, 3, 7, 14 and 30 after publishing: the "
+    "snapshot (note_snapshots, default listing) nearest to that day within lifecycle_tolerance_days. A day "
+    "with no snapshot that near has no row (missing, never interpolated). like_collect is not the 互动 of "
+    "the panel (no comments or shares).",
+    "user_id": "Xiaohongshu user id of the KOL.",
+    "note_id": "Xiaohongshu note id.",
+    "publish_date": "Publish date of the note.",
+    "day": "Days after publishing: 1, 3, 7, 14 or 30.",
+    "snapshot_age_days": "Days after publishing of the snapshot taken (Asia/Shanghai day of fetched_at).",
+    "snapshot_at": "When that snapshot was fetched (UTC).",
+    "read_num": "Reads at that snapshot; NULL when unknown.",
+    "like_collect": "Likes + collects at that snapshot; NULL when either is unknown.",
+    "kol_notes_at_day": "Notes of the KOL with known reads at this day point.",
+    "reads_beats_share": "Share of the KOL's other notes at this day point whose reads this note beats "
+    "(an equal value is not beaten); NULL when it is alone or its reads are unknown.",
+    "like_collect_beats_share": "As reads_beats_share, for likes + collects.",
+    "latest_point": "TRUE on the note's latest day point (the oldest day it has reached).",
+    "rising": "TRUE when the note is taking off: published in the 30 days up to as_of_date, and at its latest "
+    "day point its reads beat those of most of the KOL's notes at the same day (reads_beats_share > 0.5), "
+    "with at least rising_min_notes notes to compare.",
+    "as_of_date": "Date (Asia/Shanghai) the table was computed.",
+}
+
+KOL_LIFECYCLE_SQL = """
+CREATE OR REPLACE TABLE kol_lifecycle AS
+SELECT user_id, day, count(*) AS notes, median(read_num) AS reads_median,
+       median(like_collect) AS like_collect_median
+FROM note_lifecycle GROUP BY user_id, day ORDER BY user_id, day
+"""
+
+KOL_LIFECYCLE_COMMENTS = {
+    "": "Each KOL's typical lifecycle curve: the median note's reads and likes + collects on day 1, 3, 7, "
+    "14 and 30 after publishing (from note_lifecycle).",
+    "user_id": "Xiaohongshu user id of the KOL.",
+    "day": "Days after publishing: 1, 3, 7, 14 or 30.",
+    "notes": "Notes of the KOL with a point at this day.",
+    "reads_median": "Median reads of those notes at this day.",
+    "like_collect_median": "Median likes + collects of those notes at this day.",
+}
+
+
+# A view over the tables above, so it is created with them (views.sql runs before they exist).
+RISING_NOTES_SQL = """
+CREATE OR REPLACE VIEW rising_notes AS
+SELECT l.user_id, k.label, l.note_id, n.title, l.publish_date, l.day, l.read_num, l.like_collect,
+       l.reads_beats_share, c.reads_median AS kol_reads_median_at_day, l.kol_notes_at_day, l.as_of_date
+FROM note_lifecycle l
+JOIN notes n USING (user_id, note_id)
+LEFT JOIN kols k USING (user_id)
+LEFT JOIN kol_lifecycle c USING (user_id, day)
+WHERE l.rising;
+COMMENT ON VIEW rising_notes IS 'Notes taking off: published in the 30 days up to as_of_date, whose reads at their latest lifecycle day (1, 3, 7, 14 or 30) beat those of most of the KOL''s notes at the same day (note_lifecycle.rising). Computed by the engagement run.';
+COMMENT ON COLUMN rising_notes.user_id IS 'Xiaohongshu user id of the KOL.';
+COMMENT ON COLUMN rising_notes.label IS 'Roster label of the KOL.';
+COMMENT ON COLUMN rising_notes.note_id IS 'Xiaohongshu note id.';
+COMMENT ON COLUMN rising_notes.title IS 'Note title as the API sent it.';
+COMMENT ON COLUMN rising_notes.publish_date IS 'Publish date of the note.';
+COMMENT ON COLUMN rising_notes.day IS 'The note''s latest lifecycle day point.';
+COMMENT ON COLUMN rising_notes.read_num IS 'Reads at that day point.';
+COMMENT ON COLUMN rising_notes.like_collect IS 'Likes + collects at that day point.';
+COMMENT ON COLUMN rising_notes.reads_beats_share IS 'Share of the KOL''s other notes at that day whose reads it beats.';
+COMMENT ON COLUMN rising_notes.kol_reads_median_at_day IS 'The KOL''s median reads at that day (kol_lifecycle).';
+COMMENT ON COLUMN rising_notes.kol_notes_at_day IS 'Notes of the KOL with reads at that day.';
+COMMENT ON COLUMN rising_notes.as_of_date IS 'Date (Asia/Shanghai) the engagement run computed it.';
+"""
+
+
+def refresh_lifecycle(conn: duckdb.DuckDBPyConnection, as_of: date, s: EngagementSettings) -> None:
+    conn.execute(
+        NOTE_LIFECYCLE_SQL,
+        {"as_of": as_of, "tol": s.lifecycle_tolerance_days, "min_notes": s.rising_min_notes},
+    )
+    apply_comments(conn, "note_lifecycle", NOTE_LIFECYCLE_COMMENTS)
+    conn.execute(KOL_LIFECYCLE_SQL)
+    apply_comments(conn, "kol_lifecycle", KOL_LIFECYCLE_COMMENTS)
+    conn.execute(RISING_NOTES_SQL)
