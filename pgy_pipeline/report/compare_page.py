@@ -9,7 +9,9 @@ from pgy_pipeline.report.kol_page import DEFINITIONS
 from pgy_pipeline.report.layout import fmt_date, fmt_num, fmt_pct
 from pgy_pipeline.report.queries import ReportData
 from pgy_pipeline.report.render import render
-from pgy_pipeline.report.segments import SEGMENTS, kol_segments, segment_value, shown
+from pgy_pipeline.report.segments import SEGMENTS, kol_segments, segment_value
+from pgy_pipeline.report.segments import shown as segment_shown
+from pgy_pipeline.report.shortlist import cheapest, percentile, shown
 
 COMPARE_MIN, COMPARE_MAX = 2, 5
 
@@ -28,6 +30,7 @@ def _column(data: ReportData, user_id: str, viral: str) -> list[tuple[str, str]]
         (f"share of 千赞 notes ({viral})", fmt_pct(eng and eng["viral_high_rate"])),
         ("latest note", fmt_date(eng and eng["last_publish_date"])),
     ]
+    rows += _buyer_rows(data, user_id)
     segments = kol_segments(data, user_id)
     for seg in SEGMENTS:
         for figure, title in (
@@ -35,8 +38,53 @@ def _column(data: ReportData, user_id: str, viral: str) -> list[tuple[str, str]]
             ("reads_median", "median reads"),
             ("like_collect_rate_pooled", "like_collect rate (pooled)"),
         ):
-            rows.append((f"{seg}: {title}", shown(segment_value(segments, seg, figure), figure)))
+            rows.append((f"{seg}: {title}", segment_shown(segment_value(segments, seg, figure), figure)))
     return rows
+
+
+def _buyer_rows(data: ReportData, user_id: str) -> list[tuple[str, str]]:
+    """The buyer's figures (issue 19): cost, peers, shares, flags, brands, rising notes."""
+    eng = data.engagement.get(user_id)
+    if not data.figures:
+        return []
+    cost, pct = cheapest(data, user_id), percentile(data, user_id)
+    flags = data.figure("flags", user_id)
+    brands = data.brands.get(user_id, [])
+    price = "no price"
+    if cost:
+        price = f"{cost['price']:,.2f} {cost['currency']} ({cost['price_type']})" + (
+            ", stale" if cost["price_stale"] else ""
+        )
+    return [
+        ("category", data.category(user_id) or "–"),
+        ("price (the cheapest per 1,000 reads)", price),
+        (
+            "cost / 1,000 reads (90 days)",
+            shown("cost_per_1k_reads_90d", cost and cost["cost_per_1k_reads_90d"]),
+        ),
+        (
+            "cost / like_collect (90 days)",
+            shown("cost_per_like_collect_90d", cost and cost["cost_per_like_collect_90d"]),
+        ),
+        ("like_collect rate, pooled (90 days)", fmt_pct(eng and eng["like_collect_rate_pooled_90d"])),
+        ("beats, roster (like_collect rate, 90 days)", fmt_pct(pct and pct["roster_percentile"])),
+        (
+            "beats, category (like_collect rate, 90 days)",
+            (pct["category_note"] or fmt_pct(pct["category_percentile"])) if pct else "–",
+        ),
+        ("share of 百赞 notes (90 days)", fmt_pct(eng and eng["viral_low_rate_90d"])),
+        ("share of 千赞 notes (90 days)", fmt_pct(eng and eng["viral_high_rate_90d"])),
+        (
+            "collects per like, 赞藏比 (90 days)",
+            shown("collect_like_ratio_90d", eng and eng["collect_like_ratio_90d"]),
+        ),
+        ("flags", ", ".join(f["flag"] for f in flags) or "none"),
+        (
+            "brands (latest first)",
+            ", ".join(b["brand"] for b in brands[:3]) + (" …" if len(brands) > 3 else "") or "none",
+        ),
+        ("rising notes", fmt_num(len(data.figure("rising", user_id)))),
+    ]
 
 
 def _viral_title(data: ReportData) -> str:
@@ -80,6 +128,12 @@ def compare_page(data: ReportData, kols: Sequence[str], pages: Mapping[str, str]
         reads=charts.grouped_bars(SEGMENTS, reads, "median reads"),
         rates=charts.grouped_bars(SEGMENTS, rates, "like_collect rate (pooled)", True),
         cadence=charts.lines(cadence, "live notes per publish month", "notes", monthly=True),
+        lifecycle=charts.lifecycle_medians(
+            [(n, data.figure("lifecycle", k)) for n, k in zip(names, kols, strict=True)],
+            "reads of the median note, days after publishing",
+        )
+        if any(data.figure("lifecycle", k) for k in kols)
+        else None,
         history=(
             charts.lines(history, "total reads of the KOL's notes, per complete refresh", "reads")
             if any(len(h[1]) > 1 for h in history)

@@ -8,10 +8,13 @@ from pgy_pipeline.report import charts
 from pgy_pipeline.report.kol_page import DEFINITIONS
 from pgy_pipeline.report.queries import ReportData, Row
 from pgy_pipeline.report.render import render
+from pgy_pipeline.report.shortlist import leaderboard_extras
 
 
 def _ranked(data: ReportData, kols: Sequence[str], pages: Mapping[str, str]) -> list[Row]:
-    ranked = [data.ranked[k] | {"href": pages[k]} for k in kols if k in data.ranked]
+    ranked = [
+        data.ranked[k] | {"href": pages[k]} | leaderboard_extras(data, k) for k in kols if k in data.ranked
+    ]
     ranked.sort(key=lambda r: (r["rank"], r["user_id"]))
     return ranked
 
@@ -42,6 +45,7 @@ def index_page(
         latest_fetch=data.latest_fetch,
         compare_href=compare_href,
         ranked=ranked,
+        categories=sorted({r["category"] for r in ranked if r["category"]}),
         reach=charts.reach_vs_rate(ranked, {k: pages[k] for k in kols}) if ranked else None,
         unranked=_unranked(data, kols, pages),
     )

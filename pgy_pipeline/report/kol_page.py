@@ -6,6 +6,7 @@ from pgy_pipeline.report import charts
 from pgy_pipeline.report.queries import ReportData
 from pgy_pipeline.report.render import render
 from pgy_pipeline.report.segments import kol_segments
+from pgy_pipeline.report.shortlist import lifecycle_chart_data, percentile_rows
 
 TOP_NOTES = 10
 DEFINITIONS = (
@@ -22,6 +23,7 @@ def kol_page(data: ReportData, user_id: str, index_href: str, compare_href: str 
     cadence = data.cadence.get(user_id, [])
     history = data.history.get(user_id, [])
     segments = kol_segments(data, user_id)
+    median, curves = lifecycle_chart_data(data, user_id)
     return render(
         "kol.html",
         title=f"{name} · KOL scorecard",
@@ -49,6 +51,17 @@ def kol_page(data: ReportData, user_id: str, index_href: str, compare_href: str 
         ),
         top_count=TOP_NOTES,
         top_notes=sorted((n for n in notes if n["reads_rank"] <= TOP_NOTES), key=lambda n: n["reads_rank"]),
+        figures_built=bool(data.figures),
+        category=data.category(user_id),
+        costs=data.figure("costs", user_id),
+        percentiles=percentile_rows(data, user_id),
+        flags=data.figure("flags", user_id),
+        lifecycle_median=median,
+        lifecycle=charts.lifecycle(
+            median, curves, f"{name}: reads after publishing, median note against the newest"
+        ),
+        rising=data.figure("rising", user_id),
+        brands=data.brands.get(user_id, []),
         history=history,
         history_chart=(
             charts.history(

@@ -40,7 +40,10 @@ th.sortable::after {{ content: " \\2195"; color: #8c959f; }}
 img.cover {{ display: block; width: 72px; height: 96px; object-fit: cover; background: #eaeef2; font-size: 0.7em;
             color: #656d76; overflow: hidden; }}
 .tag {{ font-size: 0.8em; padding: 1px 6px; border-radius: 10px; background: #eaeef2; white-space: nowrap; }}
-.tag.coop {{ background: #ffe8cc; }} .tag.viral {{ background: #d3f9d8; }}
+.tag.coop {{ background: #ffe8cc; }} .tag.viral {{ background: #d3f9d8; }} .tag.flag {{ background: #ffe3e3; }}
+.tag.rising {{ background: #d0ebff; }}
+.filters {{ display: flex; flex-wrap: wrap; gap: 8px 16px; align-items: center; margin: 12px 0;
+            padding: 8px 12px; background: #f6f8fa; border-radius: 6px; font-size: 0.9em; }}
 a {{ color: #0969da; text-decoration: none; }} a:hover {{ text-decoration: underline; }}
 nav {{ margin-bottom: 8px; }}
 """

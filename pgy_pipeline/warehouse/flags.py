@@ -8,20 +8,21 @@ Flags inform a buyer; they never change a figure. Each compares like with like a
 - ``rate_vs_category``: the KOL's 90-day rate against the median of its category's KOLs
   (categories of at least ``peer_min_kols`` KOLs), as far off;
 - ``reads_without_like_collect``: in the last 30 days, a note gained ``flag_jump_reads`` reads
-  or more between two snapshots while its likes + collects did not move (bought reads look so);
+  or more between snapshots while its likes + collects did not move (bought reads look so);
 - ``cadence_change``: notes per week of the last 30 days against the 90 days before,
   ``flag_cadence_factor`` times more or fewer (a dormant account revived, or one gone quiet).
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, time, timedelta, timezone
 
 import duckdb
 
 from pgy_pipeline.warehouse.engagement_settings import EngagementSettings
 from pgy_pipeline.warehouse.figures import apply_comments
 
+SHANGHAI = timezone(timedelta(hours=8))  # Asia/Shanghai: UTC+8, no daylight saving
 _POOLED = (
     "sum(like_collect) FILTER (WHERE {w} AND read_num > 0) "
     "/ nullif(sum(read_num) FILTER (WHERE {w} AND like_collect IS NOT NULL), 0)"
@@ -47,16 +48,17 @@ WITH own AS (
     FROM kol_engagement e JOIN kols k USING (user_id)
     WHERE k.category IS NOT NULL AND e.like_collect_rate_pooled_90d IS NOT NULL
 ), jumps AS (
+    -- A stretch of snapshots of a note over which likes + collects stayed the same: the reads it
+    -- gained meanwhile came with no like or collect. A group per (note, like_collect value), not
+    -- a window over a month of snapshots.
     SELECT user_id, count(*) AS jumps, max(reads_gained) AS largest
     FROM (
-        SELECT s.user_id, s.read_num - lag(s.read_num) OVER w AS reads_gained,
-               (s.like_num + s.collect_num) - lag(s.like_num + s.collect_num) OVER w AS like_collect_gained,
-               s.fetched_at
-        FROM note_snapshots s
-        WHERE s.scope = 'default' AND s.fetched_at >= CAST($as_of AS TIMESTAMP) - INTERVAL 31 DAY
-        WINDOW w AS (PARTITION BY s.user_id, s.note_id ORDER BY s.fetched_at)
+        SELECT user_id, max(read_num) - min(read_num) AS reads_gained
+        FROM note_snapshots
+        WHERE scope = 'default' AND fetched_at >= $since AND like_num IS NOT NULL AND collect_num IS NOT NULL
+        GROUP BY user_id, note_id, like_num + collect_num
     )
-    WHERE reads_gained >= $jump AND like_collect_gained <= 0
+    WHERE reads_gained >= $jump
     GROUP BY user_id
 ), flags AS (
     SELECT user_id, 'rate_vs_history' AS flag, recent_rate AS value, history_rate AS reference,
@@ -76,8 +78,8 @@ WITH own AS (
       AND (rate >= $rate_factor * category_median OR rate * $rate_factor <= category_median)
     UNION ALL
     SELECT user_id, 'reads_without_like_collect', jumps, largest,
-           printf('%d time(s) in the last 30 days a note gained %d or more reads between two snapshots '
-                  'with no like or collect following (largest jump: %d reads)', jumps, $jump, largest)
+           printf('%d time(s) in the last 30 days a note gained %d or more reads between snapshots while '
+                  'its likes + collects did not move (largest: %d reads)', jumps, $jump, largest)
     FROM jumps
     UNION ALL
     SELECT user_id, 'cadence_change', notes_30d * 7 / 30.0, notes_prior_90d * 7 / 90.0,
@@ -102,12 +104,12 @@ KOL_FLAGS_COMMENTS = {
     "label": "Roster label of the KOL.",
     "category": "Roster category of the KOL.",
     "flag": "rate_vs_history (30-day like_collect rate against the KOL's 335 days before), rate_vs_category "
-    "(90-day rate against its category's median), reads_without_like_collect (reads jumping between "
-    "snapshots with no like or collect following, last 30 days), cadence_change (notes per week, last 30 "
-    "days against the 90 days before).",
+    "(90-day rate against its category's median), reads_without_like_collect (a note gaining "
+    "flag_jump_reads reads or more over snapshots of the last 30 days while its likes + collects stayed "
+    "the same), cadence_change (notes per week, last 30 days against the 90 days before).",
     "reason": "The flag in words, with its figures.",
-    "value": "The KOL's figure: the recent rate, its 90-day rate, the number of jumps, or the recent notes "
-    "per week.",
+    "value": "The KOL's figure: the recent rate, its 90-day rate, the number of such stretches of reads, or "
+    "the recent notes per week.",
     "reference": "What it was compared with: the history rate, the category median, the largest jump in "
     "reads, or the earlier notes per week.",
     "as_of_date": "Date (Asia/Shanghai) the table was computed.",
@@ -119,6 +121,8 @@ def refresh_flags(conn: duckdb.DuckDBPyConnection, as_of: date, s: EngagementSet
         KOL_FLAGS_SQL,
         {
             "as_of": as_of,
+            # An aware instant, so the scan of note_snapshots compares instants, not converted rows.
+            "since": datetime.combine(as_of - timedelta(days=31), time(), tzinfo=SHANGHAI),
             "min_notes": s.flag_min_notes,
             "rate_factor": s.flag_rate_factor,
             "peer_min": s.peer_min_kols,

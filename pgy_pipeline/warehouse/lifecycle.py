@@ -21,34 +21,48 @@ DAYS = (1, 3, 7, 14, 30)
 
 NOTE_LIFECYCLE_SQL = f"""
 CREATE OR REPLACE TABLE note_lifecycle AS
-WITH snaps AS (
-    SELECT s.user_id, s.note_id, n.publish_date, s.fetched_at, s.read_num,
-           s.like_num + s.collect_num AS like_collect,
-           CAST(timezone('Asia/Shanghai', s.fetched_at) AS DATE) - n.publish_date AS age_days
-    FROM note_snapshots s
-    JOIN note_engagement n USING (user_id, note_id)
-    WHERE s.scope = 'default'
-      AND s.fetched_at >= CAST(n.publish_date AS TIMESTAMP) - INTERVAL 1 DAY
-      AND s.fetched_at < CAST(n.publish_date AS TIMESTAMP) + INTERVAL ({max(DAYS)} + 2 + $tol) DAY
+WITH live AS (
+    SELECT user_id, note_id, publish_date, publish_date - DATE '1970-01-01' AS publish_day
+    FROM note_engagement WHERE publish_date IS NOT NULL
+), snaps AS (
+    -- Asia/Shanghai has been UTC+8 without daylight saving since 1991: the day of a snapshot
+    -- there is arithmetic on its instant, not a time zone lookup per row of a year of snapshots.
+    -- The join is on the keys alone; the age filter follows (a range in the join costs more).
+    SELECT * FROM (
+        SELECT s.user_id, s.note_id, l.publish_date, s.fetched_at, epoch_us(s.fetched_at) AS at_us,
+               s.read_num, s.like_num + s.collect_num AS like_collect,
+               (epoch_us(s.fetched_at) // 1000000 + 28800) // 86400 - l.publish_day AS age_days
+        FROM note_snapshots s
+        JOIN live l ON s.user_id = l.user_id AND s.note_id = l.note_id
+        WHERE s.scope = 'default'
+    )
+    WHERE age_days BETWEEN {min(DAYS)} - $tol AND {max(DAYS)} + $tol
+), candidates AS (
+    -- One row per day point a snapshot is near enough to, with one number ordering the choice:
+    -- nearest first, then the earlier day, then the later snapshot of that day.
+    SELECT *, (abs(age_days - day) * 64 + age_days + 1) * 4294967296 + (4294967295 - at_us // 1000000) AS choice
+    FROM (SELECT *, unnest(list_filter({list(DAYS)}, d -> abs(d - age_days) <= $tol)) AS day FROM snaps)
 ), points AS (
-    -- Nearest snapshot to day N; ties go to the earlier day, then to the later snapshot of a day.
-    SELECT p.day, s.*
-    FROM snaps s JOIN (SELECT unnest({list(DAYS)}) AS day) p ON abs(s.age_days - p.day) <= $tol
-    QUALIFY row_number() OVER (
-        PARTITION BY s.user_id, s.note_id, p.day ORDER BY abs(s.age_days - p.day), s.age_days, s.fetched_at DESC
-    ) = 1
+    -- An aggregate per (note, day) rather than a window over every candidate.
+    SELECT user_id, note_id, day, any_value(publish_date) AS publish_date,
+           arg_min(age_days, choice) AS age_days, arg_min(fetched_at, choice) AS fetched_at,
+           arg_min(read_num, choice) AS read_num, arg_min(like_collect, choice) AS like_collect
+    FROM candidates GROUP BY user_id, note_id, day
+), curves AS (
+    -- Each KOL's day-N figures, sorted: a note's rank among them is its first position.
+    SELECT user_id, day,
+           list_sort(list(read_num) FILTER (WHERE read_num IS NOT NULL)) AS reads_sorted,
+           list_sort(list(like_collect) FILTER (WHERE like_collect IS NOT NULL)) AS lc_sorted
+    FROM points GROUP BY user_id, day
+), latest AS (
+    SELECT user_id, note_id, max(day) AS latest_day FROM points GROUP BY user_id, note_id
 ), ranked AS (
-    SELECT *,
-           count(read_num) OVER kol_day AS kol_notes_at_day,
-           CASE WHEN read_num IS NOT NULL THEN
-               (rank() OVER (kol_day ORDER BY read_num NULLS LAST) - 1)
-               / nullif(count(read_num) OVER kol_day - 1, 0) END AS reads_beats_share,
-           CASE WHEN like_collect IS NOT NULL THEN
-               (rank() OVER (kol_day ORDER BY like_collect NULLS LAST) - 1)
-               / nullif(count(like_collect) OVER kol_day - 1, 0) END AS like_collect_beats_share,
-           day = max(day) OVER (PARTITION BY user_id, note_id) AS latest_point
-    FROM points
-    WINDOW kol_day AS (PARTITION BY user_id, day)
+    SELECT p.*, len(c.reads_sorted) AS kol_notes_at_day,
+           (list_position(c.reads_sorted, p.read_num) - 1) / nullif(len(c.reads_sorted) - 1, 0) AS reads_beats_share,
+           (list_position(c.lc_sorted, p.like_collect) - 1) / nullif(len(c.lc_sorted) - 1, 0)
+               AS like_collect_beats_share,
+           p.day = l.latest_day AS latest_point
+    FROM points p JOIN curves c USING (user_id, day) JOIN latest l USING (user_id, note_id)
 )
 SELECT user_id, note_id, publish_date, day, age_days AS snapshot_age_days, fetched_at AS snapshot_at,
        read_num, like_collect, kol_notes_at_day, reads_beats_share, like_collect_beats_share, latest_point,

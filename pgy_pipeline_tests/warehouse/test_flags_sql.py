@@ -63,7 +63,7 @@ def test_a_flag_says_why_in_words(kols):
         "before, 5.00% (15 notes)"
     )
     assert "gained 5000 or more reads" in reasons["reads_without_like_collect"]
-    assert "largest jump: 6000 reads" in reasons["reads_without_like_collect"]
+    assert "largest: 6000 reads" in reasons["reads_without_like_collect"]
 
 
 def test_flags_never_change_a_figure(kols):
