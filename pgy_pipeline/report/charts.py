@@ -291,6 +291,7 @@ def lifecycle(
         },
         yaxis={"title": {"text": "reads"}, "gridcolor": "#eee", "rangemode": "tozero"},
     )
+    layout["legend"] = {"orientation": "h", "y": -0.3}  # below the axis title
     return {"data": data, "layout": layout}
 
 

@@ -45,7 +45,7 @@ img.cover {{ display: block; width: 72px; height: 96px; object-fit: cover; backg
 .filters {{ display: flex; flex-wrap: wrap; gap: 8px 16px; align-items: center; margin: 12px 0;
             padding: 8px 12px; background: #f6f8fa; border-radius: 6px; font-size: 0.9em; }}
 a {{ color: #0969da; text-decoration: none; }} a:hover {{ text-decoration: underline; }}
-nav {{ margin-bottom: 8px; }}
+nav {{ margin-bottom: 8px; }} .scroll {{ overflow-x: auto; }}
 """
 
 # Sorts the rows of any table.sortable by the clicked column; cells carry data-v for numbers.
