@@ -12,8 +12,8 @@ from pgy_pipeline import settings
 from pgy_pipeline.cli import heap
 from pgy_pipeline.roster import load_roster
 from pgy_pipeline.simulator.market import quoted_prices
-from pgy_pipeline.warehouse.prices import prices_path
 from pgy_pipeline.warehouse import Warehouse, queries
+from pgy_pipeline.warehouse.prices import prices_path
 
 EXAMPLE_QUERIES = [
     (
@@ -31,7 +31,10 @@ EXAMPLE_QUERIES = [
         "SELECT user_id, label, price, round(cost_per_1k_reads_90d, 2) AS per_1k_reads, price_stale "
         "FROM kol_costs WHERE price_type = 'photo_note' ORDER BY per_1k_reads NULLS LAST LIMIT 5",
     ),
-    ("Flags: do the numbers look real? (they inform, they change no figure)", "SELECT user_id, flag, reason FROM kol_flags"),
+    (
+        "Flags: do the numbers look real? (they inform, they change no figure)",
+        "SELECT user_id, flag, reason FROM kol_flags",
+    ),
     (
         "API calls spent per day and code",
         "SELECT CAST(called_at AS DATE) AS day, code, count(*) AS calls FROM api_calls GROUP BY ALL ORDER BY ALL",
