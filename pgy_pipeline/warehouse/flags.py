@@ -15,14 +15,14 @@ Flags inform a buyer; they never change a figure. Each compares like with like a
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 
 import duckdb
 
 from pgy_pipeline.warehouse.engagement_settings import EngagementSettings
 from pgy_pipeline.warehouse.figures import apply_comments
+from pgy_pipeline.warehouse.lifecycle import SHANGHAI
 
-SHANGHAI = timezone(timedelta(hours=8))  # Asia/Shanghai: UTC+8, no daylight saving
 _POOLED = (
     "sum(like_collect) FILTER (WHERE {w} AND read_num > 0) "
     "/ nullif(sum(read_num) FILTER (WHERE {w} AND like_collect IS NOT NULL), 0)"

@@ -3,14 +3,16 @@ from ``note_snapshots``; each KOL's typical curve; and the notes that are taking
 
 A note's day-N point is the snapshot whose day (Asia/Shanghai) is nearest to publish_date + N,
 within ``lifecycle_tolerance_days``; without one the point is missing, never interpolated.
-Only snapshots of the default listing of live notes count (as in note_engagement). Only
-snapshots up to 30 + tolerance days after publishing are read, so a year of daily snapshots
-costs a scan and a hash join, not a sort of the whole history.
+Only snapshots of the default listing of live notes count (as in note_engagement).
+
+A point no longer changes once its note is older than 30 + tolerance days, so each run keeps the
+previous run's points of such notes and reads only the last weeks of snapshots: a year of daily
+snapshots of 1,000 KOLs is read once, by the first run (bench/figures_bench.py measures both).
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, time, timedelta, timezone
 
 import duckdb
 
@@ -18,9 +20,27 @@ from pgy_pipeline.warehouse.engagement_settings import EngagementSettings
 from pgy_pipeline.warehouse.figures import apply_comments
 
 DAYS = (1, 3, 7, 14, 30)
+SHANGHAI = timezone(timedelta(hours=8))  # Asia/Shanghai: UTC+8, no daylight saving since 1991
 
-NOTE_LIFECYCLE_SQL = f"""
-CREATE OR REPLACE TABLE note_lifecycle AS
+# A point is final once its note's window (publish day to day 30 + tolerance) closed: a run
+# keeps the points of the previous run for notes whose window closed this many days before it
+# (room for pages of an interrupted fetch, stored up to a day later with their own times), and
+# reads only the snapshots of the other notes, which are recent: a month of history, not a year.
+SETTLED_MARGIN_DAYS = 3
+
+
+def _points_sql(reuse: bool) -> str:
+    """The day points of live notes into ``_lifecycle_points``: kept from the previous table
+    (``reuse``) for notes published on or before $reuse_until, computed for the others from
+    snapshots fetched since $scan_from."""
+    kept = """
+    UNION ALL
+    SELECT o.user_id, o.note_id, o.publish_date, o.day, o.snapshot_age_days, o.snapshot_at, o.read_num,
+           o.like_collect
+    FROM note_lifecycle o JOIN live l USING (user_id, note_id, publish_date)
+    WHERE o.publish_date <= $reuse_until"""
+    return f"""
+CREATE OR REPLACE TEMP TABLE _lifecycle_points AS
 WITH live AS (
     SELECT user_id, note_id, publish_date, publish_date - DATE '1970-01-01' AS publish_day
     FROM note_engagement WHERE publish_date IS NOT NULL
@@ -34,41 +54,47 @@ WITH live AS (
                (epoch_us(s.fetched_at) // 1000000 + 28800) // 86400 - l.publish_day AS age_days
         FROM note_snapshots s
         JOIN live l ON s.user_id = l.user_id AND s.note_id = l.note_id
-        WHERE s.scope = 'default'
+        WHERE s.scope = 'default' AND s.fetched_at >= $scan_from AND l.publish_date > $reuse_until
     )
-    WHERE age_days BETWEEN {min(DAYS)} - $tol AND {max(DAYS)} + $tol
+    WHERE age_days BETWEEN greatest(0, {min(DAYS)} - $tol) AND {max(DAYS)} + $tol
 ), candidates AS (
     -- One row per day point a snapshot is near enough to, with one number ordering the choice:
     -- nearest first, then the earlier day, then the later snapshot of that day.
     SELECT *, (abs(age_days - day) * 64 + age_days + 1) * 4294967296 + (4294967295 - at_us // 1000000) AS choice
     FROM (SELECT *, unnest(list_filter({list(DAYS)}, d -> abs(d - age_days) <= $tol)) AS day FROM snaps)
-), points AS (
-    -- An aggregate per (note, day) rather than a window over every candidate.
-    SELECT user_id, note_id, day, any_value(publish_date) AS publish_date,
-           arg_min(age_days, choice) AS age_days, arg_min(fetched_at, choice) AS fetched_at,
-           arg_min(read_num, choice) AS read_num, arg_min(like_collect, choice) AS like_collect
-    FROM candidates GROUP BY user_id, note_id, day
-), curves AS (
+)
+-- An aggregate per (note, day) rather than a window over every candidate.
+SELECT user_id, note_id, any_value(publish_date) AS publish_date, day,
+       arg_min(age_days, choice) AS snapshot_age_days, arg_min(fetched_at, choice) AS snapshot_at,
+       arg_min(read_num, choice) AS read_num, arg_min(like_collect, choice) AS like_collect
+FROM candidates GROUP BY user_id, note_id, day
+{kept if reuse else ""}
+"""
+
+
+NOTE_LIFECYCLE_SQL = """
+CREATE OR REPLACE TABLE note_lifecycle AS
+WITH curves AS (
     -- Each KOL's day-N figures, sorted: a note's rank among them is its first position.
     SELECT user_id, day,
            list_sort(list(read_num) FILTER (WHERE read_num IS NOT NULL)) AS reads_sorted,
            list_sort(list(like_collect) FILTER (WHERE like_collect IS NOT NULL)) AS lc_sorted
-    FROM points GROUP BY user_id, day
+    FROM _lifecycle_points GROUP BY user_id, day
 ), latest AS (
-    SELECT user_id, note_id, max(day) AS latest_day FROM points GROUP BY user_id, note_id
+    SELECT user_id, note_id, max(day) AS latest_day FROM _lifecycle_points GROUP BY user_id, note_id
 ), ranked AS (
     SELECT p.*, len(c.reads_sorted) AS kol_notes_at_day,
            (list_position(c.reads_sorted, p.read_num) - 1) / nullif(len(c.reads_sorted) - 1, 0) AS reads_beats_share,
            (list_position(c.lc_sorted, p.like_collect) - 1) / nullif(len(c.lc_sorted) - 1, 0)
                AS like_collect_beats_share,
            p.day = l.latest_day AS latest_point
-    FROM points p JOIN curves c USING (user_id, day) JOIN latest l USING (user_id, note_id)
+    FROM _lifecycle_points p JOIN curves c USING (user_id, day) JOIN latest l USING (user_id, note_id)
 )
-SELECT user_id, note_id, publish_date, day, age_days AS snapshot_age_days, fetched_at AS snapshot_at,
+SELECT user_id, note_id, publish_date, day, snapshot_age_days, snapshot_at,
        read_num, like_collect, kol_notes_at_day, reads_beats_share, like_collect_beats_share, latest_point,
        latest_point AND publish_date > CAST($as_of AS DATE) - 30 AND kol_notes_at_day >= $min_notes
            AND reads_beats_share > 0.5 AS rising,
-       CAST($as_of AS DATE) AS as_of_date
+       CAST($as_of AS DATE) AS as_of_date, CAST($tol AS INTEGER) AS tolerance_days
 FROM ranked
 ORDER BY user_id, note_id, day
 """
@@ -95,6 +121,7 @@ NOTE_LIFECYCLE_COMMENTS = {
     "day point its reads beat those of most of the KOL's notes at the same day (reads_beats_share > 0.5), "
     "with at least rising_min_notes notes to compare.",
     "as_of_date": "Date (Asia/Shanghai) the table was computed.",
+    "tolerance_days": "The lifecycle_tolerance_days setting the points were chosen with.",
 }
 
 KOL_LIFECYCLE_SQL = """
@@ -141,12 +168,38 @@ COMMENT ON COLUMN rising_notes.as_of_date IS 'Date (Asia/Shanghai) the engagemen
 """
 
 
-def refresh_lifecycle(conn: duckdb.DuckDBPyConnection, as_of: date, s: EngagementSettings) -> None:
-    conn.execute(
-        NOTE_LIFECYCLE_SQL,
-        {"as_of": as_of, "tol": s.lifecycle_tolerance_days, "min_notes": s.rising_min_notes},
-    )
+def _previous_run(conn: duckdb.DuckDBPyConnection) -> tuple[date, int] | None:
+    """(as_of_date, tolerance_days) of the note_lifecycle table a previous run left, if any."""
+    has = conn.execute(
+        "SELECT count(*) FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = 'note_lifecycle' "
+        "AND column_name = 'tolerance_days'"
+    ).fetchone()
+    if not has or not has[0]:
+        return None
+    row = conn.execute("SELECT max(as_of_date), max(tolerance_days) FROM note_lifecycle").fetchone()
+    return (row[0], int(row[1])) if row and row[0] is not None else None
+
+
+def refresh_lifecycle(conn: duckdb.DuckDBPyConnection, as_of: date, s: EngagementSettings) -> bool:
+    """Rebuild note_lifecycle, kol_lifecycle and rising_notes. Returns True when the points of the
+    previous run were kept for settled notes, False when every snapshot was read again (first
+    run, another tolerance, or a day earlier than the previous run's)."""
+    tol = s.lifecycle_tolerance_days
+    previous = _previous_run(conn)
+    reuse = previous is not None and previous[1] == tol and previous[0] <= as_of
+    if previous is not None and reuse:
+        reuse_until = previous[0] - timedelta(days=max(DAYS) + 1 + tol + SETTLED_MARGIN_DAYS)
+        # Snapshots of the notes published after reuse_until start the day before they were published.
+        scan_from = datetime.combine(reuse_until, time(), tzinfo=SHANGHAI)
+    else:
+        reuse_until, scan_from = date.min, datetime(1970, 1, 1, tzinfo=SHANGHAI)
+    conn.execute(_points_sql(reuse), {"reuse_until": reuse_until, "scan_from": scan_from, "tol": tol})
+    try:
+        conn.execute(NOTE_LIFECYCLE_SQL, {"as_of": as_of, "tol": tol, "min_notes": s.rising_min_notes})
+    finally:
+        conn.execute("DROP TABLE IF EXISTS _lifecycle_points")
     apply_comments(conn, "note_lifecycle", NOTE_LIFECYCLE_COMMENTS)
     conn.execute(KOL_LIFECYCLE_SQL)
     apply_comments(conn, "kol_lifecycle", KOL_LIFECYCLE_COMMENTS)
     conn.execute(RISING_NOTES_SQL)
+    return reuse

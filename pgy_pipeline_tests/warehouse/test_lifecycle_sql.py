@@ -123,3 +123,35 @@ def test_a_warehouse_without_snapshots_has_empty_lifecycle_tables(tmp_path):
     assert lab.query(
         "SELECT (SELECT count(*) FROM note_lifecycle), (SELECT count(*) FROM kol_lifecycle)"
     ) == [(0, 0)]
+
+
+def test_a_run_keeping_the_settled_points_equals_a_run_reading_every_snapshot(tmp_path):
+    """70 days of daily fetches, the engagement run every 5 days: the run that keeps the previous
+    points of settled notes and reads only recent snapshots gives the table a full read gives."""
+    from pgy_pipeline.warehouse import lifecycle
+
+    lab = Lab(tmp_path)
+    start = date(2026, 1, 1)
+    published = {i: date.fromordinal(start.toordinal() + 5 * i) for i in range(12)}
+    settings = EngagementSettings(rising_min_notes=2)
+    for d in range(71):
+        day = date.fromordinal(start.toordinal() + d)
+        # Note 3 is deleted on day 40: gone after two complete fetches without it.
+        alive = {
+            i: 100 * ((day - p).days + 1) * (i + 1)
+            for i, p in published.items()
+            if p <= day and (i != 3 or d < 40)
+        }
+        fetch_on(lab, day, alive, published)
+        if d % 5 == 4:
+            refresh_kol_engagement(lab.conn, day, settings)
+    assert lab.query("SELECT count(*) FROM notes WHERE gone_at IS NOT NULL") == [(1,)]
+    last = date.fromordinal(start.toordinal() + 70)
+    assert lifecycle.refresh_lifecycle(lab.conn, last, settings) is True  # kept the settled points
+    kept = lab.query("SELECT * FROM note_lifecycle ORDER BY note_id, day")
+    lab.conn.execute("DROP TABLE note_lifecycle")
+    assert lifecycle.refresh_lifecycle(lab.conn, last, settings) is False  # read every snapshot
+    assert lab.query("SELECT * FROM note_lifecycle ORDER BY note_id, day") == kept
+    assert nid(3) not in {r[1] for r in kept} and len({r[1] for r in kept}) == 11
+    # A day earlier than the previous run's (a pinned clock moved back) reads everything again.
+    assert lifecycle.refresh_lifecycle(lab.conn, date(2026, 2, 1), settings) is False
