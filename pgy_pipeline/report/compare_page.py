@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from pgy_pipeline.report import charts
+from pgy_pipeline.report import charts, lifecycle_chart
 from pgy_pipeline.report.kol_page import DEFINITIONS
 from pgy_pipeline.report.layout import fmt_date, fmt_num, fmt_pct
 from pgy_pipeline.report.queries import ReportData
@@ -128,7 +128,7 @@ def compare_page(data: ReportData, kols: Sequence[str], pages: Mapping[str, str]
         reads=charts.grouped_bars(SEGMENTS, reads, "median reads"),
         rates=charts.grouped_bars(SEGMENTS, rates, "like_collect rate (pooled)", True),
         cadence=charts.lines(cadence, "live notes per publish month", "notes", monthly=True),
-        lifecycle=charts.lifecycle_medians(
+        lifecycle=lifecycle_chart.lifecycle_medians(
             [(n, data.figure("lifecycle", k)) for n, k in zip(names, kols, strict=True)],
             "reads of the median note, days after publishing",
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pgy_pipeline.report import charts
+from pgy_pipeline.report import charts, lifecycle_chart
 from pgy_pipeline.report.queries import ReportData
 from pgy_pipeline.report.render import render
 from pgy_pipeline.report.segments import kol_segments
@@ -57,7 +57,7 @@ def kol_page(data: ReportData, user_id: str, index_href: str, compare_href: str 
         percentiles=percentile_rows(data, user_id),
         flags=data.figure("flags", user_id),
         lifecycle_median=median,
-        lifecycle=charts.lifecycle(
+        lifecycle=lifecycle_chart.lifecycle(
             median, curves, f"{name}: reads after publishing, median note against the newest"
         ),
         rising=data.figure("rising", user_id),
