@@ -92,8 +92,8 @@ def main(kols: int, keep: Path | None = None) -> None:
                     {"as_of": AS_OF, "viral_low": s.viral_low_likes, "viral_high": s.viral_high_likes},
                 ),
                 "kol_costs + kol_percentiles": lambda: (
-                    conn.execute(figures._costs_sql(), {"as_of": AS_OF, "stale": s.price_stale_days}),
-                    conn.execute(figures._percentiles_sql(), {"as_of": AS_OF, "peer_min": s.peer_min_kols}),
+                    conn.execute(figures.KOL_COSTS_SQL, {"as_of": AS_OF, "stale": s.price_stale_days}),
+                    conn.execute(figures.KOL_PERCENTILES_SQL, {"as_of": AS_OF, "peer_min": s.peer_min_kols}),
                 ),
                 "note_lifecycle + kol_lifecycle, every snapshot": lambda: lifecycle.refresh_lifecycle(
                     conn, AS_OF, s

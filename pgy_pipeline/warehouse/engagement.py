@@ -15,8 +15,8 @@ from datetime import date
 
 import duckdb
 
+from pgy_pipeline.warehouse.comments import apply_comments as _apply_comments
 from pgy_pipeline.warehouse.engagement_settings import EngagementSettings
-from pgy_pipeline.warehouse.figures import apply_comments as _apply_comments
 from pgy_pipeline.warehouse.figures import refresh_figures
 from pgy_pipeline.warehouse.history import FULL_FETCH, INCREMENTAL_FETCH
 

@@ -17,14 +17,9 @@ from datetime import date
 
 import duckdb
 
+from pgy_pipeline.warehouse import flags, lifecycle
+from pgy_pipeline.warehouse.comments import apply_comments
 from pgy_pipeline.warehouse.engagement_settings import EngagementSettings
-
-
-def apply_comments(conn: duckdb.DuckDBPyConnection, table: str, comments: dict[str, str]) -> None:
-    for col, text in comments.items():
-        target = f"TABLE {table}" if col == "" else f"COLUMN {table}.{col}"
-        conn.execute(f"COMMENT ON {target} IS '{text.replace(chr(39), chr(39) * 2)}'")
-
 
 # A price buys one kind of note: a photo_note price is set against photo notes' medians, a
 # video_note price against video notes'; any other price type against all live notes.
@@ -69,6 +64,8 @@ FROM joined
 ORDER BY user_id, price_type
 """
 
+
+KOL_COSTS_SQL = _costs_sql()
 
 COSTS_COMMENTS = {
     "": "Cost of a KOL's reads and likes + collects at the analyst's current price (kol_prices valid on "
@@ -153,6 +150,8 @@ ORDER BY user_id, figure, price_type
 """
 
 
+KOL_PERCENTILES_SQL = _percentiles_sql()
+
 PERCENTILES_COMMENTS = {
     "": "超越同行: for each headline figure of each KOL, the share of the other KOLs it beats, within its "
     "roster category and within the whole roster. One row per KOL, figure (and price type for costs) "
@@ -179,11 +178,9 @@ PERCENTILES_COMMENTS = {
 
 def refresh_figures(conn: duckdb.DuckDBPyConnection, as_of: date, s: EngagementSettings) -> None:
     """Rebuild every figure table from kol_engagement, kol_prices, kols and note_snapshots."""
-    from pgy_pipeline.warehouse import flags, lifecycle  # they import apply_comments from here
-
-    conn.execute(_costs_sql(), {"as_of": as_of, "stale": s.price_stale_days})
+    conn.execute(KOL_COSTS_SQL, {"as_of": as_of, "stale": s.price_stale_days})
     apply_comments(conn, "kol_costs", COSTS_COMMENTS)
-    conn.execute(_percentiles_sql(), {"as_of": as_of, "peer_min": s.peer_min_kols})
+    conn.execute(KOL_PERCENTILES_SQL, {"as_of": as_of, "peer_min": s.peer_min_kols})
     apply_comments(conn, "kol_percentiles", PERCENTILES_COMMENTS)
     lifecycle.refresh_lifecycle(conn, as_of, s)
     flags.refresh_flags(conn, as_of, s)

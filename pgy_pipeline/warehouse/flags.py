@@ -19,8 +19,8 @@ from datetime import date, datetime, time, timedelta
 
 import duckdb
 
+from pgy_pipeline.warehouse.comments import apply_comments
 from pgy_pipeline.warehouse.engagement_settings import EngagementSettings
-from pgy_pipeline.warehouse.figures import apply_comments
 from pgy_pipeline.warehouse.lifecycle import SHANGHAI
 
 _POOLED = (

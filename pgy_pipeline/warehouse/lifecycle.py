@@ -16,8 +16,8 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import duckdb
 
+from pgy_pipeline.warehouse.comments import apply_comments
 from pgy_pipeline.warehouse.engagement_settings import EngagementSettings
-from pgy_pipeline.warehouse.figures import apply_comments
 
 DAYS = (1, 3, 7, 14, 30)
 SHANGHAI = timezone(timedelta(hours=8))  # Asia/Shanghai: UTC+8, no daylight saving since 1991
