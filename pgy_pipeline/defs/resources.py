@@ -1,6 +1,7 @@
 """Dagster resources: the Just One API client and the pipeline's storage and knobs."""
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -22,7 +23,9 @@ from pgy_pipeline.refresh.modes import DEFAULT_FULL_EVERY_DAYS, DEFAULT_WINDOW_D
 from pgy_pipeline.refresh.plan import PlanSettings
 from pgy_pipeline.settings import ApiSource
 from pgy_pipeline.warehouse import Warehouse
-from pgy_pipeline.warehouse.engagement import EngagementSettings
+from pgy_pipeline.warehouse.engagement_settings import DEFAULTS as FIGURES
+from pgy_pipeline.warehouse.engagement_settings import DESCRIPTIONS as FIGURE_DOCS
+from pgy_pipeline.warehouse.engagement_settings import EngagementSettings
 from pgy_pipeline.warehouse.raw import RawStore
 from pgy_pipeline.warehouse.state import PipelineState, RetryPolicy
 
@@ -216,10 +219,29 @@ class PgyResource(dg.ConfigurableResource):
             "older notes keep the metrics of the last full fetch (README, 'Refresh modes')."
         ),
     )
-    viral_low_likes: int = Field(
-        default=100, description="Likes for a note to count in viral_low_rate (百赞)."
+    # The derived figures' knobs: defaults and descriptions live in warehouse/engagement_settings.py.
+    viral_low_likes: int = Field(default=FIGURES.viral_low_likes, description=FIGURE_DOCS["viral_low_likes"])
+    viral_high_likes: int = Field(
+        default=FIGURES.viral_high_likes, description=FIGURE_DOCS["viral_high_likes"]
     )
-    viral_high_likes: int = Field(default=1000, description="Likes for viral_high_rate (千赞).")
+    peer_min_kols: int = Field(default=FIGURES.peer_min_kols, description=FIGURE_DOCS["peer_min_kols"])
+    price_stale_days: int = Field(
+        default=FIGURES.price_stale_days, description=FIGURE_DOCS["price_stale_days"]
+    )
+    lifecycle_tolerance_days: int = Field(
+        default=FIGURES.lifecycle_tolerance_days, description=FIGURE_DOCS["lifecycle_tolerance_days"]
+    )
+    rising_min_notes: int = Field(
+        default=FIGURES.rising_min_notes, description=FIGURE_DOCS["rising_min_notes"]
+    )
+    flag_min_notes: int = Field(default=FIGURES.flag_min_notes, description=FIGURE_DOCS["flag_min_notes"])
+    flag_rate_factor: float = Field(
+        default=FIGURES.flag_rate_factor, description=FIGURE_DOCS["flag_rate_factor"]
+    )
+    flag_jump_reads: int = Field(default=FIGURES.flag_jump_reads, description=FIGURE_DOCS["flag_jump_reads"])
+    flag_cadence_factor: float = Field(
+        default=FIGURES.flag_cadence_factor, description=FIGURE_DOCS["flag_cadence_factor"]
+    )
     publish_interval_s: float = Field(default=2.0, description="Least seconds between snapshot publishes.")
 
     @property
@@ -275,7 +297,9 @@ class PgyResource(dg.ConfigurableResource):
         )
 
     def engagement(self) -> EngagementSettings:
-        return EngagementSettings(self.viral_low_likes, self.viral_high_likes)
+        return EngagementSettings(
+            **{f.name: getattr(self, f.name) for f in dataclasses.fields(EngagementSettings)}
+        )
 
     def budget_guard(self) -> BudgetGuard:
         """The client's ``before_call``/``after_call`` hooks: the daily budget of billed calls."""

@@ -19,7 +19,7 @@ import re
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -106,7 +106,20 @@ class Endpoint:
         day = self._day(profile, as_of)
         pinned = profile.fixed_counts.get(user_id)
         counts_on = profile.counts_on if pinned is not None else None
-        return notes_on(self.seed, user_id, day, pinned, counts_on, profile.null_metric_share)
+        notes = notes_on(self.seed, user_id, day, pinned, counts_on, profile.null_metric_share)
+        content = profile.note_content.get(user_id)
+        if not content:
+            return notes
+        # A brand belongs to cooperation notes only, as on the platform.
+        return tuple(
+            replace(
+                n,
+                title=content.get("title", n.title),
+                img_url=content.get("img_url", n.img_url),
+                brand_name=n.brand_name and content.get("brand_name", n.brand_name),
+            )
+            for n in notes
+        )
 
     @staticmethod
     def _day(profile: Profile, as_of: date | None = None) -> date:

@@ -52,7 +52,9 @@ _PROBABILITIES = (
     "null_metric_share",
     "p_note_omitted",
 )
-_MAPPINGS = ("fixed_counts", "user_codes", "rename_fields")
+_MAPPINGS = ("fixed_counts", "user_codes", "rename_fields", "note_content")
+# What note_content may replace: the free-text fields of a note, as the API could send them.
+CONTENT_FIELDS = ("title", "brand_name", "img_url")
 _TOKEN_SETS = ("revoked_tokens", "forbidden_users")
 _DATES = ("as_of", "counts_on")
 
@@ -72,6 +74,10 @@ class Profile:
         ``as_of`` so moving the clock later adds notes instead of sliding the window.
       null_metric_share: share of notes whose collectNum or thirdReadUserNum is null
         in the data itself; stable per note, so ``expected_notes`` shows the nulls too.
+      note_content: replace free text in every note of a user, e.g.
+        ``{"u1": {"title": "<script>...", "img_url": "javascript:..."}}`` (keys: title,
+        brand_name, img_url; brand_name only on cooperation notes, which alone carry one).
+        ``expected_notes`` shows the replaced values: hostile content as the API sends it.
       extra_fields: add fields the vendor might add later (``shareNumV2``, ``xsecToken``
         per note, ``cursorV2`` in data). ``expected_notes`` leaves them out.
     Account faults (business codes, HTTP 200):
@@ -102,6 +108,7 @@ class Profile:
     as_of: date | None = None
     counts_on: date | None = None
     null_metric_share: float = 0.0
+    note_content: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     extra_fields: bool = False
 
     latency_s: float = 0.0
@@ -163,6 +170,12 @@ class Profile:
             raise ValueError("latency_s and stall_s must be >= 0")
         if self.rate_limit_per_s is not None and self.rate_limit_per_s <= 0:
             raise ValueError("rate_limit_per_s must be positive or None")
+        for user_id, content in self.note_content.items():
+            unknown = set(content) - set(CONTENT_FIELDS)
+            if unknown:
+                raise ValueError(
+                    f"note_content[{user_id!r}] may replace {', '.join(CONTENT_FIELDS)}, not {', '.join(sorted(unknown))}"
+                )
         if any(count < 0 for count in self.fixed_counts.values()):
             raise ValueError("fixed_counts must be >= 0")
         if self.date_format not in DATE_FORMATS:

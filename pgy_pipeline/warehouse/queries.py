@@ -8,7 +8,7 @@ has one home and a reader finds each question by its name.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
 import duckdb
@@ -246,3 +246,49 @@ def kols_complete_within(conn: duckdb.DuckDBPyConnection, window: timedelta) -> 
         {"window": window},
     ).fetchall()
     return {r[0] for r in rows}
+
+
+# -- the buyer's questions ---------------------------------------------------------------------------
+
+
+def brand_kols(conn: duckdb.DuckDBPyConnection, brand: str, since: date) -> pd.DataFrame:
+    """KOLs with live cooperation notes of ``brand`` (case and outer spaces ignored) published on or
+    after ``since``: how many, when, and how they did against the KOL's organic notes."""
+    return conn.execute(
+        """
+        WITH organic AS (
+            SELECT user_id, median(read_num) AS organic_reads_median
+            FROM note_engagement WHERE NOT is_cooperation GROUP BY user_id
+        )
+        SELECT e.user_id, k.label, k.category, any_value(n.brand_name) AS brand, count(*) AS notes,
+               min(e.publish_date) AS first_date, max(e.publish_date) AS last_date,
+               median(e.read_num) AS reads_median, any_value(o.organic_reads_median) AS organic_reads_median,
+               round(median(e.read_num) / nullif(any_value(o.organic_reads_median), 0), 2) AS reads_vs_organic
+        FROM note_engagement e
+        JOIN notes n USING (user_id, note_id)
+        LEFT JOIN kols k USING (user_id)
+        LEFT JOIN organic o USING (user_id)
+        WHERE e.is_cooperation AND lower(trim(n.brand_name)) = lower(trim($brand)) AND e.publish_date >= $since
+        GROUP BY e.user_id, k.label, k.category
+        ORDER BY last_date DESC, e.user_id
+        """,
+        {"brand": brand, "since": since},
+    ).df()
+
+
+def rising_notes_preview(conn: duckdb.DuckDBPyConnection, limit: int = 20) -> pd.DataFrame:
+    return conn.execute(
+        """
+        SELECT coalesce(label, user_id) AS kol, note_id, publish_date, day, read_num,
+               kol_reads_median_at_day, round(reads_beats_share, 2) AS beats_share
+        FROM rising_notes ORDER BY reads_beats_share DESC, read_num DESC LIMIT $limit
+        """,
+        {"limit": limit},
+    ).df()
+
+
+def flags_preview(conn: duckdb.DuckDBPyConnection, limit: int = 20) -> pd.DataFrame:
+    return conn.execute(
+        "SELECT coalesce(label, user_id) AS kol, flag, reason FROM kol_flags ORDER BY user_id, flag LIMIT $limit",
+        {"limit": limit},
+    ).df()

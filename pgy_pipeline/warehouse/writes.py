@@ -188,20 +188,26 @@ def write_fetches(
     )
 
 
-def sync_kols(conn: duckdb.DuckDBPyConnection, roster: Sequence[tuple[str, str | None]]) -> None:
-    """Mirror the roster into ``kols``: add new ones, update labels, stamp removals."""
+def sync_kols(conn: duckdb.DuckDBPyConnection, roster: Sequence[tuple[str, str | None, str | None]]) -> None:
+    """Mirror the roster into ``kols``: add new ones, update labels and categories, stamp removals."""
     rows = list(roster)
     conn.execute(
         "CREATE OR REPLACE TEMP TABLE _roster AS "
-        "SELECT unnest($ids::VARCHAR[]) AS user_id, unnest($labels::VARCHAR[]) AS label",
-        {"ids": [u for u, _ in rows], "labels": [label for _, label in rows]},
+        "SELECT unnest($ids::VARCHAR[]) AS user_id, unnest($labels::VARCHAR[]) AS label, "
+        "unnest($categories::VARCHAR[]) AS category",
+        {
+            "ids": [u for u, _, _ in rows],
+            "labels": [label for _, label, _ in rows],
+            "categories": [category for _, _, category in rows],
+        },
     )
     try:
         conn.execute(
             """
-            INSERT INTO kols (user_id, label, added_at)
-            SELECT user_id, label, now() FROM _roster
-            ON CONFLICT (user_id) DO UPDATE SET label = excluded.label, removed_at = NULL
+            INSERT INTO kols (user_id, label, category, added_at)
+            SELECT user_id, label, category, now() FROM _roster
+            ON CONFLICT (user_id) DO UPDATE
+            SET label = excluded.label, category = excluded.category, removed_at = NULL
             """
         )
         conn.execute(

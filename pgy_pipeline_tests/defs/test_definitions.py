@@ -219,3 +219,20 @@ def test_each_kols_notes_materialisation_says_what_its_write_did(make_env):
     assert md["notes"] == md["notes_new"] == 20
     assert md["marked_gone"] == md["notes_revived"] == md["null_metrics"] == md["dates_unreadable"] == 0
     assert md["complete"] is True and md["fetch_kind"] == "full"
+
+
+def test_roster_categories_survive_the_sensor_rewriting_the_file_and_reach_the_warehouse(make_env):
+    env = make_env(fixed_counts={"kol_a": 3, "kol_b": 3})
+    roster = env.data_dir / "kols.csv"
+    roster.write_text("user_id,label,category\nkol_a,A,美食\nkol_b,,beauty\n", encoding="utf-8")
+    env.add_kols(["kol_a", "kol_b"])
+    env.instance.add_dynamic_partitions(KOLS_PARTITIONS_NAME, ["kol_ui"])
+    _rostertick_schedule(env.instance, env.pgy, json.dumps(["kol_a", "kol_b"]))
+    assert (
+        roster.read_text(encoding="utf-8")
+        == "user_id,label,category\nkol_a,A,美食\nkol_b,,beauty\nkol_ui,,\n"
+    )
+    assert all(r.success for r in env.refresh(["kol_a", "kol_b"]))
+    with env.db() as conn:
+        rows = conn.execute("SELECT user_id, label, category FROM kols ORDER BY user_id").fetchall()
+    assert rows == [("kol_a", "A", "美食"), ("kol_b", None, "beauty"), ("kol_ui", None, None)]

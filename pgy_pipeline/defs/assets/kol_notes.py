@@ -174,7 +174,8 @@ def _refresh_kols(
     try:
         # Also proves the warehouse is writable before a single page is bought.
         with warehouse.write() as conn:
-            sync_kols(conn, [(u, labels.get(u)) for u in partitions])
+            categories = roster.categories
+            sync_kols(conn, [(u, labels.get(u), categories.get(u)) for u in partitions])
             try:
                 load_prices(conn, pgy.path)
             except PricesError as exc:

@@ -141,6 +141,43 @@ COMMENT ON COLUMN api_spend_daily.calls_failed IS 'Calls that failed (any other 
 COMMENT ON COLUMN api_spend_daily.kols IS 'Distinct KOLs called for.';
 COMMENT ON COLUMN api_spend_daily.avg_latency_ms IS 'Mean round-trip time in milliseconds.';
 
+-- Brands of each KOL's cooperation notes against its organic notes: who worked with whom, and how it did.
+CREATE OR REPLACE VIEW kol_brands AS
+WITH organic AS (
+    SELECT user_id, count(*) AS organic_notes, median(read_num) AS organic_reads_median,
+           median(like_collect) AS organic_like_collect_median
+    FROM note_engagement WHERE NOT is_cooperation GROUP BY user_id
+)
+SELECT e.user_id, k.label, k.category, n.brand_name AS brand, count(*) AS notes,
+       min(e.publish_date) AS first_date, max(e.publish_date) AS last_date,
+       median(e.read_num) AS reads_median, median(e.like_collect) AS like_collect_median,
+       any_value(o.organic_notes) AS organic_notes,
+       any_value(o.organic_reads_median) AS organic_reads_median,
+       any_value(o.organic_like_collect_median) AS organic_like_collect_median,
+       median(e.read_num) / nullif(any_value(o.organic_reads_median), 0) AS reads_vs_organic,
+       median(e.like_collect) / nullif(any_value(o.organic_like_collect_median), 0) AS like_collect_vs_organic
+FROM note_engagement e
+JOIN notes n USING (user_id, note_id)
+LEFT JOIN kols k USING (user_id)
+LEFT JOIN organic o USING (user_id)
+WHERE e.is_cooperation AND n.brand_name IS NOT NULL
+GROUP BY e.user_id, k.label, k.category, n.brand_name;
+COMMENT ON VIEW kol_brands IS 'Per KOL and brand: the live cooperation notes carrying that brand name (verbatim from the API), their dates, and how they did against the KOL''s organic notes. Cooperation notes without a brand name (advertising flag only) are left out. like_collect is not the full 互动 (no comments or shares).';
+COMMENT ON COLUMN kol_brands.user_id IS 'Xiaohongshu user id of the KOL.';
+COMMENT ON COLUMN kol_brands.label IS 'Roster label of the KOL.';
+COMMENT ON COLUMN kol_brands.category IS 'Roster category of the KOL.';
+COMMENT ON COLUMN kol_brands.brand IS 'Brand name as the API sent it (notes.brand_name): spellings are not merged.';
+COMMENT ON COLUMN kol_brands.notes IS 'Live cooperation notes of the KOL with this brand.';
+COMMENT ON COLUMN kol_brands.first_date IS 'Publish date of the first of those notes.';
+COMMENT ON COLUMN kol_brands.last_date IS 'Publish date of the latest of those notes.';
+COMMENT ON COLUMN kol_brands.reads_median IS 'Median reads of those notes.';
+COMMENT ON COLUMN kol_brands.like_collect_median IS 'Median likes + collects of those notes.';
+COMMENT ON COLUMN kol_brands.organic_notes IS 'Live organic notes of the KOL (all dates).';
+COMMENT ON COLUMN kol_brands.organic_reads_median IS 'Median reads of the KOL''s organic notes.';
+COMMENT ON COLUMN kol_brands.organic_like_collect_median IS 'Median likes + collects of the KOL''s organic notes.';
+COMMENT ON COLUMN kol_brands.reads_vs_organic IS 'reads_median / organic_reads_median: above 1, the brand''s notes were read more than the KOL''s own; NULL without organic notes.';
+COMMENT ON COLUMN kol_brands.like_collect_vs_organic IS 'like_collect_median / organic_like_collect_median.';
+
 -- kol_prices is a table (migration 002); its meaning changed when it became a copy of the
 -- analysts' own file, so its comment is kept here with the code that fills it.
 COMMENT ON TABLE kol_prices IS 'Prices you pay KOLs (the API gives none), copied from data/kol_prices.csv on every pipeline write: edit that file or run `pgy prices import FILE`; rows written into pgy.duckdb directly are replaced at the next refresh. Join on user_id to compute CPE/CPM.';
