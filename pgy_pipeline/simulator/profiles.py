@@ -90,6 +90,9 @@ class Profile:
       (each day's listing leaves out each live note with this probability, and its total
       agrees with the shorter list: a listing that contradicts the other days' without any
       sign within itself; off in every bundled profile).
+    Test control: hold_after_calls holds every call after that many (received, counted, not
+      answered) until it is raised or set to None: a process's calls in flight stay in flight
+      for as long as a test needs (e.g. to send a signal while they are).
     """
 
     name: str = "custom"
@@ -128,6 +131,8 @@ class Profile:
     total_drift: int = 0
     total_drift_down: bool = False
     p_note_omitted: float = 0.0
+
+    hold_after_calls: int | None = None
 
     def __post_init__(self) -> None:
         # Normalise what callers naturally pass (dicts, sets, ISO strings) so the frozen
