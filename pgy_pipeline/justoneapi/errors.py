@@ -2,7 +2,8 @@
 
 - ``RetryableError``: try this page again later (301, 500, timeouts, gateway errors, broken bodies).
 - ``SlowDownError``: the API kept asking us to slow down (302, HTTP 429) for longer than our time budget.
-- ``StopAllCalls``: no further call can succeed or may be made (token, quota, balance, budget).
+- ``StopAllCalls``: no further call can succeed or may be made (token, quota, balance, budget), or
+  ``Interrupted``: a person or the system asked the run to stop (SIGINT, SIGTERM, Dagster's Terminate).
 - ``RequestRejected``: this request will never succeed as sent (400, 600, unknown code, odd envelope).
 
 Every message is redacted at construction: str(), repr() and pickles never hold the token or a URL.
@@ -140,6 +141,14 @@ class BudgetExhausted(StopAllCalls):
     default_kind = "budget"
     summary = "call budget exhausted"
     action = "raise the call budget or wait for the next run"
+
+
+class Interrupted(StopAllCalls):
+    """SIGINT/SIGTERM asked the run to stop (``NotesDetailClient.interrupt``): nobody's fault, no alert."""
+
+    default_kind = "interrupted"
+    summary = "interrupted"
+    action = "run the refresh again: it resumes, buying only the pages not stored yet"
 
 
 class RequestRejected(ApiError):
