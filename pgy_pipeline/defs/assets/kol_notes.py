@@ -26,7 +26,9 @@ from dagster._core.events import AssetMaterializationPlannedData, DagsterEvent
 from dagster._core.storage.tags import EXTERNALLY_MANAGED_ASSETS_TAG
 from pydantic import Field
 
+from pgy_pipeline import interrupts
 from pgy_pipeline.defs.alerts import alert_stops
+from pgy_pipeline.defs.assets.interrupted import end_interrupted
 from pgy_pipeline.defs.assets.metadata import column_schema, failure_message, outcome_table
 from pgy_pipeline.defs.assets.refresh_plan import plan_run
 from pgy_pipeline.defs.checks import NOTES_CHECK_SPECS, NOTES_KEY, run_selected_checks
@@ -36,6 +38,7 @@ from pgy_pipeline.defs.tags import FAILED_KOLS_TAG, RETRYABLE_KOLS_TAG
 from pgy_pipeline.justoneapi import AdvertiseSwitch, IsThirdPlatform, NotesQuery, NoteType, OrderType
 from pgy_pipeline.refresh import KolOutcome, KolStatus, Refresher, summarize
 from pgy_pipeline.refresh.modes import RefreshMode
+from pgy_pipeline.refresh.outcomes import InterruptSummary
 from pgy_pipeline.roster import load_roster
 from pgy_pipeline.warehouse import WarehouseError
 from pgy_pipeline.warehouse.catalog import catalog
@@ -131,7 +134,16 @@ def kol_notes(
         return
     landed: set[str] = set()
     try:
-        yield from _refresh_kols(context, config, api, pgy, landed)
+        # SIGINT/SIGTERM (Dagster's Terminate too) end the buying, not the step: what is complete
+        # is written, then the run ends canceled (interrupts.py). No check result is yielded
+        # inside: Dagster swaps the signal handlers back and forth at each yield.
+        with interrupts.stopping() as interrupt:
+            outcomes, labels, calls = _refresh_kols(context, config, api, pgy, landed, interrupt)
+        if interrupt.requested:
+            landed.update(context.partition_keys)  # a canceled run marks no partition failed
+            end_interrupted(context, InterruptSummary.of(interrupt.name, outcomes, calls))
+        yield from run_selected_checks(context, pgy)
+        _fail_if_any_failed(context, outcomes, labels)
     except Exception:
         if context.run.tags.get(DEFER_ASSET_EVENTS_TAG) == "true":
             _log_planned(context, [u for u in context.partition_keys if u not in landed])
@@ -155,8 +167,12 @@ def _refresh_kols(
     api: JustOneApiResource,
     pgy: PgyResource,
     landed: set[str],
-) -> Iterator[dg.AssetCheckResult]:
-    """The step's work; adds to ``landed`` each KOL whose partitions need no planned event."""
+    interrupt: interrupts.Interrupt,
+) -> tuple[list[KolOutcome], dict[str, str | None], int]:
+    """The step's work: each KOL's outcome, the roster's labels and the calls bought.
+
+    Adds to ``landed`` each KOL whose partitions need no planned event.
+    """
     user_ids = list(context.partition_keys)
     filters = config.filters()
     warehouse = pgy.warehouse()
@@ -197,6 +213,8 @@ def _refresh_kols(
             landed.add(o.user_id)
             context.log.info("KOL %s fetched within %s h: not bought again", o.user_id, pgy.fresh_for_h)
             return
+        if o.status == KolStatus.INTERRUPTED:
+            return  # one line for them all at the end (interrupted.py), not an event per KOL
         if o.status != KolStatus.OK:
             context.log.warning("KOL %s %s: %s", o.user_id, o.status, o.message)
             return
@@ -254,6 +272,7 @@ def _refresh_kols(
         resume_max_age=pgy.resume_max_age(),
         fresh_for=timedelta(0) if config.force else pgy.fresh_for(),
         on_outcome=report,
+        interrupt=interrupt,
     )
     plan = plan_run(context, pgy, raw, user_ids, filters, RefreshMode(config.mode), refresher.fresh_for)
     deferred = plan.deferred_outcomes()
@@ -265,12 +284,18 @@ def _refresh_kols(
     context.log.info("refresh done: %s", json.dumps(dataclasses.asdict(totals)))
     for edit in warehouse.kept_edits:
         context.log.warning(edit.message)
-    failed = [o for o in outcomes if o.failed]
     alert_stops(pgy, outcomes, context.run_id, labels)
     # Outputs are skippable and never yielded: each KOL's partitions were reported through
     # AssetMaterialization events above, as it landed.
-    yield from run_selected_checks(context, pgy)
+    return outcomes, labels, refresher.ledger.total
+
+
+def _fail_if_any_failed(
+    context: dg.AssetExecutionContext, outcomes: list[KolOutcome], labels: dict[str, str | None]
+) -> None:
+    failed = [o for o in outcomes if o.failed]
     if failed:
+        totals = summarize(outcomes)
         tags = {
             FAILED_KOLS_TAG: ",".join(f"{o.user_id}:{o.error_code or o.error_kind}" for o in failed)[:4000],
             RETRYABLE_KOLS_TAG: ",".join(o.user_id for o in failed if o.retryable)[:4000],
