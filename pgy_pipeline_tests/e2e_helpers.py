@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -61,6 +63,16 @@ def dagster_dev(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("dagster_dev")
     sim = Simulator("clean", seed=7, anchor_date=ANCHOR, fixed_counts={"kol_e2e": 20, "kol_ui": 12})
     sim.start()
+    try:
+        with running_dagster_dev(tmp_path, sim) as (base, proc):
+            yield base, sim, tmp_path, proc
+    finally:
+        sim.stop()
+
+
+@contextlib.contextmanager
+def running_dagster_dev(tmp_path: Path, sim: Simulator) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`pgy ui` on a free loopback port over ``tmp_path``'s data and home, calling ``sim``."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "JUSTONEAPI_TOKEN"}
     env |= {
@@ -78,23 +90,22 @@ def dagster_dev(tmp_path_factory):
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{base}/server_info", timeout=2).ok:
-                break
-        except requests.ConnectionError:
-            pass
-        assert proc.poll() is None, (tmp_path / "dagster_dev.log").read_text(errors="replace")
-        time.sleep(0.25)
-    else:
-        pytest.fail(
-            "dagster dev did not come up: " + (tmp_path / "dagster_dev.log").read_text(errors="replace")
-        )
     try:
-        yield base, sim, tmp_path, proc
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{base}/server_info", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert proc.poll() is None, (tmp_path / "dagster_dev.log").read_text(errors="replace")
+            time.sleep(0.25)
+        else:
+            pytest.fail(
+                "dagster dev did not come up: " + (tmp_path / "dagster_dev.log").read_text(errors="replace")
+            )
+        yield base, proc
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
-        sim.stop()
