@@ -21,6 +21,7 @@ from pgy_pipeline.justoneapi import (
     ApiError,
     CallRecord,
     FetchIncomplete,
+    Interrupted,
     NotesDetailClient,
     NotesQuery,
     Page,
@@ -215,6 +216,8 @@ class Refresher:
         try:
             result = client.fetch_all(query, known_pages=known, on_page=persist, stop_before=stop_before)
         except FetchIncomplete as exc:
+            if isinstance(exc.cause, Interrupted) and not (exc.result.pages or exc.result.calls):
+                return None  # interrupted before its first call: not begun, nothing to record
             return Fetched(
                 query,
                 fetch_id,
