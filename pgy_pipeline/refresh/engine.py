@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from datetime import date, datetime, timedelta
@@ -152,15 +152,22 @@ class Refresher:
             queries_to_fetch = [q for q in queries if q.user_id not in outcomes]
         else:
             queries_to_fetch = queries
+        for outcome in self._fetch_and_store(queries_to_fetch, windows):
+            outcomes[outcome.user_id] = outcome
+        self.warehouse.publish_if_dirty()
+        return [outcomes[q.user_id] for q in queries]
+
+    def _fetch_and_store(
+        self, queries: list[NotesQuery], windows: Mapping[str, date]
+    ) -> Iterator[KolOutcome]:
+        """Fetch in worker threads; write, report and yield each KOL's outcome in this thread."""
         with (
             self.client_factory(self.ledger) as client,
             ThreadPoolExecutor(max_workers=max(1, self.kol_workers), thread_name_prefix="kol") as pool,
         ):
             # Runs in the signal handler: no call starts after it, and sleeping retries wake up.
             forget = self.interrupt.on_request(lambda: client.interrupt(self.interrupt.name))
-            futures = {
-                pool.submit(self._fetch, client, q, windows.get(q.user_id)): q for q in queries_to_fetch
-            }
+            futures = {pool.submit(self._fetch, client, q, windows.get(q.user_id)): q for q in queries}
             pending: set[Future[Fetched | None]] = set(futures)
             try:
                 while pending:
@@ -175,12 +182,10 @@ class Refresher:
                     for outcome in self._store(fetched) + [
                         not_started_outcome(q.user_id, self.interrupt.name) for q in not_begun
                     ]:
-                        outcomes[outcome.user_id] = outcome
                         self._report(outcome)
+                        yield outcome
             finally:
                 forget()
-        self.warehouse.publish_if_dirty()
-        return [outcomes[q.user_id] for q in queries]
 
     def _report(self, outcome: KolOutcome) -> None:
         if self.on_outcome:
