@@ -19,7 +19,7 @@ from typing import Any
 
 import requests
 
-from pgy_pipeline.simulator.server import CLOCK_PATH, COUNTERS_PATH
+from pgy_pipeline.simulator.server import CLOCK_PATH, COUNTERS_PATH, HOLD_PATH
 
 
 def free_port() -> int:
@@ -74,6 +74,13 @@ def set_as_of(url: str, day: date) -> None:
     """Move the clock of a simulator process to ``day`` (calls already in flight keep theirs)."""
     with requests.Session() as session:
         session.post(url + CLOCK_PATH, params={"as_of": day.isoformat()}, timeout=(2, 10)).raise_for_status()
+
+
+def hold_after(url: str, calls: int | None) -> None:
+    """Hold every call of a simulator process after its ``calls``-th (None: answer them all again)."""
+    query = {} if calls is None else {"after": str(calls)}
+    with requests.Session() as session:
+        session.post(url + HOLD_PATH, params=query, timeout=(2, 10)).raise_for_status()
 
 
 def wait_for_calls(url: str, calls: int, proc: subprocess.Popen[Any], timeout_s: float = 120) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from pgy_pipeline import settings
+from pgy_pipeline import interrupts, settings
 from pgy_pipeline.cli import heap
 from pgy_pipeline.roster import load_roster
 from pgy_pipeline.simulator.market import quoted_prices
@@ -66,7 +66,12 @@ def run_demo(data_dir: Path, roster_path: Path) -> int:
     defs, instance = heap.load_pipeline()
     from pgy_pipeline.cli import runner
 
-    runs = runner.refresh(defs, instance, roster.user_ids)
+    with interrupts.stopping() as interrupt:  # Ctrl-C: as in `pgy refresh`
+        runs = runner.refresh(defs, instance, roster.user_ids, interrupt=interrupt)
+    if interrupt.requested or any(r.interrupted or r.interrupted_early for r in runs):
+        for r in runs:
+            click.echo(r.interrupted.describe() if r.interrupted else f"run {r.run_id}: interrupted")
+        return interrupt.exit_code
     eng = runner.refresh_engagement(defs, instance)
     elapsed = time.monotonic() - started
     db = Warehouse(data_dir).published_path.resolve()

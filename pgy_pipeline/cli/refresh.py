@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from pgy_pipeline import settings
+from pgy_pipeline import interrupts, settings
 from pgy_pipeline.cli import heap
 from pgy_pipeline.cli.app import main, verbose
 from pgy_pipeline.justoneapi import AdvertiseSwitch, IsThirdPlatform, NoteType, OrderType
@@ -68,7 +68,8 @@ def refresh(
     The runs are recorded in the Dagster instance, so they show in the UI. A USER_ID that is
     not on the roster is fetched once and stays off the roster (the daily schedule does not
     buy it) unless --track is given. Exits 1 if any KOL failed, after printing what failed
-    and what to do.
+    and what to do. Ctrl-C (SIGINT) or SIGTERM stops the buying at once, writes what is
+    complete and exits 130 or 143; a second one exits at once.
     """
     ids = select_kols(user_ids, kols_file)
     roster = load_roster(settings.roster_path())
@@ -94,16 +95,31 @@ def refresh(
         "force": force,
         "mode": mode,
     }
+    with interrupts.stopping() as interrupt:
+        _run(ids, filters, engagement, [] if track else off_roster, interrupt)
+
+
+def _run(
+    ids: list[str],
+    filters: dict[str, object],
+    engagement: bool,
+    one_off: list[str],
+    interrupt: interrupts.Interrupt,
+) -> None:
     defs, instance = heap.load_pipeline()
     from pgy_pipeline.cli import runner
 
     click.echo(f"Refreshing {len(ids)} KOL(s) from {settings.api_source().describe()} ...", err=True)
     quiet = not verbose()  # -v: Dagster's own log of the runs, step failures with their traces
-    runs = runner.refresh(defs, instance, ids, filters, quiet=quiet, one_off=[] if track else off_roster)
+    runs = runner.refresh(defs, instance, ids, filters, quiet=quiet, one_off=one_off, interrupt=interrupt)
     ok = all(r.success for r in runs)
-    if engagement:
+    stopped = interrupt.requested or any(r.interrupted or r.interrupted_early for r in runs)
+    if engagement and not stopped:
         runner.refresh_engagement(defs, instance, quiet=quiet)
     _print_refresh_summary(runs)
+    if stopped:
+        _print_interrupted(runs, interrupt)
+        sys.exit(interrupt.exit_code)
     daily = len(load_roster(settings.roster_path()).kols)
     click.echo(f"The daily schedule refreshes the {daily} KOL(s) of {settings.roster_path()}.")
     sys.exit(0 if ok else 1)
@@ -132,14 +148,21 @@ def _print_refresh_summary(runs: list[RunSummary]) -> None:
     from pgy_pipeline.defs.assets.metadata import STOP_PREFIX
     from pgy_pipeline.warehouse import Warehouse, queries
 
-    with Warehouse(settings.data_dir()).connect_snapshot() as conn:
-        fig = queries.run_figures(conn, [r.run_id for r in runs])
+    warehouse = Warehouse(settings.data_dir())
+    if not warehouse.published_path.exists():  # nothing was ever written (an early interrupt)
+        fig = queries.RunFigures(0, 0, 0, 0, 0, 0)
+    else:
+        with warehouse.connect_snapshot() as conn:
+            fig = queries.run_figures(conn, [r.run_id for r in runs])
     click.echo(
         f"KOLs refreshed: {fig.kols_complete}, not complete: {fig.kols_not_complete}; pages: {fig.pages}; "
         f"API calls: {fig.calls} ({fig.calls_billed} billed); notes: {fig.notes}"
     )
     for r in runs:
         state = "succeeded" if r.success else "FAILED"
+        if r.interrupted or r.interrupted_early:
+            click.echo(f"  run {r.run_id} ({r.first} .. {r.last}) {r.status or 'CANCELED'}")
+            continue
         if not r.success and not verbose():
             state += " (`pgy -v refresh` prints the full log)"
         click.echo(f"  run {r.run_id} ({r.first} .. {r.last}) {state}")
@@ -158,6 +181,16 @@ def _print_refresh_summary(runs: list[RunSummary]) -> None:
             )
         if r.tags.get("pgy/waiting_kols"):
             click.echo(f"    over today's call budget, wait for tomorrow: {r.tags['pgy/waiting_kols']}")
+
+
+def _print_interrupted(runs: list[RunSummary], interrupt: interrupts.Interrupt) -> None:
+    """What an interrupted refresh bought and left, from each run's own account (its tag)."""
+    told = [r.interrupted for r in runs if r.interrupted]
+    for summary in told:
+        click.echo(summary.describe())
+    if not told:
+        click.echo(f"Interrupted by {interrupt.name} before the first API call: nothing was bought.")
+    click.echo("`pgy refresh` again finishes the refresh; the daily schedule resumes it too.")
 
 
 def _short(failure: str) -> str:

@@ -29,7 +29,9 @@ from pgy_pipeline.defs.partitions import (
     roster_labels,
 )
 from pgy_pipeline.defs.resources import PgyResource
-from pgy_pipeline.defs.tags import TRIGGER_TAG
+from pgy_pipeline.defs.tags import INTERRUPTED_TAG, TRIGGER_TAG
+from pgy_pipeline.interrupts import Interrupt
+from pgy_pipeline.refresh.outcomes import InterruptSummary
 
 # The command line reports a run by its summary and failure message (see cli/refresh.py);
 # Dagster's console logger would print each step failure with its stack trace before that.
@@ -142,6 +144,11 @@ class RunSummary:
     success: bool
     failure: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    status: str = ""  # the run's Dagster status: SUCCESS, FAILURE, CANCELED
+    # Set when SIGINT/SIGTERM ended the run: what it did (the step's tag), or None if the
+    # run never reached the refresh (Dagster's own handler took the signal first).
+    interrupted: InterruptSummary | None = None
+    interrupted_early: bool = False  # the signal came before the refresh began: nothing bought
 
 
 def add_partitions(instance: dg.DagsterInstance, user_ids: Sequence[str]) -> list[str]:
@@ -160,11 +167,13 @@ def refresh(
     tags: Mapping[str, str] | None = None,
     quiet: bool = True,
     one_off: Sequence[str] = (),
+    interrupt: Interrupt | None = None,
 ) -> list[RunSummary]:
     """Run the refresh job for these KOLs: one run per contiguous range of partitions.
 
     KOLs in ``one_off`` get a partition for this refresh only: they are marked first, so the
-    roster sensor never copies them into the roster, and removed after.
+    roster sensor never copies them into the roster, and removed after. Once ``interrupt`` is
+    requested, or a run was interrupted, no further run starts.
     """
     state = _pgy(defs).state()
     known = set(instance.get_dynamic_partitions(KOLS_PARTITIONS_NAME)) if one_off else set()
@@ -173,7 +182,7 @@ def refresh(
         state.mark_one_off(extra)
     try:
         add_partitions(instance, user_ids)
-        return _run_ranges(defs, instance, user_ids, filters, tags, quiet)
+        return _run_ranges(defs, instance, user_ids, filters, tags, quiet, interrupt or Interrupt())
     finally:
         for u in extra:
             instance.delete_dynamic_partition(KOLS_PARTITIONS_NAME, u)
@@ -194,6 +203,7 @@ def _run_ranges(
     filters: Mapping[str, object] | None,
     tags: Mapping[str, str] | None,
     quiet: bool,
+    interrupt: Interrupt,
 ) -> list[RunSummary]:
     all_keys = instance.get_dynamic_partitions(KOLS_PARTITIONS_NAME)
     job = defs.resolve_job_def(REFRESH_JOB_NAME)
@@ -201,8 +211,10 @@ def _run_ranges(
     if quiet:
         run_config |= QUIET_LOGGERS
     labels = roster_labels(_pgy(defs).roster_path)
-    out = []
+    out: list[RunSummary] = []
     for first, last in contiguous_ranges(user_ids, all_keys):
+        if interrupt.requested or any(r.interrupted or r.interrupted_early for r in out):
+            break
         named = kols_tag(keys_between(first, last, all_keys), labels)
         result = job.execute_in_process(
             instance=instance,
@@ -220,8 +232,28 @@ def _run_ranges(
         if not result.success:
             failure = _first_failure(result)
         run = instance.get_run_by_id(result.run_id)
-        out.append(RunSummary(result.run_id, first, last, result.success, failure, run.tags if run else {}))
+        run_tags = run.tags if run else {}
+        summary = RunSummary(result.run_id, first, last, result.success, failure, run_tags)
+        summary.status = run.status.value if run else ""
+        if INTERRUPTED_TAG in run_tags:
+            summary.interrupted = InterruptSummary.from_tag(run_tags[INTERRUPTED_TAG])
+        else:
+            summary.interrupted_early = _interrupted_by_dagster(result)
+        out.append(summary)
     return out
+
+
+def _interrupted_by_dagster(result: dg.ExecuteInProcessResult) -> bool:
+    """Dagster's own handler raised the interrupt (the signal came before the step's began)."""
+    from dagster._core.errors import DagsterExecutionInterruptedError
+
+    return any(
+        e.is_step_failure
+        and e.step_failure_data.error is not None
+        and e.step_failure_data.error.cls_name
+        in (DagsterExecutionInterruptedError.__name__, "KeyboardInterrupt")
+        for e in result.all_events
+    )
 
 
 def refresh_engagement(defs: dg.Definitions, instance: dg.DagsterInstance, quiet: bool = True) -> RunSummary:

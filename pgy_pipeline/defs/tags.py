@@ -10,3 +10,6 @@ FAILED_KOLS_TAG = "pgy/failed_kols"  # "user_id:code:reason,..." of the KOLs tha
 RETRYABLE_KOLS_TAG = "pgy/retryable_kols"  # "user_id,..." the retry sensor will re-launch
 SCHEMA_DRIFT_TAG = "pgy/schema_drift"  # the drift a run met (alerts.events.drift_tag): one alert per drift
 FAILED_BY_REASON_TAG = "pgy/failed_by_reason"  # "reason:count,..." over every failed KOL
+# A run that SIGINT/SIGTERM or Terminate stopped: what it did (refresh.outcomes.InterruptSummary,
+# whose to_tag/from_tag encode and decode it).
+INTERRUPTED_TAG = "pgy/interrupted"

@@ -19,7 +19,7 @@ from requests.adapters import HTTPAdapter
 from .config import ClientConfig
 from .drift import DRIFT_STOP_KOLS, Drift
 from .envelope import Reading, build_page, classify
-from .errors import ApiError, RetryableError, SchemaDriftStop, StopAllCalls
+from .errors import ApiError, Interrupted, RetryableError, SchemaDriftStop, StopAllCalls
 from .models import CallRecord, FetchResult, Page
 from .pagination import CallTally, fetch_all
 from .params import ENDPOINT_PATH, NotesQuery
@@ -92,7 +92,7 @@ class NotesDetailClient:
         self.limiter = limiter or RateLimiter.shared(
             limiter_key(config.base_url, config.token), config.rate_limit_per_s, config.rate_limit_min_per_s
         )
-        self._stop_lock = threading.Lock()
+        self._stop_lock = threading.RLock()  # interrupt() may run in a signal handler
         self._stopped: StopAllCalls | None = None
         self._stop_event = threading.Event()
         self._random = random.Random()
@@ -161,14 +161,20 @@ class NotesDetailClient:
             stop_before=stop_before,
         )
 
-    def _stop(self, error: StopAllCalls) -> None:
+    def interrupt(self, reason: str) -> None:
+        """Stop every later call (``Interrupted``); calls in flight finish. Safe in a signal handler:
+        it only sets a flag and wakes the sleeping retries, and logs nothing."""
+        self._stop(Interrupted(reason), quiet=True)
+
+    def _stop(self, error: StopAllCalls, *, quiet: bool = False) -> None:
         with self._stop_lock:
             if self._stopped is not None:
                 return
             self._stopped = error
         self._stop_event.set()
-        # INFO: the caller reports the stop (the run's failure, `pgy refresh`, the alert).
-        logger.info("stopping all calls: %s", error)
+        if not quiet:
+            # INFO: the caller reports the stop (the run's failure, `pgy refresh`, the alert).
+            logger.info("stopping all calls: %s", error)
 
     def _stopped_error(self, user_id: str, page_number: int) -> ApiError | None:
         stopped = self._stopped

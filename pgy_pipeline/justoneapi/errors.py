@@ -3,7 +3,8 @@
 - ``RetryableError``: try this page again later (301, 500, timeouts, gateway errors, broken bodies).
 - ``SlowDownError``: the API kept asking us to slow down (302, HTTP 429) for longer than our time budget.
 - ``StopAllCalls``: no further call can succeed or may be made (token, quota, balance, budget, the
-  unbilled-call limit, ``SchemaDriftStop``).
+  unbilled-call limit, ``SchemaDriftStop``), or ``Interrupted``: a person or the system asked the run
+  to stop (SIGINT, SIGTERM, Dagster's Terminate).
 - ``SchemaDrift``: the answer no longer has the contract's shape (contract.py, drift.py); the code
   must learn the new shape, so retrying is pointless until then.
 - ``RequestRejected``: this request will never succeed as sent (400, 600, unknown code, odd envelope).
@@ -202,6 +203,15 @@ class NoContent(ApiError):
 
     default_kind = "no_content"
     summary = "no content available"
+
+
+class Interrupted(StopAllCalls):
+    """SIGINT/SIGTERM asked the run to stop (``NotesDetailClient.interrupt``): nobody's fault, no alert."""
+
+    default_kind = "interrupted"
+    summary = "interrupted"
+    stop_kind = "interrupted"
+    action = "run the refresh again: it resumes, buying only the pages not stored yet"
 
 
 class RequestRejected(ApiError):

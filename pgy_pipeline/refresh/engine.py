@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from pgy_pipeline import settings
+from pgy_pipeline.interrupts import Interrupt
 from pgy_pipeline.justoneapi import (
     ApiError,
     CallRecord,
     FetchIncomplete,
-    FetchResult,
+    Interrupted,
     NoContent,
     NotesDetailClient,
     NotesQuery,
@@ -36,53 +35,23 @@ from pgy_pipeline.refresh.convert import (
     page_from_stored,
     raw_from_page,
 )
+from pgy_pipeline.refresh.handoff import CallLedger, Fetched
 from pgy_pipeline.refresh.outcomes import (
     ErrorKind,
     KolOutcome,
     KolStatus,
     error_kind,
     failed_outcome,
+    not_started_outcome,
     ok_outcome,
 )
-from pgy_pipeline.warehouse import PublishError, Warehouse
+from pgy_pipeline.warehouse import PublishError, Warehouse, WriteInterrupted
 from pgy_pipeline.warehouse.raw import RawStore
 from pgy_pipeline.warehouse.replay import fetch_row_to_json
 from pgy_pipeline.warehouse.state import PipelineState, RetryPolicy, next_quota_reset
 from pgy_pipeline.warehouse.writes import FetchRow, WriteStats, write_fetches
 
 log = logging.getLogger(__name__)
-
-
-class _CallLedger:
-    """Collects CallRecords per KOL from the client's worker threads."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._by_user: dict[str, list[CallRecord]] = {}
-
-    def __call__(self, record: CallRecord) -> None:
-        with self._lock:
-            self._by_user.setdefault(record.user_id, []).append(record)
-
-    def take(self, user_id: str) -> list[CallRecord]:
-        with self._lock:
-            return self._by_user.pop(user_id, [])
-
-
-@dataclass
-class _Fetched:
-    """What a worker thread hands back: a KOL's fetch, complete or failed, not yet in DuckDB."""
-
-    query: NotesQuery
-    fetch_id: str | None
-    started: float  # monotonic, for the duration
-    result: FetchResult | None = None
-    error: ApiError | None = None
-    failed_pages: Mapping[int, int | str] = field(default_factory=dict)
-    started_at: datetime | None = None  # when its first page was bought
-    internal: str | None = None  # a bug or storage failure outside the API
-    # An incremental fetch (stopped at a date): never full, never proof that a note is gone.
-    windowed: bool = False
 
 
 class Refresher:
@@ -108,8 +77,12 @@ class Refresher:
         fresh_for: timedelta = timedelta(0),
         on_outcome: Callable[[KolOutcome], None] | None = None,
         clock: Callable[[], datetime] | None = None,
+        interrupt: Interrupt | None = None,
     ) -> None:
-        self.ledger = _CallLedger()
+        self.ledger = CallLedger()
+        # Flipped by SIGINT/SIGTERM (interrupts.stopping()): no new call, no new KOL; what is
+        # complete is still written, the rest resumes in the next run.
+        self.interrupt = interrupt or Interrupt()
         self.client_factory = client_factory
         self.warehouse = warehouse
         self.raw = raw
@@ -184,18 +157,8 @@ class Refresher:
             queries_to_fetch = [q for q in queries if q.user_id not in outcomes]
         else:
             queries_to_fetch = queries
-        with (
-            self.client_factory(self.ledger) as client,
-            ThreadPoolExecutor(max_workers=max(1, self.kol_workers), thread_name_prefix="kol") as pool,
-        ):
-            pending = {pool.submit(self._fetch, client, q, windows.get(q.user_id)) for q in queries_to_fetch}
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                # Outcomes are written and reported from this thread (Dagster's event log is
-                # written from the step's own thread).
-                for outcome in self._store([f.result() for f in done]):
-                    outcomes[outcome.user_id] = outcome
-                    self._report(outcome)
+        for outcome in self._fetch_and_store(queries_to_fetch, windows):
+            outcomes[outcome.user_id] = outcome
         try:
             self.warehouse.publish_if_dirty()
         except PublishError as exc:
@@ -204,16 +167,51 @@ class Refresher:
             log.error("%s", exc)
         return [outcomes[q.user_id] for q in queries]
 
+    def _fetch_and_store(
+        self, queries: list[NotesQuery], windows: Mapping[str, date]
+    ) -> Iterator[KolOutcome]:
+        """Fetch in worker threads; write, report and yield each KOL's outcome in this thread."""
+        with (
+            self.client_factory(self.ledger) as client,
+            ThreadPoolExecutor(max_workers=max(1, self.kol_workers), thread_name_prefix="kol") as pool,
+        ):
+            # Runs in the signal handler: no call starts after it, and sleeping retries wake up.
+            forget = self.interrupt.on_request(lambda: client.interrupt(self.interrupt.name))
+            futures = {pool.submit(self._fetch, client, q, windows.get(q.user_id)): q for q in queries}
+            pending: set[Future[Fetched | None]] = set(futures)
+            try:
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    if self.interrupt.requested:
+                        for f in pending:
+                            f.cancel()  # KOLs not begun stay so: nothing is bought or stored for them
+                    fetched = [r for f in done if not f.cancelled() and (r := f.result()) is not None]
+                    not_begun = [futures[f] for f in done if f.cancelled() or f.result() is None]
+                    # Outcomes are written and reported from this thread (Dagster's event log is
+                    # written from the step's own thread).
+                    for outcome in self._store(fetched) + [
+                        not_started_outcome(q.user_id, self.interrupt.name) for q in not_begun
+                    ]:
+                        self._report(outcome)
+                        yield outcome
+            finally:
+                forget()
+
     def _report(self, outcome: KolOutcome) -> None:
         if self.on_outcome:
             self.on_outcome(outcome)
 
     # -- worker threads: fetch only ---------------------------------------------------------
 
-    def _fetch(self, client: NotesDetailClient, query: NotesQuery, stop_before: date | None) -> _Fetched:
+    def _fetch(
+        self, client: NotesDetailClient, query: NotesQuery, stop_before: date | None
+    ) -> Fetched | None:
+        """The KOL's fetch, or None when an interrupt came before it began."""
         started = time.monotonic()
         user_id = query.user_id
         windowed = stop_before is not None
+        if self.interrupt.requested:
+            return None
         try:
             fp = query.fingerprint()
             # Full and incremental fetches ask for the same pages: either reuses the other's.
@@ -230,7 +228,7 @@ class Refresher:
                 fetch_id = self.raw.begin(user_id, fp, query.filters(), self.run_id, now)
         except Exception as exc:  # storage trouble must not kill the other KOLs
             log.exception("cannot prepare the fetch of %s", user_id)
-            return _Fetched(query, None, started, internal=f"raw layer: {exc}")
+            return Fetched(query, None, started, internal=f"raw layer: {exc}")
         started_at = min((p.fetched_at for p in known.values()), default=None)
 
         def persist(page: Page) -> None:
@@ -239,7 +237,9 @@ class Refresher:
         try:
             result = client.fetch_all(query, known_pages=known, on_page=persist, stop_before=stop_before)
         except FetchIncomplete as exc:
-            return _Fetched(
+            if isinstance(exc.cause, Interrupted) and not (exc.result.pages or exc.result.calls):
+                return None  # interrupted before its first call: not begun, nothing to record
+            return Fetched(
                 query,
                 fetch_id,
                 started,
@@ -250,18 +250,21 @@ class Refresher:
                 windowed=windowed,
             )
         except ApiError as exc:  # e.g. a stop raised before page 1
-            return _Fetched(query, fetch_id, started, None, exc, {}, started_at, windowed=windowed)
+            return Fetched(query, fetch_id, started, None, exc, {}, started_at, windowed=windowed)
         except Exception as exc:
             log.exception("the fetch of %s failed outside the API", user_id)
-            return _Fetched(
+            return Fetched(
                 query, fetch_id, started, internal=f"{type(exc).__name__}: {exc}", windowed=windowed
             )
         first = min((p.fetched_at for p in result.pages), default=started_at)
-        return _Fetched(query, fetch_id, started, result, None, {}, first, windowed=windowed)
+        return Fetched(query, fetch_id, started, result, None, {}, first, windowed=windowed)
 
     # -- this thread: write and report -------------------------------------------------------
 
-    def _store(self, batch: list[_Fetched]) -> list[KolOutcome]:
+    def _store(self, batch: list[Fetched], again: bool = True) -> list[KolOutcome]:
+        """Write ``batch`` and report each KOL; ``again``: an interrupted write is retried once."""
+        if not batch:
+            return []
         writable = [f for f in batch if f.internal is None and f.fetch_id is not None]
         rows = [self._row(f) for f in writable]
         fetch_ids = {f.query.user_id: f.fetch_id for f in writable if f.fetch_id}
@@ -274,15 +277,21 @@ class Refresher:
         outcomes: list[KolOutcome] = []
         try:
             with self.warehouse.write() as conn:
-                stats = write_fetches(conn, rows, files, calls_frame(calls, self.run_id, fetch_ids))
+                frame = calls_frame(calls, self.run_id, fetch_ids)
+                stats = write_fetches(conn, rows, files, frame, calls_may_be_stored=not again)
         except Exception as exc:
+            if again and isinstance(exc, WriteInterrupted):
+                # A signal cancelled the write, which rolled back; the stop is on now, so this one runs.
+                log.warning("an interrupt cancelled the write of %d KOL(s); writing them again", len(batch))
+                self.ledger.give_back(calls)
+                return self._store(batch, again=False)
             if len(batch) > 1:
                 log.warning("a group write of %d KOLs failed (%s); writing them one by one", len(batch), exc)
-                for c in calls:  # back to the ledger for the single writes
-                    self.ledger(c)
-                return [o for f in batch for o in self._store([f])]
+                self.ledger.give_back(calls)  # for the single writes
+                return [o for f in batch for o in self._store([f], again)]
             log.exception("writing %s to DuckDB failed", batch[0].query.user_id)
             batch[0].internal = f"DuckDB write failed: {exc}"
+            batch[0].unwritten = batch[0].error is None and batch[0].result is not None
             writable = []
             stats = WriteStats(0, 0, 0, 0, 0, 0)
         for f, row in zip(writable, rows, strict=False):
@@ -303,6 +312,7 @@ class Refresher:
                 fetch_id=f.fetch_id,
                 error_kind=ErrorKind.INTERNAL,
                 message=f.internal,
+                unwritten=f.unwritten,
             )
             for f in batch
             if f.internal is not None or f.fetch_id is None
@@ -313,7 +323,7 @@ class Refresher:
             o.duration_s = now - started[o.user_id]
         return outcomes
 
-    def _row(self, f: _Fetched) -> FetchRow:
+    def _row(self, f: Fetched) -> FetchRow:
         return fetch_row(
             f.query,
             f.result,
@@ -326,7 +336,7 @@ class Refresher:
             windowed=f.windowed,
         )
 
-    def _failed(self, f: _Fetched) -> KolOutcome:
+    def _failed(self, f: Fetched) -> KolOutcome:
         cause = f.error
         assert cause is not None
         outcome = failed_outcome(f.query.user_id, f.fetch_id, cause, f.failed_pages, f.result)
@@ -339,7 +349,7 @@ class Refresher:
             if f.query.is_unfiltered:
                 self.state.mark_no_content(f.query.user_id, self.clock(), self.run_id)
         elif not isinstance(cause, StopAllCalls):
-            # Stops are run-wide (token, quota, balance, budget, drift): not this KOL's fault.
+            # Stops are run-wide (token, quota, balance, budget, drift, interrupt): not this KOL's fault.
             self.state.record_failure(
                 f.query.user_id,
                 code=cause.code,

@@ -6,6 +6,8 @@ they are ``StrEnum`` so they read as plain text in metadata, tags and tables.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,6 +16,7 @@ from enum import StrEnum
 from pgy_pipeline.justoneapi import (
     ApiError,
     FetchResult,
+    Interrupted,
     NoContent,
     RequestRejected,
     RetryableError,
@@ -38,6 +41,9 @@ class KolStatus(StrEnum):
     # The API answered code 201 (no content available): not a failure, and never evidence that the
     # KOL's stored notes are gone; not bought again until the recheck interval (refresh/plan.py).
     NO_CONTENT = "no_content"
+    # SIGINT/SIGTERM (Ctrl-C, Dagster's Terminate) stopped the run before it finished: not a
+    # failure (no alert, no retry by the sensor); its stored pages are kept and the next run resumes.
+    INTERRUPTED = "interrupted"
 
 
 class ErrorKind(StrEnum):
@@ -113,6 +119,8 @@ class KolOutcome:
     drift_key: str | None = None
     stop_kind: str | None = None  # for a stop, which: quota, balance, token, budget (StopAllCalls.stop_kind)
     duration_s: float = 0.0
+    # Every page is in the raw layer but the DuckDB write failed: the next run writes it, no call.
+    unwritten: bool = False
 
     @property
     def retryable(self) -> bool:
@@ -134,6 +142,7 @@ class RunTotals:
     kols_skipped: int
     kols_deferred: int
     kols_no_content: int
+    kols_interrupted: int
     pages: int
     pages_reused: int
     api_calls: int
@@ -159,6 +168,7 @@ def summarize(outcomes: Sequence[KolOutcome]) -> RunTotals:
         kols_skipped=sum(o.status == KolStatus.SKIPPED for o in outcomes),
         kols_deferred=sum(o.status == KolStatus.DEFERRED for o in outcomes),
         kols_no_content=sum(o.status == KolStatus.NO_CONTENT for o in outcomes),
+        kols_interrupted=sum(o.status == KolStatus.INTERRUPTED for o in outcomes),
         pages=sum(o.pages for o in outcomes),
         pages_reused=sum(o.pages_reused for o in outcomes),
         api_calls=sum(o.calls for o in outcomes),
@@ -223,6 +233,8 @@ def failed_outcome(
     kind = error_kind(cause)
     stop = isinstance(cause, StopAllCalls)
     status = KolStatus.STOPPED if stop else KolStatus.FAILED
+    if isinstance(cause, Interrupted):
+        status = KolStatus.INTERRUPTED  # a person asked to stop: no failure, no alert, no retry
     drift = getattr(cause, "drift", None)
     no_content = kind == ErrorKind.NO_CONTENT
     outcome = KolOutcome(
@@ -247,3 +259,55 @@ def failed_outcome(
         outcome.codes = dict(partial.codes)
         outcome.reported_total = partial.total
     return outcome
+
+
+def not_started_outcome(user_id: str, signal_name: str) -> KolOutcome:
+    """A KOL the run never began: an interrupt came first. Nothing was bought or stored for it."""
+    return KolOutcome(
+        user_id,
+        KolStatus.INTERRUPTED,
+        error_kind=ErrorKind.STOP,
+        message=f"not started: {signal_name} came first",
+        summary=Interrupted.summary,
+        action=Interrupted.action,
+    )
+
+
+@dataclass(frozen=True)
+class InterruptSummary:
+    """What a run stopped by SIGINT/SIGTERM did, as the run's tag and `pgy refresh` show it."""
+
+    signal: str  # SIGINT or SIGTERM
+    calls: int  # API calls bought by the run, every attempt (the run's ledger)
+    written: int  # KOLs whose notes are in the warehouse
+    unwritten: int  # KOLs complete in the raw layer whose write failed: the next run writes them, no call
+    partial: int  # KOLs begun: their stored pages are kept, the next run buys only the rest
+    not_started: int  # KOLs the run never began
+
+    @classmethod
+    def of(cls, signal: str, outcomes: Sequence[KolOutcome], calls: int) -> InterruptSummary:
+        interrupted = [o for o in outcomes if o.status == KolStatus.INTERRUPTED]
+        begun = [o for o in interrupted if o.calls or o.pages]
+        return cls(
+            signal=signal,
+            calls=calls,
+            written=sum(o.status == KolStatus.OK for o in outcomes),
+            unwritten=sum(o.unwritten for o in outcomes),
+            partial=len(begun),
+            not_started=len(interrupted) - len(begun),
+        )
+
+    def describe(self) -> str:
+        return (
+            f"Interrupted by {self.signal}: no API call started after it. This run bought {self.calls} "
+            f"API call(s); KOLs written: {self.written}; complete in the raw layer but not written: "
+            f"{self.unwritten}; partly fetched (pages kept): {self.partial}; not started: {self.not_started}. "
+            "The next run resumes them, buying only the pages not stored yet."
+        )
+
+    def to_tag(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_tag(cls, text: str) -> InterruptSummary:
+        return cls(**json.loads(text))

@@ -46,6 +46,7 @@ class Counters:
     by_user_page: dict[tuple[str, int], int] = field(default_factory=dict)
     by_user: dict[str, int] = field(default_factory=dict)
     faults: dict[str, int] = field(default_factory=dict)
+    held: int = 0  # calls received and held now (Profile.hold_after_calls), not answered yet
 
 
 class Endpoint:
@@ -57,6 +58,8 @@ class Endpoint:
         # Set on shutdown so latency and stall sleeps end at once instead of holding threads.
         self._stopping = stopping
         self._lock = threading.Lock()
+        self._released = threading.Condition(self._lock)  # notified when the hold changes
+        self._held = 0
         self._fault_rng = random.Random(stable_int(seed, "faults"))
         self._buckets: dict[str, tuple[float, float]] = {}
         self._quota_used: Counter[str] = Counter()
@@ -71,6 +74,7 @@ class Endpoint:
     def update(self, overrides: dict[str, Any]) -> Profile:
         with self._lock:
             self._profile = with_overrides(self._profile, overrides)
+            self._released.notify_all()
             return self._profile
 
     def _reset_counts(self) -> None:
@@ -90,6 +94,7 @@ class Endpoint:
                 by_user_page=dict(self._by_user_page),
                 by_user=dict(self._by_user),
                 faults=dict(self._faults),
+                held=self._held,
             )
 
     def reset_counters(self) -> None:
@@ -175,6 +180,7 @@ class Endpoint:
                 if page is not None:
                     self._by_user_page[(user_id, page)] += 1
             rng = random.Random(self._fault_rng.getrandbits(64))
+            profile = self._hold(self._calls)
         reply = self._answer(profile, rng, url.path, params, user_id, page)
         with self._lock:
             if not reply.drop:
@@ -182,6 +188,18 @@ class Endpoint:
             if reply.code is not None:
                 self._by_code[reply.code] += 1
         return reply
+
+    def _hold(self, number: int) -> Profile:
+        """Hold call ``number`` while the profile says so (caller holds the lock); the profile to answer with."""
+        held = False
+        while (after := self._profile.hold_after_calls) is not None and number > after:
+            if self._stopping.is_set():
+                break
+            self._held += not held
+            held = True
+            self._released.wait(0.05)
+        self._held -= held
+        return self._profile
 
     def _answer(
         self,

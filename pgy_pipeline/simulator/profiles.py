@@ -100,6 +100,9 @@ class Profile:
     Shape drift (reshape.py; off in every bundled profile, all KOLs alike): rename_fields
       (note keys renamed), nest_metrics (metrics moved into an object), date_format
       ("epoch_ms"), list_key (data.list renamed), omit_total (no data.total).
+    Test control: hold_after_calls holds every call after that many (received, counted, not
+      answered) until it is raised or set to None: a process's calls in flight stay in flight
+      for as long as a test needs (e.g. to send a signal while they are).
     """
 
     name: str = "custom"
@@ -145,6 +148,7 @@ class Profile:
     date_format: str = "iso"
     list_key: str = "list"
     omit_total: bool = False
+    hold_after_calls: int | None = None
 
     def __post_init__(self) -> None:
         # Normalise what callers naturally pass (dicts, sets, ISO strings) so the frozen

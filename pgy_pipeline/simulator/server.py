@@ -32,6 +32,8 @@ COUNTERS_PATH = "/__simulator/counters"
 # GET it for {"as_of": "YYYY-MM-DD"}; POST it with ?as_of=YYYY-MM-DD to move the clock of a
 # simulator in another process (benchmarks of several simulated days).
 CLOCK_PATH = "/__simulator/clock"
+# POST it with ?after=N to hold every call after the Nth (Profile.hold_after_calls), without to release.
+HOLD_PATH = "/__simulator/hold"
 
 
 class Simulator:
@@ -229,6 +231,14 @@ class _Handler(BaseHTTPRequestHandler):
         # Any request body is left unread, so this connection cannot be reused.
         self.close_connection = True
         url = urlsplit(self.path)
+        if url.path == HOLD_PATH:
+            after = parse_qs(url.query).get("after", [""])[0]
+            if after and not after.isdigit():
+                self._send_json(400, {"error": "after must be a number of calls"})
+                return
+            self.server.sim.update(hold_after_calls=int(after) if after else None)
+            self._send_json(200, {"hold_after_calls": int(after) if after else None})
+            return
         if url.path != CLOCK_PATH:
             self.send_error(404)
             return
@@ -251,6 +261,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "by_http_status": {str(k): v for k, v in c.by_http_status.items()},
                 "by_user_page": [[u, p, n] for (u, p), n in c.by_user_page.items()],
                 "faults": dict(c.faults),
+                "held": c.held,
             },
         )
 

@@ -28,8 +28,6 @@ import fcntl
 import logging
 import os
 import shutil
-import struct
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -38,7 +36,9 @@ from pathlib import Path
 
 import duckdb
 
+from pgy_pipeline import interrupts
 from pgy_pipeline.warehouse.migrations import migrate
+from pgy_pipeline.warehouse.outside_writers import recorded, signature, writer_evidence
 from pgy_pipeline.warehouse.transaction import transaction
 
 log = logging.getLogger(__name__)
@@ -60,56 +60,10 @@ def _thread_lock(path: Path) -> threading.RLock:
         return _THREAD_LOCKS.setdefault(str(path), threading.RLock())
 
 
-def _signature(path: Path) -> str:
-    """Identity and version of a file as the pipeline left it: inode, size, modification time."""
-    st = os.stat(path)
-    return f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
-
-
-_FLOCK = "hhqqi"  # struct flock on Linux: l_type, l_whence, l_start, l_len, l_pid
-
-
-def _write_lock_holder(path: Path) -> int | None:
-    """The pid of a process holding a write lock on ``path`` (DuckDB's lock of a read-write
-    connection), or None. Asks with an open-file-description query, so nothing is locked here.
-    Linux only (the struct layout below is Linux's); elsewhere this evidence is not looked for."""
-    query = getattr(fcntl, "F_OFD_GETLK", None)
-    if query is None or not sys.platform.startswith("linux"):
-        return None
-    size = struct.calcsize(_FLOCK)
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        want = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0).ljust(32, b"\0")
-        answer = fcntl.fcntl(fd, query, want)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    l_type, _, _, _, pid = struct.unpack(_FLOCK, answer[:size])
-    return pid if l_type == fcntl.F_WRLCK else None
-
-
-def _writer_evidence(path: Path, recorded: str | None) -> tuple[str, bool] | None:
-    """What shows that someone wrote (or may write) the DuckDB file ``path`` since it had the
-    signature ``recorded`` (None: not known), and whether anything is written yet; None if nothing."""
-    if Path(f"{path}.wal").exists():
-        return "a write-ahead log beside it holds writes not yet checkpointed", True
-    if recorded is not None and recorded != _signature(path):
-        return "it changed after the pipeline published it", True
-    holder = _write_lock_holder(path)
-    if holder is not None:
-        return f"process {holder} has it open for writing", False
-    return None
-
-
-def _recorded(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        return None
+def _caused_by(exc: BaseException | None, kind: type[BaseException]) -> bool:
+    while exc is not None and not isinstance(exc, kind):
+        exc = exc.__context__
+    return exc is not None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -134,6 +88,10 @@ class WarehouseError(RuntimeError):
 
 class PublishError(WarehouseError):
     """Writes committed, the snapshot not replaced: readers see the previous one meanwhile."""
+
+
+class WriteInterrupted(WarehouseError):
+    """SIGINT/SIGTERM cancelled the work on the working copy; its transaction was rolled back."""
 
 
 class Warehouse:
@@ -192,6 +150,29 @@ class Warehouse:
         return conn
 
     @contextlib.contextmanager
+    def _connected(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The working copy (the caller holds the lock), shielded from SIGINT/SIGTERM, closed after.
+
+        An interrupt cancels the statement running through DuckDB's own interrupt, never
+        through a raising handler (interrupts.py: that hangs the connection); the caller's
+        transaction rolls back and ``WriteInterrupted`` is raised.
+        """
+        with interrupts.shielded() as shield:
+            conn = shield.conn = self._connect_rw()
+            try:
+                if shield.pending is not None:  # came while connecting: begin nothing
+                    raise WriteInterrupted("interrupted before the warehouse was written")
+                yield conn
+            except duckdb.Error as exc:
+                # Cleanup statements after the cancelled one fail too ("transaction is aborted").
+                if not (shield.interrupted and _caused_by(exc, duckdb.InterruptException)):
+                    raise
+                raise WriteInterrupted("interrupted: the transaction was rolled back") from None
+            finally:
+                shield.conn = None
+                conn.close()
+
+    @contextlib.contextmanager
     def write(self, publish: bool | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
         """Yield a connection inside one transaction; commit on success, roll back on error.
 
@@ -199,44 +180,31 @@ class Warehouse:
         publish is older than ``publish_interval_s`` (keeps big runs from copying the
         file after every KOL). A failed publish is logged (None) or raised (True), never the write's.
         """
-        with self._locked():
-            conn = self._connect_rw()
-            try:
-                with transaction(conn):
-                    yield conn
-                self._dirty = True
-                due = time.monotonic() - self._last_publish >= self.publish_interval_s
-                if publish or (publish is None and due):
-                    self._checkpoint_and_publish(conn, quiet=not publish)
-            finally:
-                conn.close()
+        with self._locked(), self._connected() as conn:
+            with transaction(conn):
+                yield conn
+            self._dirty = True
+            due = time.monotonic() - self._last_publish >= self.publish_interval_s
+            if publish or (publish is None and due):
+                self._checkpoint_and_publish(conn, quiet=not publish)
 
     @contextlib.contextmanager
     def read_working(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection to the working copy under the writer lock (pipeline-internal reads)."""
-        with self._locked():
-            conn = self._connect_rw()
-            try:
-                yield conn
-            finally:
-                conn.close()
+        with self._locked(), self._connected() as conn:
+            yield conn
 
     def ensure(self) -> None:
         """Create or migrate the working copy and publish it if there is no snapshot yet."""
-        with self._locked():
-            conn = self._connect_rw()
+        with self._locked(), self._connected() as conn:
             conn.close()
             if not self.published_path.exists():
                 self._publish_locked()
 
     def publish(self) -> Path:
         """Checkpoint the working copy and atomically replace the published snapshot (PublishError)."""
-        with self._locked():
-            conn = self._connect_rw()
-            try:
-                self._checkpoint_and_publish(conn)
-            finally:
-                conn.close()
+        with self._locked(), self._connected() as conn:
+            self._checkpoint_and_publish(conn)
         return self.published_path
 
     def _checkpoint_and_publish(self, conn: duckdb.DuckDBPyConnection, quiet: bool = False) -> None:
@@ -261,7 +229,7 @@ class Warehouse:
         self._drop_unwritten_kept()
         if self.published_path.exists():
             # No record (published by a version that kept none): the signature is no evidence.
-            found = _writer_evidence(self.published_path, _recorded(self.signature_path))
+            found = writer_evidence(self.published_path, recorded(self.signature_path))
             if found is not None:
                 self._keep_outside_edit(*found)
         tmp = self.published_path.with_name(f".{PUBLISHED_NAME}.{os.getpid()}.tmp")
@@ -271,7 +239,7 @@ class Warehouse:
         os.chmod(tmp, PUBLISHED_MODE)
         os.replace(tmp, self.published_path)
         sig = self.signature_path.with_name(f".{self.signature_path.name}.{os.getpid()}.tmp")
-        sig.write_text(_signature(self.published_path), encoding="utf-8")
+        sig.write_text(signature(self.published_path), encoding="utf-8")
         os.replace(sig, self.signature_path)
         self._last_publish = time.monotonic()
         self._dirty = False
@@ -291,7 +259,7 @@ class Warehouse:
         except OSError:  # no hard links on this file system: a copy keeps what is written so far
             shutil.copy2(self.published_path, kept)
         if not written:
-            Path(f"{kept}{_UNWRITTEN}").write_text(_signature(kept), encoding="utf-8")
+            Path(f"{kept}{_UNWRITTEN}").write_text(signature(kept), encoding="utf-8")
         with contextlib.suppress(FileNotFoundError):
             os.replace(f"{self.published_path}.wal", f"{kept}.wal")
         with contextlib.suppress(OSError):
@@ -308,7 +276,7 @@ class Warehouse:
             if not kept.exists():  # removed by hand
                 marker.unlink(missing_ok=True)
                 continue
-            found = _writer_evidence(kept, _recorded(marker))
+            found = writer_evidence(kept, recorded(marker))
             if found is None:
                 kept.unlink(missing_ok=True)
                 marker.unlink(missing_ok=True)

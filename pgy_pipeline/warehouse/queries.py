@@ -30,11 +30,13 @@ class RunFigures(NamedTuple):
 
 
 def run_figures(conn: duckdb.DuckDBPyConnection, run_ids: Sequence[str]) -> RunFigures:
-    """What these runs' fetches bought and stored."""
+    """What these runs' fetches bought and stored; calls from the spend ledger (every attempt)."""
     row = conn.execute(
         """
         SELECT count(*) FILTER (WHERE status = 'complete'), count(*) FILTER (WHERE status <> 'complete'),
-               coalesce(sum(pages), 0), coalesce(sum(calls), 0), coalesce(sum(notes_returned), 0),
+               coalesce(sum(pages), 0),
+               (SELECT count(*) FROM api_calls WHERE run_id IN (SELECT unnest($ids::VARCHAR[]))),
+               coalesce(sum(notes_returned), 0),
                (SELECT count(*) FILTER (WHERE billed) FROM api_calls
                 WHERE run_id IN (SELECT unnest($ids::VARCHAR[])))
         FROM fetches WHERE run_id IN (SELECT unnest($ids::VARCHAR[]))

@@ -17,12 +17,19 @@ class _Executes(Protocol):
 
 @contextlib.contextmanager
 def transaction(conn: _Executes, begin: str = "BEGIN TRANSACTION") -> Iterator[None]:
-    """Commit the block, or roll it back on any exception (KeyboardInterrupt included)."""
+    """Commit the block, or roll it back on any exception (KeyboardInterrupt included).
+
+    A failed ROLLBACK never hides the exception that caused it: a COMMIT that DuckDB
+    interrupted has already ended the transaction ("cannot rollback - no transaction is active").
+    """
     conn.execute(begin)
     try:
         yield
-    except BaseException:
-        conn.execute("ROLLBACK")
+    except BaseException as exc:
+        try:
+            conn.execute("ROLLBACK")
+        except Exception as rollback_error:
+            exc.add_note(f"(the rollback after it failed too: {rollback_error})")
         raise
     conn.execute("COMMIT")
 

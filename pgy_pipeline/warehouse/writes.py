@@ -106,13 +106,28 @@ class WriteStats:
         return sum(self.dates_unreadable_by_user.values())
 
 
+# One call is one (run, KOL, page, attempt, start time): the same record twice is one call.
+_CALLS_NOT_STORED = """
+    b WHERE NOT EXISTS (
+        SELECT 1 FROM api_calls a
+        WHERE a.run_id IS NOT DISTINCT FROM b.run_id AND a.user_id = b.user_id
+          AND a.page_number = b.page_number AND a.attempt = b.attempt AND a.called_at = b.called_at
+    )"""
+
+
 def write_fetches(
     conn: duckdb.DuckDBPyConnection,
     fetches: Sequence[FetchRow],
     note_files: Sequence[str | Path] = (),
     calls: pd.DataFrame | None = None,
+    *,
+    calls_may_be_stored: bool = False,
 ) -> WriteStats:
     """Record fetches, upsert their notes, append snapshots and calls, apply the gone rule.
+
+    ``calls_may_be_stored``: the same calls may already be in ``api_calls`` (a write that an
+    interrupt cancelled during its COMMIT may have committed after all): only the calls not there
+    yet are added. Everything else is idempotent anyway; the ledger is an append.
 
     ``note_files`` are the raw fetch files (``raw/<user>/<fetch>.jsonl``) of the fetches
     whose notes go in, normalised in SQL (``warehouse/normalise.py``). The result depends
@@ -160,7 +175,10 @@ def write_fetches(
         if calls is not None and len(calls):
             conn.register("_call_batch", calls[CALL_COLUMNS])
             try:
-                conn.execute("INSERT INTO api_calls BY NAME SELECT * FROM _call_batch")
+                conn.execute(
+                    "INSERT INTO api_calls BY NAME SELECT * FROM _call_batch"
+                    + (_CALLS_NOT_STORED if calls_may_be_stored else "")
+                )
             finally:
                 conn.unregister("_call_batch")
             calls_n = len(calls)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -12,8 +13,10 @@ from typing import Any
 
 import pytest
 
+from pgy_pipeline.interrupts import Interrupt
 from pgy_pipeline.justoneapi import CallRecord, NotesDetailClient
 from pgy_pipeline.refresh import KolStatus, Refresher, engine
+from pgy_pipeline.refresh.outcomes import InterruptSummary
 from pgy_pipeline.simulator import Simulator
 from pgy_pipeline.warehouse import Warehouse
 from pgy_pipeline.warehouse.raw import RawStore
@@ -121,3 +124,79 @@ def test_a_publish_that_fails_after_the_commit_fails_no_kol(sim: Simulator, tmp_
     with Warehouse(tmp_path).connect_snapshot() as conn:
         for user in KOLS:
             assert stored_frame(conn, user) == expected_frame(sim, user)
+
+
+def test_an_interrupt_stops_the_calls_writes_what_is_complete_and_begins_no_other_kol(tmp_path: Path) -> None:
+    """The switch a SIGINT flips (interrupts.stopping()), flipped here after the 4th call: the
+    calls in flight finish, no other starts, complete KOLs are written, the rest are INTERRUPTED."""
+    kols = [f"k{i:02d}" for i in range(8)]
+    interrupt = Interrupt()
+    with Simulator("clean", seed=3, as_of=ANCHOR, fixed_counts=dict.fromkeys(kols, 20)) as sim:
+        seen: list[int] = []
+
+        @contextlib.contextmanager
+        def factory(observer: Callable[[CallRecord], None]) -> Iterator[NotesDetailClient]:
+            def count(record: CallRecord) -> None:
+                observer(record)
+                seen.append(sim.counters().calls_total)
+                if len(seen) == 4:
+                    interrupt.request(signal.SIGINT)
+
+            with NotesDetailClient(fast_config(sim.base_url, page_workers=2), observer=count) as client:
+                yield client
+
+        refresher = Refresher(
+            factory,
+            Warehouse(tmp_path),
+            RawStore(tmp_path),
+            PipelineState(tmp_path),
+            "run",
+            2,
+            interrupt=interrupt,
+        )
+        outcomes = refresher.refresh(kols)
+        # At most the other calls in flight (2 KOLs x 2 pages) were answered after the 4th.
+        assert (
+            4 <= sim.counters().calls_total <= 4 + 3 and refresher.ledger.total == sim.counters().calls_total
+        )
+        summary = InterruptSummary.of("SIGINT", outcomes, refresher.ledger.total)
+        assert (
+            summary.written + summary.partial + summary.not_started == len(kols) and summary.not_started >= 4
+        )
+        assert {o.status for o in outcomes} <= {KolStatus.OK, KolStatus.INTERRUPTED}
+        with Warehouse(tmp_path).connect_snapshot() as conn:
+            assert conn.execute("SELECT count(*) FROM api_calls").fetchone() == (summary.calls,)
+            for o in outcomes:
+                if o.status == KolStatus.OK:
+                    assert stored_frame(conn, o.user_id) == expected_frame(sim, o.user_id)
+        assert InterruptSummary.from_tag(summary.to_tag()) == summary  # the run tag's round trip
+
+
+def test_a_write_interrupted_during_a_commit_that_landed_records_each_call_once(
+    sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A signal during COMMIT can cancel the statement after DuckDB committed: the engine then
+    writes the batch again. The notes are idempotent; the spend ledger must be too."""
+    from pgy_pipeline.warehouse import WriteInterrupted
+
+    real = engine.write_fetches
+    first = [True]
+
+    def committed_then_interrupted(*args: Any, **kwargs: Any) -> Any:
+        stats = real(*args, **kwargs)
+        if first[0]:
+            first[0] = False
+            # As if the COMMIT had landed and the interrupt came back with it.
+            args[0].execute("COMMIT")
+            args[0].execute("BEGIN TRANSACTION")
+            raise WriteInterrupted("interrupted: the transaction was rolled back")
+        return stats
+
+    monkeypatch.setattr(engine, "write_fetches", committed_then_interrupted)
+    refresher = make_refresher(sim, tmp_path)
+    (outcome,) = refresher.refresh(KOLS[:1])
+    assert outcome.status == KolStatus.OK
+    with Warehouse(tmp_path).connect_snapshot() as conn:
+        (calls,) = conn.execute("SELECT count(*) FROM api_calls").fetchone()
+        assert stored_frame(conn, KOLS[0]) == expected_frame(sim, KOLS[0])
+    assert calls == sim.counters().calls_total == refresher.ledger.total

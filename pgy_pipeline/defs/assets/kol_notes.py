@@ -26,9 +26,11 @@ from dagster._core.events import AssetMaterializationPlannedData, DagsterEvent
 from dagster._core.storage.tags import EXTERNALLY_MANAGED_ASSETS_TAG
 from pydantic import Field
 
+from pgy_pipeline import interrupts
 from pgy_pipeline.alerts import drift_tag
 from pgy_pipeline.defs import kol_tags
 from pgy_pipeline.defs.alerts import alert_drift, alert_stops
+from pgy_pipeline.defs.assets.interrupted import end_interrupted
 from pgy_pipeline.defs.assets.metadata import (
     column_schema,
     failure_message,
@@ -44,6 +46,7 @@ from pgy_pipeline.defs.tags import RATE_TAG, SCHEMA_DRIFT_TAG
 from pgy_pipeline.justoneapi import AdvertiseSwitch, IsThirdPlatform, NotesQuery, NoteType, OrderType
 from pgy_pipeline.refresh import KolOutcome, KolStatus, Refresher, summarize
 from pgy_pipeline.refresh.modes import RefreshMode
+from pgy_pipeline.refresh.outcomes import InterruptSummary
 from pgy_pipeline.roster import load_roster
 from pgy_pipeline.warehouse import WarehouseError
 from pgy_pipeline.warehouse.catalog import catalog
@@ -139,7 +142,16 @@ def kol_notes(
         return
     landed: set[str] = set()
     try:
-        yield from _refresh_kols(context, config, api, pgy, landed)
+        # SIGINT/SIGTERM (Dagster's Terminate too) end the buying, not the step: what is complete
+        # is written, then the run ends canceled (interrupts.py). No check result is yielded
+        # inside: Dagster swaps the signal handlers back and forth at each yield.
+        with interrupts.stopping() as interrupt:
+            outcomes, labels, calls, stale = _refresh_kols(context, config, api, pgy, landed, interrupt)
+        if interrupt.requested:
+            landed.update(context.partition_keys)  # a canceled run marks no partition failed
+            end_interrupted(context, InterruptSummary.of(interrupt.name, outcomes, calls))
+        yield from run_selected_checks(context, pgy)
+        _fail_if_any_failed(context, outcomes, labels, stale)
     except Exception:
         if context.run.tags.get(DEFER_ASSET_EVENTS_TAG) == "true":
             _log_planned(context, [u for u in context.partition_keys if u not in landed])
@@ -163,8 +175,13 @@ def _refresh_kols(
     api: JustOneApiResource,
     pgy: PgyResource,
     landed: set[str],
-) -> Iterator[dg.AssetCheckResult]:
-    """The step's work; adds to ``landed`` each KOL whose partitions need no planned event."""
+    interrupt: interrupts.Interrupt,
+) -> tuple[list[KolOutcome], dict[str, str | None], int, str]:
+    """The step's work: each KOL's outcome, the roster's labels, the calls bought, and what a failed
+    last publish left stale ("" when nothing).
+
+    Adds to ``landed`` each KOL whose partitions need no planned event.
+    """
     user_ids = list(context.partition_keys)
     filters = config.filters()
     warehouse = pgy.warehouse()
@@ -220,6 +237,8 @@ def _refresh_kols(
             landed.add(o.user_id)
             context.log.info("KOL %s fetched within %s h: not bought again", o.user_id, pgy.fresh_for_h)
             return
+        if o.status == KolStatus.INTERRUPTED:
+            return  # one line for them all at the end (interrupted.py), not an event per KOL
         if o.status != KolStatus.OK:
             context.log.warning("KOL %s %s: %s", o.user_id, o.status, o.message)
             return
@@ -278,6 +297,7 @@ def _refresh_kols(
         resume_max_age=pgy.resume_max_age(),
         fresh_for=timedelta(0) if config.force else pgy.fresh_for(),
         on_outcome=report,
+        interrupt=interrupt,
     )
     plan = plan_run(
         context, pgy, raw, user_ids, filters, RefreshMode(config.mode), refresher.fresh_for, config.force
@@ -291,13 +311,19 @@ def _refresh_kols(
     context.log.info("refresh done: %s", json.dumps(dataclasses.asdict(totals)))
     for edit in warehouse.kept_edits:
         context.log.warning(edit.message)
-    failed = [o for o in outcomes if o.failed]
     alert_stops(pgy, outcomes, context.run_id, labels)
     alert_drift(pgy, outcomes, context.run_id, labels)
     # Outputs are skippable and never yielded: each KOL's partitions were reported through
     # AssetMaterialization events above, as it landed.
-    yield from run_selected_checks(context, pgy)
     stale = f" {refresher.publish_error}." if refresher.publish_error else ""
+    return outcomes, labels, refresher.ledger.total, stale
+
+
+def _fail_if_any_failed(
+    context: dg.AssetExecutionContext, outcomes: list[KolOutcome], labels: dict[str, str | None], stale: str
+) -> None:
+    failed = [o for o in outcomes if o.failed]
+    totals = summarize(outcomes)
     if failed:
         entries = [FailedKol.of(o) for o in failed]
         tags = {**kol_tags.encode(entries), "pgy/api_calls": str(totals.api_calls)}
