@@ -50,7 +50,9 @@ def test_auto_mode_fetches_the_rota_fully_and_the_rest_incrementally(
         assert last_full == (day if got[user] else ANCHOR)
 
 
-def test_over_budget_the_stalest_kols_go_first_and_the_rest_wait(make_env):
+def test_over_budget_the_stalest_kols_go_first_and_the_rest_wait(make_env, monkeypatch: pytest.MonkeyPatch):
+    # One budget day for the whole test, even when it runs across midnight in Asia/Shanghai.
+    monkeypatch.setenv("PGY_TODAY", ANCHOR.isoformat())
     env = make_env(fixed_counts=COUNTS)
     for user in ("kol_c", "kol_a", "kol_b"):  # kol_c is the stalest, kol_b the freshest
         env.refresh([user])
