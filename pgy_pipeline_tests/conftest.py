@@ -17,7 +17,7 @@ from pgy_pipeline.defs.definitions import build_defs
 from pgy_pipeline.defs.partitions import kol_partitions
 from pgy_pipeline.defs.resources import JustOneApiResource, PgyResource
 from pgy_pipeline.simulator import Simulator
-from pgy_pipeline.warehouse import Warehouse
+from pgy_pipeline.warehouse.backends import open_warehouse
 from pgy_pipeline_tests.support import ANCHOR, TEST_TOKEN, MakeSim
 
 
@@ -70,7 +70,7 @@ class PipelineEnv:
         return runner.refresh_engagement(self.defs, self.instance)
 
     def db(self) -> duckdb.DuckDBPyConnection:
-        return Warehouse(self.data_dir).connect_snapshot()
+        return open_warehouse(self.data_dir).connect_snapshot()
 
     def partition_status(self, asset: str = "notes") -> tuple[set[str], set[str]]:
         """(materialized, failed) partition keys of an asset, as the UI shows them."""

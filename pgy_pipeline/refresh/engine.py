@@ -42,7 +42,7 @@ from pgy_pipeline.refresh.outcomes import (
     failed_outcome,
     ok_outcome,
 )
-from pgy_pipeline.warehouse import Warehouse
+from pgy_pipeline.warehouse.backends import AnyWarehouse
 from pgy_pipeline.warehouse.raw import RawStore
 from pgy_pipeline.warehouse.replay import fetch_row_to_json
 from pgy_pipeline.warehouse.state import PipelineState, RetryPolicy, next_quota_reset
@@ -96,7 +96,7 @@ class Refresher:
     def __init__(
         self,
         client_factory: Callable[[Callable[[CallRecord], None]], AbstractContextManager[NotesDetailClient]],
-        warehouse: Warehouse,
+        warehouse: AnyWarehouse,
         raw: RawStore,
         state: PipelineState,
         run_id: str | None,

@@ -49,29 +49,26 @@ _ONE_EACH = f"SELECT *, fetched_at AS first_fetched_at FROM {_SIGHTINGS}"
 
 _SCOPE = "CASE WHEN 'default' IN (notes.scope, b.scope) THEN 'default' ELSE 'third_platform' END"
 
+_NEWER = "b.fetched_at >= notes.last_seen_at"
+_DESCRIPTIVE = ("title", "publish_date", "is_video", "is_advertise", "brand_name", "img_url")
+
+# One UPDATE action whose values depend on the sighting's age (DuckLake's MERGE takes a single
+# UPDATE action): the newest sighting of each note wins; an older fetch replayed later never
+# overwrites newer metrics, and only widens first_seen_at and the scope.
 _MERGE_NOTES = f"""
 MERGE INTO notes USING (SELECT * FROM _notes_in WHERE user_id IN (SELECT user_id FROM _known_users)) AS b
 ON notes.user_id = b.user_id AND notes.note_id = b.note_id
--- The newest sighting of each note wins; an older fetch replayed later never overwrites
--- newer metrics (the AND on WHEN MATCHED).
-WHEN MATCHED AND b.fetched_at >= notes.last_seen_at THEN UPDATE SET
-    title = b.title,
-    publish_date = b.publish_date,
-    is_video = b.is_video,
-    is_advertise = b.is_advertise,
-    brand_name = b.brand_name,
-    img_url = b.img_url,
-    {", ".join(f"{m} = coalesce(b.{m}, notes.{m})" for m in METRICS)},
-    last_seen_at = b.fetched_at,
+WHEN MATCHED THEN UPDATE SET
+    {", ".join(f"{c} = CASE WHEN {_NEWER} THEN b.{c} ELSE notes.{c} END" for c in _DESCRIPTIVE)},
+    {", ".join(f"{m} = CASE WHEN {_NEWER} THEN coalesce(b.{m}, notes.{m}) ELSE notes.{m} END" for m in METRICS)},
+    last_seen_at = CASE WHEN {_NEWER} THEN b.fetched_at ELSE notes.last_seen_at END,
+    last_fetch_id = CASE WHEN {_NEWER} THEN b.fetch_id ELSE notes.last_fetch_id END,
     first_seen_at = least(notes.first_seen_at, b.first_fetched_at),
-    scope = {_SCOPE},
-    last_fetch_id = b.fetch_id
-WHEN MATCHED THEN UPDATE SET first_seen_at = least(notes.first_seen_at, b.first_fetched_at), scope = {_SCOPE}
+    scope = {_SCOPE}
 WHEN NOT MATCHED THEN INSERT ({_NOTE_VALUES}, first_seen_at, last_seen_at, gone_at, last_fetch_id, scope)
 VALUES (b.user_id, b.note_id, b.title, b.publish_date, b.is_video, b.is_advertise, b.brand_name, b.img_url,
         b.read_num, b.like_num, b.collect_num, b.third_read_user_num, b.first_fetched_at, b.fetched_at, NULL,
         b.fetch_id, b.scope)
-RETURNING merge_action, notes.user_id
 """
 
 # KOLs with no row yet take a plain insert: the first fetch of a KOL, or a rebuild from the raw layer.
@@ -140,8 +137,17 @@ def _upsert(conn: duckdb.DuckDBPyConnection, several_per_note: bool) -> Upserted
         )
         stale_row = conn.execute("SELECT count(*) FROM _stale").fetchone()
         stale = int(stale_row[0]) if stale_row else 0
-        merged = conn.execute(_MERGE_NOTES).fetchall()
-        new_by_user.update(user for action, user in merged if action == "INSERT")
+        # Counted before the MERGE rather than with RETURNING, which DuckLake does not implement:
+        # the rows the MERGE inserts are exactly the batch's notes that have no row yet.
+        new_by_user.update(
+            dict(
+                conn.execute(
+                    "SELECT b.user_id, count(*) FROM _notes_in b SEMI JOIN _known_users k USING (user_id) "
+                    "ANTI JOIN notes n USING (user_id, note_id) GROUP BY b.user_id"
+                ).fetchall()
+            )
+        )
+        conn.execute(_MERGE_NOTES)
     _append_snapshots(conn)
     if stale:
         conn.execute(_REFOLD_METRICS)

@@ -1,0 +1,109 @@
+"""The warehouse on DuckLake (SQLite catalog, local data path): the same pipeline, SQL and COMMENTs.
+
+The PostgreSQL catalog and an S3 data path are exercised by test_multi_worker.py and
+test_lake_postgres.py; this file covers what does not depend on where the catalog lives.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from pgy_pipeline.warehouse import extensions
+from pgy_pipeline.warehouse.backends import open_warehouse
+from pgy_pipeline.warehouse.catalog import catalog
+from pgy_pipeline.warehouse.lake import LakeWarehouse
+from pgy_pipeline.warehouse.lake_schema import duplicate_keys
+from pgy_pipeline.warehouse.migrations import LATEST_VERSION, current_version
+from pgy_pipeline_tests.support import expected_frame, stored_frame
+
+
+@pytest.fixture
+def lake_env(make_env, monkeypatch, tmp_path):
+    monkeypatch.setenv("PGY_WAREHOUSE_URL", f"ducklake:sqlite:{tmp_path / 'catalog.sqlite'}")
+    monkeypatch.setenv("PGY_LAKE_DATA_PATH", f"{tmp_path / 'lake'}/")
+    return make_env(fixed_counts={"kol_a": 20, "kol_b": 9, "kol_c": 0})
+
+
+def test_a_refresh_on_the_lake_equals_the_simulator_and_keeps_every_key_unique(lake_env, tmp_path):
+    kols = ["kol_a", "kol_b", "kol_c"]
+    for _ in range(2):  # the second refresh merges into existing rows
+        summaries = lake_env.refresh(kols)
+        assert all(s.success for s in summaries)
+    assert lake_env.engagement().success
+    assert isinstance(lake_env.pgy.warehouse(), LakeWarehouse)
+    assert not (lake_env.data_dir / "pgy.duckdb").exists()  # nothing went to the file backend
+    assert list((tmp_path / "lake").rglob("*.parquet"))
+    with lake_env.db() as conn:
+        for kol in kols:
+            assert stored_frame(conn, kol) == expected_frame(lake_env.sim, kol)
+        assert duplicate_keys(conn) == {}
+        assert conn.execute("SELECT count(*) FROM fetches").fetchone() == (6,)
+        assert conn.execute("SELECT count(*) FROM kol_leaderboard").fetchone() == (1,)  # >= 10 notes
+        assert conn.execute("SELECT notes FROM kol_engagement WHERE user_id = 'kol_b'").fetchone() == (9,)
+        assert current_version(conn) == LATEST_VERSION
+
+
+def test_the_lake_carries_the_same_schema_and_comments_as_the_file(lake_env):
+    lake_env.refresh(["kol_b"])
+    assert lake_env.engagement().success
+    with lake_env.db() as conn:
+        rows = conn.execute(
+            "SELECT table_name, column_name, data_type, comment FROM duckdb_columns() "
+            "WHERE database_name = current_database() AND schema_name = 'main'"
+        ).fetchall()
+        tables = dict(
+            conn.execute(
+                "SELECT table_name, comment FROM duckdb_tables() WHERE database_name = current_database() "
+                "UNION ALL SELECT view_name, comment FROM duckdb_views() "
+                "WHERE database_name = current_database() AND NOT internal"
+            ).fetchall()
+        )
+    lake = {(t, c): (ty, com) for t, c, ty, com in rows}
+    for table in catalog().values():
+        assert tables[table.name] == table.description, table.name
+        for col in table.columns:
+            data_type, comment = lake[(table.name, col.name)]
+            assert data_type == col.type, (table.name, col.name)
+            # DuckLake keeps no COMMENT on a view's columns (lake_schema.py); tables keep them all.
+            assert comment == col.description or (comment is None and _is_view(table.name)), (
+                table.name,
+                col.name,
+            )
+
+
+def _is_view(name: str) -> bool:
+    return name in {
+        "note_engagement",
+        "kol_leaderboard",
+        "kol_organic_vs_cooperation",
+        "kol_recent_notes",
+        "note_growth",
+        "api_spend_daily",
+    }
+
+
+def test_a_reader_sees_each_commit_as_soon_as_it_lands(lake_env):
+    lake_env.refresh(["kol_a"])
+    wh = open_warehouse(lake_env.data_dir)
+    reader = wh.connect_snapshot()  # attached once, before the next commit
+    try:
+        before = reader.execute("SELECT count(*) FROM notes").fetchone()
+        with wh.write() as conn:
+            conn.execute(
+                "UPDATE notes SET title = 'edited' WHERE note_id IN (SELECT note_id FROM notes LIMIT 3)"
+            )
+        assert reader.execute("SELECT count(*) FROM notes WHERE title = 'edited'").fetchone() == (3,)
+        assert reader.execute("SELECT count(*) FROM notes").fetchone() == before
+        with pytest.raises(duckdb.Error, match="read-only"):
+            reader.execute("DELETE FROM notes")
+    finally:
+        reader.close()
+
+
+def test_an_extension_built_for_another_duckdb_is_refused_with_both_versions(monkeypatch):
+    monkeypatch.setattr(duckdb, "__version__", "9.9.9")
+    with pytest.raises(
+        extensions.ExtensionError, match=r"built for DuckDB v1\.5\.5.*DuckDB v9\.9\.9 is installed"
+    ):
+        extensions.extension_file("ducklake")
