@@ -139,3 +139,23 @@ def refreshed(make_env: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     monkeypatch.setenv("PGY_DATA_DIR", str(env.data_dir))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
     return env
+
+
+@pytest.fixture(scope="session")
+def pg_port() -> Iterator[int]:
+    """One PostgreSQL server per test process (each test takes its own database: ``pg_db``)."""
+    from pgy_pipeline_tests import pg_server
+
+    why = pg_server.unavailable()
+    if why:
+        pytest.skip(why)
+    with pg_server.postgres_server() as port:
+        yield port
+
+
+@pytest.fixture
+def pg_db(pg_port: int) -> str:
+    """A fresh database on the shared server; its name (``pg_server.pg_url`` makes the URL)."""
+    from pgy_pipeline_tests import pg_server
+
+    return pg_server.create_database(pg_port)

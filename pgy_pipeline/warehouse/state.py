@@ -1,9 +1,14 @@
-"""Small cross-process pipeline state in SQLite: the daily call budget, quota stops, retries.
+"""Small cross-process pipeline state: the daily call budget, quota stops, retries.
 
 Why SQLite and not DuckDB: the budget is checked before every billed call by every
 worker thread of every concurrent run, so it needs a tiny atomic read-modify-write that
 many processes can share. SQLite does that with one ``UPDATE ... WHERE`` in a
 transaction; DuckDB allows one writing process at a time.
+
+Past one host (``PGY_STATE_URL``), the same tables and the same SQL run on PostgreSQL, each
+transaction serialised by an advisory lock as ``BEGIN IMMEDIATE`` serialises them on SQLite
+(``warehouse/transaction.py``): one implementation, so the budget holds and a quota stop stops
+every worker on every host. The SQL is the dialect both share (``ON CONFLICT``, no ``OR REPLACE``).
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from pgy_pipeline import settings
 from pgy_pipeline.settings import PIPELINE_TZ, SIMULATOR_SOURCE
-from pgy_pipeline.warehouse.transaction import sqlite_transaction
+from pgy_pipeline.warehouse.transaction import PgCursor, pg_transaction, sqlite_transaction
 
 # The vendor's daily quota is a China-day quota; budgets follow the same day.
 QUOTA_TZ = PIPELINE_TZ
@@ -80,13 +86,21 @@ class KolFailure:
     filters: str | None  # JSON of the fetch's filters, so the retry asks for the same thing
 
 
+# The advisory lock of the state tables (the alert claims take their own: alerts/dedup.py).
+STATE_LOCK_KEY = 0x70677901
+
+
 class PipelineState:
-    """``<data>/.state/state.sqlite``; every method is one short transaction."""
+    """``<data>/.state/state.sqlite``, or the database of ``PGY_STATE_URL``; every method is one
+    short transaction."""
 
-    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+    def __init__(self, data_dir: str | os.PathLike[str], url: str | None = None) -> None:
         self.path = Path(data_dir) / ".state" / "state.sqlite"
+        self.url = url or settings.state_url()
 
-    def _tx(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+    def _tx(self) -> contextlib.AbstractContextManager[sqlite3.Connection | PgCursor]:
+        if self.url:
+            return pg_transaction(self.url, _SCHEMA, STATE_LOCK_KEY)
         return sqlite_transaction(self.path, _SCHEMA)
 
     # -- source ------------------------------------------------------------------------------
@@ -99,7 +113,7 @@ class PipelineState:
 
     def holds_simulated_data(self) -> bool:
         """True when this data dir was filled by a simulator (read without creating anything)."""
-        return self.path.exists() and self.source() == SIMULATOR_SOURCE
+        return (self.url is not None or self.path.exists()) and self.source() == SIMULATOR_SOURCE
 
     def claim_source(self, source_id: str, *, holds_data: bool, simulated: bool) -> None:
         """Record ``source_id`` as this data dir's source, or refuse a different one.
@@ -133,7 +147,10 @@ class PipelineState:
         """KOLs fetched once on request: their partitions exist only for the run, never join the roster."""
         now = datetime.now(UTC).isoformat()
         with self._tx() as c:
-            c.executemany("INSERT OR REPLACE INTO one_off VALUES (?, ?)", [(u, now) for u in user_ids])
+            c.executemany(
+                "INSERT INTO one_off VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET since = excluded.since",
+                [(u, now) for u in user_ids],
+            )
 
     def clear_one_off(self, user_ids: list[str]) -> None:
         with self._tx() as c:
@@ -149,7 +166,7 @@ class PipelineState:
         """Count one call against today's budget; False (and nothing counted) when it is spent."""
         day = quota_day(now).isoformat()
         with self._tx() as c:
-            c.execute("INSERT OR IGNORE INTO spend VALUES (?, 0)", (day,))
+            c.execute("INSERT INTO spend VALUES (?, 0) ON CONFLICT (day) DO NOTHING", (day,))
             if budget is None:
                 c.execute("UPDATE spend SET calls = calls + 1 WHERE day = ?", (day,))
                 return True
@@ -165,7 +182,11 @@ class PipelineState:
 
     def set_stop(self, kind: str, until: datetime, reason: str) -> None:
         with self._tx() as c:
-            c.execute("INSERT OR REPLACE INTO stops VALUES (?, ?, ?)", (kind, until.isoformat(), reason))
+            c.execute(
+                "INSERT INTO stops VALUES (?, ?, ?) "
+                "ON CONFLICT (kind) DO UPDATE SET until = excluded.until, reason = excluded.reason",
+                (kind, until.isoformat(), reason),
+            )
 
     def active_stop(self, now: datetime | None = None) -> tuple[str, datetime, str] | None:
         now = now or datetime.now(UTC)
@@ -214,8 +235,10 @@ class PipelineState:
             gave_up = (not retryable) or attempts >= max_attempts
             # Exponential cooldown: base, 2x base, 4x base...
             next_at = None if gave_up else now + timedelta(seconds=cooldown_s * 2 ** (attempts - 1))
+            # Replaced within this transaction (both backends' SQL: no INSERT OR REPLACE).
+            c.execute("DELETE FROM kol_failures WHERE user_id = ?", (user_id,))
             c.execute(
-                "INSERT OR REPLACE INTO kol_failures VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO kol_failures VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     user_id,
                     attempts,
