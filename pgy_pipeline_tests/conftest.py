@@ -159,3 +159,12 @@ def pg_db(pg_port: int) -> str:
     from pgy_pipeline_tests import pg_server
 
     return pg_server.create_database(pg_port)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """One S3-compatible server (moto) per test process, on loopback; tests make their own buckets."""
+    from pgy_pipeline_tests import s3_server
+
+    with s3_server.s3_server() as endpoint:
+        yield endpoint

@@ -130,9 +130,10 @@ def select_kols(user_ids: tuple[str, ...], kols_file: str | None) -> list[str]:
 def _print_refresh_summary(runs: list[RunSummary]) -> None:
     from pgy_pipeline.defs.assets.metadata import STOP_PREFIX
     from pgy_pipeline.defs.tags import FAILED_KOLS_TAG
-    from pgy_pipeline.warehouse import Warehouse, queries
+    from pgy_pipeline.warehouse import queries
+    from pgy_pipeline.warehouse.backends import open_warehouse
 
-    with Warehouse(settings.data_dir()).connect_snapshot() as conn:
+    with open_warehouse(settings.data_dir()).connect_snapshot() as conn:
         fig = queries.run_figures(conn, [r.run_id for r in runs])
     click.echo(
         f"KOLs refreshed: {fig.kols_complete}, not complete: {fig.kols_not_complete}; pages: {fig.pages}; "

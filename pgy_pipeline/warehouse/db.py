@@ -307,6 +307,15 @@ class Warehouse:
 
     # -- reading (analysts) ---------------------------------------------------------------
 
+    @property
+    def location(self) -> str:
+        """What analysts open (the lake's twin says where its catalog and files are)."""
+        return str(self.published_path)
+
+    def exists(self) -> bool:
+        """True once a snapshot was published."""
+        return self.published_path.exists()
+
     def connect_snapshot(
         self, config: dict[str, str | bool | int | float | list[str]] | None = None
     ) -> duckdb.DuckDBPyConnection:
