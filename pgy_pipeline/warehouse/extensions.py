@@ -55,13 +55,3 @@ def extension_file(name: str) -> Path:
             f"install the versions pinned together in uv.lock (`make install`)"
         )
     return path
-
-
-def load(conn: duckdb.DuckDBPyConnection, *names: str) -> None:
-    """Load ``names`` into ``conn`` from their package files (idempotent)."""
-    loaded = {
-        r[0] for r in conn.execute("SELECT extension_name FROM duckdb_extensions() WHERE loaded").fetchall()
-    }
-    for name in names:
-        if name not in loaded:
-            conn.execute(f"LOAD '{extension_file(name)}'")

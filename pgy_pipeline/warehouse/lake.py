@@ -80,10 +80,19 @@ class LakeConfig:
         """Where the lake is, without a password (for messages and the README's examples)."""
         return f"DuckLake ({self.kind} catalog, data at {self.data_path})"
 
-    def attach_sql(self, read_only: bool) -> str:
+    def attach_sql(self, read_only: bool, alias: str = ALIAS) -> str:
         data = self.data_path if self.data_path.endswith("/") else self.data_path + "/"
         opts = f"DATA_PATH '{data}'" + (", READ_ONLY" if read_only else "")
-        return f"ATTACH 'ducklake:{self.catalog}' AS {ALIAS} ({opts})"
+        return f"ATTACH 'ducklake:{self.catalog}' AS {alias} ({opts})"
+
+
+def attach_statements(cfg: LakeConfig, alias: str, read_only: bool) -> list[str]:
+    """What a DuckDB connection runs to attach the lake as ``alias`` (extensions from our packages)."""
+    names = ["ducklake", "postgres_scanner" if cfg.kind == "postgres" else "sqlite_scanner"]
+    out = [f"LOAD '{extensions.extension_file(n)}'" for n in names + (["httpfs"] if cfg.on_s3 else [])]
+    if cfg.on_s3:
+        out.append((cfg.s3 or S3Config()).duckdb_secret_sql())
+    return [*out, cfg.attach_sql(read_only, alias)]
 
 
 def _sqlite_catalog_in_wal(path: Path) -> None:
@@ -103,13 +112,10 @@ def connect_lake(
     """A DuckDB connection with the lake attached and in use (extensions from our packages)."""
     conn = duckdb.connect(config=extensions.NO_AUTOLOAD | (config or {}))
     try:
-        names = ["ducklake", "postgres_scanner" if cfg.kind == "postgres" else "sqlite_scanner"]
-        extensions.load(conn, *names, *(["httpfs"] if cfg.on_s3 else []))
-        if cfg.on_s3:
-            conn.execute((cfg.s3 or S3Config()).duckdb_secret_sql())
         if cfg.kind == "sqlite" and not read_only:
             _sqlite_catalog_in_wal(Path(cfg.target))
-        conn.execute(cfg.attach_sql(read_only))
+        for sql in attach_statements(cfg, ALIAS, read_only):
+            conn.execute(sql)
         conn.execute(f"USE {ALIAS}")
     except duckdb.Error as exc:
         conn.close()

@@ -6,9 +6,13 @@ test_lake_postgres.py; this file covers what does not depend on where the catalo
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 import pytest
+from click.testing import CliRunner
 
+from pgy_pipeline.cli import main
 from pgy_pipeline.warehouse import extensions
 from pgy_pipeline.warehouse.backends import open_warehouse
 from pgy_pipeline.warehouse.catalog import catalog
@@ -107,3 +111,82 @@ def test_an_extension_built_for_another_duckdb_is_refused_with_both_versions(mon
         extensions.ExtensionError, match=r"built for DuckDB v1\.5\.5.*DuckDB v9\.9\.9 is installed"
     ):
         extensions.extension_file("ducklake")
+
+
+def _tables(conn) -> dict[str, list]:
+    names = [
+        r[0]
+        for r in conn.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND table_name NOT IN ('schema_version', 'schema_views') ORDER BY 1"
+        ).fetchall()
+    ]
+    return {t: conn.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in names}
+
+
+def test_pgy_warehouse_migrate_moves_the_file_to_a_lake_and_back_row_for_row(
+    refreshed, tmp_path, monkeypatch
+):
+    assert refreshed.engagement().success
+    with refreshed.db() as conn:
+        original = _tables(conn)
+    assert len(original["notes"]) == 29 and original["kol_engagement"]
+    lake_url = f"ducklake:sqlite:{tmp_path / 'moved' / 'catalog.sqlite'}"
+    monkeypatch.setenv("PGY_LAKE_DATA_PATH", f"{tmp_path / 'moved' / 'files'}/")
+    there = CliRunner().invoke(main, ["warehouse", "migrate", "--to", lake_url])
+    assert there.exit_code == 0, there.output
+    assert re.search(r"notes\s+29 rows", there.output) and re.search(r"fetches\s+2 rows", there.output)
+    again = CliRunner().invoke(main, ["warehouse", "migrate", "--to", lake_url])
+    assert again.exit_code == 1 and "already holds data" in again.output  # never doubled
+
+    monkeypatch.setenv("PGY_WAREHOUSE_URL", lake_url)
+    with open_warehouse(refreshed.data_dir).connect_snapshot() as conn:
+        assert _tables(conn) == original
+        assert duplicate_keys(conn) == {}
+    back = CliRunner().invoke(main, ["warehouse", "migrate", "--to", f"duckdb:{tmp_path / 'back'}"])
+    assert back.exit_code == 0, back.output
+    with duckdb.connect(str(tmp_path / "back" / "pgy.duckdb"), read_only=True) as conn:
+        assert _tables(conn) == original
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "ATTACH 'ducklake:sqlite:{catalog}' AS w (DATA_PATH '{files}/'); DROP TABLE w.notes",
+        "ATTACH 'ducklake:sqlite:{catalog}' AS w",
+        "ATTACH '{catalog}' AS s (TYPE sqlite)",
+        "COPY (SELECT * FROM notes) TO '{out}'",
+        "SELECT * FROM read_csv('{roster}')",
+        "SET enable_external_access = true",
+        "DROP TABLE notes",
+        "DELETE FROM notes",
+        "CREATE TABLE mine AS SELECT 1 AS x",
+        "COMMENT ON TABLE notes IS 'mine'",
+        "INSTALL httpfs",
+        "LOAD httpfs",
+    ],
+)
+def test_pgy_query_on_the_lake_can_only_read(refreshed, tmp_path, monkeypatch, sql):
+    catalog, files = tmp_path / "q" / "catalog.sqlite", tmp_path / "q" / "files"
+    monkeypatch.setenv("PGY_LAKE_DATA_PATH", f"{files}/")
+    assert (
+        CliRunner().invoke(main, ["warehouse", "migrate", "--to", f"ducklake:sqlite:{catalog}"]).exit_code
+        == 0
+    )
+    monkeypatch.setenv("PGY_WAREHOUSE_URL", f"ducklake:sqlite:{catalog}")
+    out = tmp_path / "leak.csv"
+    statement = sql.format(catalog=catalog, files=files, out=out, roster=refreshed.data_dir / "kols.csv")
+    result = CliRunner().invoke(main, ["query", statement])
+    assert result.exit_code == 1, result.output
+    assert not out.exists()
+    ok = CliRunner().invoke(main, ["query", "SELECT count(*) AS n FROM notes", "--format", "csv"])
+    assert ok.exit_code == 0 and ok.output == "n\n29\n"
+    with open_warehouse(refreshed.data_dir).connect_snapshot() as conn:
+        assert (
+            conn.execute("SELECT comment FROM duckdb_tables() WHERE table_name = 'notes'")
+            .fetchone()[0]
+            .startswith("One row per")
+        )
+        assert not conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'mine'").fetchone()[
+            0
+        ]
