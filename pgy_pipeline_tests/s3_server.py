@@ -36,9 +36,9 @@ def s3_server() -> Iterator[str]:
         deadline = time.monotonic() + 30
         while True:
             try:
-                requests.get(endpoint, timeout=1)
+                requests.get(endpoint, timeout=(1, 20))  # its first answer imports a lot: be patient
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("moto_server did not start") from None
                 time.sleep(0.05)

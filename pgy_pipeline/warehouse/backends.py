@@ -8,6 +8,7 @@ bucket; the pipeline's state follows ``PGY_STATE_URL`` (warehouse/state.py reads
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 from pgy_pipeline import settings
@@ -16,6 +17,9 @@ from pgy_pipeline.warehouse.lake import LakeConfig, LakeWarehouse
 from pgy_pipeline.warehouse.raw import RawStore
 
 AnyWarehouse = Warehouse | LakeWarehouse
+
+_LAKES: dict[LakeConfig, LakeWarehouse] = {}
+_LAKES_GUARD = threading.Lock()
 
 
 def lake_config(url: str, data_dir: str | os.PathLike[str] | None = None) -> LakeConfig:
@@ -33,7 +37,13 @@ def open_warehouse(
     base = data_dir if data_dir is not None else settings.data_dir()
     if url is None:
         return Warehouse(base, publish_interval_s=publish_interval_s)
-    return LakeWarehouse(lake_config(url, base))
+    cfg = lake_config(url, base)
+    # One per lake and process: attaching (catalog, extensions, S3 secret) and checking the
+    # schema cost a second or more, and a run asks for the warehouse at every step.
+    with _LAKES_GUARD:
+        if cfg not in _LAKES:
+            _LAKES[cfg] = LakeWarehouse(cfg)
+        return _LAKES[cfg]
 
 
 def open_raw(data_dir: str | os.PathLike[str] | None = None) -> RawStore:
