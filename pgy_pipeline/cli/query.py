@@ -39,6 +39,8 @@ def query(sql: str, fmt: str, output: str | None) -> None:
             df = rel.df()
         except duckdb.Error as exc:
             raise click.ClickException(f"query failed: {exc}") from None
+        except WarehouseError as exc:
+            raise click.ClickException(str(exc)) from None
     if fmt == "parquet" and output:
         # Written by our own connection, not the sandboxed one (which may not touch files).
         with duckdb.connect() as out:

@@ -177,7 +177,8 @@ def test_pgy_query_on_the_lake_can_only_read(refreshed, tmp_path, monkeypatch, s
     out = tmp_path / "leak.csv"
     statement = sql.format(catalog=catalog, files=files, out=out, roster=refreshed.data_dir / "kols.csv")
     result = CliRunner().invoke(main, ["query", statement])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result  # said, no traceback
+    assert "Error:" in result.output
     assert not out.exists()
     ok = CliRunner().invoke(main, ["query", "SELECT count(*) AS n FROM notes", "--format", "csv"])
     assert ok.exit_code == 0 and ok.output == "n\n29\n"
