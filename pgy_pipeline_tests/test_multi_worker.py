@@ -114,15 +114,14 @@ def _wait_for(what, predicate, timeout_s: float):
 def test_two_runs_on_workers_that_share_no_disk_fill_the_lake_exactly(
     pg_port, s3_endpoint, tmp_path, monkeypatch
 ):
-    pg_server.create_database(pg_port, "dagster")
-    pg_server.create_database(pg_port, "lake")
+    instance_db, lake_db = pg_server.create_database(pg_port), pg_server.create_database(pg_port)
     bucket = s3_server.make_bucket(s3_endpoint)
     work_root, home = tmp_path / "workers", tmp_path / "daemon_home"
     home.mkdir()
     (home / "dagster.yaml").write_text(
         INSTANCE_YAML.format(work_root=work_root, instance_yaml=home / "dagster.yaml"), encoding="utf-8"
     )
-    lake_url = f"ducklake:postgres:{pg_server.pg_conninfo(pg_port, 'lake')}"
+    lake_url = f"ducklake:postgres:{pg_server.pg_conninfo(pg_port, lake_db)}"
     with simulator_process("clean", SEED, {"fixed_counts": COUNTS}) as api_url:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("JUSTONEAPI_", "PGY_"))} | {
             "DAGSTER_HOME": str(home),
@@ -130,12 +129,12 @@ def test_two_runs_on_workers_that_share_no_disk_fill_the_lake_exactly(
             "DAGSTER_PG_PORT": str(pg_port),
             "DAGSTER_PG_USER": "postgres",
             "DAGSTER_PG_PASSWORD": "",
-            "DAGSTER_PG_DB": "dagster",
+            "DAGSTER_PG_DB": instance_db,
             "JUSTONEAPI_BASE_URL": api_url,
             "PGY_WAREHOUSE_URL": lake_url,
             "PGY_LAKE_DATA_PATH": f"s3://{bucket}/lake/",
             "PGY_RAW_URL": f"s3://{bucket}/raw",
-            "PGY_STATE_URL": pg_server.pg_url(pg_port, "dagster"),  # the instance's own database
+            "PGY_STATE_URL": pg_server.pg_url(pg_port, instance_db),  # the instance's own database
             "PGY_DAILY_CALL_BUDGET": str(BUDGET),
             **s3_server.env(s3_endpoint),
         }

@@ -23,12 +23,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def postgres(pg_port):
-    pg_server.create_database(pg_port, "dagster")
-    return pg_port
+    return pg_port, pg_server.create_database(pg_port)
 
 
 @pytest.mark.timeout(300)
 def test_a_refresh_runs_against_the_postgres_instance(tmp_path, postgres):
+    port, db = postgres
     home = tmp_path / "home"
     home.mkdir()
     shutil.copy(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
@@ -41,10 +41,10 @@ def test_a_refresh_runs_against_the_postgres_instance(tmp_path, postgres):
             "PGY_DATA_DIR": str(data),
             "DAGSTER_HOME": str(home),
             "DAGSTER_PG_HOST": "127.0.0.1",
-            "DAGSTER_PG_PORT": str(postgres),
+            "DAGSTER_PG_PORT": str(port),
             "DAGSTER_PG_USER": "postgres",
             "DAGSTER_PG_PASSWORD": "",
-            "DAGSTER_PG_DB": "dagster",
+            "DAGSTER_PG_DB": db,
         }
         done = subprocess.run(
             [str(Path(sys.executable).with_name("pgy")), "refresh"],
@@ -61,11 +61,11 @@ def test_a_refresh_runs_against_the_postgres_instance(tmp_path, postgres):
             "-h",
             "127.0.0.1",
             "-p",
-            str(postgres),
+            str(port),
             "-U",
             "postgres",
             "-d",
-            "dagster",
+            db,
             "-At",
             "-c",
             "SELECT pipeline_name, status FROM runs ORDER BY create_timestamp",
