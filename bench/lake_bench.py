@@ -146,7 +146,8 @@ def refresh(kols: list[str], api_url: str) -> dict[str, float]:
 
 
 def visible_latency(wh, trials: int = 7) -> float:  # type: ignore[no-untyped-def]
-    """Median seconds from a commit returning to a reader in another process seeing it."""
+    """Median seconds from a write returning to a reader in another process seeing it: for the file
+    that is after the write's publish (measured apart), for the lake right after COMMIT."""
     reader = Path(__file__).with_name("lake_reader.py")
     out = []
     for i in range(trials):
@@ -264,7 +265,8 @@ def main() -> None:
     record(
         f"A year-old warehouse on both backends ({args.kols} KOLs x {args.days} days, {args.refresh}-KOL refresh)",
         lines,
-        "Lake: DuckLake, catalog in PostgreSQL 15 (loopback), Parquet files on local disk.",
+        "Lake: DuckLake, catalog in PostgreSQL 15 (loopback), Parquet files on local disk. Commit to visible is "
+        "counted from the return of the write: for the file after its publish, for the lake after COMMIT.",
     )
 
 

@@ -54,8 +54,8 @@ class LakeConfig:
     """``catalog``: ``postgres:<libpq conninfo>`` or ``sqlite:<file>``; ``data_path``: a folder
     or ``s3://bucket/prefix/`` for the Parquet files."""
 
-    catalog: str
-    data_path: str
+    catalog: str = field(repr=False)  # a conninfo may carry a password: never in a repr
+    data_path: str = ""
     s3: S3Config | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
