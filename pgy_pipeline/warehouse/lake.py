@@ -42,11 +42,12 @@ ALIAS = "lake"
 _WRITER_LOCK_KEY = 0x70677921
 
 _PASSWORD = re.compile(r"(password\s*=\s*)(\S+)", re.IGNORECASE)
+_S3_KEYS = re.compile(r"((?:SECRET|KEY_ID)\s+)'(?:[^']|'')*'", re.IGNORECASE)
 
 
 def redact(text: str) -> str:
-    """A libpq connection string's password, hidden wherever text may quote it."""
-    return _PASSWORD.sub(r"\1***", text)
+    """A libpq password and the bucket's keys, hidden wherever DuckDB's messages quote a statement."""
+    return _S3_KEYS.sub(r"\1'***'", _PASSWORD.sub(r"\1***", text))
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import duckdb
 
 from pgy_pipeline.warehouse.db import Warehouse, WarehouseError
 from pgy_pipeline.warehouse.engagement import KOL_ENGAGEMENT_COMMENTS, _apply_comments
-from pgy_pipeline.warehouse.lake import LakeWarehouse, attach_statements
+from pgy_pipeline.warehouse.lake import LakeWarehouse, attach_statements, redact
 from pgy_pipeline.warehouse.lake_schema import duplicate_keys
 
 _SOURCE = "pgy_source"
@@ -40,8 +40,11 @@ def move(source: Warehouse | LakeWarehouse, target: Warehouse | LakeWarehouse) -
     rows: dict[str, int] = {}
     try:
         with target.write(publish=True) as conn:
-            for sql in _attach_source(source):
-                conn.execute(sql)
+            try:
+                for sql in _attach_source(source):
+                    conn.execute(sql)
+            except duckdb.Error as exc:
+                raise WarehouseError(f"cannot attach {source.location}: {redact(str(exc))}") from None
             _refuse_unless_empty(conn, target)
             for table in _tables(conn):
                 rows[table] = _copy(conn, table)

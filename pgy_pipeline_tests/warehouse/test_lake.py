@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from pgy_pipeline.cli import main
-from pgy_pipeline.warehouse import extensions
+from pgy_pipeline.warehouse import WarehouseError, extensions
 from pgy_pipeline.warehouse.backends import open_warehouse
 from pgy_pipeline.warehouse.catalog import catalog
 from pgy_pipeline.warehouse.lake import LakeWarehouse
@@ -191,3 +191,21 @@ def test_pgy_query_on_the_lake_can_only_read(refreshed, tmp_path, monkeypatch, s
         assert not conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'mine'").fetchone()[
             0
         ]
+
+
+def test_an_unreachable_catalog_is_reported_without_its_password_or_the_bucket_keys(tmp_path):
+    from pgy_pipeline.warehouse.lake import LakeConfig, redact
+    from pgy_pipeline.warehouse.s3 import S3Config
+
+    cfg = LakeConfig(
+        "postgres:dbname=lake host=127.0.0.1 port=9 user=pgy password=pw-SECRET-1",
+        "s3://bucket/lake/",
+        S3Config(endpoint="http://127.0.0.1:9", key_id="KEY-SECRET-2", secret="S3-SECRET-3"),
+    )
+    for attempt in (LakeWarehouse(cfg).ensure, lambda: LakeWarehouse(cfg).connect_snapshot()):
+        with pytest.raises(WarehouseError) as err:
+            attempt()
+        assert "SECRET" not in str(err.value) and "catalog" in str(err.value)
+    assert "SECRET" not in repr(cfg)
+    quoted = cfg.s3.duckdb_secret_sql() + " " + cfg.catalog
+    assert "SECRET-" not in redact(quoted) and "pw-" not in redact(quoted)
