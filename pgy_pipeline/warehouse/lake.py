@@ -10,7 +10,10 @@ assets and ``pgy`` do not know which one they write:
   catalog's PostgreSQL database, which every host shares; ``flock`` beside a SQLite catalog),
   so concurrent runs queue for a short group-commit transaction instead of failing with
   DuckLake's "Transaction conflict" and buying nothing twice. The lock is also what keeps the
-  tables' keys unique, since DuckLake has no primary keys (lake_schema.py).
+  tables' keys unique, since DuckLake has no primary keys (lake_schema.py). Against writers that
+  do not take it (an analyst's own session), DuckLake's bounded retry of a commit stays on
+  (``ducklake_max_retry_count``, 10 attempts with growing waits); a conflict it cannot resolve
+  fails the write, which the engine then retries KOL by KOL, like any failed group write.
 - **Reads.** ``connect_snapshot`` attaches the lake READ_ONLY: each query sees the latest
   commit when its transaction starts, never half a write.
 """
