@@ -25,7 +25,7 @@ def build(data: Path, kols: int) -> Path:
     db = Warehouse(data).working_path
     with duckdb.connect(str(db)) as conn:
         conn.execute(
-            f"INSERT INTO kols SELECT printf('kol%05d', i), '达人' || i, now(), NULL FROM range({kols}) t(i)"
+            f"INSERT INTO kols (user_id, label, added_at) SELECT printf('kol%05d', i), '达人' || i, now() FROM range({kols}) t(i)"
         )
         conn.execute(
             "INSERT INTO notes SELECT printf('kol%05d', k), printf('n%05d%04d', k, i), 'title ' || i, "

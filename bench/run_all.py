@@ -2,7 +2,8 @@
 
 Also appended to bench/RESULTS.md. `make bench` runs the quick set (N=200 refresh,
 `pgy refresh` of 100 KOLs as a user runs it, 1M-note normalisation, 300-KOL soak);
-`make bench-full` adds the N=1,000 refreshes (~9 minutes each: bound by the API's 20 requests/s).
+`make bench-full` adds the N=1,000 refreshes (~9 minutes each: bound by the API's 20 requests/s)
+and the engagement run over a year of daily snapshots of 1,000 KOLs.
 """
 
 from __future__ import annotations
@@ -16,7 +17,11 @@ QUICK = [
     ["bench.cli_refresh_bench", "100"],
     ["bench.soak", "300"],
 ]
-FULL = [["bench.refresh_bench", "1000", "--baseline-kols", "10"], ["bench.cli_refresh_bench", "1000"]]
+FULL = [
+    ["bench.refresh_bench", "1000", "--baseline-kols", "10"],
+    ["bench.cli_refresh_bench", "1000"],
+    ["bench.figures_bench", "1000"],  # the engagement run over a year of daily snapshots (~5 min to generate)
+]
 
 
 def main() -> int:

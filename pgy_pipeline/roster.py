@@ -1,7 +1,8 @@
 """The KOL roster file (``data/kols.csv``): parsing with per-line errors, edits, and sync.
 
-Format: a CSV with a header ``user_id,label``; ``label`` is optional free text (the KOL's
-name, say). Lines starting with ``#`` are comments. A bad line is reported with its line
+Format: a CSV with a header ``user_id,label[,category]``; ``label`` is optional free text
+(the KOL's name, say) and ``category`` the optional peer group the KOL is compared within
+(beauty, food, ...). Lines starting with ``#`` are comments. A bad line is reported with its line
 number and skipped; the good lines still load.
 """
 
@@ -18,13 +19,14 @@ from pathlib import Path
 from pgy_pipeline.justoneapi.params import USER_ID_PATTERN
 
 MAX_LABEL_LEN = 200
-HEADER = ("user_id", "label")
+HEADER = ("user_id", "label", "category")
 
 
 @dataclass(frozen=True, slots=True)
 class Kol:
     user_id: str
     label: str | None = None
+    category: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,10 @@ class Roster:
     def labels(self) -> dict[str, str | None]:
         return {k.user_id: k.label for k in self.kols}
 
+    @property
+    def categories(self) -> dict[str, str | None]:
+        return {k.user_id: k.category for k in self.kols}
+
 
 def _has_control(text: str) -> bool:
     return any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in text)
@@ -69,12 +75,16 @@ def check_user_id(user_id: str) -> str | None:
     return None
 
 
-def check_label(label: str) -> str | None:
+def check_label(label: str, what: str = "label") -> str | None:
     if _has_control(label):
-        return "label contains a NUL or control character"
+        return f"{what} contains a NUL or control character"
     if len(label) > MAX_LABEL_LEN:
-        return f"label is {len(label)} characters long (at most {MAX_LABEL_LEN})"
+        return f"{what} is {len(label)} characters long (at most {MAX_LABEL_LEN})"
     return None
+
+
+def check_category(category: str) -> str | None:
+    return check_label(category, "category")
 
 
 def parse_roster(text: str) -> Roster:
@@ -92,16 +102,21 @@ def parse_roster(text: str) -> Roster:
             continue
         if not header_done:
             header_done = True
-            if tuple(c.strip().lower() for c in row[:2]) == HEADER[: len(row[:2])] and first == "user_id":
+            if tuple(c.strip().lower() for c in row[:3]) == HEADER[: len(row[:3])] and first == "user_id":
                 continue
-        if len(row) > 2:
+        if len(row) > 3:
             problems.append(
-                RosterProblem(lineno, f"expected at most 2 columns (user_id,label), got {len(row)}")
+                RosterProblem(lineno, f"expected at most 3 columns (user_id,label,category), got {len(row)}")
             )
             continue
         user_id = first
         label = row[1].strip() if len(row) > 1 and row[1].strip() else None
-        why = check_user_id(user_id) or (check_label(label) if label else None)
+        category = row[2].strip() if len(row) > 2 and row[2].strip() else None
+        why = (
+            check_user_id(user_id)
+            or (check_label(label) if label else None)
+            or (check_category(category) if category else None)
+        )
         if why:
             problems.append(RosterProblem(lineno, why))
             continue
@@ -111,7 +126,7 @@ def parse_roster(text: str) -> Roster:
             )
             continue
         seen[user_id] = lineno
-        kols.append(Kol(user_id, label))
+        kols.append(Kol(user_id, label, category))
     return Roster(tuple(kols), tuple(problems))
 
 
@@ -135,11 +150,14 @@ def load_roster(path: str | os.PathLike[str]) -> Roster:
 
 
 def render_roster(kols: Iterable[Kol]) -> str:
+    """The roster as CSV; the category column is written once any KOL has a category."""
+    rows = list(kols)
+    width = 3 if any(k.category for k in rows) else 2
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(HEADER)
-    for k in kols:
-        w.writerow((k.user_id, k.label or ""))
+    w.writerow(HEADER[:width])
+    for k in rows:
+        w.writerow((k.user_id, k.label or "", k.category or "")[:width])
     return out.getvalue()
 
 

@@ -7,6 +7,7 @@ when a module is imported: the token in particular is resolved where a run execu
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -97,17 +98,53 @@ def roster_path(base: Path | None = None) -> Path:
     return (base or data_dir()) / "kols.csv"
 
 
-def daily_call_budget() -> int | None:
-    value = _get("PGY_DAILY_CALL_BUDGET")
+def _calls(name: str) -> int | None:
+    value = _get(name)
     if value is None:
         return None
     try:
-        budget = int(value)
+        calls = int(value)
     except ValueError:
-        raise ValueError(f"PGY_DAILY_CALL_BUDGET must be a whole number of calls; got {value!r}") from None
-    if budget < 0:
-        raise ValueError(f"PGY_DAILY_CALL_BUDGET must be >= 0; got {budget}")
-    return budget
+        raise ValueError(f"{name} must be a whole number of calls; got {value!r}") from None
+    if calls < 0:
+        raise ValueError(f"{name} must be >= 0; got {calls}")
+    return calls
+
+
+def daily_call_budget() -> int | None:
+    """Most billed calls per China day (``PGY_DAILY_CALL_BUDGET``); None: no cap."""
+    return _calls("PGY_DAILY_CALL_BUDGET")
+
+
+# About twice the calls of a full refresh of 1,000 KOLs: a storm of unbilled answers (301s) that
+# reaches it is retrying a failing API, not buying data. At 20 calls/s it takes ~40 minutes.
+DEFAULT_UNBILLED_CALL_LIMIT = 50_000
+
+
+def daily_unbilled_call_limit() -> int:
+    """Most calls per China day the vendor does not bill (``PGY_DAILY_UNBILLED_CALL_LIMIT``)."""
+    limit = _calls("PGY_DAILY_UNBILLED_CALL_LIMIT")
+    return DEFAULT_UNBILLED_CALL_LIMIT if limit is None else limit
+
+
+RATE_LIMIT_ENV = "PGY_RATE_LIMIT_PER_S"
+# What the vendor's plans commonly allow a token, and what the simulator's realistic profile enforces.
+DEFAULT_RATE_LIMIT_PER_S = 20.0
+
+
+def rate_limit_per_s() -> float | None:
+    """The token's calls per second (``PGY_RATE_LIMIT_PER_S``), None when unset; at least 1."""
+    value = _get(RATE_LIMIT_ENV)
+    if value is None:
+        return None
+    try:
+        rate = float(value)
+    except ValueError:
+        raise ValueError(f"{RATE_LIMIT_ENV} must be a number of calls per second; got {value!r}") from None
+    # The client's limiter slows down to 1 call/s at the least (ClientConfig.rate_limit_min_per_s).
+    if not math.isfinite(rate) or rate < 1:
+        raise ValueError(f"{RATE_LIMIT_ENV} must be at least 1 (call per second); got {value!r}")
+    return rate
 
 
 def _pinned_day() -> date | None:

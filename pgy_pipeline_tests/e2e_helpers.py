@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -55,46 +57,58 @@ def gql(base: str, query: str, variables: dict) -> dict:
     return body["data"]
 
 
+@contextlib.contextmanager
+def pgy_ui(
+    tmp_path: Path, sim: Simulator, cwd: Path = REPO, env: Mapping[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`pgy ui` (webserver and daemon) on a loopback port against ``sim``, run in ``cwd`` (whose
+    workspace.yaml it loads); yields its base URL and process, and kills it after."""
+    port = free_port()
+    full_env = {k: v for k, v in os.environ.items() if k != "JUSTONEAPI_TOKEN"}
+    full_env |= {
+        "JUSTONEAPI_BASE_URL": sim.base_url,
+        "PGY_DATA_DIR": str(tmp_path / "data"),
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        **(env or {}),
+    }
+    log_path = tmp_path / "dagster_dev.log"
+    log = open(log_path, "wb")  # noqa: SIM115 (closed in the finally below)
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("pgy")), "ui", "--port", str(port)],
+        cwd=cwd,
+        env=full_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{base}/server_info", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert proc.poll() is None, log_path.read_text(errors="replace")
+            time.sleep(0.25)
+        else:
+            pytest.fail("dagster dev did not come up: " + log_path.read_text(errors="replace"))
+        yield base, proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
 @pytest.fixture(scope="module")
 def dagster_dev(tmp_path_factory):
     """One `pgy ui` for the tests of a module (starting it takes ~20 s)."""
     tmp_path = tmp_path_factory.mktemp("dagster_dev")
     sim = Simulator("clean", seed=7, anchor_date=ANCHOR, fixed_counts={"kol_e2e": 20, "kol_ui": 12})
     sim.start()
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "JUSTONEAPI_TOKEN"}
-    env |= {
-        "JUSTONEAPI_BASE_URL": sim.base_url,
-        "PGY_DATA_DIR": str(tmp_path / "data"),
-        "DAGSTER_HOME": str(tmp_path / "home"),
-    }
-    log = open(tmp_path / "dagster_dev.log", "wb")  # noqa: SIM115 (closed in the finally below)
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("pgy")), "ui", "--port", str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{base}/server_info", timeout=2).ok:
-                break
-        except requests.ConnectionError:
-            pass
-        assert proc.poll() is None, (tmp_path / "dagster_dev.log").read_text(errors="replace")
-        time.sleep(0.25)
-    else:
-        pytest.fail(
-            "dagster dev did not come up: " + (tmp_path / "dagster_dev.log").read_text(errors="replace")
-        )
     try:
-        yield base, sim, tmp_path, proc
+        with pgy_ui(tmp_path, sim) as (base, proc):
+            yield base, sim, tmp_path, proc
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
         sim.stop()

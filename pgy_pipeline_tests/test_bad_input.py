@@ -51,6 +51,19 @@ def test_bad_roster_lines_are_named_and_the_good_ones_still_load(tmp_path):
     assert "NUL" in problems[12]
 
 
+def test_a_roster_category_is_optional_and_checked_like_a_label():
+    roster = parse_roster("user_id,label,category\na,A,美食\nb,,\nc,C\nd,D,bad\x07\ne,E,x,extra\n")
+    assert [(k.user_id, k.label, k.category) for k in roster.kols] == [
+        ("a", "A", "美食"),
+        ("b", None, None),
+        ("c", "C", None),
+    ]
+    assert [str(p) for p in roster.problems] == [
+        "line 5: category contains a NUL or control character",
+        "line 6: expected at most 3 columns (user_id,label,category), got 4",
+    ]
+
+
 def test_a_missing_or_unreadable_roster_says_so():
     assert parse_roster("user_id,label\n").kols == ()
     roster = load_roster("/nonexistent/kols.csv")

@@ -5,20 +5,19 @@ No Dagster here: the sensors call ``notify*`` with plain values. Configured by
 """
 
 from .dedup import DedupStore
+from .drift import drift_alert, drift_alerts, drift_tag, parse_drift_tag
 from .events import (
     given_up_alert,
     given_up_key,
-    parse_kol_tag,
-    run_failed_alert,
-    run_failure_alerts,
     stop_alert,
+    stop_alert_kind,
     stop_alerts,
     stop_key,
-    stop_kind,
 )
 from .formats import render, truncate_bytes
 from .model import Alert, AlertKind, kol_list
-from .notify import NotifyResult, notify, notify_given_up, notify_stops
+from .notify import NotifyResult, notify, notify_drift, notify_given_up, notify_stops
+from .runs import RunFailures, run_failed_alert, run_failure_alerts
 from .sender import SendResult, WebhookSender
 from .settings import (
     DAGSTER_URL_VAR,
@@ -40,23 +39,28 @@ __all__ = [
     "AlertSettings",
     "DedupStore",
     "NotifyResult",
+    "RunFailures",
     "SendResult",
     "WebhookKind",
     "WebhookSender",
     "alert_settings",
+    "drift_alert",
+    "drift_alerts",
+    "drift_tag",
     "given_up_alert",
     "given_up_key",
     "kol_list",
     "notify",
+    "notify_drift",
     "notify_given_up",
     "notify_stops",
-    "parse_kol_tag",
+    "parse_drift_tag",
     "render",
     "run_failed_alert",
     "run_failure_alerts",
     "stop_alert",
+    "stop_alert_kind",
     "stop_alerts",
     "stop_key",
-    "stop_kind",
     "truncate_bytes",
 ]

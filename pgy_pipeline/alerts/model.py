@@ -20,6 +20,8 @@ class AlertKind(StrEnum):
     BALANCE_STOP = "balance_stop"
     TOKEN_STOP = "token_stop"
     BUDGET_STOP = "budget_stop"
+    UNBILLED_STOP = "unbilled_stop"
+    SCHEMA_DRIFT = "schema_drift"
     KOL_GIVEN_UP = "kol_given_up"
 
 
@@ -80,11 +82,13 @@ def kol_list(
     notes: Mapping[str, str] | None = None,
     limit: int = MAX_KOLS_SHOWN,
     max_chars: int = MAX_LIST_CHARS,
+    more: int = 0,
 ) -> str:
     """``a (Label) [301], b, c and 7 more``: the first KOLs that fit, each with its label and note.
 
     Stops at ``limit`` names or ``max_chars``, whichever comes first, so the "and N more" is
-    always there to say the list is cut (a line is capped at MAX_LINE_CHARS).
+    always there to say the list is cut (a line is capped at MAX_LINE_CHARS). ``more`` counts
+    KOLs beyond ``user_ids`` that have no name to show (a run tag with no room for them).
     """
     unique = list(dict.fromkeys(user_ids))
     shown: list[str] = []
@@ -96,7 +100,9 @@ def kol_list(
             break
         shown.append(name)
         used += len(name) + 2
+    if not shown:
+        return f"{more} not named here (the run's metadata lists them)" if more else ""
     text = ", ".join(shown)
-    if len(unique) > len(shown):
-        text += f" and {len(unique) - len(shown)} more"
+    if len(unique) + more > len(shown):
+        text += f" and {len(unique) + more - len(shown)} more"
     return text

@@ -17,6 +17,7 @@ from pgy_pipeline.justoneapi.redaction import RedactingFilter, redact
 from pgy_pipeline.warehouse.state import PipelineState
 
 from .dedup import DedupStore
+from .drift import DriftedKol, drift_alerts
 from .events import GivenUpKol, Labels, StoppedKol, given_up_alert, given_up_key, stop_alerts
 from .model import Alert
 from .sender import SendResult, WebhookSender
@@ -65,6 +66,23 @@ def notify_stops(
         alerts = stop_alerts(outcomes, labels=labels, quota_until=until, link=settings.run_link(run_id))
     except Exception as exc:
         return [_broken("stop alerts", exc)]
+    return [notify(a, data_dir, settings=settings) for a in alerts]
+
+
+def notify_drift(
+    outcomes: Sequence[DriftedKol],
+    data_dir: str | os.PathLike[str],
+    *,
+    labels: Labels | None = None,
+    run_id: str | None = None,
+    settings: AlertSettings | None = None,
+) -> list[NotifyResult]:
+    """One alert per schema drift met by these outcomes, once ever per drift (not per KOL or run)."""
+    try:
+        settings = settings or alert_settings()
+        alerts = drift_alerts(outcomes, labels=labels, link=settings.run_link(run_id))
+    except Exception as exc:
+        return [_broken("drift alert", exc)]
     return [notify(a, data_dir, settings=settings) for a in alerts]
 
 

@@ -11,8 +11,10 @@ import click
 from pgy_pipeline import settings
 from pgy_pipeline.cli import heap
 from pgy_pipeline.roster import load_roster
+from pgy_pipeline.simulator.market import quoted_prices
 from pgy_pipeline.warehouse import Warehouse, queries
 from pgy_pipeline.warehouse.backends import open_warehouse
+from pgy_pipeline.warehouse.prices import prices_path
 
 EXAMPLE_QUERIES = [
     (
@@ -24,6 +26,15 @@ EXAMPLE_QUERIES = [
         "Organic vs cooperation median reads over the last 90 days",
         "SELECT user_id, organic_reads_median_90d, coop_reads_median_90d FROM kol_engagement "
         "ORDER BY user_id LIMIT 5",
+    ),
+    (
+        "Cost per 1,000 reads (not CPM: no impressions) at the current photo price, 90 days",
+        "SELECT user_id, label, price, round(cost_per_1k_reads_90d, 2) AS per_1k_reads, price_stale "
+        "FROM kol_costs WHERE price_type = 'photo_note' ORDER BY per_1k_reads NULLS LAST LIMIT 5",
+    ),
+    (
+        "Flags: do the numbers look real? (they inform, they change no figure)",
+        "SELECT user_id, flag, reason FROM kol_flags",
     ),
     (
         "API calls spent per day and code",
@@ -44,7 +55,13 @@ def run_demo(data_dir: Path, roster_path: Path) -> int:
     if not roster.kols:
         click.echo(f"no KOLs in {roster_path}", err=True)
         return 1
-    source = settings.api_source().describe()
+    api = settings.api_source()
+    prices = prices_path(data_dir)
+    if api.simulated and not prices.exists():
+        # The API gives no prices: simulated quotes, so the report shows costs (never over real data).
+        prices.write_text(quoted_prices(0, roster.user_ids, settings.today()), encoding="utf-8")
+        click.echo(f"Wrote simulated prices to {prices}")
+    source = api.describe()
     click.echo(f"Refreshing {len(roster.kols)} KOLs from {roster_path} against {source} ...")
     started = time.monotonic()
     defs, instance = heap.load_pipeline()

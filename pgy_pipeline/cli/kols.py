@@ -6,7 +6,7 @@ import click
 
 from pgy_pipeline import settings
 from pgy_pipeline.cli.app import main
-from pgy_pipeline.roster import Kol, check_label, check_user_id, load_roster, save_roster
+from pgy_pipeline.roster import Kol, check_category, check_label, check_user_id, load_roster, save_roster
 
 
 @main.group()
@@ -19,7 +19,7 @@ def kols_list() -> None:
     """List the KOLs of the roster, and report bad lines."""
     roster = load_roster(settings.roster_path())
     for k in roster.kols:
-        click.echo(f"{k.user_id}\t{k.label or ''}")
+        click.echo(f"{k.user_id}\t{k.label or ''}\t{k.category or ''}".rstrip("\t"))
     for p in roster.problems:
         click.echo(f"warning: {settings.roster_path()}: {p}", err=True)
 
@@ -27,15 +27,22 @@ def kols_list() -> None:
 @kols.command("add")
 @click.argument("user_id")
 @click.option("--label", default=None, help="A name to show beside the id.")
-def kols_add(user_id: str, label: str | None) -> None:
+@click.option(
+    "--category", default=None, help="Peer group (beauty, food, ...): percentiles compare the KOL within it."
+)
+def kols_add(user_id: str, label: str | None, category: str | None) -> None:
     """Add a KOL to the roster (and to the Dagster partitions)."""
-    why = check_user_id(user_id) or (check_label(label) if label else None)
+    why = (
+        check_user_id(user_id)
+        or (check_label(label) if label else None)
+        or (check_category(category) if category else None)
+    )
     if why:
         raise click.BadParameter(why, param_hint="USER_ID")
     roster = load_roster(settings.roster_path())
     if user_id in roster.user_ids:
         raise click.ClickException(f"{user_id} is already on the roster")
-    save_roster(settings.roster_path(), [*roster.kols, Kol(user_id, label)])
+    save_roster(settings.roster_path(), [*roster.kols, Kol(user_id, label, category or None)])
     from pgy_pipeline.cli import runner
 
     runner.add_partitions(runner.get_instance(), [user_id])

@@ -48,6 +48,7 @@ def plan(user_ids: tuple[str, ...], kols_file: str | None, mode: str, show_all: 
             pgy.plan_settings(),
             budget=pgy.call_budget(),
             spent_today=pgy.state().spent(now),
+            no_content=pgy.state().no_content(),
         )
     finally:
         if conn is not None:
@@ -56,9 +57,16 @@ def plan(user_ids: tuple[str, ...], kols_file: str | None, mode: str, show_all: 
     click.echo(f"{'user_id':<26} {'kind':<12} {'notes':>7} {'pages':>6} {'reused':>6} {'calls':>7}  note")
     for k in shown:
         note = "waits for tomorrow" if k.waits else ("fetched recently: skipped" if k.skipped else "")
+        if k.no_content_since is not None:
+            until = k.no_content_since + p.no_content_recheck
+            note = f"no content (201) on {k.no_content_since:%Y-%m-%d}: skipped until {until:%Y-%m-%d}"
         click.echo(
             f"{k.user_id:<26} {k.kind.value:<12} {k.notes_expected:>7.0f} {k.pages:>6} "
             f"{k.pages_reusable:>6} {k.calls:>7.1f}  {note}"
+        )
+    if p.no_content:
+        click.echo(
+            f"{len(p.no_content)} KOL(s) answered 201 (no content) lately: not bought (--force buys them)"
         )
     if len(shown) < len(p.kols):
         click.echo(f"... {len(p.kols) - len(shown)} more (--all lists them)")
@@ -72,6 +80,6 @@ def plan(user_ids: tuple[str, ...], kols_file: str | None, mode: str, show_all: 
     if p.budget is None:
         click.echo("daily call budget: none (PGY_DAILY_CALL_BUDGET unset)")
     else:
-        click.echo(f"daily call budget: {p.budget}, spent today: {p.spent_today}")
+        click.echo(f"daily call budget: {p.budget} billed calls, spent today: {p.spent_today}")
         if p.waiting:
             click.echo(f"{len(p.waiting)} KOL(s) wait for tomorrow: {', '.join(p.waiting[:30])}")

@@ -128,8 +128,8 @@ def select_kols(user_ids: tuple[str, ...], kols_file: str | None) -> list[str]:
 
 
 def _print_refresh_summary(runs: list[RunSummary]) -> None:
+    from pgy_pipeline.defs import kol_tags
     from pgy_pipeline.defs.assets.metadata import STOP_PREFIX
-    from pgy_pipeline.defs.tags import FAILED_KOLS_TAG
     from pgy_pipeline.warehouse import queries
     from pgy_pipeline.warehouse.backends import open_warehouse
 
@@ -137,7 +137,7 @@ def _print_refresh_summary(runs: list[RunSummary]) -> None:
         fig = queries.run_figures(conn, [r.run_id for r in runs])
     click.echo(
         f"KOLs refreshed: {fig.kols_complete}, not complete: {fig.kols_not_complete}; pages: {fig.pages}; "
-        f"API calls: {fig.calls}; notes: {fig.notes}"
+        f"API calls: {fig.calls} ({fig.calls_billed} billed); notes: {fig.notes}"
     )
     for r in runs:
         state = "succeeded" if r.success else "FAILED"
@@ -146,10 +146,11 @@ def _print_refresh_summary(runs: list[RunSummary]) -> None:
         click.echo(f"  run {r.run_id} ({r.first} .. {r.last}) {state}")
         if r.failure:
             click.echo(f"    {r.failure if verbose() else _short(r.failure)}")
-        failed = [k for k in r.tags.get(FAILED_KOLS_TAG, "").split(",") if k]
-        if failed and not (r.failure or "").startswith(STOP_PREFIX):
-            more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
-            click.echo(f"    failed KOLs (user_id:code): {', '.join(failed[:5])}{more}")
+        kols = kol_tags.decode(r.tags)
+        if kols.failed_count and not (r.failure or "").startswith(STOP_PREFIX):
+            named = [f"{f.user_id}:{f.code_or_reason}" for f in kols.failed[:5]]
+            more = f" and {kols.failed_count - len(named)} more" if kols.failed_count > len(named) else ""
+            click.echo(f"    failed KOLs (user_id:code): {', '.join(named)}{more}")
         # After a failure only the failure matters; the plan is in the run's tags.
         if r.tags.get("pgy/plan_calls") and (r.success or verbose()):
             click.echo(

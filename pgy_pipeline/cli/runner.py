@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
 
 from pgy_pipeline import settings
 from pgy_pipeline.cli.liveness import PROCESS_TAG, process_marker, reclaim_slots_of_dead_runs
@@ -241,15 +242,32 @@ def _first_failure(result: dg.ExecuteInProcessResult) -> str:
     return message or "the run failed (see the Dagster UI for its event log)"
 
 
+def launched_by_sensor(instance: dg.DagsterInstance, sensor_name: str, run_key: str) -> dg.DagsterRun | None:
+    """The run the daemon would take as already launched for this run key, or None.
+
+    The question the sensor daemon asks before creating a run (``fetch_existing_runs`` in
+    ``dagster/_daemon/sensor.py``): a run tagged with this ``dagster/run_key`` and this
+    ``dagster/sensor_name``, of any age or status. (The daemon also compares the code location
+    of runs it launched itself; this instance serves one.)
+    """
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(tags={RUN_KEY_TAG: run_key, SENSOR_NAME_TAG: sensor_name}), limit=1
+    )
+    return runs[0] if runs else None
+
+
 def run_due_retries(
     defs: dg.Definitions, instance: dg.DagsterInstance, max_rounds: int = 8
 ) -> list[RunSummary]:
     """What the daemon does with `kol_retry_sensor`: tick it, run what it asks for, repeat.
 
     For `pgy retry` (no daemon needed), the soak and the tests. Each round only runs KOLs
-    whose cooldown has passed, so this stops when nothing is due.
+    whose cooldown has passed, so this stops when nothing is due. A request is run with the
+    tags the daemon gives its runs, and not run when the daemon would skip it (a run for its
+    key exists, launched by the daemon or by an earlier `pgy retry`): the two never run one
+    retry twice.
     """
-    from pgy_pipeline.defs.sensors import kol_retry_sensor
+    from pgy_pipeline.defs.sensors import RETRY_SENSOR_NAME, kol_retry_sensor
 
     job = defs.resolve_job_def(REFRESH_JOB_NAME)
     resources = {"pgy": _pgy(defs)}
@@ -257,17 +275,30 @@ def run_due_retries(
     for _ in range(max_rounds):
         tick = kol_retry_sensor(dg.build_sensor_context(instance=instance, resources=resources))
         requests = tick.run_requests if isinstance(tick, dg.SensorResult) else []
-        if not requests:
-            break
-        for req in requests:
+        ran = 0
+        for req in requests or []:
+            key = req.run_key or ""
+            earlier = launched_by_sensor(instance, RETRY_SENSOR_NAME, key) if key else None
+            if earlier is not None:
+                log.warning(
+                    "not run: the retry %s was launched already (run %s, %s)",
+                    key,
+                    earlier.run_id,
+                    earlier.status.value,
+                )
+                continue
+            daemon_tags = {RUN_KEY_TAG: key, SENSOR_NAME_TAG: RETRY_SENSOR_NAME} if key else {}
             result = job.execute_in_process(
                 instance=instance,
                 partition_key=req.partition_key,
                 run_config={**(req.run_config or {}), **QUIET_LOGGERS},
-                tags={**req.tags, **_marker_tag(instance)},
+                tags={**req.tags, **daemon_tags, **_marker_tag(instance)},
                 raise_on_error=False,
             )
-            key = req.partition_key or ""
+            ran += 1
+            user_id = req.partition_key or ""
             failure = None if result.success else _first_failure(result)
-            out.append(RunSummary(result.run_id, key, key, result.success, failure))
+            out.append(RunSummary(result.run_id, user_id, user_id, result.success, failure))
+        if not ran:
+            break
     return out

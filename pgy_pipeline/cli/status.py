@@ -16,12 +16,19 @@ from pgy_pipeline.warehouse.state import PipelineState
     "--clear-stop", is_flag=True, help="Forget a quota stop (e.g. after the plan's quota was raised)."
 )
 def status(clear_stop: bool) -> None:
-    """Show today's spend, any quota stop, and KOLs waiting for a retry or given up."""
+    """Show today's spend, any quota stop, and KOLs waiting for a retry, given up or without content."""
     state = PipelineState(settings.data_dir())
     if clear_stop:
         state.clear_stop("quota")
         click.echo("quota stop cleared: the next run calls the API again")
-    click.echo(f"API calls today (Asia/Shanghai): {state.spent()}")
+    now = settings.now()
+    budget = settings.daily_call_budget()
+    cap = f" of a budget of {budget}" if budget is not None else " (PGY_DAILY_CALL_BUDGET unset: no cap)"
+    click.echo(f"API calls today (Asia/Shanghai): {state.spent(now)} billed{cap}")
+    click.echo(
+        f"  and {state.unbilled(now)} not billed (301, 500, ...; stop at "
+        f"{settings.daily_unbilled_call_limit()}, PGY_DAILY_UNBILLED_CALL_LIMIT)"
+    )
     stop = state.active_stop()
     click.echo(f"calls stopped until {stop[1].isoformat()}: {stop[2]}" if stop else "no quota stop")
     edited = open_warehouse(settings.data_dir()).kept_copies()
@@ -30,6 +37,10 @@ def status(clear_stop: bool) -> None:
             f"{PUBLISHED_NAME} was written outside the pipeline {len(edited)} time(s); each such file is "
             f"kept, newest: {edited[-1]}"
         )
+    empty = state.no_content()
+    if empty:
+        shown = ", ".join(f"{u} ({since:%Y-%m-%d})" for u, since in sorted(empty.items())[:20])
+        click.echo(f"no content (code 201), not bought again for a while: {shown}")
     for f in state.failures():
         what = (
             "given up"

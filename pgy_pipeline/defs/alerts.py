@@ -19,14 +19,17 @@ from pgy_pipeline.alerts import (
     NotifyResult,
     alert_settings,
     notify,
+    notify_drift,
     notify_given_up,
     notify_stops,
     run_failure_alerts,
 )
+from pgy_pipeline.alerts.drift import DriftedKol
 from pgy_pipeline.alerts.events import GivenUpKol, StoppedKol
+from pgy_pipeline.defs import kol_tags
 from pgy_pipeline.defs.partitions import roster_labels
 from pgy_pipeline.defs.resources import PgyResource
-from pgy_pipeline.defs.tags import FAILED_KOLS_TAG, RETRYABLE_KOLS_TAG, TRIGGER_TAG
+from pgy_pipeline.defs.tags import SCHEMA_DRIFT_TAG, TRIGGER_TAG
 from pgy_pipeline.refresh.outcomes import RETRIED_KINDS
 
 ALERT_SENSOR_NAME = "pgy_alert_on_run_failure"
@@ -75,16 +78,17 @@ def pgy_alert_on_run_failure(context: dg.RunFailureSensorContext, pgy: PgyResour
         context.log.info(msg)
         return dg.SkipReason(msg)
     message = first_failure_message(context.get_step_failure_events()) or context.failure_event.message
+    state = pgy.state()
     alerts = run_failure_alerts(
         run.run_id,
         run.job_name,
         message or "the run failed",
-        run.tags.get(FAILED_KOLS_TAG),
-        run.tags.get(RETRYABLE_KOLS_TAG),
+        kol_tags.decode(run.tags),
         labels=kol_labels(pgy),
-        quota_until=pgy.state().quota_stop_until(),
+        quota_until=state.quota_stop_until(),
         link=settings.run_link(run.run_id),
         retry_run=run.tags.get(TRIGGER_TAG) == "retry",
+        drift=run.tags.get(SCHEMA_DRIFT_TAG),
     )
     results = [notify(alert, pgy.path, settings=settings) for alert in alerts]
     summary = ", ".join(
@@ -108,6 +112,20 @@ def alert_stops(
     )
 
 
+def alert_drift(
+    pgy: PgyResource,
+    outcomes: Sequence[DriftedKol],
+    run_id: str | None,
+    labels: dict[str, str | None] | None = None,
+) -> list[NotifyResult]:
+    """For ``kol_notes``: announce each schema drift the refresh met, once per drift (never raises)."""
+    if not any(o.drift_key for o in outcomes):
+        return []
+    return notify_drift(
+        outcomes, pgy.path, labels=kol_labels(pgy) if labels is None else labels, run_id=run_id
+    )
+
+
 def alert_given_up(
     pgy: PgyResource, failures: Sequence[GivenUpKol], log: logging.Logger | dg.DagsterLogManager | None = None
 ) -> NotifyResult:
@@ -123,6 +141,7 @@ def alert_given_up(
 
 __all__ = [
     "ALERT_SENSOR_NAME",
+    "alert_drift",
     "alert_given_up",
     "alert_stops",
     "first_failure_message",

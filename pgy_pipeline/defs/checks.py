@@ -22,6 +22,7 @@ from pgy_pipeline.defs.assets.metadata import preview
 from pgy_pipeline.defs.partitions import KOLS_PARTITIONS_NAME
 from pgy_pipeline.defs.resources import PgyResource
 from pgy_pipeline.warehouse import queries
+from pgy_pipeline.warehouse.field_shares import HISTORY_DAYS, SHARE_RISE, field_shares
 
 NOTES_KEY = dg.AssetKey("notes")
 # The schedule runs daily; a KOL not refreshed for longer than this is stale.
@@ -114,6 +115,27 @@ def gone_marks_not_contradicted(
             "notes_returned": notes,
             "kols": len(per_kol),
             "examples": preview(per_kol),
+        },
+    )
+
+
+@_notes_check
+def notes_fields_readable(
+    conn: duckdb.DuckDBPyConnection, instance: dg.DagsterInstance
+) -> dg.AssetCheckResult:
+    """Per note field, the share of null and unreadable values in each KOL's latest fetch is not more
+    than 20 points above what the KOLs' own fetches of the last 30 days predict: a slow drift of the
+    API that would skew the tables before any page breaks the contract."""
+    shares = field_shares(conn, SHARE_RISE)
+    risen = shares[shares["rise"] > SHARE_RISE]
+    return dg.AssetCheckResult(
+        passed=risen.empty,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "threshold": SHARE_RISE,
+            "history_days": HISTORY_DAYS,
+            "fields_risen": ", ".join(risen["field"]) or "-",
+            "fields": preview(shares),
         },
     )
 

@@ -16,10 +16,12 @@ from pgy_pipeline.defs.assets.kol_notes import NOTES
 from pgy_pipeline.defs.jobs import engagement_job, refresh_job
 from pgy_pipeline.defs.resources import JustOneApiResource, PgyResource
 from pgy_pipeline.defs.schedules import DEFAULT_CRON, DEFAULT_TIMEZONE, build_daily_refresh_schedule
-from pgy_pipeline.defs.sensors import kol_retry_sensor, kol_roster_sensor
+from pgy_pipeline.defs.sensors import build_retry_sensor, kol_roster_sensor
 
 
-def build_defs(api: JustOneApiResource | None = None, pgy: PgyResource | None = None) -> dg.Definitions:
+def build_defs(
+    api: JustOneApiResource | None = None, pgy: PgyResource | None = None, retry_interval_s: int = 60
+) -> dg.Definitions:
     automation = dg.AutomationConditionSensorDefinition(
         "engagement_automation",
         target=dg.AssetSelection.assets(note_engagement, kol_engagement, kol_report),
@@ -46,7 +48,7 @@ def build_defs(api: JustOneApiResource | None = None, pgy: PgyResource | None = 
         schedules=[schedule],
         sensors=[
             kol_roster_sensor,
-            kol_retry_sensor,
+            build_retry_sensor(retry_interval_s),
             automation,
             checks_automation,
             pgy_alert_on_run_failure,

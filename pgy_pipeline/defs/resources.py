@@ -1,6 +1,7 @@
 """Dagster resources: the Just One API client and the pipeline's storage and knobs."""
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -15,12 +16,16 @@ from pgy_pipeline.justoneapi import (
     CallRecord,
     ClientConfig,
     NotesDetailClient,
+    UnbilledLimitReached,
+    is_billed,
 )
 from pgy_pipeline.refresh.modes import DEFAULT_FULL_EVERY_DAYS, DEFAULT_WINDOW_DAYS
 from pgy_pipeline.refresh.plan import PlanSettings
 from pgy_pipeline.settings import ApiSource
 from pgy_pipeline.warehouse.backends import AnyWarehouse, open_raw, open_warehouse
-from pgy_pipeline.warehouse.engagement import EngagementSettings
+from pgy_pipeline.warehouse.engagement_settings import DEFAULTS as FIGURES
+from pgy_pipeline.warehouse.engagement_settings import DESCRIPTIONS as FIGURE_DOCS
+from pgy_pipeline.warehouse.engagement_settings import EngagementSettings
 from pgy_pipeline.warehouse.raw import RawStore
 from pgy_pipeline.warehouse.state import PipelineState, RetryPolicy
 
@@ -52,30 +57,50 @@ class JustOneApiResource(dg.ConfigurableResource):
         description="Fault profile of the embedded simulator (default: PGY_SIMULATOR_PROFILE, else realistic).",
     )
     simulator_seed: int = Field(default=0, description="Data seed of the embedded simulator.")
-    connect_timeout_s: float = 10.0
-    read_timeout_s: float = Field(default=60.0, description="The vendor advises at least 60 s.")
-    max_attempts: int = Field(default=4, description="Attempts per page on 301/500/timeouts.")
-    backoff_base_s: float = 0.5
-    backoff_max_s: float = 30.0
+    # Bounds here, where the fields are named as the UI and definitions.py name them: a bad
+    # value fails when the resource is built, naming its field, not at run start as the
+    # client's setting of another name.
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    read_timeout_s: float = Field(default=60.0, gt=0, description="The vendor advises at least 60 s.")
+    max_attempts: int = Field(default=4, ge=1, description="Attempts per page on 301/500/timeouts.")
+    backoff_base_s: float = Field(default=0.5, ge=0)
+    backoff_max_s: float = Field(default=30.0, ge=0)
     slow_down_max_wait_s: float = Field(
         default=600.0,
+        ge=0,
         description="How long one page may keep meeting 302/429 (waiting, never failing) before it fails as retryable.",
     )
-    rate_limit_per_s: float = Field(default=20.0, description="Ceiling of calls per second for this token.")
-    max_pages: int = Field(default=250, description="Hard cap of pages per KOL (every call is billed).")
+    rate_limit_per_s: float | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "Ceiling of calls per second for this token, at least 1 (the limiter's floor). Unset: "
+            f"{settings.RATE_LIMIT_ENV} where the run executes, else {settings.DEFAULT_RATE_LIMIT_PER_S:g}."
+        ),
+    )
+    max_pages: int = Field(
+        default=250, ge=1, description="Hard cap of pages per KOL (every page bought is billed)."
+    )
     page_workers: int = Field(
-        default=4, description="Pages of one KOL fetched in parallel once total is known."
+        default=4, ge=1, description="Pages of one KOL fetched in parallel once total is known."
     )
 
     def source(self) -> ApiSource:
         """The API a run would call, resolved now (call it where the run executes)."""
         return settings.api_source(self.token, self.base_url)
 
+    def rate_limit(self) -> float:
+        """The token's calls per second for a run, resolved now: the field, else the environment."""
+        if self.rate_limit_per_s is not None:
+            return self.rate_limit_per_s
+        return settings.rate_limit_per_s() or settings.DEFAULT_RATE_LIMIT_PER_S
+
     @contextlib.contextmanager
     def open_client(
         self,
         observer: Callable[[CallRecord], None] | None = None,
         before_call: Callable[[], None] | None = None,
+        after_call: Callable[[CallRecord], None] | None = None,
     ) -> Iterator[NotesDetailClient]:
         with contextlib.ExitStack() as stack:
             source = self.source()
@@ -100,14 +125,42 @@ class JustOneApiResource(dg.ConfigurableResource):
                 backoff_base_s=self.backoff_base_s,
                 backoff_max_s=self.backoff_max_s,
                 slow_down_max_wait_s=self.slow_down_max_wait_s,
-                rate_limit_per_s=self.rate_limit_per_s,
+                rate_limit_per_s=self.rate_limit(),
                 max_pages=self.max_pages,
                 page_workers=self.page_workers,
             )
             client = stack.enter_context(
-                NotesDetailClient(config, observer=observer, before_call=before_call, clock=settings.now)
+                NotesDetailClient(config, observer, before_call, after_call=after_call, clock=settings.now)
             )
             yield client
+
+
+class BudgetGuard:
+    """Reserves a billed call before each call and gives it back when the answer was not billed.
+
+    The code of an answer is unknown until it comes, so the cap holds only if every call in flight
+    holds a reservation: the budget is never exceeded, whatever they answer, across threads and
+    processes. Unbilled answers are counted apart and stop all calls at their own limit.
+    """
+
+    def __init__(self, state: PipelineState, budget: int | None, unbilled_limit: int | None) -> None:
+        self.state, self.budget, self.unbilled_limit = state, budget, unbilled_limit
+
+    def before_call(self) -> None:
+        refused = self.state.reserve(self.budget, self.unbilled_limit, settings.now())
+        if refused == "budget":
+            raise BudgetExhausted(
+                f"the daily budget of {self.budget} billed calls is spent (PGY_DAILY_CALL_BUDGET)"
+            )
+        if refused == "unbilled":
+            raise UnbilledLimitReached(
+                f"{self.unbilled_limit} calls today were not billed: the API keeps failing "
+                "(PGY_DAILY_UNBILLED_CALL_LIMIT)"
+            )
+
+    def after_call(self, record: CallRecord) -> None:
+        if not is_billed(record.http_status, record.code):
+            self.state.settle_unbilled(record.at)
 
 
 class PgyResource(dg.ConfigurableResource):
@@ -120,7 +173,22 @@ class PgyResource(dg.ConfigurableResource):
     kol_workers: int = Field(default=8, description="KOLs fetched concurrently within one run.")
     daily_call_budget: int | None = Field(
         default=None,
-        description="Most billed calls per day (Asia/Shanghai) across all runs (default: PGY_DAILY_CALL_BUDGET, else no cap).",
+        description="Most billed calls (codes 0 and 201) per day (Asia/Shanghai) across all runs (default: PGY_DAILY_CALL_BUDGET, else no cap).",
+    )
+    daily_unbilled_call_limit: int | None = Field(
+        default=None,
+        description=(
+            "Most calls per day the vendor does not bill (301, 500, ...) before all calls stop: a guard "
+            "against retrying a failing API for ever (default: PGY_DAILY_UNBILLED_CALL_LIMIT, else 50,000)."
+        ),
+    )
+    no_content_recheck_days: int = Field(
+        default=30,
+        ge=1,
+        description=(
+            "A KOL whose listing answered code 201 (no content; billed) is not bought again for this many "
+            "days; `pgy refresh --force` (run config `force: true`) buys it at once."
+        ),
     )
     retry_cooldown_s: float = Field(default=300.0, description="First wait before re-running a failed KOL.")
     retry_max_attempts: int = Field(default=4, description="Attempts at a KOL before the sensor gives up.")
@@ -151,10 +219,29 @@ class PgyResource(dg.ConfigurableResource):
             "older notes keep the metrics of the last full fetch (README, 'Refresh modes')."
         ),
     )
-    viral_low_likes: int = Field(
-        default=100, description="Likes for a note to count in viral_low_rate (百赞)."
+    # The derived figures' knobs: defaults and descriptions live in warehouse/engagement_settings.py.
+    viral_low_likes: int = Field(default=FIGURES.viral_low_likes, description=FIGURE_DOCS["viral_low_likes"])
+    viral_high_likes: int = Field(
+        default=FIGURES.viral_high_likes, description=FIGURE_DOCS["viral_high_likes"]
     )
-    viral_high_likes: int = Field(default=1000, description="Likes for viral_high_rate (千赞).")
+    peer_min_kols: int = Field(default=FIGURES.peer_min_kols, description=FIGURE_DOCS["peer_min_kols"])
+    price_stale_days: int = Field(
+        default=FIGURES.price_stale_days, description=FIGURE_DOCS["price_stale_days"]
+    )
+    lifecycle_tolerance_days: int = Field(
+        default=FIGURES.lifecycle_tolerance_days, description=FIGURE_DOCS["lifecycle_tolerance_days"]
+    )
+    rising_min_notes: int = Field(
+        default=FIGURES.rising_min_notes, description=FIGURE_DOCS["rising_min_notes"]
+    )
+    flag_min_notes: int = Field(default=FIGURES.flag_min_notes, description=FIGURE_DOCS["flag_min_notes"])
+    flag_rate_factor: float = Field(
+        default=FIGURES.flag_rate_factor, description=FIGURE_DOCS["flag_rate_factor"]
+    )
+    flag_jump_reads: int = Field(default=FIGURES.flag_jump_reads, description=FIGURE_DOCS["flag_jump_reads"])
+    flag_cadence_factor: float = Field(
+        default=FIGURES.flag_cadence_factor, description=FIGURE_DOCS["flag_cadence_factor"]
+    )
     publish_interval_s: float = Field(default=2.0, description="Least seconds between snapshot publishes.")
 
     @property
@@ -171,6 +258,10 @@ class PgyResource(dg.ConfigurableResource):
 
     def call_budget(self) -> int | None:
         return self.daily_call_budget if self.daily_call_budget is not None else settings.daily_call_budget()
+
+    def unbilled_call_limit(self) -> int:
+        limit = self.daily_unbilled_call_limit
+        return limit if limit is not None else settings.daily_unbilled_call_limit()
 
     def claim_source(self, source: ApiSource) -> None:
         """Refuse, before anything is bought, a source other than the one that filled this data dir."""
@@ -204,19 +295,14 @@ class PgyResource(dg.ConfigurableResource):
             full_every_days=self.full_refresh_every_days,
             fresh_for=self.fresh_for() if fresh_for is None else fresh_for,
             resume_max_age=self.resume_max_age(),
+            no_content_recheck=timedelta(days=self.no_content_recheck_days),
         )
 
     def engagement(self) -> EngagementSettings:
-        return EngagementSettings(self.viral_low_likes, self.viral_high_likes)
+        return EngagementSettings(
+            **{f.name: getattr(self, f.name) for f in dataclasses.fields(EngagementSettings)}
+        )
 
-    def budget_guard(self) -> Callable[[], None]:
-        """A ``before_call`` hook: counts each call against the daily budget, refuses past it."""
-        state, budget = self.state(), self.call_budget()
-
-        def guard() -> None:
-            if not state.try_spend(budget, settings.now()):
-                raise BudgetExhausted(
-                    f"the daily call budget of {budget} calls is spent (PGY_DAILY_CALL_BUDGET)"
-                )
-
-        return guard
+    def budget_guard(self) -> BudgetGuard:
+        """The client's ``before_call``/``after_call`` hooks: the daily budget of billed calls."""
+        return BudgetGuard(self.state(), self.call_budget(), self.unbilled_call_limit())

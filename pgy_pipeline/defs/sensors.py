@@ -1,6 +1,8 @@
 """Sensors: keep the KOL partitions in step with the roster file, and retry failed KOLs."""
 
 import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -17,6 +19,20 @@ from pgy_pipeline.defs.partitions import (
 from pgy_pipeline.defs.resources import PgyResource
 from pgy_pipeline.defs.tags import TRIGGER_TAG
 from pgy_pipeline.roster import Kol, load_roster, plan_sync, save_roster
+from pgy_pipeline.warehouse.state import KolFailure
+
+
+def first_refresh_run_key(added: Sequence[str], last_tick: float | None) -> str:
+    """The key of the first refresh of the KOLs a roster tick added.
+
+    The daemon launches one run per run key and sensor, ever (see ``retry_run_key``), and a KOL
+    removed from the roster and added back is added again alone: (first, last, count) would
+    repeat the key of its first addition, and its refresh would be skipped. The previous tick's
+    time tells additions apart, and stays the same if the daemon evaluates this tick again
+    after a crash, so a run is still never launched twice for one addition.
+    """
+    when = f"{last_tick:.6f}" if last_tick is not None else datetime.now(UTC).isoformat()
+    return f"first-refresh:{added[0]}:{added[-1]}:{len(added)}:after:{when}"
 
 
 @dg.sensor(
@@ -67,7 +83,7 @@ def kol_roster_sensor(
         # New keys are appended to the partition order, so they form one contiguous range.
         runs.append(
             dg.RunRequest(
-                run_key=f"first-refresh:{first}:{last}:{len(plan.add_partitions)}",
+                run_key=first_refresh_run_key(plan.add_partitions, context.last_tick_completion_time),
                 tags={
                     **range_tags(first, last),
                     **kols_tag(plan.add_partitions, roster.labels),
@@ -89,21 +105,24 @@ def kol_roster_sensor(
     return dg.SensorResult(run_requests=runs, dynamic_partitions_requests=requests, cursor=cursor)
 
 
-@dg.sensor(
-    name="kol_retry_sensor",
-    job=refresh_job,
-    minimum_interval_seconds=60,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description=(
-        "Re-launches KOLs whose fetch failed with a retry-here outcome (301, 500, timeouts, rate limits) "
-        "after an increasing cooldown, up to a maximum number of attempts; a retry buys only the pages "
-        "the failed attempt did not store. Stops (token 100, quota 303, balance 601, budget) and rejected "
-        "requests (400, 600, unknown codes) are never retried."
-    ),
-)
-def kol_retry_sensor(
-    context: dg.SensorEvaluationContext, pgy: PgyResource
-) -> dg.SensorResult | dg.SkipReason:
+RETRY_SENSOR_NAME = "kol_retry_sensor"
+
+
+def retry_run_key(failure: KolFailure) -> str:
+    """One key per (KOL, failure episode, attempt): a tick that sees the same failure again launches nothing.
+
+    Dagster's sensor daemon launches at most one run per run key and sensor, ever: before
+    creating a run it looks up the runs tagged with the request's ``dagster/run_key`` and this
+    sensor's ``dagster/sensor_name`` and skips the request when one exists, whatever its age or
+    status (``fetch_existing_runs`` and ``_get_or_create_sensor_run`` in
+    ``dagster/_daemon/sensor.py``). Attempts count from 1 again when a KOL has recovered, so a
+    key of (KOL, attempt) alone would name the first episode's retries for ever, and every later
+    episode's retries would be skipped without a word; the episode number never repeats.
+    """
+    return f"retry:{failure.user_id}:{failure.episode}:{failure.attempts}"
+
+
+def _retry_tick(context: dg.SensorEvaluationContext, pgy: PgyResource) -> dg.SensorResult | dg.SkipReason:
     state = pgy.state()
     # Before the stop check: a KOL given up on is news during a stop too.
     failures = state.failures()
@@ -129,14 +148,14 @@ def kol_retry_sensor(
         config = {"ops": {"kol_notes": {"config": {**json.loads(f.filters or "{}"), "mode": "auto"}}}}
         runs.append(
             dg.RunRequest(
-                # One key per (KOL, attempt): a tick that sees the same failure again launches nothing.
-                run_key=f"retry:{f.user_id}:{f.attempts}",
+                run_key=retry_run_key(f),
                 partition_key=f.user_id,
                 run_config=config,
                 tags={
                     **kols_tag([f.user_id], labels),
                     TRIGGER_TAG: "retry",
                     "pgy/retry_attempt": str(f.attempts + 1),
+                    "pgy/retry_episode": str(f.episode),
                     "pgy/retry_of_code": str(f.code),
                 },
             )
@@ -145,4 +164,39 @@ def kol_retry_sensor(
     return dg.SensorResult(run_requests=runs)
 
 
-__all__ = ["REFRESH_JOB_NAME", "kol_retry_sensor", "kol_roster_sensor"]
+def build_retry_sensor(minimum_interval_seconds: int = 60) -> dg.SensorDefinition:
+    """The retry sensor; the daemon evaluates it at most once per ``minimum_interval_seconds``."""
+
+    @dg.sensor(
+        name=RETRY_SENSOR_NAME,
+        job=refresh_job,
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "Re-launches KOLs whose fetch failed with a retry-here outcome (301, 500, timeouts, rate "
+            "limits) after an increasing cooldown, up to a maximum number of attempts, once per failure "
+            "episode and attempt; a retry buys only the pages the failed attempt did not store. Stops "
+            "(token 100, quota 303, balance 601, budget) and rejected requests (400, 600, unknown codes) "
+            "are never retried."
+        ),
+    )
+    def kol_retry_sensor(
+        context: dg.SensorEvaluationContext, pgy: PgyResource
+    ) -> dg.SensorResult | dg.SkipReason:
+        return _retry_tick(context, pgy)
+
+    return kol_retry_sensor
+
+
+kol_retry_sensor = build_retry_sensor()
+
+
+__all__ = [
+    "REFRESH_JOB_NAME",
+    "RETRY_SENSOR_NAME",
+    "build_retry_sensor",
+    "first_refresh_run_key",
+    "kol_retry_sensor",
+    "kol_roster_sensor",
+    "retry_run_key",
+]

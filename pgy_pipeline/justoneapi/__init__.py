@@ -9,7 +9,8 @@ Knows nothing about Dagster or DuckDB. Typical use::
 
 from .client import NotesDetailClient
 from .config import ClientConfig
-from .envelope import CODE_TABLE, page_from_raw
+from .drift import Drift
+from .envelope import BILLED_CODES, CODE_TABLE, is_billed, page_from_raw
 from .errors import (
     ApiError,
     BudgetExhausted,
@@ -18,12 +19,16 @@ from .errors import (
     InvalidParameters,
     InvalidToken,
     MalformedResponse,
+    NoContent,
     PermissionDenied,
     QuotaExceeded,
     RequestRejected,
     RetryableError,
+    SchemaDrift,
+    SchemaDriftStop,
     SlowDownError,
     StopAllCalls,
+    UnbilledLimitReached,
     UnknownCode,
 )
 from .models import CallRecord, FetchResult, Note, Page
@@ -41,6 +46,7 @@ from .ratelimit import RateLimiter, limiter_key
 from .redaction import install_log_redaction, redact, register_secret
 
 __all__ = [
+    "BILLED_CODES",
     "CODE_TABLE",
     "ENDPOINT_PATH",
     "PROD_CN_BASE_URL",
@@ -50,6 +56,7 @@ __all__ = [
     "BudgetExhausted",
     "CallRecord",
     "ClientConfig",
+    "Drift",
     "FetchIncomplete",
     "FetchResult",
     "InsufficientBalance",
@@ -57,6 +64,7 @@ __all__ = [
     "InvalidToken",
     "IsThirdPlatform",
     "MalformedResponse",
+    "NoContent",
     "Note",
     "NoteType",
     "NotesDetailClient",
@@ -68,10 +76,14 @@ __all__ = [
     "RateLimiter",
     "RequestRejected",
     "RetryableError",
+    "SchemaDrift",
+    "SchemaDriftStop",
     "SlowDownError",
     "StopAllCalls",
+    "UnbilledLimitReached",
     "UnknownCode",
     "install_log_redaction",
+    "is_billed",
     "limiter_key",
     "page_from_raw",
     "redact",

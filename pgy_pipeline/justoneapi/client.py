@@ -17,8 +17,9 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from .config import ClientConfig
+from .drift import DRIFT_STOP_KOLS, Drift
 from .envelope import Reading, build_page, classify
-from .errors import ApiError, RetryableError, StopAllCalls
+from .errors import ApiError, RetryableError, SchemaDriftStop, StopAllCalls
 from .models import CallRecord, FetchResult, Page
 from .pagination import CallTally, fetch_all
 from .params import ENDPOINT_PATH, NotesQuery
@@ -51,7 +52,12 @@ class NotesDetailClient:
     - ``observer(record)`` receives a CallRecord for every HTTP attempt, from whichever thread made it;
       an exception in it is logged and ignored (bookkeeping must not fail a paid call).
     - ``before_call()`` runs before every HTTP attempt (a budget governor); if it raises StopAllCalls
-      (e.g. BudgetExhausted) no request is made and the client stops.
+      (e.g. BudgetExhausted) no request is made and the client stops. ``after_call(record)`` runs after
+      every attempt ``before_call`` let through, so the governor can settle what it reserved (an
+      exception in it is logged and ignored, like the observer's).
+    - Once ``DRIFT_STOP_KOLS`` KOLs answered pages that break the data contract (drift.py), the client
+      stops with SchemaDriftStop: the vendor changed its answers for everyone, and every further page
+      bought would be money spent on a shape the code cannot read yet.
     - Once any call meets a StopAllCalls outcome (token, quota, balance, budget), every later call of this
       client raises the same kind at once without touching the network, and sleeping retries wake up.
     - ``clock`` stamps pages and call records (default: the wall clock in UTC).
@@ -67,6 +73,7 @@ class NotesDetailClient:
         before_call: Callable[[], None] | None = None,
         session: requests.Session | None = None,
         *,
+        after_call: Callable[[CallRecord], None] | None = None,
         limiter: RateLimiter | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
@@ -77,6 +84,8 @@ class NotesDetailClient:
         self.config = config
         self._observer = observer
         self._before_call = before_call
+        self._after_call = after_call
+        self._drifted_kols: set[str] = set()
         self._owns_session = session is None
         self._session = session if session is not None else self._new_session()
         self._url = config.base_url + ENDPOINT_PATH
@@ -209,7 +218,19 @@ class NotesDetailClient:
         reading = classify(status, headers, content, user_id=user_id, page_number=page_number)
         return reading, latency
 
+    def _drifted(self, user_id: str, drift: Drift) -> None:
+        with self._stop_lock:
+            self._drifted_kols.add(user_id)
+            kols = len(self._drifted_kols)
+        if kols >= DRIFT_STOP_KOLS:
+            self._stop(SchemaDriftStop(f"{kols} KOLs' answers changed shape: {drift.detail}", drift=drift))
+
     def _report(self, record: CallRecord, tally: CallTally | None) -> None:
+        if self._after_call is not None:
+            try:
+                self._after_call(record)
+            except Exception:
+                logger.warning("after_call raised; the call itself is unaffected", exc_info=True)
         if tally is not None:
             tally.add(record)
         logger.debug(
@@ -261,13 +282,15 @@ class NotesDetailClient:
             if error is None:
                 self.limiter.on_success()
                 fetched_at = self._clock()
+                if reading.drift is not None:
+                    self._drifted(user_id, reading.drift)
                 return build_page(
                     reading, query, page_number, attempts=attempt, latency_s=latency, fetched_at=fetched_at
                 )
             if isinstance(error, StopAllCalls):
                 self._stop(error)
                 raise error
-            if reading.outcome == "rejected":
+            if reading.outcome in ("rejected", "no_content"):
                 raise error
             if reading.outcome == "slow_down":
                 # A slow-down says nothing about this KOL, only about our pace: it is waited out by time,

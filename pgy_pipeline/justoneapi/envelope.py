@@ -2,7 +2,10 @@
 
 Order of evidence: a JSON body with an integer ``code`` is the vendor's envelope and its code decides (so
 HTTP 429 carrying code 303 stops the run rather than slowing down); otherwise the HTTP status decides. Only
-an integer 0 with ``data.list`` a list is success. Unknown codes and odd shapes fail closed, unretried.
+an integer 0 is success, and its ``data`` is read against the data contract (contract.py): a code-0 page
+whose shape broke (no ``data.list``, a field renamed or reformatted on most notes) is still a page, with
+its ``drift`` set, so its body is stored before the fetch stops (pagination.py). Unknown codes and odd
+shapes fail closed, unretried.
 """
 
 from __future__ import annotations
@@ -15,12 +18,17 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from pydantic import ValidationError
+
+from .contract import Envelope, FieldCounts, PageData, read_notes
+from .drift import Drift, envelope_drift, judge_page
 from .errors import (
     ApiError,
     InsufficientBalance,
     InvalidParameters,
     InvalidToken,
     MalformedResponse,
+    NoContent,
     PermissionDenied,
     QuotaExceeded,
     RequestRejected,
@@ -28,11 +36,12 @@ from .errors import (
     SlowDownError,
     UnknownCode,
 )
-from .models import Note, NoteShapeError, Outcome, Page, parse_notes, read_int
+from .models import Note, Outcome, Page
 from .params import NotesQuery
 
 CODE_TABLE: Mapping[int, tuple[type[ApiError], Outcome, str]] = {
     100: (InvalidToken, "stop", "invalid or inactive token"),
+    201: (NoContent, "no_content", "the requested resource does not exist"),
     301: (RetryableError, "retry", "collection failed, retry"),
     302: (SlowDownError, "slow_down", "rate limit exceeded"),
     303: (QuotaExceeded, "stop", "daily quota exceeded"),
@@ -41,6 +50,22 @@ CODE_TABLE: Mapping[int, tuple[type[ApiError], Outcome, str]] = {
     600: (PermissionDenied, "rejected", "permission denied"),
     601: (InsufficientBalance, "stop", "insufficient balance"),
 }
+# The vendor bills a call by its code: only these two (api/FACTS.md); every other code is free.
+BILLED_CODES = frozenset({0, 201})
+
+
+def is_billed(http_status: int | None, code: int | None) -> bool:
+    """Whether the vendor bills a call that answered ``http_status`` with ``code``.
+
+    A call without a readable code is billed only when it answered HTTP 200: its body may be a billed
+    answer cut short in transit, and counting it keeps the daily budget from ever being exceeded. No
+    answer at all, or another HTTP status, is a system-level error the vendor does not bill.
+    """
+    if code is not None:
+        return code in BILLED_CODES
+    return http_status == 200
+
+
 _CHARSET = re.compile(r"charset=[\"']?([\w.:-]+)", re.IGNORECASE)
 _SNIPPET_LEN = 200
 
@@ -60,8 +85,8 @@ class Reading:
     message: str | None = None
     request_id: str | None = None
     record_time: str | None = None
-    null_metrics: int = 0
-    invalid_values: int = 0
+    counts: FieldCounts | None = None
+    drift: Drift | None = None
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -98,8 +123,37 @@ def _snippet(text: str) -> str:
     return collapsed[:_SNIPPET_LEN] + ("..." if len(collapsed) > _SNIPPET_LEN else "")
 
 
-def _optional_str(value: Any) -> str | None:
-    return None if value is None else str(value)
+def _read_success(http_status: int, text: str, env: Envelope) -> Reading | str:
+    """The Reading of a code-0 answer read against the data contract, or why it is malformed.
+
+    An answer that breaks the contract as a whole is still a Reading ("ok"), with its ``drift``: the
+    fetch stores its body, then stops (pagination.py).
+    """
+    counts = FieldCounts()
+    notes: tuple[Note, ...] = ()
+    total: int | None = None
+    try:
+        data = PageData.model_validate(env.data)
+    except ValidationError:
+        drift: Drift | None = envelope_drift(env.data)
+    else:
+        notes, shape_error = read_notes(data.notes, counts)
+        total, drift = data.total, judge_page(counts)
+        if drift is None and shape_error is not None:
+            return str(shape_error)
+    return Reading(
+        "ok",
+        http_status,
+        text,
+        code=0,
+        notes=notes,
+        total=total,
+        message=env.message,
+        request_id=env.requestId,
+        record_time=env.recordTime,
+        counts=counts,
+        drift=drift,
+    )
 
 
 def classify(
@@ -130,41 +184,23 @@ def classify(
         return Reading(outcome, http_status, text, code=code, error=error, retry_after_s=retry_after)
 
     if isinstance(doc, dict) and "code" in doc:
-        code = doc["code"]
-        if isinstance(code, bool) or not isinstance(code, int):
-            return fail(MalformedResponse, "rejected", f"envelope code is {code!r}, not an integer")
-        message = _optional_str(doc.get("message"))
-        if code != 0:
-            cls, outcome, meaning = CODE_TABLE.get(code, (UnknownCode, "rejected", "not in the code table"))
+        try:
+            env = Envelope.model_validate(doc)
+        except ValidationError:
+            return fail(MalformedResponse, "rejected", f"envelope code is {doc['code']!r}, not an integer")
+        if env.code != 0:
+            cls, outcome, meaning = CODE_TABLE.get(
+                env.code, (UnknownCode, "rejected", "not in the code table")
+            )
             # The specific classes already say what the code means; the generic ones need the meaning.
             parts = [meaning] if cls.summary != meaning else []
-            parts += [f"API message: {message}"] if message else []
+            parts += [f"API message: {env.message}"] if env.message else []
             detail = "; ".join(parts) or meaning
-            return fail(cls, outcome, detail, code=code)
-        data = doc.get("data")
+            return fail(cls, outcome, detail, code=env.code)
         if not 200 <= http_status < 300:
             return fail(MalformedResponse, "rejected", "code 0 with an error HTTP status", code=0)
-        if not isinstance(data, dict) or not isinstance(data.get("list"), list):
-            return fail(MalformedResponse, "rejected", "code 0 without a data.list array", code=0)
-        try:
-            notes, null_metrics, invalid_values = parse_notes(data["list"])
-        except NoteShapeError as exc:
-            reason = str(exc)
-            return fail(MalformedResponse, "rejected", reason, code=0)
-        total, _ = read_int(data.get("total"))
-        return Reading(
-            "ok",
-            http_status,
-            text,
-            code=0,
-            notes=notes,
-            total=total,
-            message=message,
-            request_id=_optional_str(doc.get("requestId")),
-            record_time=_optional_str(doc.get("recordTime")),
-            null_metrics=null_metrics,
-            invalid_values=invalid_values,
-        )
+        read = _read_success(http_status, text, env)
+        return read if isinstance(read, Reading) else fail(MalformedResponse, "rejected", read, code=0)
 
     kind = f"http_{http_status}"
     if isinstance(doc, dict):
@@ -215,8 +251,8 @@ def build_page(
         fetched_at=fetched_at,
         attempts=attempts,
         latency_s=latency_s,
-        null_metrics=reading.null_metrics,
-        invalid_values=reading.invalid_values,
+        counts=reading.counts,
+        drift=reading.drift,
     )
 
 

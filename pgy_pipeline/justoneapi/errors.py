@@ -2,8 +2,12 @@
 
 - ``RetryableError``: try this page again later (301, 500, timeouts, gateway errors, broken bodies).
 - ``SlowDownError``: the API kept asking us to slow down (302, HTTP 429) for longer than our time budget.
-- ``StopAllCalls``: no further call can succeed or may be made (token, quota, balance, budget).
+- ``StopAllCalls``: no further call can succeed or may be made (token, quota, balance, budget, the
+  unbilled-call limit, ``SchemaDriftStop``).
+- ``SchemaDrift``: the answer no longer has the contract's shape (contract.py, drift.py); the code
+  must learn the new shape, so retrying is pointless until then.
 - ``RequestRejected``: this request will never succeed as sent (400, 600, unknown code, odd envelope).
+- ``NoContent``: code 201, the KOL has no content (billed; neither a retry nor evidence of deletions).
 
 Every message is redacted at construction: str(), repr() and pickles never hold the token or a URL.
 """
@@ -16,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .redaction import redact
 
 if TYPE_CHECKING:
+    from .drift import Drift
     from .models import FetchResult
 
 
@@ -114,6 +119,8 @@ class StopAllCalls(ApiError):
     default_kind = "stop"
     summary = "all calls stopped"
     action = "stop issuing calls"
+    # Which stop, in one word (run tags and alerts name it so; the stops table uses "quota").
+    stop_kind = "other"
 
     def _compose(self) -> str:
         return f"{super()._compose()} -> {self.action}"
@@ -122,16 +129,19 @@ class StopAllCalls(ApiError):
 class InvalidToken(StopAllCalls):
     summary = "invalid or inactive token"
     action = "set JUSTONEAPI_TOKEN to a valid token"
+    stop_kind = "token"
 
 
 class QuotaExceeded(StopAllCalls):
     summary = "daily quota exceeded"
     action = "daily quota exceeded: resumes after the quota resets"
+    stop_kind = "quota"
 
 
 class InsufficientBalance(StopAllCalls):
     summary = "insufficient balance"
     action = "top up the balance"
+    stop_kind = "balance"
 
 
 class BudgetExhausted(StopAllCalls):
@@ -140,6 +150,58 @@ class BudgetExhausted(StopAllCalls):
     default_kind = "budget"
     summary = "call budget exhausted"
     action = "raise the call budget or wait for the next run"
+    stop_kind = "budget"
+
+
+class UnbilledLimitReached(StopAllCalls):
+    """Raised by the budget governor: today's calls the vendor did not bill reached our own limit, a
+    guard against retrying a failing API for ever (PGY_DAILY_UNBILLED_CALL_LIMIT)."""
+
+    default_kind = "budget"
+    summary = "unbilled call limit reached"
+    action = "see why the API keeps failing (`pgy status`); raise PGY_DAILY_UNBILLED_CALL_LIMIT or wait for tomorrow"
+    stop_kind = "unbilled"
+
+
+class _CarriesDrift(ApiError):
+    """An error that says which field of the contract changed and how (``drift``; None once pickled
+    without it)."""
+
+    def __init__(self, message: str = "", *, drift: Drift | None = None, **kwargs: Any) -> None:
+        self.drift = drift
+        super().__init__(message, **kwargs)
+
+    def copy(self, *, message: str | None = None, **changes: Any) -> ApiError:
+        clone = super().copy(message=message, **changes)
+        clone.drift = self.drift  # type: ignore[attr-defined]
+        return clone
+
+
+class SchemaDrift(_CarriesDrift):
+    """A page whose notes break the data contract as a whole.
+
+    Raised after the page was handed to ``on_page``, so its raw body is kept for a replay once the
+    code reads the new shape.
+    """
+
+    default_kind = "schema"
+    summary = "schema drift"
+
+
+class SchemaDriftStop(_CarriesDrift, StopAllCalls):
+    """The run stops buying: enough KOLs drifted that every other one would too (drift.DRIFT_STOP_KOLS)."""
+
+    default_kind = "schema"
+    summary = "schema drift"
+    stop_kind = "schema"
+    action = "upgrade pgy-pipeline to read the new shape, then `pgy replay` and refresh (README, 'When a run fails')"
+
+
+class NoContent(ApiError):
+    """Code 201: the requested resource does not exist. Billed; the KOL has no content to read."""
+
+    default_kind = "no_content"
+    summary = "no content available"
 
 
 class RequestRejected(ApiError):
@@ -173,7 +235,9 @@ class MalformedResponse(RequestRejected):
 # Most severe first: the cause FetchIncomplete reports when several pages failed differently.
 SEVERITY: tuple[type[ApiError], ...] = (
     StopAllCalls,
+    SchemaDrift,
     RequestRejected,
+    NoContent,
     SlowDownError,
     RetryableError,
     ApiError,

@@ -1,23 +1,28 @@
 """Parsed results of Notes Details (V1). Nothing past this module touches the vendor's raw dicts.
 
-Parsing is tolerant of additive change and strict about meaning: unknown fields are kept in ``extra``; a
-missing or null metric stays None (never 0, which would read as "no reads") and is counted in
-``Page.null_metrics``; a value present but unreadable (``"12.5"``, ``"1e3"``, ``""``, ``true`` for a count)
-is None and counted in ``Page.invalid_values``. The note is kept either way. A list entry without a
+Parsing follows the data contract (``contract.py``), tolerant of additive change and strict about
+meaning: unknown fields are kept in ``extra``; a missing or null value stays None (never 0, which would
+read as "no reads"); a value present but unreadable (``"12.5"``, ``"1e3"``, ``""``, ``true`` for a
+count) is None. Each is counted per field in ``Page.counts``; the note is kept either way. A page whose
+notes break the contract as a whole carries its ``drift`` (``drift.py``). A list entry without a
 ``noteId`` cannot be stored or deduplicated, so it makes the whole page a ``MalformedResponse``.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .params import NotesQuery
 
-Outcome = Literal["ok", "retry", "slow_down", "stop", "rejected"]
+if TYPE_CHECKING:
+    from .contract import FieldCounts
+    from .drift import Drift
+
+# "no_content": code 201, the KOL has no content (billed, not retried, not a failure of the fetch).
+Outcome = Literal["ok", "retry", "slow_down", "stop", "rejected", "no_content"]
 # Why a fetch ended; see FetchResult. Only "total_reached" and "empty_page" are complete.
 StopReason = Literal[
     "total_reached",
@@ -29,20 +34,6 @@ StopReason = Literal[
     "failed",
 ]
 COMPLETE_STOPS: frozenset[str] = frozenset({"total_reached", "empty_page"})
-
-_METRICS = {
-    "readNum": "read_num",
-    "likeNum": "like_num",
-    "collectNum": "collect_num",
-    "thirdReadUserNum": "third_read_user_num",
-}
-_FLAGS = {"isVideo": "is_video", "isAdvertise": "is_advertise"}
-_TEXTS = {"title": "title", "brandName": "brand_name", "imgUrl": "img_url"}
-KNOWN_FIELDS = frozenset({"noteId", "date", *_METRICS, *_FLAGS, *_TEXTS})
-_DIGITS = re.compile(r"[0-9]{1,18}")
-# Only YYYY-MM-DD: date.fromisoformat alone also takes "20260308" and "2026-W10-7", which the
-# warehouse's SQL reading (warehouse/normalise.py) does not; both must read the same dates.
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +73,18 @@ class Page:
     fetched_at: datetime  # aware, UTC
     attempts: int
     latency_s: float  # of the successful attempt
-    null_metrics: int = 0
-    invalid_values: int = 0
+    # Per field: nulls, missing keys, unreadable values, new keys (the contract's counts).
+    counts: FieldCounts | None = None
+    # Set when the notes break the contract as a whole: nothing of this page may be written.
+    drift: Drift | None = None
+
+    @property
+    def null_metrics(self) -> int:
+        return self.counts.null_metrics if self.counts else 0
+
+    @property
+    def invalid_values(self) -> int:
+        return self.counts.invalid_values if self.counts else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,83 +145,3 @@ class FetchResult:
     total_min: int | None = None
     windowed: bool = False
     rereads: int = 0
-
-
-@dataclass(slots=True)
-class _Counts:
-    null_metrics: int = 0
-    invalid_values: int = 0
-
-
-def read_int(value: Any) -> tuple[int | None, bool]:
-    """(value as int or None, whether it was present but unreadable). Digit strings are accepted."""
-    if value is None:
-        return None, False
-    if isinstance(value, bool):
-        return None, True
-    if isinstance(value, int):
-        return value, False
-    if isinstance(value, str) and _DIGITS.fullmatch(value):
-        return int(value), False
-    return None, True
-
-
-def _read_bool(value: Any) -> tuple[bool | None, bool]:
-    if value is None:
-        return None, False
-    if isinstance(value, bool):
-        return value, False
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value), False
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true", False
-    return None, True
-
-
-def _read_date(value: Any) -> tuple[date | None, bool]:
-    if value is None:
-        return None, False
-    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
-        try:
-            return date.fromisoformat(value), False
-        except ValueError:
-            pass
-    return None, True
-
-
-def _read_text(value: Any) -> tuple[str | None, bool]:
-    if value is None or isinstance(value, str):
-        return value, False
-    return None, True
-
-
-class NoteShapeError(ValueError):
-    """A list entry that cannot be a note (not an object, or without a string noteId)."""
-
-
-def parse_note(item: Any, counts: _Counts) -> Note:
-    if not isinstance(item, dict):
-        raise NoteShapeError(f"list entry is {type(item).__name__}, not an object")
-    note_id = item.get("noteId")
-    if not isinstance(note_id, str) or not note_id:
-        raise NoteShapeError("list entry without a string noteId")
-    values: dict[str, Any] = {}
-    for source, target in _METRICS.items():
-        raw = item.get(source)
-        values[target], invalid = read_int(raw)
-        counts.null_metrics += raw is None
-        counts.invalid_values += invalid
-    readers = ((_FLAGS, _read_bool), (_TEXTS, _read_text), ({"date": "publish_date"}, _read_date))
-    for names, reader in readers:
-        for source, target in names.items():
-            values[target], invalid = reader(item.get(source))  # type: ignore[operator]
-            counts.invalid_values += invalid
-    extra = {key: value for key, value in item.items() if key not in KNOWN_FIELDS}
-    return Note(note_id=note_id, extra=extra, **values)
-
-
-def parse_notes(items: list[Any]) -> tuple[tuple[Note, ...], int, int]:
-    """(notes, null metrics, invalid values) of ``data.list``; raises NoteShapeError on a note without id."""
-    counts = _Counts()
-    notes = tuple(parse_note(item, counts) for item in items)
-    return notes, counts.null_metrics, counts.invalid_values

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import date
 
-from .errors import ApiError, FetchIncomplete, severity
+from .errors import ApiError, FetchIncomplete, SchemaDrift, severity
 from .models import COMPLETE_STOPS, CallRecord, FetchResult, Note, Page, StopReason
 from .params import NotesQuery, OrderType
 
@@ -97,6 +97,19 @@ class _Fetch:
     def get(self, number: int, *, again: bool = False) -> Page:
         reused = None if again else self.known.get(number)
         page = reused if reused is not None else self.fetch_page(self.query, number, self.tally)
+        if page.drift is not None:
+            # Stored first (the raw layer keeps it for a replay once the code reads the new shape),
+            # then the fetch stops: every later page would drift the same way, and each costs money.
+            if reused is None and self.on_page is not None:
+                with self._on_page_lock:
+                    self.on_page(page)
+            raise SchemaDrift(
+                page.drift.detail,
+                drift=page.drift,
+                http_status=page.http_status,
+                user_id=self.query.user_id,
+                page_number=number,
+            )
         with self._lock:
             if page.total is not None:
                 self.totals.append(page.total)

@@ -6,11 +6,21 @@ only moves a page's envelope, a call record or a fetch summary from one form to 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from pgy_pipeline.justoneapi import ApiError, CallRecord, FetchResult, NotesQuery, Page, page_from_raw
+from pgy_pipeline.justoneapi import (
+    ApiError,
+    CallRecord,
+    FetchResult,
+    NotesQuery,
+    Page,
+    is_billed,
+    page_from_raw,
+)
+from pgy_pipeline.justoneapi.contract import FieldCounts
 from pgy_pipeline.refresh.outcomes import error_kind, failed_pages_text
 from pgy_pipeline.warehouse.raw import RawPage
 from pgy_pipeline.warehouse.writes import CALL_COLUMNS, FetchRow
@@ -71,9 +81,21 @@ def calls_frame(
             "latency_ms": [c.latency_s * 1000.0 for c in calls],
             "run_id": [run_id] * len(calls),
             "fetch_id": [fetch_ids.get(c.user_id) for c in calls],
+            "billed": [is_billed(c.http_status, c.code) for c in calls],
         },
         columns=CALL_COLUMNS,
     )
+
+
+def field_counts_json(pages: Sequence[Page]) -> str | None:
+    """The contract's counts of these pages as ``fetches.field_counts`` keeps them (None: no page)."""
+    if not pages:
+        return None
+    total = FieldCounts()
+    for page in pages:
+        if page.counts is not None:
+            total.merge(page.counts)
+    return json.dumps(total.as_json(), sort_keys=True)
 
 
 def fetch_row(
@@ -121,4 +143,5 @@ def fetch_row(
         error_kind=error_kind(error) if error else None,
         failed_pages=failed_pages_text(failed_pages),
         message=str(error) if error else None,
+        field_counts=field_counts_json(r.pages) if r else None,
     )

@@ -23,10 +23,12 @@ from pgy_pipeline.justoneapi import (
     CallRecord,
     FetchIncomplete,
     FetchResult,
+    NoContent,
     NotesDetailClient,
     NotesQuery,
     Page,
     QuotaExceeded,
+    StopAllCalls,
 )
 from pgy_pipeline.refresh.convert import (
     calls_frame,
@@ -42,6 +44,7 @@ from pgy_pipeline.refresh.outcomes import (
     failed_outcome,
     ok_outcome,
 )
+from pgy_pipeline.warehouse import PublishError
 from pgy_pipeline.warehouse.backends import AnyWarehouse
 from pgy_pipeline.warehouse.raw import RawStore
 from pgy_pipeline.warehouse.replay import fetch_row_to_json
@@ -121,6 +124,8 @@ class Refresher:
         # The pipeline's clock (settings.now: PGY_TODAY pins the day), for fetch times and
         # for what counts as "fetched recently" or "resumable".
         self.clock = clock or settings.now
+        # Set when the last publish of a refresh failed: the snapshot readers open is stale.
+        self.publish_error: str | None = None
 
     def refresh(
         self,
@@ -139,7 +144,7 @@ class Refresher:
         queries = [NotesQuery(u, **(filters or {})) for u in user_ids]  # validates before any call
         stop = self.state.active_stop()
         if stop:
-            _kind, until, reason = stop
+            kind, until, reason = stop
             outs = [
                 KolOutcome(
                     q.user_id,
@@ -147,6 +152,7 @@ class Refresher:
                     error_kind=ErrorKind.STOP,
                     message=f"{reason}; no calls until {until.isoformat()}",
                     summary=reason,
+                    stop_kind=kind,
                     action=f"no calls until the quota resets at {until.isoformat()}; runs after that resume",
                 )
                 for q in queries
@@ -191,7 +197,12 @@ class Refresher:
                 for outcome in self._store([f.result() for f in done]):
                     outcomes[outcome.user_id] = outcome
                     self._report(outcome)
-        self.warehouse.publish_if_dirty()
+        try:
+            self.warehouse.publish_if_dirty()
+        except PublishError as exc:
+            # The outcomes stand: their data is committed (and sealed in the raw layer).
+            self.publish_error = str(exc)
+            log.error("%s", exc)
         return [outcomes[q.user_id] for q in queries]
 
     def _report(self, outcome: KolOutcome) -> None:
@@ -209,9 +220,15 @@ class Refresher:
             # Full and incremental fetches ask for the same pages: either reuses the other's.
             now = self.clock()
             fetch_id = self.raw.resumable(user_id, fp, self.resume_max_age, now)
+            stored = self.raw.pages(user_id, fetch_id) if fetch_id else {}
+            known = {n: page_from_stored(rp, query) for n, rp in stored.items()}
+            if any(page.drift is not None for page in known.values()):
+                # A fetch that drifted stays as it is, for `pgy replay` once the code reads its shape
+                # (then its pages parse without drift and it is resumed like any other). Until then a
+                # new attempt is a new fetch: the vendor may have changed back.
+                fetch_id, known = None, {}
             if fetch_id is None:
                 fetch_id = self.raw.begin(user_id, fp, query.filters(), self.run_id, now)
-            known = {n: page_from_stored(rp, query) for n, rp in self.raw.pages(user_id, fetch_id).items()}
         except Exception as exc:  # storage trouble must not kill the other KOLs
             log.exception("cannot prepare the fetch of %s", user_id)
             return _Fetched(query, None, started, internal=f"raw layer: {exc}")
@@ -316,9 +333,14 @@ class Refresher:
         outcome = failed_outcome(f.query.user_id, f.fetch_id, cause, f.failed_pages, f.result)
         kind = error_kind(cause)
         if isinstance(cause, QuotaExceeded):
-            self.state.set_stop("quota", next_quota_reset(), "daily quota exceeded (code 303)")
-        if kind != ErrorKind.STOP:
-            # Stops are run-wide (token, quota, balance, budget): not this KOL's fault.
+            self.state.set_stop(cause.stop_kind, next_quota_reset(), "daily quota exceeded (code 303)")
+        if isinstance(cause, NoContent):
+            # A filtered listing may well be empty; only the whole listing says the KOL has nothing.
+            self.state.clear_failure(f.query.user_id)
+            if f.query.is_unfiltered:
+                self.state.mark_no_content(f.query.user_id, self.clock(), self.run_id)
+        elif not isinstance(cause, StopAllCalls):
+            # Stops are run-wide (token, quota, balance, budget, drift): not this KOL's fault.
             self.state.record_failure(
                 f.query.user_id,
                 code=cause.code,

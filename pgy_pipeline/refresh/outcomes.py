@@ -14,8 +14,11 @@ from enum import StrEnum
 from pgy_pipeline.justoneapi import (
     ApiError,
     FetchResult,
+    NoContent,
     RequestRejected,
     RetryableError,
+    SchemaDrift,
+    SchemaDriftStop,
     SlowDownError,
     StopAllCalls,
 )
@@ -32,6 +35,9 @@ class KolStatus(StrEnum):
     # Not fetched in this run: the daily call budget could not cover it; it waits for tomorrow
     # (the stalest KOLs go first, refresh/plan.py).
     DEFERRED = "deferred"
+    # The API answered code 201 (no content available): not a failure, and never evidence that the
+    # KOL's stored notes are gone; not bought again until the recheck interval (refresh/plan.py).
+    NO_CONTENT = "no_content"
 
 
 class ErrorKind(StrEnum):
@@ -41,15 +47,27 @@ class ErrorKind(StrEnum):
     SLOW_DOWN = "slow_down"
     STOP = "stop"
     REJECTED = "rejected"
+    # The API's answers changed shape (justoneapi/drift.py): the code must learn it; never retried.
+    SCHEMA = "schema"
+    NO_CONTENT = "no_content"
     # A bug or a storage failure outside the API.
     INTERNAL = "internal"
 
+
+NO_CONTENT_MESSAGE = (
+    "no content available (code 201): the API says this KOL has no content; its stored notes are kept "
+    "(a 201 is no evidence that they are gone)"
+)
 
 # The kinds of failure the retry sensor re-launches after a cooldown; all others are final.
 RETRIED_KINDS = (ErrorKind.RETRY, ErrorKind.SLOW_DOWN)
 
 
 def error_kind(error: ApiError) -> ErrorKind:
+    if isinstance(error, SchemaDrift | SchemaDriftStop):
+        return ErrorKind.SCHEMA
+    if isinstance(error, NoContent):
+        return ErrorKind.NO_CONTENT
     if isinstance(error, StopAllCalls):
         return ErrorKind.STOP
     if isinstance(error, RequestRejected):
@@ -90,6 +108,10 @@ class KolOutcome:
     message: str | None = None
     action: str | None = None  # what a person must do, for stops (e.g. "top up the balance")
     summary: str | None = None  # the failure in a few words, e.g. "daily quota exceeded"
+    # Schema drift: which field changed and how, in one line with an example, and its name (drift.key).
+    drift: str | None = None
+    drift_key: str | None = None
+    stop_kind: str | None = None  # for a stop, which: quota, balance, token, budget (StopAllCalls.stop_kind)
     duration_s: float = 0.0
 
     @property
@@ -111,6 +133,7 @@ class RunTotals:
     kols_stopped: int
     kols_skipped: int
     kols_deferred: int
+    kols_no_content: int
     pages: int
     pages_reused: int
     api_calls: int
@@ -135,6 +158,7 @@ def summarize(outcomes: Sequence[KolOutcome]) -> RunTotals:
         kols_stopped=sum(o.status == KolStatus.STOPPED for o in outcomes),
         kols_skipped=sum(o.status == KolStatus.SKIPPED for o in outcomes),
         kols_deferred=sum(o.status == KolStatus.DEFERRED for o in outcomes),
+        kols_no_content=sum(o.status == KolStatus.NO_CONTENT for o in outcomes),
         pages=sum(o.pages for o in outcomes),
         pages_reused=sum(o.pages_reused for o in outcomes),
         api_calls=sum(o.calls for o in outcomes),
@@ -191,18 +215,29 @@ def failed_outcome(
     failed_pages: Mapping[int, int | str],
     partial: FetchResult | None,
 ) -> KolOutcome:
-    """A KOL whose fetch failed: what failed, what it cost so far, and (for stops) what to do."""
+    """A KOL whose fetch failed: what failed, what it cost so far, and (for stops) what to do.
+
+    A 201 is no failure: the KOL's outcome is NO_CONTENT. A run-wide stop (StopAllCalls, the schema
+    drift stop included) is STOPPED: not the KOL's fault.
+    """
     kind = error_kind(cause)
+    stop = isinstance(cause, StopAllCalls)
+    status = KolStatus.STOPPED if stop else KolStatus.FAILED
+    drift = getattr(cause, "drift", None)
+    no_content = kind == ErrorKind.NO_CONTENT
     outcome = KolOutcome(
         user_id,
-        KolStatus.STOPPED if kind == ErrorKind.STOP else KolStatus.FAILED,
+        KolStatus.NO_CONTENT if no_content else status,
         fetch_id=fetch_id,
         error_kind=kind,
         error_code=cause.code,
         failed_pages=failed_pages_text(failed_pages),
-        message=str(cause),
-        action=getattr(cause, "action", None) if kind == ErrorKind.STOP else None,
+        message=NO_CONTENT_MESSAGE if no_content else str(cause),
+        action=getattr(cause, "action", None) if stop else None,
         summary=cause.summary,
+        drift=drift.detail if drift is not None else None,
+        drift_key=drift.key if drift is not None else None,
+        stop_kind=getattr(cause, "stop_kind", None) if kind == ErrorKind.STOP else None,
     )
     if partial is not None:
         outcome.pages = len(partial.pages)

@@ -11,6 +11,9 @@ The estimate uses only what is known, so it is cheap (one query, no API call):
   (skipped: the step hands these to the engine, which skips them without searching again);
 - calls per page obtained, observed in ``api_calls`` (the overhead of 301 retries and the like).
 
+**No content**: a KOL whose whole listing answered code 201 (billed) is not bought again until
+``no_content_recheck`` has passed (or a person forces it): buying "nothing here" every day buys nothing.
+
 **Budget priority**: with a daily call budget that cannot cover the roster, KOLs go stalest
 first (by their last successful refresh, never-fetched first) while the estimate fits in what
 is left of today's budget; the rest wait for tomorrow (reported, never silently dropped).
@@ -51,6 +54,7 @@ class PlanSettings:
     full_every_days: int
     fresh_for: timedelta = timedelta(0)
     resume_max_age: timedelta = timedelta(hours=24)
+    no_content_recheck: timedelta = timedelta(days=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +70,8 @@ class KolPlan:
     last_refresh_at: datetime | None
     waits: bool = False  # over today's budget: waits for tomorrow
     fresh_fetch: str | None = None  # when skipped: the recent fetch that makes buying unnecessary
+    # Answered 201 (no content) at this time, recently enough that it is not bought again.
+    no_content_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -78,10 +84,15 @@ class RefreshPlan:
     budget: int | None
     spent_today: int
     notes: list[str] = field(default_factory=list)  # what the estimate had to assume
+    no_content_recheck: timedelta = timedelta(days=30)
 
     @property
     def to_fetch(self) -> list[KolPlan]:
-        return [k for k in self.kols if not k.waits]
+        return [k for k in self.kols if not k.waits and k.no_content_since is None]
+
+    @property
+    def no_content(self) -> list[KolPlan]:
+        return [k for k in self.kols if k.no_content_since is not None]
 
     @property
     def waiting(self) -> list[str]:
@@ -111,6 +122,22 @@ class RefreshPlan:
             for u in self.waiting
         ]
 
+    def no_content_outcomes(self) -> list[KolOutcome]:
+        """The KOLs not bought because they answered 201 lately, each saying until when."""
+        return [
+            KolOutcome(
+                k.user_id,
+                KolStatus.NO_CONTENT,
+                message=(
+                    f"no content (code 201) on {k.no_content_since:%Y-%m-%d}: not bought again before "
+                    f"{k.no_content_since + self.no_content_recheck:%Y-%m-%d} (no_content_recheck_days), "
+                    "unless forced (`pgy refresh --force`)"
+                ),
+            )
+            for k in self.no_content
+            if k.no_content_since is not None
+        ]
+
 
 def estimate_pages(
     kind: FetchKind, h: KolHistory, size: int, day: date, stop_before: date | None
@@ -136,8 +163,12 @@ def make_plan(
     filters: Mapping[str, str] | None = None,
     budget: int | None = None,
     spent_today: int = 0,
+    no_content: Mapping[str, datetime] | None = None,
 ) -> RefreshPlan:
-    """The plan of refreshing ``user_ids`` on ``day``; ``conn`` None means nothing is known yet."""
+    """The plan of refreshing ``user_ids`` on ``day``; ``conn`` None means nothing is known yet.
+
+    ``no_content``: KOLs that answered 201 and when (PipelineState.no_content); pass none to force.
+    """
     start = window_start(day, settings.window_days)
     hist = kol_histories(conn, user_ids, day, start) if conn is not None else {}
     learned = learned_page_size(conn) if conn is not None else None
@@ -185,14 +216,29 @@ def make_plan(
         skipped = fresh is not None
         resumable = raw.resumable(u, fingerprint, settings.resume_max_age, now)
         reusable = len(raw.pages(u, resumable)) if resumable else 0
-        calls = 0.0 if skipped else max(0, pages - reusable) * overhead
+        since = (no_content or {}).get(u)
+        resting = since if since is not None and now - since < settings.no_content_recheck else None
+        calls = 0.0 if skipped or resting else max(0, pages - reusable) * overhead
         last = h.last_refresh_at if h else None
         plans.append(
-            KolPlan(u, kind, stop, expected, pages, reusable, calls, skipped, last, fresh_fetch=fresh)
+            KolPlan(
+                u,
+                kind,
+                stop,
+                expected,
+                pages,
+                reusable,
+                calls,
+                skipped,
+                last,
+                fresh_fetch=fresh,
+                no_content_since=resting,
+            )
         )
-    return prioritise(
-        RefreshPlan(day, mode, plans, size, overhead, budget, spent_today, notes),
+    plan = RefreshPlan(
+        day, mode, plans, size, overhead, budget, spent_today, notes, settings.no_content_recheck
     )
+    return prioritise(plan)
 
 
 def prioritise(plan: RefreshPlan) -> RefreshPlan:
@@ -206,6 +252,9 @@ def prioritise(plan: RefreshPlan) -> RefreshPlan:
     left = max(0, plan.budget - plan.spent_today)
     used, out, full = 0.0, [], False
     for k in order:
+        if k.no_content_since is not None:  # not bought at all: never waits
+            out.append(k)
+            continue
         full = full or (used + k.calls > left and k.calls > 0)
         if full:
             out.append(dataclasses.replace(k, waits=True))

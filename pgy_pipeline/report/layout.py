@@ -1,8 +1,8 @@
-"""The page shell shared by every report page, and how values are shown.
+"""What every report page shares: its style and sort script, and how values are shown.
 
-Every text that comes from the data goes through ``esc`` (titles, labels and brand names
-are free text from the API or the roster). The pages load plotly.js by a relative path,
-so the folder works opened from disk, mailed as a zip, or served from anywhere.
+The pages themselves are Jinja2 templates (``templates/``, rendered by ``render.py`` with
+autoescaping on). The pages load plotly.js by a relative path, so the folder works opened
+from disk, mailed as a zip, or served from anywhere.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import date, datetime
-from html import escape
 from typing import Any
+
+from markupsafe import escape
 
 PLOTLY_JS = "plotly.min.js"
 
@@ -21,7 +22,7 @@ FONT_STACK = (
     '"Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Micro Hei", sans-serif'
 )
 
-_CSS = f"""
+CSS = f"""
 body {{ font-family: {FONT_STACK}; margin: 0 auto; max-width: 1180px; padding: 16px 24px;
        color: #1f2328; background: #fff; }}
 .notice {{ background: #fff4ce; border: 1px solid #d4a72c; padding: 6px 10px; border-radius: 4px; }}
@@ -39,13 +40,16 @@ th.sortable::after {{ content: " \\2195"; color: #8c959f; }}
 img.cover {{ display: block; width: 72px; height: 96px; object-fit: cover; background: #eaeef2; font-size: 0.7em;
             color: #656d76; overflow: hidden; }}
 .tag {{ font-size: 0.8em; padding: 1px 6px; border-radius: 10px; background: #eaeef2; white-space: nowrap; }}
-.tag.coop {{ background: #ffe8cc; }} .tag.viral {{ background: #d3f9d8; }}
+.tag.coop {{ background: #ffe8cc; }} .tag.viral {{ background: #d3f9d8; }} .tag.flag {{ background: #ffe3e3; }}
+.tag.rising {{ background: #d0ebff; }}
+.filters {{ display: flex; flex-wrap: wrap; gap: 8px 16px; align-items: center; margin: 12px 0;
+            padding: 8px 12px; background: #f6f8fa; border-radius: 6px; font-size: 0.9em; }}
 a {{ color: #0969da; text-decoration: none; }} a:hover {{ text-decoration: underline; }}
-nav {{ margin-bottom: 8px; }}
+nav {{ margin-bottom: 8px; }} .scroll {{ overflow-x: auto; }}
 """
 
 # Sorts the rows of any table.sortable by the clicked column; cells carry data-v for numbers.
-_SORT_JS = """
+SORT_JS = """
 document.querySelectorAll("table.sortable").forEach(function (table) {
   table.querySelectorAll("th.sortable").forEach(function (th, col) {
     th.addEventListener("click", function () {
@@ -70,7 +74,19 @@ _SAFE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def esc(value: Any) -> str:
-    return escape("" if value is None else str(value), quote=True)
+    """``value`` as HTML text (the escaping the templates apply), for text placed in chart data."""
+    return str(escape("" if value is None else str(value)))
+
+
+# An http(s) URL with a host and no whitespace, quote, angle bracket, backslash or control
+# character: anything else (javascript:, data:, a relative path, a URL a browser would
+# "repair") never reaches an attribute.
+_HTTP_URL = re.compile(r"https?://[^\s\"'<>\\`\x00-\x1f\x7f]+", re.IGNORECASE)
+
+
+def safe_url(value: Any) -> str | None:
+    """``value`` when it is an http or https URL fit for ``src``/``href``, else None."""
+    return value if isinstance(value, str) and _HTTP_URL.fullmatch(value) else None
 
 
 def page_name(user_id: str) -> str:
@@ -103,39 +119,3 @@ def fmt_date(value: Any) -> str:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M UTC")
     return value.isoformat() if isinstance(value, date) else str(value)
-
-
-def kol_name(label: str | None, user_id: str) -> str:
-    """Label and id side by side, escaped: the label alone may be missing or not unique."""
-    if label:
-        return f'{esc(label)} <span class="muted">{esc(user_id)}</span>'
-    return f'<span class="muted">(no label)</span> {esc(user_id)}'
-
-
-def num_cell(value: Any, shown: str | None = None) -> str:
-    sort_value = "" if missing(value) else esc(value)
-    return f'<td class="num" data-v="{sort_value}">{shown if shown is not None else fmt_num(value)}</td>'
-
-
-def kpi(name: str, value: str) -> str:
-    return f'<div class="kpi"><span class="muted">{esc(name)}</span><b>{value}</b></div>'
-
-
-def page(
-    title: str, body: str, depth: int = 0, charts: bool = True, footer: str = "", notice: str | None = None
-) -> str:
-    """A whole HTML document; ``depth`` is how many folders below the report root it lives.
-
-    ``notice`` (e.g. "simulated data") is shown at the top of the page.
-    """
-    up = "../" * depth
-    script = f'<script src="{up}{PLOTLY_JS}" charset="utf-8"></script>' if charts else ""
-    if notice:
-        body = f'<p class="notice" role="alert"><b>{esc(notice)}</b></p>\n{body}'
-    return (
-        '<!DOCTYPE html>\n<html lang="zh-CN">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{esc(title)}</title>\n<style>{_CSS}</style>\n{script}\n</head>\n<body>\n"
-        f'{body}\n<footer class="muted"><p>{footer}</p></footer>\n'
-        f"<script>{_SORT_JS}</script>\n</body>\n</html>\n"
-    )

@@ -19,7 +19,7 @@ Row = dict[str, Any]
 
 # Every KOL the warehouse knows: the roster, plus any KOL whose notes outlived its roster row.
 ROSTER_SQL = """
-SELECT user_id, k.label, k.removed_at
+SELECT user_id, k.label, k.category, k.removed_at
 FROM kols k FULL JOIN (SELECT DISTINCT user_id FROM notes) n USING (user_id)
 ORDER BY user_id
 """
@@ -38,6 +38,7 @@ FROM kol_organic_vs_cooperation ORDER BY user_id, kind DESC
 ENGAGEMENT_SQL = """
 SELECT user_id, as_of_date, notes, notes_30d, notes_90d, notes_per_week_90d, last_publish_date,
        viral_low_likes, viral_low_rate, viral_high_likes, viral_high_rate,
+       viral_low_rate_90d, viral_high_rate_90d, collect_like_ratio_90d, like_collect_rate_pooled_90d,
        video_notes, video_reads_median, video_like_collect_median, video_like_collect_rate_pooled,
        photo_notes, photo_reads_median, photo_like_collect_median, photo_like_collect_rate_pooled
 FROM kol_engagement ORDER BY user_id
@@ -79,6 +80,40 @@ GROUP BY ALL ORDER BY f.user_id, fetched_at
 
 LATEST_FETCH_SQL = "SELECT max(finished_at) FROM fetches"
 
+# The buyer's figures (tables of the engagement run, see warehouse/figures.py): read as they are.
+FIGURE_SQL = {
+    "costs": """
+        SELECT user_id, price_type, note_kind, price, currency, valid_from, price_age_days, price_stale,
+               reads_median_30d, reads_median_90d, cost_per_1k_reads_30d, cost_per_like_collect_30d,
+               cost_per_1k_reads_90d, cost_per_like_collect_90d
+        FROM kol_costs ORDER BY user_id, cost_per_1k_reads_90d NULLS LAST, price_type
+    """,
+    "percentiles": """
+        SELECT user_id, figure, price_type, value, roster_kols, roster_percentile, category_kols,
+               category_percentile, category_note
+        FROM kol_percentiles ORDER BY user_id, figure, price_type
+    """,
+    "flags": "SELECT user_id, flag, reason, value, reference FROM kol_flags ORDER BY user_id, flag",
+    "lifecycle": "SELECT user_id, day, notes, reads_median, like_collect_median FROM kol_lifecycle ORDER BY user_id, day",
+    # The curves of each KOL's five newest notes with a lifecycle, drawn against its median note.
+    "note_curves": """
+        SELECT l.user_id, l.note_id, n.title, l.publish_date, l.day, l.read_num
+        FROM note_lifecycle l JOIN notes n USING (user_id, note_id)
+        QUALIFY dense_rank() OVER (PARTITION BY l.user_id ORDER BY l.publish_date DESC, l.note_id) <= 5
+        ORDER BY l.user_id, l.publish_date DESC, l.note_id, l.day
+    """,
+    "rising": """
+        SELECT user_id, note_id, title, publish_date, day, read_num, like_collect, reads_beats_share,
+               kol_reads_median_at_day
+        FROM rising_notes ORDER BY user_id, reads_beats_share DESC, note_id
+    """,
+}
+# A view of views.sql: always there, current with notes.
+BRANDS_SQL = """
+SELECT user_id, brand, notes, first_date, last_date, reads_median, organic_reads_median, reads_vs_organic
+FROM kol_brands ORDER BY user_id, last_date DESC, brand
+"""
+
 
 @dataclass
 class ReportData:
@@ -93,11 +128,21 @@ class ReportData:
     notes: dict[str, list[Row]] = field(default_factory=dict)
     cadence: dict[str, list[Row]] = field(default_factory=dict)
     history: dict[str, list[Row]] = field(default_factory=dict)
+    # The buyer's figures, by name of FIGURE_SQL (empty before the engagement run built them).
+    figures: dict[str, dict[str, list[Row]]] = field(default_factory=dict)
+    brands: dict[str, list[Row]] = field(default_factory=dict)
     notice: str | None = None  # shown at the top of every page, e.g. "simulated data"
 
     def label(self, user_id: str) -> str | None:
         row = self.roster.get(user_id)
         return row["label"] if row else None
+
+    def category(self, user_id: str) -> str | None:
+        row = self.roster.get(user_id)
+        return row["category"] if row else None
+
+    def figure(self, name: str, user_id: str) -> list[Row]:
+        return self.figures.get(name, {}).get(user_id, [])
 
 
 def _rows(conn: duckdb.DuckDBPyConnection, sql: str) -> list[Row]:
@@ -116,7 +161,9 @@ def _grouped(rows: Sequence[Row], keep: set[str] | None) -> dict[str, list[Row]]
 
 def _table_exists(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
     row = conn.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = ?", [name]
+        "SELECT count(*) FROM (SELECT table_name AS name FROM duckdb_tables() WHERE schema_name = 'main' "
+        "UNION ALL SELECT view_name FROM duckdb_views() WHERE schema_name = 'main') WHERE name = ?",
+        [name],
     ).fetchone()
     return bool(row and row[0])
 
@@ -138,4 +185,8 @@ def load(conn: duckdb.DuckDBPyConnection, only: set[str] | None = None) -> Repor
     data.notes = _grouped(_rows(conn, NOTES_SQL), only)
     data.cadence = _grouped(_rows(conn, CADENCE_SQL), only)
     data.history = _grouped(_rows(conn, HISTORY_SQL), only)
+    data.brands = _grouped(_rows(conn, BRANDS_SQL), only)
+    # Written by the same engagement run as kol_engagement: all there, or (before it ran) none.
+    if has_engagement and _table_exists(conn, "rising_notes"):
+        data.figures = {name: _grouped(_rows(conn, sql), only) for name, sql in FIGURE_SQL.items()}
     return data

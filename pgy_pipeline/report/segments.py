@@ -7,7 +7,7 @@ figures, so the pages show them side by side in one table.
 
 from __future__ import annotations
 
-from pgy_pipeline.report.layout import esc, fmt_num, fmt_pct, num_cell
+from pgy_pipeline.report.layout import fmt_num, fmt_pct
 from pgy_pipeline.report.queries import ReportData, Row
 
 SEGMENTS = ("organic", "cooperation", "video", "photo")
@@ -23,26 +23,6 @@ def kol_segments(data: ReportData, user_id: str) -> list[tuple[str, Row | None]]
         row = {f: eng[f"{prefix}_{f}"] for f in _FIGURES} if eng else None
         out.append((prefix, row if row and row["notes"] else None))
     return out
-
-
-def segment_table(segments: list[tuple[str, Row | None]]) -> str:
-    head = (
-        "<tr><th>notes</th><th class=num>live notes</th><th class=num>median reads</th>"
-        "<th class=num>median like_collect</th><th class=num>like_collect rate (pooled)</th></tr>"
-    )
-    rows = []
-    for name, row in segments:
-        if row is None:
-            cells = '<td class="num">0</td><td class="num">–</td><td class="num">–</td><td class="num">–</td>'
-        else:
-            cells = (
-                num_cell(row["notes"])
-                + num_cell(row["reads_median"])
-                + num_cell(row["like_collect_median"])
-                + num_cell(row["like_collect_rate_pooled"], fmt_pct(row["like_collect_rate_pooled"]))
-            )
-        rows.append(f"<tr><td>{esc(name)}</td>{cells}</tr>")
-    return f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
 
 
 def segment_value(segments: list[tuple[str, Row | None]], name: str, figure: str) -> object:

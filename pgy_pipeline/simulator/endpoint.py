@@ -19,7 +19,7 @@ import re
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -27,6 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 from .data import FILTERS, Note, check_filter, page_slice, select, stable_int
 from .profiles import Profile, with_overrides
 from .replies import HTML_502, Reply, envelope, framework
+from .reshape import reshape
 from .timeline import notes_on, today_cst
 
 ENDPOINT_PATH = "/api/xiaohongshu-pgy/api/solar/kol/dataV2/notesDetail/v1"
@@ -105,7 +106,20 @@ class Endpoint:
         day = self._day(profile, as_of)
         pinned = profile.fixed_counts.get(user_id)
         counts_on = profile.counts_on if pinned is not None else None
-        return notes_on(self.seed, user_id, day, pinned, counts_on, profile.null_metric_share)
+        notes = notes_on(self.seed, user_id, day, pinned, counts_on, profile.null_metric_share)
+        content = profile.note_content.get(user_id)
+        if not content:
+            return notes
+        # A brand belongs to cooperation notes only, as on the platform.
+        return tuple(
+            replace(
+                n,
+                title=content.get("title", n.title),
+                img_url=content.get("img_url", n.img_url),
+                brand_name=n.brand_name and content.get("brand_name", n.brand_name),
+            )
+            for n in notes
+        )
 
     @staticmethod
     def _day(profile: Profile, as_of: date | None = None) -> date:
@@ -250,7 +264,11 @@ class Endpoint:
             return envelope(601)
         if user_id in profile.user_codes:
             self._fault("user_code")
-            return envelope(profile.user_codes[user_id])
+            code = profile.user_codes[user_id]
+            if code == 201 and profile.balance is not None:
+                with self._lock:  # 201 is billed too: the request was processed
+                    self._spent[token] += 1
+            return envelope(code)
         if user_id in profile.forbidden_users:
             return envelope(600)
         if u[6] < profile.p_500:
@@ -313,4 +331,7 @@ class Endpoint:
             if drift:
                 self._fault("total_drift")
                 data["total"] = max(0, len(notes) + drift)
+        data, changes = reshape(profile, data)
+        for change in changes:
+            self._fault(change)
         return data

@@ -36,6 +36,7 @@ from datetime import date
 from types import MappingProxyType
 from typing import Any
 
+from .reshape import DATE_FORMATS
 from .timeline import today_cst
 
 _PROBABILITIES = (
@@ -51,7 +52,9 @@ _PROBABILITIES = (
     "null_metric_share",
     "p_note_omitted",
 )
-_MAPPINGS = ("fixed_counts", "user_codes")
+_MAPPINGS = ("fixed_counts", "user_codes", "rename_fields", "note_content")
+# What note_content may replace: the free-text fields of a note, as the API could send them.
+CONTENT_FIELDS = ("title", "brand_name", "img_url")
 _TOKEN_SETS = ("revoked_tokens", "forbidden_users")
 _DATES = ("as_of", "counts_on")
 
@@ -71,6 +74,10 @@ class Profile:
         ``as_of`` so moving the clock later adds notes instead of sliding the window.
       null_metric_share: share of notes whose collectNum or thirdReadUserNum is null
         in the data itself; stable per note, so ``expected_notes`` shows the nulls too.
+      note_content: replace free text in every note of a user, e.g.
+        ``{"u1": {"title": "<script>...", "img_url": "javascript:..."}}`` (keys: title,
+        brand_name, img_url; brand_name only on cooperation notes, which alone carry one).
+        ``expected_notes`` shows the replaced values: hostile content as the API sends it.
       extra_fields: add fields the vendor might add later (``shareNumV2``, ``xsecToken``
         per note, ``cursorV2`` in data). ``expected_notes`` leaves them out.
     Account faults (business codes, HTTP 200):
@@ -90,6 +97,9 @@ class Profile:
       (each day's listing leaves out each live note with this probability, and its total
       agrees with the shorter list: a listing that contradicts the other days' without any
       sign within itself; off in every bundled profile).
+    Shape drift (reshape.py; off in every bundled profile, all KOLs alike): rename_fields
+      (note keys renamed), nest_metrics (metrics moved into an object), date_format
+      ("epoch_ms"), list_key (data.list renamed), omit_total (no data.total).
     """
 
     name: str = "custom"
@@ -98,6 +108,7 @@ class Profile:
     as_of: date | None = None
     counts_on: date | None = None
     null_metric_share: float = 0.0
+    note_content: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     extra_fields: bool = False
 
     latency_s: float = 0.0
@@ -129,6 +140,12 @@ class Profile:
     total_drift_down: bool = False
     p_note_omitted: float = 0.0
 
+    rename_fields: Mapping[str, str] = field(default_factory=dict)
+    nest_metrics: str | None = None
+    date_format: str = "iso"
+    list_key: str = "list"
+    omit_total: bool = False
+
     def __post_init__(self) -> None:
         # Normalise what callers naturally pass (dicts, sets, ISO strings) so the frozen
         # profile cannot be changed behind the simulator's back through a shared dict.
@@ -153,8 +170,18 @@ class Profile:
             raise ValueError("latency_s and stall_s must be >= 0")
         if self.rate_limit_per_s is not None and self.rate_limit_per_s <= 0:
             raise ValueError("rate_limit_per_s must be positive or None")
+        for user_id, content in self.note_content.items():
+            unknown = set(content) - set(CONTENT_FIELDS)
+            if unknown:
+                raise ValueError(
+                    f"note_content[{user_id!r}] may replace {', '.join(CONTENT_FIELDS)}, not {', '.join(sorted(unknown))}"
+                )
         if any(count < 0 for count in self.fixed_counts.values()):
             raise ValueError("fixed_counts must be >= 0")
+        if self.date_format not in DATE_FORMATS:
+            raise ValueError(
+                f"date_format must be one of {', '.join(DATE_FORMATS)}, got {self.date_format!r}"
+            )
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # MappingProxyType does not pickle; rebuild from plain dicts instead.

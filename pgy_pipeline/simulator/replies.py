@@ -17,6 +17,7 @@ from typing import Any
 MESSAGES = {
     0: "success",
     100: "Invalid or Inactive Token",
+    201: "No content available",
     301: "FAILED, RETRY",
     302: "Rate Limit Exceeded",
     303: "Daily Quota Exceeded",

@@ -132,6 +132,10 @@ class WarehouseError(RuntimeError):
     """The warehouse file cannot be used (missing directory, read-only, newer schema...)."""
 
 
+class PublishError(WarehouseError):
+    """Writes committed, the snapshot not replaced: readers see the previous one meanwhile."""
+
+
 class Warehouse:
     """The DuckDB warehouse under a data directory."""
 
@@ -193,7 +197,7 @@ class Warehouse:
 
         ``publish``: True publishes the snapshot now, False never, None when the last
         publish is older than ``publish_interval_s`` (keeps big runs from copying the
-        file after every KOL).
+        file after every KOL). A failed publish is logged (None) or raised (True), never the write's.
         """
         with self._locked():
             conn = self._connect_rw()
@@ -203,9 +207,7 @@ class Warehouse:
                 self._dirty = True
                 due = time.monotonic() - self._last_publish >= self.publish_interval_s
                 if publish or (publish is None and due):
-                    conn.execute("CHECKPOINT")
-                    conn.close()
-                    self._publish_locked()
+                    self._checkpoint_and_publish(conn, quiet=not publish)
             finally:
                 conn.close()
 
@@ -228,15 +230,28 @@ class Warehouse:
                 self._publish_locked()
 
     def publish(self) -> Path:
-        """Checkpoint the working copy and atomically replace the published snapshot."""
+        """Checkpoint the working copy and atomically replace the published snapshot (PublishError)."""
         with self._locked():
             conn = self._connect_rw()
             try:
-                conn.execute("CHECKPOINT")
+                self._checkpoint_and_publish(conn)
             finally:
                 conn.close()
-            self._publish_locked()
         return self.published_path
+
+    def _checkpoint_and_publish(self, conn: duckdb.DuckDBPyConnection, quiet: bool = False) -> None:
+        """Publish the working copy of ``conn``; a failure raises PublishError, or only logs it if ``quiet``."""
+        try:
+            conn.execute("CHECKPOINT")
+            conn.close()
+            self._publish_locked()
+        except Exception as exc:
+            self._last_publish = time.monotonic()  # tried: the next attempt waits publish_interval_s
+            why = f"{self.published_path} was not published ({type(exc).__name__}: {exc})"
+            error = PublishError(f"{why}; the data is in {self.working_path}; readers see the last snapshot")
+            if not quiet:
+                raise error from exc
+            log.warning("%s; a later publish carries it", error)
 
     def publish_if_dirty(self) -> None:
         if self._dirty:

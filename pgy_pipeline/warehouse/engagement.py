@@ -11,11 +11,13 @@ cover the KOL's default listing, what the platform shows buyers (``notes.scope``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 
 import duckdb
 
+from pgy_pipeline.warehouse.comments import apply_comments as _apply_comments
+from pgy_pipeline.warehouse.engagement_settings import EngagementSettings
+from pgy_pipeline.warehouse.figures import refresh_figures
 from pgy_pipeline.warehouse.history import FULL_FETCH, INCREMENTAL_FETCH
 
 _SEGMENTS = {
@@ -26,21 +28,6 @@ _SEGMENTS = {
     "photo_": ("NOT is_video", "photo-and-text notes"),
 }
 _WINDOWS = {"30d": 30, "90d": 90}
-
-
-@dataclass(frozen=True)
-class EngagementSettings:
-    """Knobs of the derived metrics. Viral thresholds follow the platform's 百赞/千赞 proxies."""
-
-    viral_low_likes: int = 100
-    viral_high_likes: int = 1000
-
-    def __post_init__(self) -> None:
-        if not 0 < self.viral_low_likes <= self.viral_high_likes:
-            raise ValueError(
-                "viral thresholds must satisfy 0 < viral_low_likes <= viral_high_likes, got "
-                f"{self.viral_low_likes} and {self.viral_high_likes}"
-            )
 
 
 def _segment_columns() -> tuple[list[str], dict[str, str]]:
@@ -71,7 +58,7 @@ def _segment_columns() -> tuple[list[str], dict[str, str]]:
         w = f"publish_date > CAST($as_of AS DATE) - {days}"
         cols.append(f"count(*) FILTER (WHERE {w}) AS notes_{label}")
         comments[f"notes_{label}"] = f"Notes published in the {days} days up to as_of_date."
-        for prefix in ("", "organic_", "coop_"):
+        for prefix in ("", "organic_", "coop_", "video_", "photo_"):
             cond, what = _SEGMENTS[prefix]
             f = f"FILTER (WHERE {w} AND {cond})"
             cols += [
@@ -85,9 +72,60 @@ def _segment_columns() -> tuple[list[str], dict[str, str]]:
     return cols, comments
 
 
+def _share_columns() -> tuple[list[str], dict[str, str]]:
+    """百赞/千赞 shares, the collect/like ratio (赞藏比) and the pooled rate, per window and kind."""
+    cols: list[str] = []
+    comments: dict[str, str] = {}
+    windows = {
+        "": ("TRUE", "all live notes' time"),
+        **{
+            f"_{label}": (f"publish_date > CAST($as_of AS DATE) - {days}", f"the last {days} days")
+            for label, days in _WINDOWS.items()
+        },
+    }
+    for prefix in ("", "organic_", "coop_"):
+        cond, what = _SEGMENTS[prefix]
+        for suffix, (w, when) in windows.items():
+            known = f"{cond} AND {w} AND like_num IS NOT NULL"
+            for level in ("low", "high"):
+                name = f"{prefix}viral_{level}_rate{suffix}"
+                if name in ("viral_low_rate", "viral_high_rate"):
+                    continue  # the original all-notes columns, kept where they were
+                cols.append(
+                    f"count(*) FILTER (WHERE {known} AND like_num >= $viral_{level}) "
+                    f"/ nullif(count(*) FILTER (WHERE {known}), 0) AS {name}"
+                )
+                likes = "百赞: viral_low_likes" if level == "low" else "千赞: viral_high_likes"
+                comments[name] = (
+                    f"Share of {what} ({when}) with at least {likes} likes (notes with known likes)."
+                )
+            both = f"{cond} AND {w} AND like_num IS NOT NULL AND collect_num IS NOT NULL"
+            ratio = f"{prefix}collect_like_ratio{suffix}"
+            cols.append(
+                f"sum(collect_num) FILTER (WHERE {both}) / nullif(sum(like_num) FILTER (WHERE {both}), 0) AS {ratio}"
+            )
+            comments[ratio] = (
+                f"Collects per like (赞藏比 as collects / likes), pooled over {what} ({when}) with both known; "
+                "NULL without a like. High values mean notes kept for later (guides, recipes)."
+            )
+            if suffix:
+                rate = f"{prefix}like_collect_rate_pooled{suffix}"
+                cols.append(
+                    f"sum(like_collect) FILTER (WHERE {cond} AND {w} AND read_num > 0) "
+                    f"/ nullif(sum(read_num) FILTER (WHERE {cond} AND {w} AND like_collect IS NOT NULL), 0) AS {rate}"
+                )
+                comments[rate] = (
+                    f"Sum of likes + collects / sum of reads over {what} of {when} (reads > 0, both known). "
+                    "Not the full 互动率."
+                )
+    return cols, comments
+
+
 def _kol_engagement_sql() -> tuple[str, dict[str, str]]:
     seg_cols, comments = _segment_columns()
+    share_cols, share_comments = _share_columns()
     body = ",\n    ".join(seg_cols)
+    shares = ",\n    ".join(share_cols)
     sql = f"""
 CREATE OR REPLACE TABLE kol_engagement AS
 SELECT
@@ -99,6 +137,7 @@ SELECT
     count(*) FILTER (WHERE like_num >= $viral_low) / nullif(count(like_num), 0) AS viral_low_rate,
     $viral_high AS viral_high_likes,
     count(*) FILTER (WHERE like_num >= $viral_high) / nullif(count(like_num), 0) AS viral_high_rate,
+    {shares},
     max(publish_date) AS last_publish_date,
     count(*) FILTER (WHERE publish_date > CAST($as_of AS DATE) - 90) / (90 / 7.0) AS notes_per_week_90d,
     any_value(r.last_full_refresh_at) AS last_full_refresh_at,
@@ -126,6 +165,7 @@ GROUP BY e.user_id
         "viral_low_rate": "Share of notes with at least viral_low_likes likes (notes with known likes).",
         "viral_high_likes": "Like threshold of viral_high_rate (千赞 by default: 1,000).",
         "viral_high_rate": "Share of notes with at least viral_high_likes likes: the platform's 爆文率 proxy.",
+        **share_comments,
         "last_publish_date": "Publish date of the KOL's latest live note.",
         "notes_per_week_90d": "Notes published per week over the last 90 days.",
         "last_full_refresh_at": "When the KOL's last complete full fetch finished (UTC): every page read, "
@@ -139,20 +179,17 @@ GROUP BY e.user_id
 KOL_ENGAGEMENT_SQL, KOL_ENGAGEMENT_COMMENTS = _kol_engagement_sql()
 
 
-def _apply_comments(conn: duckdb.DuckDBPyConnection, table: str, comments: dict[str, str]) -> None:
-    for col, text in comments.items():
-        target = f"TABLE {table}" if col == "" else f"COLUMN {table}.{col}"
-        conn.execute(f"COMMENT ON {target} IS '{text.replace(chr(39), chr(39) * 2)}'")
-
-
 def refresh_kol_engagement(
     conn: duckdb.DuckDBPyConnection, as_of: date, settings: EngagementSettings | None = None
 ) -> int:
+    """Rebuild kol_engagement, then the figures built on it (figures.py): costs, percentiles,
+    lifecycle and flags. Returns the KOLs of kol_engagement."""
     s = settings or EngagementSettings()
     conn.execute(
         KOL_ENGAGEMENT_SQL,
         {"as_of": as_of, "viral_low": s.viral_low_likes, "viral_high": s.viral_high_likes},
     )
     _apply_comments(conn, "kol_engagement", KOL_ENGAGEMENT_COMMENTS)
+    refresh_figures(conn, as_of, s)
     row = conn.execute("SELECT count(*) FROM kol_engagement").fetchone()
     return int(row[0]) if row else 0

@@ -66,7 +66,7 @@ def _text(field: str) -> str:
 def _flag(field: str) -> str:
     v = f"n.{field}"
     return f"""CASE json_type({v})
-        WHEN 'BOOLEAN' THEN CAST({v} AS BOOLEAN)
+        WHEN 'BOOLEAN' THEN TRY_CAST({v} AS BOOLEAN)
         WHEN 'VARCHAR' THEN CASE lower({v}->>'$') WHEN 'true' THEN true WHEN 'false' THEN false END
         WHEN 'UBIGINT' THEN CASE {v}->>'$' WHEN '0' THEN false WHEN '1' THEN true END
         WHEN 'BIGINT' THEN CASE {v}->>'$' WHEN '0' THEN false WHEN '1' THEN true END

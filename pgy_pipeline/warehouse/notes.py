@@ -3,11 +3,13 @@
 ``notes`` holds one row per (user_id, note_id), a function of the note's sightings
 (``note_snapshots``), whatever the order fetches are written in:
 
-- descriptive fields (title, flags, brand, date, cover) and ``last_seen_at``,
-  ``last_fetch_id``: from the newest sighting; an older fetch written later (a replay)
-  never overwrites them;
-- each metric: the newest *known* value. A NULL from the API (null, missing, unreadable)
-  never overwrites a known value; ``note_snapshots`` keeps exactly what the API said;
+- every value column, the descriptive ones (title, date, flags, brand, cover) as the
+  metrics: the newest *known* value. A NULL from the API (null, missing, unreadable)
+  never overwrites a known value; ``note_snapshots`` keeps exactly what the API said of
+  the metrics. An older sighting written later (a replay) fills a descriptive value the
+  note lacks but never replaces one (exact unless two older sightings that disagree are
+  written after a newer NULL: descriptive values are not in the snapshots to refold);
+- ``last_seen_at`` and ``last_fetch_id``: from the newest sighting;
 - ``first_seen_at``: the oldest sighting;
 - ``scope``: 'default' when any sighting came from the default listing, else
   'third_platform' (the isThirdPlatform=YES listing, disjoint from the default one).
@@ -28,6 +30,7 @@ from pgy_pipeline.warehouse.gone import FETCH_SCOPE
 _NOTE_VALUES = """user_id, note_id, title, publish_date, is_video, is_advertise, brand_name, img_url,
     read_num, like_num, collect_num, third_read_user_num"""
 METRICS = ("read_num", "like_num", "collect_num", "third_read_user_num")
+DESCRIPTIVE = ("title", "publish_date", "is_video", "is_advertise", "brand_name", "img_url")
 
 _SIGHTINGS = f"""
 (SELECT b.*, f.scope FROM _note_batch b
@@ -35,9 +38,8 @@ _SIGHTINGS = f"""
 
 # One row per note; a batch holding several fetches of a KOL (a replay) folds them first.
 _FOLD = f"""
-SELECT user_id, note_id, fetch_id, fetched_at, title, publish_date, is_video, is_advertise, brand_name,
-       img_url,
-       {", ".join(f"last_value({m} IGNORE NULLS) OVER w AS {m}" for m in METRICS)},
+SELECT user_id, note_id, fetch_id, fetched_at,
+       {", ".join(f"last_value({c} IGNORE NULLS) OVER w AS {c}" for c in (*DESCRIPTIVE, *METRICS))},
        min(fetched_at) OVER w AS first_fetched_at,
        CASE WHEN bool_or(scope = 'default') OVER w THEN 'default' ELSE 'third_platform' END AS scope
 FROM {_SIGHTINGS}
@@ -50,16 +52,16 @@ _ONE_EACH = f"SELECT *, fetched_at AS first_fetched_at FROM {_SIGHTINGS}"
 _SCOPE = "CASE WHEN 'default' IN (notes.scope, b.scope) THEN 'default' ELSE 'third_platform' END"
 
 _NEWER = "b.fetched_at >= notes.last_seen_at"
-_DESCRIPTIVE = ("title", "publish_date", "is_video", "is_advertise", "brand_name", "img_url")
 
 # One UPDATE action whose values depend on the sighting's age (DuckLake's MERGE takes a single
-# UPDATE action): the newest sighting of each note wins; an older fetch replayed later never
-# overwrites newer metrics, and only widens first_seen_at and the scope.
+# UPDATE action): the newest sighting of each note wins and a NULL never overwrites a known
+# value; an older fetch replayed later never overwrites newer metrics, only fills a descriptive
+# value the note lacks, and widens first_seen_at and the scope.
 _MERGE_NOTES = f"""
 MERGE INTO notes USING (SELECT * FROM _notes_in WHERE user_id IN (SELECT user_id FROM _known_users)) AS b
 ON notes.user_id = b.user_id AND notes.note_id = b.note_id
 WHEN MATCHED THEN UPDATE SET
-    {", ".join(f"{c} = CASE WHEN {_NEWER} THEN b.{c} ELSE notes.{c} END" for c in _DESCRIPTIVE)},
+    {", ".join(f"{c} = CASE WHEN {_NEWER} THEN coalesce(b.{c}, notes.{c}) ELSE coalesce(notes.{c}, b.{c}) END" for c in DESCRIPTIVE)},
     {", ".join(f"{m} = CASE WHEN {_NEWER} THEN coalesce(b.{m}, notes.{m}) ELSE notes.{m} END" for m in METRICS)},
     last_seen_at = CASE WHEN {_NEWER} THEN b.fetched_at ELSE notes.last_seen_at END,
     last_fetch_id = CASE WHEN {_NEWER} THEN b.fetch_id ELSE notes.last_fetch_id END,

@@ -50,15 +50,40 @@ def _date(value: str, where: str) -> date:
         raise PricesError(f"{where}: {value!r} is not a YYYY-MM-DD date") from None
 
 
+def _records(text: str) -> tuple[list[str], list[tuple[str, dict[str, str]]]]:
+    """The header of a CSV text, and each record after it as (the lines it spans, its values).
+
+    Lines are counted as a text editor counts them: blank lines count, and a quoted field
+    spanning lines counts each one (csv.DictReader skips blank lines and numbers records, not lines).
+    """
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] | None = None
+    records: list[tuple[str, dict[str, str]]] = []
+    end = 0  # the last line of the previous record
+    for row in reader:
+        start, end = end + 1, reader.line_num
+        if not any(v.strip() for v in row):
+            continue  # a blank line is no record
+        if header is None:
+            header = [h.strip() for h in row]
+            continue
+        lines = f"line {start}" if start == end else f"lines {start}-{end}"
+        records.append((lines, dict(zip(header, row, strict=False))))
+    return header or [], records
+
+
 def parse_prices(text: str, source: str = "kol_prices.csv") -> list[Price]:
     """Every row of a prices CSV, or PricesError naming the first bad line and column."""
-    reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+    try:
+        header, records = _records(text)
+    except csv.Error as exc:
+        raise PricesError(f"{source}: not a readable CSV file ({exc})") from None
+    missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise PricesError(f"{source}: the header lacks {', '.join(missing)} (columns: {', '.join(COLUMNS)})")
     out: list[Price] = []
-    for lineno, row in enumerate(reader, start=2):
-        where = f"{source} line {lineno}"
+    for lines, row in records:
+        where = f"{source} {lines}"
         values = {k: (row.get(k) or "").strip() for k in COLUMNS}
         for col in REQUIRED:
             if not values[col]:

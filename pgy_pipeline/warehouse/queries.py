@@ -8,7 +8,7 @@ has one home and a reader finds each question by its name.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
 import duckdb
@@ -26,6 +26,7 @@ class RunFigures(NamedTuple):
     pages: int
     calls: int
     notes: int
+    calls_billed: int  # what the vendor bills of ``calls`` (codes 0 and 201)
 
 
 def run_figures(conn: duckdb.DuckDBPyConnection, run_ids: Sequence[str]) -> RunFigures:
@@ -33,12 +34,14 @@ def run_figures(conn: duckdb.DuckDBPyConnection, run_ids: Sequence[str]) -> RunF
     row = conn.execute(
         """
         SELECT count(*) FILTER (WHERE status = 'complete'), count(*) FILTER (WHERE status <> 'complete'),
-               coalesce(sum(pages), 0), coalesce(sum(calls), 0), coalesce(sum(notes_returned), 0)
+               coalesce(sum(pages), 0), coalesce(sum(calls), 0), coalesce(sum(notes_returned), 0),
+               (SELECT count(*) FILTER (WHERE billed) FROM api_calls
+                WHERE run_id IN (SELECT unnest($ids::VARCHAR[])))
         FROM fetches WHERE run_id IN (SELECT unnest($ids::VARCHAR[]))
         """,
         {"ids": list(run_ids)},
     ).fetchone()
-    return RunFigures(*(int(v) for v in row)) if row else RunFigures(0, 0, 0, 0, 0)
+    return RunFigures(*(int(v) for v in row)) if row else RunFigures(0, 0, 0, 0, 0, 0)
 
 
 def warehouse_totals(conn: duckdb.DuckDBPyConnection) -> tuple[int, int]:
@@ -243,3 +246,49 @@ def kols_complete_within(conn: duckdb.DuckDBPyConnection, window: timedelta) -> 
         {"window": window},
     ).fetchall()
     return {r[0] for r in rows}
+
+
+# -- the buyer's questions ---------------------------------------------------------------------------
+
+
+def brand_kols(conn: duckdb.DuckDBPyConnection, brand: str, since: date) -> pd.DataFrame:
+    """KOLs with live cooperation notes of ``brand`` (case and outer spaces ignored) published on or
+    after ``since``: how many, when, and how they did against the KOL's organic notes."""
+    return conn.execute(
+        """
+        WITH organic AS (
+            SELECT user_id, median(read_num) AS organic_reads_median
+            FROM note_engagement WHERE NOT is_cooperation GROUP BY user_id
+        )
+        SELECT e.user_id, k.label, k.category, any_value(n.brand_name) AS brand, count(*) AS notes,
+               min(e.publish_date) AS first_date, max(e.publish_date) AS last_date,
+               median(e.read_num) AS reads_median, any_value(o.organic_reads_median) AS organic_reads_median,
+               round(median(e.read_num) / nullif(any_value(o.organic_reads_median), 0), 2) AS reads_vs_organic
+        FROM note_engagement e
+        JOIN notes n USING (user_id, note_id)
+        LEFT JOIN kols k USING (user_id)
+        LEFT JOIN organic o USING (user_id)
+        WHERE e.is_cooperation AND lower(trim(n.brand_name)) = lower(trim($brand)) AND e.publish_date >= $since
+        GROUP BY e.user_id, k.label, k.category
+        ORDER BY last_date DESC, e.user_id
+        """,
+        {"brand": brand, "since": since},
+    ).df()
+
+
+def rising_notes_preview(conn: duckdb.DuckDBPyConnection, limit: int = 20) -> pd.DataFrame:
+    return conn.execute(
+        """
+        SELECT coalesce(label, user_id) AS kol, note_id, publish_date, day, read_num,
+               kol_reads_median_at_day, round(reads_beats_share, 2) AS beats_share
+        FROM rising_notes ORDER BY reads_beats_share DESC, read_num DESC LIMIT $limit
+        """,
+        {"limit": limit},
+    ).df()
+
+
+def flags_preview(conn: duckdb.DuckDBPyConnection, limit: int = 20) -> pd.DataFrame:
+    return conn.execute(
+        "SELECT coalesce(label, user_id) AS kol, flag, reason FROM kol_flags ORDER BY user_id, flag LIMIT $limit",
+        {"limit": limit},
+    ).df()

@@ -1,5 +1,11 @@
 """Small cross-process pipeline state: the daily call budget, quota stops, retries.
 
+The budget counts what the vendor bills (codes 0 and 201, justoneapi.is_billed). A call's code is
+unknown until it answers, so each call *reserves* one billed call before it is made, and the
+reservation is released when the answer was not billed (``settle``): the cap holds across threads
+and processes whatever the calls in flight answer. Unbilled calls are counted apart, against a
+limit of their own (a guard against retrying a failing API for ever).
+
 Why SQLite and not DuckDB: the budget is checked before every billed call by every
 worker thread of every concurrent run, so it needs a tiny atomic read-modify-write that
 many processes can share. SQLite does that with one ``UPDATE ... WHERE`` in a
@@ -28,7 +34,11 @@ from pgy_pipeline.warehouse.transaction import PgCursor, pg_transaction, sqlite_
 QUOTA_TZ = PIPELINE_TZ
 
 _SCHEMA = """
+-- Billed calls per China day, reservations of the calls in flight included.
 CREATE TABLE IF NOT EXISTS spend (day TEXT PRIMARY KEY, calls INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS unbilled (day TEXT PRIMARY KEY, calls INTEGER NOT NULL);
+-- KOLs whose whole listing answered code 201 (no content), and since when.
+CREATE TABLE IF NOT EXISTS no_content (user_id TEXT PRIMARY KEY, since TEXT NOT NULL, run_id TEXT);
 CREATE TABLE IF NOT EXISTS stops (kind TEXT PRIMARY KEY, until TEXT NOT NULL, reason TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS kol_failures (
     user_id TEXT PRIMARY KEY,
@@ -46,6 +56,9 @@ CREATE TABLE IF NOT EXISTS kol_failures (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS one_off (user_id TEXT PRIMARY KEY, since TEXT NOT NULL);
+-- Failure episodes per KOL: counted up when a failure starts one, never reset (kol_failures
+-- rows are deleted when a KOL recovers), so an episode number names one episode for ever.
+CREATE TABLE IF NOT EXISTS kol_episodes (user_id TEXT PRIMARY KEY, episodes INTEGER NOT NULL);
 """
 
 
@@ -84,6 +97,9 @@ class KolFailure:
     gave_up: bool
     last_run_id: str | None
     filters: str | None  # JSON of the fetch's filters, so the retry asks for the same thing
+    # Which failure episode of this KOL (1, 2, ...; 0 for one begun before episodes were counted):
+    # a KOL that recovers and fails again starts a new one, and its attempts count from 1 again.
+    episode: int = 0
 
 
 # The advisory lock of the state tables (the alert claims take their own: alerts/dedup.py).
@@ -162,21 +178,64 @@ class PipelineState:
 
     # -- spend ------------------------------------------------------------------------------
 
-    def try_spend(self, budget: int | None, now: datetime | None = None) -> bool:
-        """Count one call against today's budget; False (and nothing counted) when it is spent."""
+    def reserve(
+        self, budget: int | None, unbilled_limit: int | None = None, now: datetime | None = None
+    ) -> str | None:
+        """Reserve one billed call of today's budget before a call: None when granted, else what
+        refuses it ("budget": the billed calls reached ``budget``; "unbilled": today's unbilled calls
+        reached ``unbilled_limit``). Nothing is counted when refused."""
         day = quota_day(now).isoformat()
         with self._tx() as c:
+            if unbilled_limit is not None:
+                row = c.execute("SELECT calls FROM unbilled WHERE day = ?", (day,)).fetchone()
+                if row and row[0] >= unbilled_limit:
+                    return "unbilled"
             c.execute("INSERT INTO spend VALUES (?, 0) ON CONFLICT (day) DO NOTHING", (day,))
             if budget is None:
                 c.execute("UPDATE spend SET calls = calls + 1 WHERE day = ?", (day,))
-                return True
+                return None
             cur = c.execute("UPDATE spend SET calls = calls + 1 WHERE day = ? AND calls < ?", (day, budget))
-            return cur.rowcount == 1
+            return None if cur.rowcount == 1 else "budget"
+
+    def try_spend(self, budget: int | None, now: datetime | None = None) -> bool:
+        """Count one billed call against today's budget; False (and nothing counted) when it is spent."""
+        return self.reserve(budget, None, now) is None
+
+    def settle_unbilled(self, now: datetime | None = None) -> None:
+        """A reserved call answered without being billed: give its reservation back, count it unbilled."""
+        day = quota_day(now).isoformat()
+        with self._tx() as c:
+            c.execute("UPDATE spend SET calls = calls - 1 WHERE day = ? AND calls > 0", (day,))
+            c.execute("INSERT OR IGNORE INTO unbilled VALUES (?, 0)", (day,))
+            c.execute("UPDATE unbilled SET calls = calls + 1 WHERE day = ?", (day,))
 
     def spent(self, now: datetime | None = None) -> int:
+        """Billed calls today (with the reservations of calls in flight)."""
         with self._tx() as c:
             row = c.execute("SELECT calls FROM spend WHERE day = ?", (quota_day(now).isoformat(),)).fetchone()
         return int(row[0]) if row else 0
+
+    def unbilled(self, now: datetime | None = None) -> int:
+        """Calls today the vendor did not bill (301, 302, 500, HTTP errors, timeouts...)."""
+        with self._tx() as c:
+            row = c.execute(
+                "SELECT calls FROM unbilled WHERE day = ?", (quota_day(now).isoformat(),)
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    # -- KOLs without content (code 201) ----------------------------------------------------
+
+    def mark_no_content(self, user_id: str, now: datetime, run_id: str | None) -> None:
+        with self._tx() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO no_content VALUES (?, ?, ?)", (user_id, now.isoformat(), run_id)
+            )
+
+    def no_content(self) -> dict[str, datetime]:
+        """KOLs whose whole listing last answered 201, with when."""
+        with self._tx() as c:
+            rows = c.execute("SELECT user_id, since FROM no_content").fetchall()
+        return {u: datetime.fromisoformat(since) for u, since in rows}
 
     # -- stops (quota exhausted until the reset) --------------------------------------------
 
@@ -232,6 +291,9 @@ class PipelineState:
             ).fetchone()
             attempts = (row[0] if row else 0) + 1
             first = row[1] if row else now.isoformat()
+            c.execute("INSERT OR IGNORE INTO kol_episodes VALUES (?, 0)", (user_id,))
+            if row is None:  # the first failure of a new episode
+                c.execute("UPDATE kol_episodes SET episodes = episodes + 1 WHERE user_id = ?", (user_id,))
             gave_up = (not retryable) or attempts >= max_attempts
             # Exponential cooldown: base, 2x base, 4x base...
             next_at = None if gave_up else now + timedelta(seconds=cooldown_s * 2 ** (attempts - 1))
@@ -257,8 +319,10 @@ class PipelineState:
         return self.failure(user_id)  # type: ignore[return-value]
 
     def clear_failure(self, user_id: str) -> None:
+        """A KOL that was read (or answered 201): forget its failure, and its no-content mark with it."""
         with self._tx() as c:
             c.execute("DELETE FROM kol_failures WHERE user_id = ?", (user_id,))
+            c.execute("DELETE FROM no_content WHERE user_id = ?", (user_id,))
 
     def failure(self, user_id: str) -> KolFailure | None:
         rows = self._failures("WHERE user_id = ?", (user_id,))
@@ -279,7 +343,11 @@ class PipelineState:
 
     def _failures(self, where: str, args: tuple[object, ...]) -> list[KolFailure]:
         with self._tx() as c:
-            rows = c.execute(f"SELECT * FROM kol_failures {where}", args).fetchall()
+            rows = c.execute(
+                "SELECT *, (SELECT episodes FROM kol_episodes e WHERE e.user_id = kol_failures.user_id) "
+                f"FROM kol_failures {where}",
+                args,
+            ).fetchall()
 
         def ts(v: str | None) -> datetime | None:
             return datetime.fromisoformat(v) if v else None
@@ -298,6 +366,7 @@ class PipelineState:
                 gave_up=bool(r[9]),
                 last_run_id=r[10],
                 filters=r[11],
+                episode=r[12] or 0,
             )
             for r in rows
         ]

@@ -34,6 +34,7 @@ CALL_COLUMNS = [
     "latency_ms",
     "run_id",
     "fetch_id",
+    "billed",
 ]
 
 
@@ -66,6 +67,9 @@ class FetchRow:
     error_kind: str | None = None
     failed_pages: str | None = None
     message: str | None = None
+    # Per note field of the contract, over the fetch's pages: notes read, and values sent as null,
+    # missing, or unreadable (JSON; justoneapi.contract.FieldCounts.as_json). The notes check reads it.
+    field_counts: str | None = None
 
 
 FETCH_COLUMNS = [f.name for f in dataclasses.fields(FetchRow)]
@@ -188,20 +192,26 @@ def write_fetches(
     )
 
 
-def sync_kols(conn: duckdb.DuckDBPyConnection, roster: Sequence[tuple[str, str | None]]) -> None:
-    """Mirror the roster into ``kols``: add new ones, update labels, stamp removals."""
+def sync_kols(conn: duckdb.DuckDBPyConnection, roster: Sequence[tuple[str, str | None, str | None]]) -> None:
+    """Mirror the roster into ``kols``: add new ones, update labels and categories, stamp removals."""
     rows = list(roster)
     conn.execute(
         "CREATE OR REPLACE TEMP TABLE _roster AS "
-        "SELECT unnest($ids::VARCHAR[]) AS user_id, unnest($labels::VARCHAR[]) AS label",
-        {"ids": [u for u, _ in rows], "labels": [label for _, label in rows]},
+        "SELECT unnest($ids::VARCHAR[]) AS user_id, unnest($labels::VARCHAR[]) AS label, "
+        "unnest($categories::VARCHAR[]) AS category",
+        {
+            "ids": [u for u, _, _ in rows],
+            "labels": [label for _, label, _ in rows],
+            "categories": [category for _, _, category in rows],
+        },
     )
     try:
         conn.execute(
             """
             MERGE INTO kols USING _roster AS r ON kols.user_id = r.user_id
-            WHEN MATCHED THEN UPDATE SET label = r.label, removed_at = NULL
-            WHEN NOT MATCHED THEN INSERT (user_id, label, added_at) VALUES (r.user_id, r.label, now())
+            WHEN MATCHED THEN UPDATE SET label = r.label, category = r.category, removed_at = NULL
+            WHEN NOT MATCHED THEN INSERT (user_id, label, category, added_at)
+                VALUES (r.user_id, r.label, r.category, now())
             """  # a MERGE on the key: DuckLake has no primary keys (lake_schema.py)
         )
         conn.execute(

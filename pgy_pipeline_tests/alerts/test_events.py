@@ -4,20 +4,27 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pgy_pipeline.alerts import AlertKind, parse_kol_tag, run_failure_alerts, stop_key, stop_kind
+from pgy_pipeline.alerts import AlertKind, run_failure_alerts, stop_alert_kind, stop_key
+from pgy_pipeline.defs import kol_tags
+from pgy_pipeline.defs.kol_tags import FailedKol
 
 UNTIL = datetime(2026, 3, 9, 16, 0, tzinfo=UTC)
 NOW = datetime(2026, 3, 9, 10, 0, tzinfo=UTC)
 
 
-def test_stop_kind_from_code_or_summary() -> None:
-    assert stop_kind(303) is AlertKind.QUOTA_STOP
-    assert stop_kind(601) is AlertKind.BALANCE_STOP
-    assert stop_kind(100) is AlertKind.TOKEN_STOP
-    assert stop_kind(None, "call budget exhausted") is AlertKind.BUDGET_STOP
-    # What a run refused by an active stop carries (PipelineState's reason).
-    assert stop_kind(None, "daily quota exceeded (code 303)") is AlertKind.QUOTA_STOP
-    assert stop_kind(301, "transient failure") is None
+def _tags(
+    *entries: tuple[str, int | None, str], limit: int | None = kol_tags.MAX_TAG_CHARS
+) -> kol_tags.RunKols:
+    """A run's failed KOLs as the alert sensor reads them: through the run's tags."""
+    return kol_tags.decode(kol_tags.encode([FailedKol(*e) for e in entries], limit))
+
+
+def test_stop_alert_kind_by_the_stop_recorded() -> None:
+    assert stop_alert_kind("quota") is AlertKind.QUOTA_STOP
+    assert stop_alert_kind("balance") is AlertKind.BALANCE_STOP
+    assert stop_alert_kind("token") is AlertKind.TOKEN_STOP
+    assert stop_alert_kind("budget") is AlertKind.BUDGET_STOP
+    assert stop_alert_kind("other") is None and stop_alert_kind(None) is None
 
 
 def test_stop_keys() -> None:
@@ -30,18 +37,12 @@ def test_stop_keys() -> None:
     )
 
 
-def test_parse_kol_tag() -> None:
-    assert parse_kol_tag("u1:301, u2:stop,,u3") == [("u1", "301"), ("u2", "stop"), ("u3", "")]
-    assert parse_kol_tag(None) == []
-
-
 def test_a_run_stopped_by_quota_gets_the_stop_alert_only() -> None:
     alerts = run_failure_alerts(
         "r1",
         "refresh_job",
         "All API calls stopped: daily quota exceeded (code 303)",
-        "u1:303,u2:303,u3:stop",
-        "",
+        _tags(("u1", 303, "stop-quota"), ("u2", 303, "stop-quota"), ("u3", None, "stop-quota")),
         labels={"u1": "Alice"},
         quota_until=UNTIL,
         now=NOW,
@@ -54,9 +55,8 @@ def test_a_run_stopped_by_quota_gets_the_stop_alert_only() -> None:
 
 
 def test_a_run_with_stops_and_other_failures_gets_both() -> None:
-    alerts = run_failure_alerts(
-        "r2", "refresh_job", "3 of 5 KOL(s) failed", "u1:301,u2:400,u3:stop", "u1", now=NOW
-    )
+    kols = _tags(("u1", 301, "retry"), ("u2", 400, "rejected"), ("u3", None, "stop-budget"))
+    alerts = run_failure_alerts("r2", "refresh_job", "3 of 5 KOL(s) failed", kols, now=NOW)
     assert [a.kind for a in alerts] == [AlertKind.BUDGET_STOP, AlertKind.RUN_FAILED]
     failed = alerts[1]
     assert failed.dedup_key == "run_failed:r2"
@@ -65,7 +65,7 @@ def test_a_run_with_stops_and_other_failures_gets_both() -> None:
 
 
 def test_a_run_without_kol_tags_still_gets_a_message() -> None:
-    (alert,) = run_failure_alerts("r3", "engagement_job", "DuckDB is locked", None, None)
+    (alert,) = run_failure_alerts("r3", "engagement_job", "DuckDB is locked", kol_tags.decode({}))
     assert alert.kind is AlertKind.RUN_FAILED
     assert alert.title == "pgy: engagement_job run failed"
     assert alert.lines[0] == "DuckDB is locked"
@@ -79,7 +79,9 @@ def test_a_failure_message_with_a_token_is_redacted() -> None:
 
 
 def test_a_retry_run_failing_retryably_again_stays_quiet() -> None:
-    assert run_failure_alerts("r5", "refresh_job", "1 of 1 failed", "u1:301", "u1", retry_run=True) == []
+    again = _tags(("u1", 301, "retry"))
+    assert run_failure_alerts("r5", "refresh_job", "1 of 1 failed", again, retry_run=True) == []
     # ... but not when the retry met something new.
-    (alert,) = run_failure_alerts("r6", "refresh_job", "1 of 1 failed", "u1:400", "", retry_run=True)
+    new = _tags(("u1", 400, "rejected"))
+    (alert,) = run_failure_alerts("r6", "refresh_job", "1 of 1 failed", new, retry_run=True)
     assert alert.kind is AlertKind.RUN_FAILED

@@ -37,7 +37,7 @@ class Outcome:
     user_id: str
     status: str = "stopped"
     error_code: int | None = None
-    summary: str | None = "insufficient balance"
+    stop_kind: str | None = "balance"
     message: str | None = "insufficient balance (code 601) -> top up the balance"
 
 

@@ -1,5 +1,6 @@
 """The run-failure sensor, evaluated on real failed runs: one POST per run, one per stop."""
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -7,7 +8,9 @@ import dagster as dg
 import pytest
 
 from pgy_pipeline.alerts import AlertConfigError
+from pgy_pipeline.defs import kol_tags
 from pgy_pipeline.defs.alerts import ALERT_SENSOR_NAME, alert_given_up, pgy_alert_on_run_failure
+from pgy_pipeline.defs.kol_tags import FailedKol
 from pgy_pipeline.defs.resources import PgyResource
 from pgy_pipeline.warehouse.state import PipelineState
 
@@ -17,9 +20,8 @@ from .conftest import HOOK_SECRET, Receiver
 @dg.op
 def fetch_kols(context: dg.OpExecutionContext) -> None:
     # What kol_notes does when KOLs fail: tag the run, then raise a Failure written for people.
-    context.instance.add_run_tags(
-        context.run_id, {"pgy/failed_kols": "u1:301,u2:400", "pgy/retryable_kols": "u1"}
-    )
+    failed = [FailedKol("u1", 301, "retry"), FailedKol("u2", 400, "rejected")]
+    context.instance.add_run_tags(context.run_id, kol_tags.encode(failed))
     raise dg.Failure(description="2 of 3 KOL(s) failed: 1 retryable (301 x1); 1 rejected (400 x1).")
 
 
@@ -145,12 +147,8 @@ def test_alert_stops_sends_one_message_per_stop(webhook: Receiver, data_dir: Pat
     from pgy_pipeline.refresh import KolOutcome
 
     outcomes = [
-        KolOutcome(
-            "k1", "stopped", error_kind="stop", summary="call budget exhausted", message="budget spent"
-        ),
-        KolOutcome(
-            "k2", "stopped", error_kind="stop", summary="call budget exhausted", message="budget spent"
-        ),
+        KolOutcome("k1", "stopped", error_kind="stop", stop_kind="budget", message="budget spent"),
+        KolOutcome("k2", "stopped", error_kind="stop", stop_kind="budget", message="budget spent"),
         KolOutcome("k3", "ok"),
     ]
     pgy = PgyResource(data_dir=str(data_dir))
@@ -160,3 +158,68 @@ def test_alert_stops_sends_one_message_per_stop(webhook: Receiver, data_dir: Pat
     (body,) = webhook.posts
     assert body["content"]["text"].startswith("pgy: daily call budget spent")
     assert "KOLs not refreshed (2): k1, k2" in body["content"]["text"]
+
+
+def _posted(webhook: Receiver) -> list[str]:
+    return [body["content"]["text"] for body in webhook.posts]
+
+
+def test_a_run_with_more_failed_kols_than_its_tags_hold_is_told_right(
+    webhook: Receiver, make_env: Any
+) -> None:
+    # 150 KOLs failing with 301 (retried), then 30 the API refuses (600): about 140 entries fit a tag.
+    flaky = [f"5f{i:022x}" for i in range(150)]
+    denied = [f"6a{i:022x}" for i in range(30)]
+    env = make_env(
+        fixed_counts=dict.fromkeys(flaky + denied, 3),
+        user_codes=dict.fromkeys(flaky, 301),
+        forbidden_users=set(denied),
+        api={"max_attempts": 1},
+        instance="ephemeral",
+    )
+    (run,) = env.refresh(flaky + denied)
+    assert not run.success
+    kols = kol_tags.decode(run.tags)
+    assert 0 < len(kols.failed) < 180 and kols.failed_count == 180
+    truth = {**dict.fromkeys(flaky, 301), **dict.fromkeys(denied, 600)}
+    assert all(truth[f.user_id] == f.code for f in kols.failed)  # whole entries: no KOL or code cut
+    assert set(kols.retryable) <= set(flaky) and kols.retryable_count == 150
+    tick = _evaluate(env.instance, run.run_id, env.data_dir)
+    assert "sent" in (tick.skip_message or "")
+    (text,) = _posted(webhook)
+    assert "(180 KOL(s))" in text.splitlines()[0]
+    assert "Failed KOLs (180): 5f0000000000000000000000 [301]" in text
+    assert "check the user ids or permissions of the 30 KOL(s) not retried" in text
+    assert "the 150 retryable ones are re-run by the retry sensor" in text
+    # Every KOL is in the step failure's metadata, whatever the tags had room for.
+    failure = next(
+        e for e in env.instance.all_logs(run.run_id) if e.dagster_event and e.dagster_event.is_step_failure
+    )
+    meta = failure.dagster_event.step_failure_data.user_failure_data.metadata["failed_kols_all"].value
+    assert kol_tags.decode({"pgy/failed_kols": meta}).failed_count == 180 and "more" not in meta
+
+
+def test_the_stop_a_run_met_is_told_whatever_stop_is_active_when_the_sensor_runs(
+    webhook: Receiver, make_env: Any
+) -> None:
+    env = make_env(
+        fixed_counts={"k1": 30, "k2": 30}, daily_quota=2, pgy={"kol_workers": 1}, instance="ephemeral"
+    )
+    env.add_kols(["k1", "k2"])
+    env.refresh(["k1", "k2"])  # meets 303: a quota stop until the reset
+    (refused,) = env.refresh(["k1"])  # refused before any call by the active quota stop
+    assert kol_tags.decode(refused.tags).stop_counts == {"quota": 1}
+    PipelineState(env.data_dir).clear_stop("quota")  # `pgy status --clear-stop` before the sensor runs
+    sent = len(webhook.posts)  # the step announced the stop it met
+    _evaluate(env.instance, refused.run_id, env.data_dir)
+    (text,) = _posted(webhook)[sent:]
+    assert text.startswith("pgy: Just One API daily quota exhausted (303)"), text
+
+    budget = make_env(fixed_counts={"k3": 30}, pgy={"daily_call_budget": 1}, instance="ephemeral")
+    (spent,) = budget.refresh(["k3"])
+    assert kol_tags.decode(spent.tags).stop_counts == {"budget": 1}
+    # A quota stop is active when the sensor runs; the run met our own budget.
+    PipelineState(budget.data_dir).set_stop("quota", datetime.now(UTC) + timedelta(hours=1), "quota")
+    tick = _evaluate(budget.instance, spent.run_id, budget.data_dir)
+    # The budget stop's alert (the step sent it as the run met it), not a quota stop's.
+    assert "budget_stop:" in (tick.skip_message or "") and "quota_stop" not in (tick.skip_message or "")

@@ -42,7 +42,9 @@ def test_status_and_retry_say_what_is_waiting(make_env, monkeypatch, tmp_path):
     monkeypatch.setenv("PGY_DATA_DIR", str(env.data_dir))
     status = CliRunner().invoke(main, ["status"])
     assert status.exit_code == 0
-    assert "API calls today (Asia/Shanghai): 4" in status.output
+    # Four 301s: calls the vendor does not bill, so the spend is 0.
+    assert "API calls today (Asia/Shanghai): 0 billed" in status.output
+    assert "and 4 not billed" in status.output
     assert "kol_a: 1 failed attempt(s), retry code 301; next retry" in status.output
     assert "no quota stop" in status.output
 
@@ -64,6 +66,13 @@ def test_kols_add_list_remove_keep_the_roster_file(tmp_path, monkeypatch):
     assert run(main, ["kols", "add", "kol_x", "--label", "小红"]).exit_code == 0
     assert run(main, ["kols", "add", "kol_x"]).exit_code == 1  # already there
     assert run(main, ["kols", "list"]).output == "kol_x\t小红\n"
+    assert run(main, ["kols", "add", "kol_y", "--category", "美食"]).exit_code == 0
+    assert run(main, ["kols", "add", "kol_z", "--category", "bad\x07"]).exit_code == 2
+    assert run(main, ["kols", "list"]).output == "kol_x\t小红\nkol_y\t\t美食\n"
+    assert (tmp_path / "kols.csv").read_text(
+        encoding="utf-8"
+    ) == "user_id,label,category\nkol_x,小红,\nkol_y,,美食\n"
+    assert run(main, ["kols", "remove", "kol_y"]).exit_code == 0
     removed = run(main, ["kols", "remove", "kol_x"])
     assert removed.exit_code == 0 and "history are kept" in removed.output
     assert run(main, ["kols", "list"]).output == ""

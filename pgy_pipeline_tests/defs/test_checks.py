@@ -18,6 +18,7 @@ CHECK_NAMES = (
     "notes_match_reported_total",
     "roster_refreshed_within_window",
     "gone_marks_not_contradicted",
+    "notes_fields_readable",
 )
 
 

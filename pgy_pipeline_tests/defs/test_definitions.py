@@ -13,6 +13,7 @@ import duckdb
 import pytest
 
 from pgy_pipeline.defs.checks import (
+    notes_fields_readable,
     notes_match_reported_total,
     notes_metrics_non_negative,
     notes_unique_per_kol,
@@ -24,6 +25,7 @@ from pgy_pipeline.defs.sensors import kol_roster_sensor
 from pgy_pipeline.roster import load_roster
 from pgy_pipeline.warehouse import Warehouse
 from pgy_pipeline.warehouse.migrations import migrate
+from pgy_pipeline.warehouse.state import PipelineState
 from pgy_pipeline_tests.support import tick_schedule
 
 REPO = Path(__file__).resolve().parents[2]
@@ -133,6 +135,24 @@ def test_schedule_refreshes_every_roster_kol_in_one_run(make_env):
     assert req.run_key and "2026-11-26" in req.run_key
 
 
+def test_a_schedule_tick_during_a_one_off_refresh_leaves_that_kol_out(make_env):
+    env = make_env()
+    env.add_kols(["k1", "k2"])
+    # `pgy refresh kol_z` of a KOL off the roster: its partition exists while its run lasts ...
+    PipelineState(env.data_dir).mark_one_off(["kol_z"])
+    env.add_kols(["kol_z"])
+    # ... and the roster sensor appends a new roster KOL after it meanwhile.
+    env.add_kols(["k3"])
+    data = tick_schedule(build_daily_refresh_schedule(), env)
+    ranges = [
+        (r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
+        for r in data.run_requests
+    ]
+    assert ranges == [("k1", "k2"), ("k3", "k3")]
+    assert len({r.run_key for r in data.run_requests}) == 2
+    assert all("kol_z" not in r.tags["pgy/kols"] for r in data.run_requests)
+
+
 def test_a_configured_schedule_keeps_its_cron_and_timezone():
     s = build_daily_refresh_schedule("30 2 * * *", "UTC")
     assert s.cron_schedule == "30 2 * * *" and s.execution_timezone == "UTC"
@@ -155,6 +175,19 @@ def test_checks_pass_on_good_data_and_fail_on_bad(make_env):
     assert not bad.passed and bad.metadata["negative_rows"].value == 1
     off = _check(notes_match_reported_total, env.pgy)
     assert not off.passed and off.metadata["kols_off"].value == 1
+
+
+def test_a_slow_rise_of_nulls_below_drift_warns_against_the_kols_own_history(make_env):
+    env = make_env(fixed_counts={"kol_a": 40, "kol_b": 24})
+    env.refresh(["kol_a", "kol_b"])
+    assert _check(notes_fields_readable, env.pgy).passed
+    # The vendor starts leaving collects and third-party reads null on ~40% of notes: fewer than the
+    # half of a page that would be drift, so the fetch is written, and the check says so.
+    env.sim.update(null_metric_share=0.8)
+    assert env.refresh(["kol_a", "kol_b"])[0].success
+    result = _check(notes_fields_readable, env.pgy)
+    assert not result.passed and result.severity == dg.AssetCheckSeverity.WARN
+    assert set(result.metadata["fields_risen"].value.split(", ")) == {"collectNum", "thirdReadUserNum"}
 
 
 def test_uniqueness_check_fails_on_a_table_without_its_key(tmp_path):
@@ -186,3 +219,20 @@ def test_each_kols_notes_materialisation_says_what_its_write_did(make_env):
     assert md["notes"] == md["notes_new"] == 20
     assert md["marked_gone"] == md["notes_revived"] == md["null_metrics"] == md["dates_unreadable"] == 0
     assert md["complete"] is True and md["fetch_kind"] == "full"
+
+
+def test_roster_categories_survive_the_sensor_rewriting_the_file_and_reach_the_warehouse(make_env):
+    env = make_env(fixed_counts={"kol_a": 3, "kol_b": 3})
+    roster = env.data_dir / "kols.csv"
+    roster.write_text("user_id,label,category\nkol_a,A,美食\nkol_b,,beauty\n", encoding="utf-8")
+    env.add_kols(["kol_a", "kol_b"])
+    env.instance.add_dynamic_partitions(KOLS_PARTITIONS_NAME, ["kol_ui"])
+    _rostertick_schedule(env.instance, env.pgy, json.dumps(["kol_a", "kol_b"]))
+    assert (
+        roster.read_text(encoding="utf-8")
+        == "user_id,label,category\nkol_a,A,美食\nkol_b,,beauty\nkol_ui,,\n"
+    )
+    assert all(r.success for r in env.refresh(["kol_a", "kol_b"]))
+    with env.db() as conn:
+        rows = conn.execute("SELECT user_id, label, category FROM kols ORDER BY user_id").fetchall()
+    assert rows == [("kol_a", "A", "美食"), ("kol_b", None, "beauty"), ("kol_ui", None, None)]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import dagster as dg
 
 from pgy_pipeline.defs.sensors import kol_retry_sensor
@@ -53,9 +56,9 @@ def test_retry_sensor_relaunches_the_301_kol_until_it_succeeds(make_env):
     requests = result.run_requests or []
     # Exactly the retryable KOL: not the one denied (600), not the one that succeeded.
     assert [r.partition_key for r in requests] == ["flaky_kol"]
-    assert requests[0].run_key == "retry:flaky_kol:1"
+    assert requests[0].run_key == "retry:flaky_kol:1:1"  # (KOL, failure episode, attempt)
     again = _retry_tick(env)
-    assert [r.run_key for r in again.run_requests] == ["retry:flaky_kol:1"]  # same key: Dagster dedups
+    assert [r.run_key for r in again.run_requests] == ["retry:flaky_kol:1:1"]  # same key: Dagster dedups
 
     env.sim.update(user_codes={})  # the API recovers
     job = env.defs.resolve_job_def("refresh_kols")
@@ -80,7 +83,7 @@ def test_retry_sensor_gives_up_after_max_attempts_with_a_visible_reason(make_env
     )
     env.refresh(["flaky_kol"])
     first = _retry_tick(env)
-    assert [r.run_key for r in first.run_requests] == ["retry:flaky_kol:1"]
+    assert [r.run_key for r in first.run_requests] == ["retry:flaky_kol:1:1"]
     env.refresh(["flaky_kol"])  # the retry fails too: second attempt, the maximum
     gave_up = _retry_tick(env)
     assert isinstance(gave_up, dg.SkipReason)
@@ -207,3 +210,46 @@ def test_a_run_that_fails_before_any_kol_leaves_all_its_partitions_failed(make_e
     assert not runs[0].success and env.sim.counters().calls_total == 0
     mat, failed = env.partition_status("notes")
     assert mat == set() and failed == {"ok_kol", "flaky_kol"}
+
+
+def test_a_storm_of_301s_does_not_eat_the_budget_of_billed_calls(make_env):
+    counts = {"flaky_kol": 9, "ok_a": 8, "ok_b": 8, "ok_c": 8}
+    env = make_env(fixed_counts=counts, user_codes={"flaky_kol": 301}, pgy={"daily_call_budget": 4})
+    runs = env.refresh(list(counts))
+    assert not runs[0].success and "call budget" not in (runs[0].failure or "")
+    assert runs[0].tags["pgy/failed_kols"] == "flaky_kol:301:retry"  # the budget stopped nobody
+    state = PipelineState(env.data_dir)
+    assert (state.spent(), state.unbilled()) == (3, 4)  # three pages bought, four 301s free
+    with env.db() as conn:
+        spend = conn.execute("SELECT calls_billed, calls_unbilled, calls FROM api_spend_daily").fetchall()
+    assert spend == [(3, 4, 7)]
+
+
+def test_unbilled_calls_stop_every_call_at_their_own_limit(make_env):
+    ids = [f"k{i}" for i in range(6)]
+    env = make_env(fixed_counts=dict.fromkeys(ids, 9), p_301=1.0, pgy={"daily_unbilled_call_limit": 10})
+    runs = env.refresh(ids)
+    assert not runs[0].success and "unbilled call limit reached" in (runs[0].failure or "")
+    # Within the calls in flight (4 KOL workers) of the limit; nothing billed.
+    assert 10 <= env.sim.counters().calls_total <= 10 + 4
+    assert PipelineState(env.data_dir).spent() == 0
+
+
+def test_a_publish_failure_fails_no_kol_and_the_run_says_the_snapshot_lags(make_env):
+    env = make_env(fixed_counts={"k1": 9, "k2": 12})
+    # A directory where each publish writes its temporary copy: every publish fails.
+    blocker = env.data_dir / f".pgy.duckdb.{os.getpid()}.tmp"
+    blocker.mkdir()
+    (blocker / "in-the-way").write_text("", encoding="utf-8")
+    (run,) = env.refresh(["k1", "k2"])
+    assert not run.success
+    assert run.failure.startswith("2 KOL(s) stored, but "), run.failure
+    assert "pgy.duckdb was not published (IsADirectoryError" in run.failure
+    assert "pgy/failed_kols" not in run.tags
+    mat, failed = env.partition_status("notes")
+    assert mat == {"k1", "k2"} and failed == set()
+    assert PipelineState(env.data_dir).failures() == []
+    shutil.rmtree(blocker)
+    env.refresh(["k1"])  # the next run's publish carries both
+    with env.db() as conn:
+        assert stored_frame(conn, "k2") == expected_frame(env.sim, "k2")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dagster as dg
 import pandas as pd
+import pytest
 
 from pgy_pipeline.warehouse.raw import RawStore
 from pgy_pipeline_tests.support import expected_frame, stored_frame
@@ -128,6 +130,22 @@ def test_engagement_tables_match_a_pandas_computation(make_env):
     coop = truth["isAdvertise"] | truth["brandName"].notna()
     assert kol["coop_notes"] == coop.sum() and kol["organic_notes"] == (~coop).sum()
     assert len(per_note) == 40 and per_note["like_collect"].sum() == lc.sum()
+    both = truth["likeNum"].notna() & truth["collectNum"].notna()
+    assert kol["collect_like_ratio"] == pytest.approx(
+        truth["collectNum"][both].sum() / truth["likeNum"][both].sum()
+    )
+    organic = truth[~coop]
+    assert kol["organic_viral_low_rate"] == pytest.approx((organic["likeNum"] >= 100).mean())
+    # The run's metadata lists the notes taking off and the flags, as the warehouse holds them.
+    event = env.instance.get_latest_materialization_event(dg.AssetKey("kol_engagement"))
+    assert event is not None and event.asset_materialization is not None
+    meta = event.asset_materialization.metadata
+    with env.db() as conn:
+        counts = conn.execute(
+            "SELECT (SELECT count(*) FROM rising_notes), (SELECT count(*) FROM kol_flags)"
+        ).fetchone()
+    assert (meta["rising_notes_count"].value, meta["flags_count"].value) == counts
+    assert "rising_notes" in meta and "flags" in meta
 
 
 def test_every_table_and_column_has_a_comment(make_env):
@@ -149,8 +167,15 @@ def test_every_table_and_column_has_a_comment(make_env):
         "fetches",
         "api_calls",
         "kols",
+        "kol_costs",
+        "kol_percentiles",
+        "note_lifecycle",
+        "kol_lifecycle",
+        "kol_flags",
     } <= names
     assert {v for v, _ in views} == {
+        "kol_brands",
+        "rising_notes",
         "note_engagement",
         "kol_leaderboard",
         "kol_organic_vs_cooperation",

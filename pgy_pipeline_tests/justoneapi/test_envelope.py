@@ -18,6 +18,7 @@ from pgy_pipeline.justoneapi import (
     InvalidParameters,
     InvalidToken,
     MalformedResponse,
+    NoContent,
     NotesQuery,
     PermissionDenied,
     QuotaExceeded,
@@ -49,7 +50,7 @@ def test_success_parses_the_vendor_sample() -> None:
     assert (note.is_video, note.is_advertise, note.brand_name) == (True, False, None)
     assert (note.read_num, note.like_num, note.collect_num, note.third_read_user_num) == (1142, 53, 11, 0)
     assert note.extra == {}
-    assert reading.null_metrics == 0 and reading.invalid_values == 0
+    assert reading.counts is not None and reading.counts.null_metrics == reading.counts.invalid_values == 0
 
 
 @pytest.mark.parametrize(
@@ -59,6 +60,7 @@ def test_success_parses_the_vendor_sample() -> None:
         (301, RetryableError, "retry"),
         (302, SlowDownError, "slow_down"),
         (303, QuotaExceeded, "stop"),
+        (201, NoContent, "no_content"),
         (400, InvalidParameters, "rejected"),
         (500, RetryableError, "retry"),
         (600, PermissionDenied, "rejected"),
@@ -79,7 +81,7 @@ def test_every_code_of_the_table(code: int, error_type: type[ApiError], outcome:
 
 
 def test_code_table_covers_facts() -> None:
-    assert set(CODE_TABLE) == {100, 301, 302, 303, 400, 500, 600, 601}
+    assert set(CODE_TABLE) == {100, 201, 301, 302, 303, 400, 500, 600, 601}
 
 
 def test_stop_errors_carry_an_action() -> None:
@@ -97,10 +99,6 @@ def test_stop_errors_carry_an_action() -> None:
         ({"code": True, "data": {"list": []}}, "not an integer"),
         ({"code": 0.0, "data": {"list": []}}, "not an integer"),
         ({"code": None}, "not an integer"),
-        ({"code": 0}, "data.list"),
-        ({"code": 0, "data": None}, "data.list"),
-        ({"code": 0, "data": {"total": 3}}, "data.list"),
-        ({"code": 0, "data": {"list": {"a": 1}}}, "data.list"),
         ({"code": 0, "data": {"list": [{"title": "no id"}]}}, "noteId"),
         ({"code": 0, "data": {"list": [vendor_note(), {"noteId": 7}]}}, "noteId"),
         ({"code": 0, "data": {"list": ["69ad5b0b000000002203ac87"]}}, "not an object"),
@@ -112,6 +110,23 @@ def test_wrong_envelope_shapes_are_rejected_not_retried(body: dict, reason: str)
     assert reading.outcome == "rejected"
     assert isinstance(reading.error, MalformedResponse) and isinstance(reading.error, RequestRejected)
     assert reason in str(reading.error)
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        ({"code": 0}, "data.list missing: data is null"),
+        ({"code": 0, "data": None}, "data.list missing: data is null"),
+        ({"code": 0, "data": {"total": 3}}, "data.list missing: data holds total (e.g. 3)"),
+        ({"code": 0, "data": {"notes": [{}, {}], "total": 2}}, "data holds notes (a list of 2), total"),
+        ({"code": 0, "data": {"list": {"a": 1}}}, "data.list is not a list"),
+    ],
+)
+def test_a_code_0_answer_without_a_data_list_array_is_drift_not_a_rejection(body: dict, detail: str) -> None:
+    # The page is kept (outcome ok) so its body reaches the raw layer; its drift stops the fetch.
+    reading = _classify(200, body)
+    assert reading.outcome == "ok" and reading.error is None and reading.notes == ()
+    assert reading.drift is not None and detail in reading.drift.detail
 
 
 def test_code_decides_over_http_status() -> None:
@@ -193,9 +208,11 @@ def test_metric_coercion_and_counts() -> None:
     )
     assert (c.read_num, c.like_num, c.is_advertise, c.title) == (None, None, True, None)
     assert reading.total == 3
-    assert reading.null_metrics == 2  # a.likeNum null, c.likeNum missing
+    assert (
+        reading.counts is not None and reading.counts.null_metrics == 2
+    )  # a.likeNum null, c.likeNum missing
     # a: 12.5, 1e3; b: "", true, abc, date; c: 7.0 float, title 42
-    assert reading.invalid_values == 8
+    assert reading.counts.invalid_values == 8
 
 
 def test_unknown_fields_are_kept_in_extra() -> None:

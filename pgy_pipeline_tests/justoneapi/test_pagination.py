@@ -17,6 +17,7 @@ from pgy_pipeline.justoneapi import (
     PermissionDenied,
     QuotaExceeded,
     RetryableError,
+    SchemaDrift,
 )
 from pgy_pipeline.simulator import Simulator
 from pgy_pipeline_tests.support import MakeSim
@@ -331,3 +332,24 @@ def test_stop_before_is_refused_for_other_orders(make_sim: MakeSim, client_facto
     with pytest.raises(ValueError, match="stop_before"):
         client.fetch_all(NotesQuery(USER, order_type="MOST_READ"), stop_before=date(2026, 1, 1))
     assert sim.counters().calls_total == 0
+
+
+def test_a_drifted_page_is_stored_then_the_fetch_stops(
+    paged_factory: PagedFactory, client_factory: ClientFactory
+) -> None:
+    def answer(page: int, nth: int) -> dict:
+        notes = [vendor_note(f"{page:02d}{i:022x}", date=1772899200000) for i in range(8)]
+        return envelope(
+            0, notes if page == 2 else [vendor_note(f"{page:02d}{i:022x}") for i in range(8)], total=40
+        )
+
+    server = paged_factory(answer)
+    stored: list[Page] = []
+    client = client_factory(server.base_url, page_workers=1)
+    with pytest.raises(FetchIncomplete) as caught:
+        client.fetch_all(NotesQuery(USER), on_page=stored.append)
+    assert isinstance(caught.value.cause, SchemaDrift) and caught.value.failed_pages == {2: "schema"}
+    assert "date unreadable on 8 of 8 notes" in str(caught.value)
+    # The drifted page reached the raw layer's hook; no page after it was bought.
+    assert [p.page_number for p in stored] == [1, 2] and server.calls == [1, 2]
+    assert [p.page_number for p in caught.value.result.pages] == [1]

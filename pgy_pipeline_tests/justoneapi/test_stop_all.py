@@ -12,7 +12,10 @@ from pgy_pipeline.justoneapi import (
     NotesDetailClient,
     NotesQuery,
     QuotaExceeded,
+    SchemaDrift,
+    SchemaDriftStop,
 )
+from pgy_pipeline.justoneapi.drift import DRIFT_STOP_KOLS
 from pgy_pipeline_tests.support import MakeSim
 
 ClientFactory = Callable[..., NotesDetailClient]
@@ -66,3 +69,17 @@ def test_budget_governor_stops_a_pool(make_sim: MakeSim, client_factory: ClientF
     assert sum(isinstance(o, FetchResult) for o in outcomes) == 10
     assert sim.counters().calls_total == 10
     assert isinstance(client.stopped, BudgetExhausted)
+
+
+def test_schema_drift_stops_a_pool_after_a_few_kols(make_sim: MakeSim, client_factory: ClientFactory) -> None:
+    users = [f"kol_{i:02d}" for i in range(40)]
+    sim = make_sim(fixed_counts=dict.fromkeys(users, 20), rename_fields={"likeNum": "likeCount"})
+    client = client_factory(sim.base_url)
+    outcomes = _run(client, users)
+    assert all(isinstance(o, FetchIncomplete) for o in outcomes)
+    drifted = [o for o in outcomes if isinstance(o, FetchIncomplete) and isinstance(o.cause, SchemaDrift)]
+    # Each drifted KOL bought its page 1 only; after DRIFT_STOP_KOLS of them, the calls in flight.
+    assert DRIFT_STOP_KOLS <= len(drifted) <= DRIFT_STOP_KOLS + WORKERS
+    assert sim.counters().calls_total == len(drifted)
+    assert isinstance(client.stopped, SchemaDriftStop) and client.stopped.drift is not None
+    assert client.stopped.drift.key == "likeNum:missing"

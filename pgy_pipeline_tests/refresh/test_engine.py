@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -92,3 +94,30 @@ def test_a_fetch_is_sealed_only_after_duckdb_has_its_notes(
     assert sim.counters().calls_total == paid  # nothing bought twice
     with Warehouse(tmp_path).connect_snapshot() as conn:
         assert stored_frame(conn, KOLS[0]) == expected_frame(sim, KOLS[0])
+
+
+def _block_publishing(data: Path) -> Path:
+    """A directory where a publish writes its temporary copy: every publish fails, as on a full disk."""
+    blocker = data / f".pgy.duckdb.{os.getpid()}.tmp"
+    blocker.mkdir(parents=True)
+    (blocker / "in-the-way").write_text("", encoding="utf-8")
+    return blocker
+
+
+def test_a_publish_that_fails_after_the_commit_fails_no_kol(sim: Simulator, tmp_path: Path) -> None:
+    Warehouse(tmp_path).ensure()  # readers have a (still empty) snapshot
+    blocker = _block_publishing(tmp_path)
+    refresher = make_refresher(sim, tmp_path)
+    outcomes = refresher.refresh(KOLS)
+    # Committed is stored: no KOL failed, every fetch sealed, nothing queued for a retry.
+    assert [o.status for o in outcomes] == [KolStatus.OK] * 3
+    assert sorted(u for u, _ in RawStore(tmp_path).iter_done_fetches()) == sorted(KOLS)
+    assert PipelineState(tmp_path).failures() == []
+    assert refresher.publish_error is not None and "pgy.duckdb was not published" in refresher.publish_error
+    with Warehouse(tmp_path).connect_snapshot() as conn:
+        assert stored_frame(conn, KOLS[0]) == []  # readers see the previous snapshot meanwhile
+    shutil.rmtree(blocker)
+    Warehouse(tmp_path).publish()  # the next publish carries everything
+    with Warehouse(tmp_path).connect_snapshot() as conn:
+        for user in KOLS:
+            assert stored_frame(conn, user) == expected_frame(sim, user)

@@ -26,6 +26,7 @@ KOLS = {
     "kolD000000000000000000004": "空空如也",
 }
 A, B, C, D = KOLS
+CATEGORIES = {A: "美食", B: "穿搭", C: "美食", D: None}
 TODAY = datetime.now(UTC).date()
 T1 = datetime(2026, 1, 1, 8, tzinfo=UTC)
 T2 = T1 + timedelta(days=1)
@@ -76,9 +77,29 @@ def build_warehouse(path: Path, empty: bool = False, engagement: bool = True) ->
     return path
 
 
+def _lifecycle_snapshots(conn: duckdb.DuckDBPyConnection, user_id: str, notes: list[tuple[Any, ...]]) -> None:
+    """Snapshots 1, 3 and 7 days after each note was published (noon in Asia/Shanghai), growing to
+    the note's final reads: the lifecycle curves. They belong to no recorded fetch (no history)."""
+    rows = []
+    for i, (note_id, reads, *_rest) in enumerate(notes):
+        published = TODAY - timedelta(days=9 * i + 1)
+        for day, share in ((1, 0.3), (3, 0.7), (7, 1.0)):
+            at = datetime(published.year, published.month, published.day, 4, tzinfo=UTC) + timedelta(days=day)
+            rows.append(["lc", user_id, note_id, at, None if reads is None else int(reads * share)])
+    conn.executemany("INSERT INTO note_snapshots VALUES (?, ?, ?, ?, 1, ?, 10, 5, 0, 'default')", rows)
+
+
 def _fill(conn: duckdb.DuckDBPyConnection) -> None:
     for user_id, label in KOLS.items():
-        conn.execute("INSERT INTO kols VALUES (?, ?, ?, NULL)", [user_id, label, T1])
+        conn.execute(
+            "INSERT INTO kols (user_id, label, category, added_at) VALUES (?, ?, ?, ?)",
+            [user_id, label, CATEGORIES[user_id], T1],
+        )
+    # Analysts' prices: A has a current photo price; B, C and D have none.
+    conn.execute(
+        "INSERT INTO kol_prices (user_id, price_type, price, valid_from) VALUES (?, 'photo_note', 2000, ?)",
+        [A, TODAY - timedelta(days=10)],
+    )
     counts = {A: 12, B: 11, C: 3, D: 0}
     for user_id, n in counts.items():
         notes = []
@@ -91,6 +112,8 @@ def _fill(conn: duckdb.DuckDBPyConnection) -> None:
             notes.append(_note(conn, user_id, i, **over))
         if not n:
             continue
+        if user_id == A:
+            _lifecycle_snapshots(conn, user_id, notes)
         fetches = [(f"{user_id}-f1", T1, 0.5), (f"{user_id}-f2", T2, 1.0)] if user_id == A else []
         fetches = fetches or [(f"{user_id}-f2", T2, 1.0)]
         for fetch_id, at, share in fetches:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from pgy_pipeline.report.layout import esc, fmt_date, fmt_num, fmt_pct, kol_name, page_name
+from pgy_pipeline.report.layout import esc, fmt_date, fmt_num, fmt_pct, page_name, safe_url
+from pgy_pipeline.report.render import environment
+
+
+def kol_name(label: str | None, user_id: str) -> str:
+    return str(environment().get_template("macros.html").module.kol_name(label, user_id))  # type: ignore[attr-defined]
 
 
 def test_numbers_keep_a_half_read_median_and_show_unknown_as_a_dash():
@@ -22,7 +27,29 @@ def test_a_kol_id_that_is_no_plain_roster_id_never_becomes_a_path():
 
 def test_labels_are_escaped_and_a_missing_label_says_so():
     assert kol_name('<img src=x onerror="1">', "k1") == (
-        '&lt;img src=x onerror=&quot;1&quot;&gt; <span class="muted">k1</span>'
+        '&lt;img src=x onerror=&#34;1&#34;&gt; <span class="muted">k1</span>'
     )
     assert "(no label)" in kol_name(None, "k1")
     assert esc(None) == ""
+
+
+def test_only_http_and_https_urls_may_reach_an_attribute():
+    for good in ("http://ci.xiaohongshu.com/1040g?imageView2/2/w/540", "HTTPS://example.invalid/a.jpg"):
+        assert safe_url(good) == good
+    hostile = [
+        "javascript:alert(1)",
+        " javascript:alert(1)",
+        "JaVaScRiPt:window.pwned=1",
+        "java\tscript:alert(1)",
+        "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==",
+        "vbscript:msgbox",
+        "//evil.invalid/x.jpg",
+        "x.jpg",
+        'https://example.invalid/a.jpg" onerror="alert(1)',
+        "https://example.invalid/a b.jpg",
+        "http://",
+        "",
+        None,
+        42,
+    ]
+    assert [safe_url(u) for u in hostile] == [None] * len(hostile)

@@ -10,7 +10,18 @@ import pytest
 
 from pgy_pipeline.report import ReportError, write_report
 from pgy_pipeline.report.layout import esc, fmt_num, fmt_pct
-from pgy_pipeline_tests.report.conftest import HOSTILE_BRAND, HOSTILE_TITLE, KOLS, A, B, C, D, build_warehouse
+from pgy_pipeline.report.shortlist import FIGURE_TITLES
+from pgy_pipeline_tests.report.conftest import (
+    CATEGORIES,
+    HOSTILE_BRAND,
+    HOSTILE_TITLE,
+    KOLS,
+    A,
+    B,
+    C,
+    D,
+    build_warehouse,
+)
 
 
 def _html(path: Path) -> str:
@@ -187,7 +198,7 @@ def test_a_thousand_kols_each_get_a_page(tmp_path):
     db = build_warehouse(tmp_path / "big.duckdb", empty=True)
     conn = duckdb.connect(str(db))
     conn.execute(
-        "INSERT INTO kols SELECT printf('kol%04d', i), '达人' || i, now(), NULL FROM range(1000) t(i)"
+        "INSERT INTO kols (user_id, label, added_at) SELECT printf('kol%04d', i), '达人' || i, now() FROM range(1000) t(i)"
     )
     conn.execute(
         "INSERT INTO notes SELECT printf('kol%04d', k), printf('n%04d%04d', k, i), 'title ' || i, "
@@ -199,3 +210,30 @@ def test_a_thousand_kols_each_get_a_page(tmp_path):
     result = write_report(db, tmp_path / "out")
     # How long it takes is measured by `python -m bench.report_bench`, never asserted here.
     assert len(result.kol_pages) == 1000 and result.ranked == 1000
+
+
+def test_the_buyers_figures_are_shown_as_the_tables_hold_them(report, ro):
+    kol = _html(report.kol_pages[A])
+    price_type, per_1k, per_lc = ro.execute(
+        "SELECT price_type, cost_per_1k_reads_90d, cost_per_like_collect_90d FROM kol_costs WHERE user_id = ?",
+        [A],
+    ).fetchone()
+    row = _row(kol, f"<td>{price_type}</td>")
+    assert f"{per_1k:,.2f}" in row and f"{per_lc:,.2f}" in row
+    rows = ro.execute(
+        "SELECT figure, price_type, roster_kols, roster_percentile, category_percentile, category_note FROM kol_percentiles "
+        "WHERE user_id = ?",
+        [A],
+    ).fetchall()
+    assert len(rows) >= 8
+    for figure, ptype, kols, roster, category, note in rows:
+        row = _row(kol, f"<td>{esc(FIGURE_TITLES[figure] + (f' · {ptype}' if ptype else ''))}</td>")
+        assert (fmt_pct(roster) if kols > 1 else "no other KOL has it") in row, figure
+        assert (esc(note) if note else fmt_pct(category)) in row, figure
+    for brand, notes in ro.execute("SELECT brand, notes FROM kol_brands WHERE user_id = ?", [A]).fetchall():
+        assert f">{notes}<" in _row(kol, f"<td>{esc(brand)}</td>")
+    assert "No price for this KOL" in _html(report.kol_pages[B])
+    board = _row(_html(report.index), f'data-user="{A}"')
+    assert f">{CATEGORIES[A]}<" in board and f"{per_1k:,.2f}" in board
+    compare = _row(_html(report.compare), "<th>cost / 1,000 reads (90 days)</th>")
+    assert re.findall(r"<td class=num>([^<]*)</td>", compare) == [f"{per_1k:,.2f}", "–", "–"]  # A, B, C

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -228,3 +229,42 @@ def test_fault_stream_is_reproducible_per_seed(make_sim: MakeSim, session: reque
 
     first, second = codes(make_sim(seed=5, p_301=0.5)), codes(make_sim(seed=5, p_301=0.5))
     assert first == second and {0, 301} == set(first)
+
+
+# -- the vendor changing the shape of its answers (off in every profile) ---------------------
+def test_201_for_chosen_kols(make_sim: MakeSim, session: requests.Session) -> None:
+    sim = make_sim(user_codes={"u8": 201}, fixed_counts={"u8": 8, "u9": 9})
+    empty = body(session, sim, userId="u8")
+    assert (empty["code"], empty["data"], empty["message"]) == (201, None, "No content available")
+    assert code_of(session, sim, userId="u9") == 0
+
+
+def test_a_renamed_field(make_sim: MakeSim, session: requests.Session) -> None:
+    sim = make_sim(fixed_counts={"u8": 8}, rename_fields={"readNum": "readCount"})
+    (first,) = body(session, sim, userId="u8")["data"]["list"][:1]
+    truth = sim.expected_notes("u8")[0]
+    assert "readNum" not in first and first["readCount"] == truth["readNum"]
+    assert list(first) == ["readCount", *FIELDS[1:]]  # same place, new name
+
+
+def test_metrics_nested_in_an_object(make_sim: MakeSim, session: requests.Session) -> None:
+    sim = make_sim(fixed_counts={"u8": 8}, nest_metrics="metrics")
+    first = body(session, sim, userId="u8")["data"]["list"][0]
+    truth = sim.expected_notes("u8")[0]
+    assert first["metrics"] == {m: truth[m] for m in ("readNum", "likeNum", "collectNum")}
+    assert not {"readNum", "likeNum", "collectNum"} & set(first)
+
+
+def test_date_as_epoch_milliseconds(make_sim: MakeSim, session: requests.Session) -> None:
+    sim = make_sim(fixed_counts={"u8": 8}, date_format="epoch_ms")
+    first = body(session, sim, userId="u8")["data"]["list"][0]
+    day = sim.expected_notes("u8")[0]["date"]
+    # Midnight of that day in China (UTC+8), in milliseconds.
+    assert first["date"] == int(datetime.fromisoformat(day + "T00:00:00+08:00").timestamp() * 1000)
+
+
+def test_data_list_renamed_and_total_missing(make_sim: MakeSim, session: requests.Session) -> None:
+    sim = make_sim(fixed_counts={"u8": 8}, list_key="notes", omit_total=True)
+    data = body(session, sim, userId="u8")["data"]
+    assert set(data) == {"notes"} and len(data["notes"]) == 8
+    assert sim.counters().faults["list_renamed"] == sim.counters().faults["no_total"] == 1

@@ -222,3 +222,34 @@ def test_profiles() -> None:
         Simulator("nope")
     with pytest.raises(TypeError):
         Simulator("clean", no_such_field=1)
+
+
+def test_note_content_serves_hostile_text_over_http_and_in_the_truth(
+    make_sim: MakeSim, session: requests.Session
+) -> None:
+    hostile = {"title": "<script>x()</script>", "brand_name": '"><b>', "img_url": "javascript:x()"}
+    sim = make_sim("clean", fixed_counts={"u1": 30, "u2": 5}, note_content={"u1": hostile})
+    served = [n for page in fetch_all(session, sim, userId="u1") for n in page]
+    assert served == sim.expected_notes("u1") and len(served) == 30
+    assert {(n["title"], n["imgUrl"]) for n in served} == {(hostile["title"], hostile["img_url"])}
+    # A brand only where the platform puts one: on cooperation notes.
+    assert {n["brandName"] for n in served if n["isAdvertise"]} == {hostile["brand_name"]}
+    assert {n["brandName"] for n in served if not n["isAdvertise"]} <= {None}
+    assert all(n["title"] != hostile["title"] for n in sim.expected_notes("u2"))
+    with pytest.raises(ValueError, match="may replace title, brand_name, img_url, not readNum"):
+        Profile(note_content={"u1": {"readNum": "1"}})
+
+
+def test_simulated_quotes_are_a_valid_prices_file_and_leave_some_kols_unpriced() -> None:
+    from datetime import date
+
+    from pgy_pipeline.simulator.market import quoted_prices
+    from pgy_pipeline.warehouse.prices import parse_prices
+
+    users = [f"u{i}" for i in range(50)]
+    text = quoted_prices(0, users, date(2026, 12, 1))
+    assert text == quoted_prices(0, users, date(2026, 12, 1))  # deterministic
+    prices = parse_prices(text)
+    priced = {p.user_id for p in prices}
+    assert 25 <= len(priced) < 50 and len(prices) == 2 * len(priced)
+    assert {p.price_type for p in prices} == {"photo_note", "video_note"} and all(p.price > 0 for p in prices)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import duckdb
 import pytest
 
-from pgy_pipeline.justoneapi.models import parse_notes
+from pgy_pipeline.justoneapi.contract import parse_notes
 from pgy_pipeline.warehouse.normalise import stage_notes
 from pgy_pipeline.warehouse.raw import RawPage, RawStore
 
@@ -47,7 +47,8 @@ ODD_NOTES = [
         "isAdvertise": None,
         "date": None,
     },
-    {"noteId": "d" * 24},
+    # flags the readers cannot read: NULL on both sides, never a failed write
+    {"noteId": "d" * 24, "isVideo": "yes", "isAdvertise": 2},
     # the same note again on the same page: first sighting wins
     {"noteId": "a" * 24, "readNum": 999999},
 ]

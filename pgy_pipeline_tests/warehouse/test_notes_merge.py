@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from pgy_pipeline_tests.warehouse.lab import Lab, nid, note
 
 KOL = "kol"
@@ -47,3 +49,37 @@ def test_an_older_sighting_fills_a_metric_the_newer_one_lacked(tmp_path):
     for row in (first, last, middle):  # out of order: the answer is the one of the in-order writes
         lab.write([row])
     assert lab.query(METRICS, nid(1)) == [(200, 99, 5, 0)]
+
+
+DESCRIPTIVE = (
+    "SELECT title, publish_date, is_video, is_advertise, brand_name, img_url FROM notes WHERE note_id = ?"
+)
+KNOWN = {
+    "title": "t",
+    "date": "2026-02-01",
+    "isVideo": True,
+    "isAdvertise": True,
+    "brandName": "B",
+    "imgUrl": "u",
+}
+
+
+def test_no_stored_value_is_overwritten_by_a_null_or_an_unreadable_value(tmp_path):
+    lab = Lab(tmp_path)
+    lab.fetch(KOL, [[note(1, **KNOWN)]])
+    before = lab.query(DESCRIPTIVE, nid(1))
+    lab.fetch(
+        KOL, [[note(1, title=None, date=1772899200000, isVideo="?", isAdvertise=None, brandName=7, imgUrl=5)]]
+    )
+    lab.fetch(KOL, [[{"noteId": nid(1), "readNum": 150}]])  # every other key missing
+    assert lab.query(DESCRIPTIVE, nid(1)) == before
+    assert lab.query(METRICS, nid(1)) == [(150, 10, 5, 0)]
+
+
+def test_an_older_sighting_fills_a_value_a_newer_one_lacked_whatever_the_write_order(tmp_path):
+    lab = Lab(tmp_path)
+    old = lab.fetch(KOL, [[note(1, **KNOWN)]], write=False)
+    new = lab.fetch(KOL, [[note(1, title=None, date="soon", imgUrl=None)]], write=False)
+    lab.write([new])
+    lab.write([old])  # a replay of a fetch that failed to write at the time
+    assert lab.query(DESCRIPTIVE, nid(1))[0][:2] == ("t", date(2026, 2, 1))

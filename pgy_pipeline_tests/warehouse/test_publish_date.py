@@ -1,7 +1,7 @@
 """publishDate: the client (Python) and the warehouse (SQL) read exactly the same dates.
 
 The rule: only a ``YYYY-MM-DD`` string that is a real calendar date is a date; anything
-else present is NULL and counted (``Page.invalid_values`` in the client,
+else present is NULL and counted (``Page.invalid_values`` (the contract's count) in the client,
 ``WriteStats.dates_unreadable`` in the warehouse); null or missing is NULL, not counted.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pgy_pipeline.justoneapi.models import parse_notes
+from pgy_pipeline.justoneapi.contract import parse_notes
 from pgy_pipeline_tests.warehouse.lab import Lab, nid
 
 MISSING = object()

@@ -62,3 +62,44 @@ def test_a_new_state_file_waits_for_another_writer_instead_of_failing(tmp_path):
     with sqlite3.connect(path) as check:
         assert check.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         assert check.execute("SELECT count(*) FROM t").fetchone() == (1,)
+
+
+def _spend_mixed(data_dir: str, attempts: int) -> int:
+    """Like a client: reserve before each call; every other granted call answers unbilled (a 301)."""
+    state = PipelineState(data_dir)
+    billed = 0
+    for i in range(attempts):
+        if state.reserve(BUDGET) is not None:
+            continue
+        if i % 2:
+            state.settle_unbilled()
+        else:
+            billed += 1
+    return billed
+
+
+def test_billed_calls_never_exceed_the_budget_whatever_the_calls_answer(tmp_path):
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(3) as pool:
+        billed = pool.starmap(_spend_mixed, [(str(tmp_path), 100)] * 3)
+    state = PipelineState(tmp_path)
+    # 300 calls, half of them unbilled: the unbilled ones gave their reservation back, so exactly the
+    # budget was billed, no more.
+    assert sum(billed) == state.spent() == BUDGET
+    assert state.unbilled() >= 60
+
+
+def test_an_unbilled_answer_gives_its_reservation_back(tmp_path):
+    state = PipelineState(tmp_path)
+    assert state.reserve(1) is None and state.reserve(1) == "budget"
+    state.settle_unbilled()
+    assert (state.spent(), state.unbilled()) == (0, 1)
+    assert state.reserve(1) is None
+
+
+def test_unbilled_calls_stop_at_their_own_limit(tmp_path):
+    state = PipelineState(tmp_path)
+    for _ in range(3):
+        assert state.reserve(None, 3) is None
+        state.settle_unbilled()
+    assert state.reserve(None, 3) == "unbilled" and state.spent() == 0

@@ -47,9 +47,14 @@ def note_engagement(context: dg.AssetExecutionContext, pgy: PgyResource) -> dg.M
     )
 
 
+FIGURE_TABLES = ("rising_notes", "kol_flags", "kol_costs")
+
+
 @dg.asset(
     deps=[note_engagement],
-    description=catalog()["kol_engagement"].description,
+    description=catalog()["kol_engagement"].description
+    + " The same run rebuilds the figures built on it: kol_costs, kol_percentiles, note_lifecycle, "
+    "kol_lifecycle (and the rising_notes view) and kol_flags.",
     group_name="engagement",
     kinds={"duckdb"},
     owners=["team:analytics"],
@@ -66,6 +71,9 @@ def kol_engagement(context: dg.AssetExecutionContext, pgy: PgyResource) -> dg.Ma
         rows = refresh_kol_engagement(conn, pgy_settings.today(), settings)  # PGY_TODAY pins the windows
         top = queries.top_kols_by_rate(conn)
         chart = queries.kol_rates_for_chart(conn)
+        rising = queries.rising_notes_preview(conn)
+        flags = queries.flags_preview(conn)
+        figures = {t: queries.row_count(conn, t) for t in FIGURE_TABLES}
     for edit in warehouse.kept_edits:
         context.log.warning(edit.message)
     svg = bar_chart_svg(
@@ -81,5 +89,11 @@ def kol_engagement(context: dg.AssetExecutionContext, pgy: PgyResource) -> dg.Ma
             "viral_low_likes": settings.viral_low_likes,
             "viral_high_likes": settings.viral_high_likes,
             "top_kols_by_like_collect_rate": preview(top),
+            # Notes taking off and plausibility flags: what a buyer acts on today.
+            "rising_notes": preview(rising),
+            "rising_notes_count": figures["rising_notes"],
+            "flags": preview(flags),
+            "flags_count": figures["kol_flags"],
+            "kol_costs_rows": figures["kol_costs"],
         }
     )

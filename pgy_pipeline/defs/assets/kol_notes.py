@@ -26,13 +26,21 @@ from dagster._core.events import AssetMaterializationPlannedData, DagsterEvent
 from dagster._core.storage.tags import EXTERNALLY_MANAGED_ASSETS_TAG
 from pydantic import Field
 
-from pgy_pipeline.defs.alerts import alert_stops
-from pgy_pipeline.defs.assets.metadata import column_schema, failure_message, outcome_table
+from pgy_pipeline.alerts import drift_tag
+from pgy_pipeline.defs import kol_tags
+from pgy_pipeline.defs.alerts import alert_drift, alert_stops
+from pgy_pipeline.defs.assets.metadata import (
+    column_schema,
+    failure_message,
+    no_content_metadata,
+    outcome_table,
+)
 from pgy_pipeline.defs.assets.refresh_plan import plan_run
 from pgy_pipeline.defs.checks import NOTES_CHECK_SPECS, NOTES_KEY, run_selected_checks
+from pgy_pipeline.defs.kol_tags import FailedKol
 from pgy_pipeline.defs.partitions import KOLS_PARTITIONS_NAME, kol_partitions
 from pgy_pipeline.defs.resources import JustOneApiResource, PgyResource
-from pgy_pipeline.defs.tags import FAILED_KOLS_TAG, RETRYABLE_KOLS_TAG
+from pgy_pipeline.defs.tags import RATE_TAG, SCHEMA_DRIFT_TAG
 from pgy_pipeline.justoneapi import AdvertiseSwitch, IsThirdPlatform, NotesQuery, NoteType, OrderType
 from pgy_pipeline.refresh import KolOutcome, KolStatus, Refresher, summarize
 from pgy_pipeline.refresh.modes import RefreshMode
@@ -166,7 +174,8 @@ def _refresh_kols(
     try:
         # Also proves the warehouse is writable before a single page is bought.
         with warehouse.write() as conn:
-            sync_kols(conn, [(u, labels.get(u)) for u in partitions])
+            categories = roster.categories
+            sync_kols(conn, [(u, labels.get(u), categories.get(u)) for u in partitions])
             try:
                 load_prices(conn, pgy.path)
             except PricesError as exc:
@@ -179,9 +188,14 @@ def _refresh_kols(
         pgy.claim_source(source)
     except SourceMismatch as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
-    context.instance.add_run_tags(context.run_id, {"pgy/source": source.source_id})
+    rate = api.rate_limit()
+    context.instance.add_run_tags(context.run_id, {"pgy/source": source.source_id, RATE_TAG: f"{rate:g}"})
     context.log.info(
-        "refreshing %d KOL(s) from %s with filters %s", len(user_ids), source.describe(), json.dumps(filters)
+        "refreshing %d KOL(s) from %s at most %g calls/s with filters %s",
+        len(user_ids),
+        source.describe(),
+        rate,
+        json.dumps(filters),
     )
     raw = pgy.raw()
     unfiltered = filters == FetchConfig().filters()
@@ -191,6 +205,15 @@ def _refresh_kols(
             # Waits for tomorrow's budget: its partitions keep their status.
             landed.add(o.user_id)
             context.log.info("KOL %s %s", o.user_id, o.message)
+            return
+        if o.status == KolStatus.NO_CONTENT:
+            # Not a failure; its stored notes stay. Answered in this run: its partitions say so.
+            landed.add(o.user_id)
+            context.log.warning("KOL %s: %s", o.user_id, o.message)
+            if o.fetch_id is not None:
+                md = {"label": labels.get(o.user_id) or "", **no_content_metadata(o)}
+                for key in (NOTE_PAGES, NOTES):
+                    context.log_event(dg.AssetMaterialization(key, partition=o.user_id, metadata=md))
             return
         if o.status == KolStatus.SKIPPED:
             # Its partitions keep the status of the run that bought it.
@@ -243,8 +266,9 @@ def _refresh_kols(
         )
         landed.add(o.user_id)
 
+    guard = pgy.budget_guard()
     refresher = Refresher(
-        client_factory=lambda observer: api.open_client(observer=observer, before_call=pgy.budget_guard()),
+        client_factory=lambda observer: api.open_client(observer, guard.before_call, guard.after_call),
         warehouse=warehouse,
         raw=raw,
         state=pgy.state(),
@@ -255,8 +279,10 @@ def _refresh_kols(
         fresh_for=timedelta(0) if config.force else pgy.fresh_for(),
         on_outcome=report,
     )
-    plan = plan_run(context, pgy, raw, user_ids, filters, RefreshMode(config.mode), refresher.fresh_for)
-    deferred = plan.deferred_outcomes()
+    plan = plan_run(
+        context, pgy, raw, user_ids, filters, RefreshMode(config.mode), refresher.fresh_for, config.force
+    )
+    deferred = plan.deferred_outcomes() + plan.no_content_outcomes()
     for o in deferred:
         report(o)
     outcomes = refresher.refresh([k.user_id for k in plan.to_fetch], filters, plan.stop_before, plan.fresh)
@@ -267,20 +293,24 @@ def _refresh_kols(
         context.log.warning(edit.message)
     failed = [o for o in outcomes if o.failed]
     alert_stops(pgy, outcomes, context.run_id, labels)
+    alert_drift(pgy, outcomes, context.run_id, labels)
     # Outputs are skippable and never yielded: each KOL's partitions were reported through
     # AssetMaterialization events above, as it landed.
     yield from run_selected_checks(context, pgy)
+    stale = f" {refresher.publish_error}." if refresher.publish_error else ""
     if failed:
-        tags = {
-            FAILED_KOLS_TAG: ",".join(f"{o.user_id}:{o.error_code or o.error_kind}" for o in failed)[:4000],
-            RETRYABLE_KOLS_TAG: ",".join(o.user_id for o in failed if o.retryable)[:4000],
-            "pgy/api_calls": str(totals.api_calls),
-        }
+        entries = [FailedKol.of(o) for o in failed]
+        tags = {**kol_tags.encode(entries), "pgy/api_calls": str(totals.api_calls)}
+        drifted = next((o for o in failed if o.drift_key), None)
+        if drifted is not None:
+            tags[SCHEMA_DRIFT_TAG] = drift_tag(str(drifted.drift_key), drifted.drift or "")
         context.instance.add_run_tags(context.run_id, tags)
         raise dg.Failure(
-            description=failure_message(failed, len(outcomes)),
+            description=failure_message(failed, len(outcomes)) + stale,
             metadata={
                 "failed_kols": dg.MetadataValue.md(outcome_table(failed, labels)),
+                # Every failed KOL, where the tag has no room (same format as pgy/failed_kols).
+                "failed_kols_all": dg.MetadataValue.text(kol_tags.encode_failed(entries, limit=None)),
                 "kols_ok": totals.kols_ok,
                 "kols_failed": len(failed),
                 "api_calls": totals.api_calls,
@@ -289,3 +319,6 @@ def _refresh_kols(
             },
             allow_retries=False,
         )
+    if stale:
+        # Every KOL landed; the readers' snapshot lags until a later publish succeeds.
+        raise dg.Failure(description=f"{totals.kols_ok} KOL(s) stored, but{stale}", allow_retries=False)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
-from pgy_pipeline.refresh import KolOutcome, KolStatus
+from pgy_pipeline.refresh import ErrorKind, KolOutcome, KolStatus
 from pgy_pipeline.warehouse.catalog import catalog
 
 if TYPE_CHECKING:
@@ -25,11 +25,35 @@ def column_schema(table: str) -> dg.TableSchema:
 
 # Every KOL of a run that met a stop (token, quota, balance, budget) failed for that one reason.
 STOP_PREFIX = "All API calls stopped"
+# A run that met schema drift: its first line says which field changed and how.
+DRIFT_PREFIX = "The API's answers changed shape"
+
+
+def drift_message(failed: Sequence[KolOutcome], total: int) -> str | None:
+    """The first line of a run that met schema drift (None when it did not)."""
+    schema = [o for o in failed if o.error_kind == ErrorKind.SCHEMA]
+    first = next((o for o in schema if o.drift), None)
+    if first is None:
+        return None
+    drifted = sum(o.status == KolStatus.FAILED for o in schema)
+    unbought = len(schema) - drifted
+    return (
+        f"{DRIFT_PREFIX} (schema drift): {first.drift}. {drifted} KOL(s) answered so"
+        + (f", {unbought} more not bought after it" if unbought else "")
+        + f"; {len(schema)} of {total} KOL(s) not refreshed, nothing written (stored values unchanged, "
+        "raw pages kept), not retried. To do: upgrade pgy-pipeline to read the new shape, then "
+        "`pgy replay` and refresh (README, 'When a run fails')."
+    )
 
 
 def failure_message(failed: Sequence[KolOutcome], total: int) -> str:
     """First line: what happened and what to do. Never contains the token (messages are redacted)."""
-    stopped = [o for o in failed if o.status == KolStatus.STOPPED]
+    stopped = [o for o in failed if o.status == KolStatus.STOPPED and o.error_kind != ErrorKind.SCHEMA]
+    drift = drift_message(failed, total)
+    if drift and not stopped:
+        # Drift first: it concerns every KOL; other failures of the run follow it.
+        others = [o for o in failed if o.error_kind != ErrorKind.SCHEMA]
+        return drift + (" Besides: " + failure_message(others, total) if others else "")
     if stopped:
         # The KOL that met the stop first carries the code; the others were refused locally.
         first = next((o for o in stopped if o.error_code is not None), stopped[0])
@@ -56,6 +80,17 @@ def failure_message(failed: Sequence[KolOutcome], total: int) -> str:
             "not retried; check the user id or permissions"
         )
     return f"{len(failed)} of {total} KOL(s) failed: " + "; ".join(parts) + "."
+
+
+def no_content_metadata(o: KolOutcome) -> dict[str, Any]:
+    """What a KOL's partitions say when the API answered 201 (no content) for it."""
+    return {
+        "no_content": True,
+        "api_code": 201,
+        "api_calls": o.calls,
+        "message": o.message or "",
+        "fetch_id": o.fetch_id,
+    }
 
 
 def outcome_table(

@@ -27,8 +27,11 @@ def plan_run(
     filters: Mapping[str, str],
     mode: RefreshMode,
     fresh_for: timedelta,
+    force: bool = False,
 ) -> RefreshPlan:
+    """``force``: a person asked for these KOLs now; those that answered 201 lately are bought too."""
     now = settings.now()
+    state = pgy.state()
     with pgy.warehouse().read_working() as conn:
         plan = make_plan(
             conn,
@@ -40,7 +43,8 @@ def plan_run(
             pgy.plan_settings(fresh_for),
             filters,
             budget=pgy.call_budget(),
-            spent_today=pgy.state().spent(now),
+            spent_today=state.spent(now),
+            no_content=None if force else state.no_content(),
         )
     full = sum(k.kind is FetchKind.FULL for k in plan.to_fetch)
     tags = {
@@ -61,6 +65,13 @@ def plan_run(
         plan.calls_per_page,
         "; " + "; ".join(plan.notes) if plan.notes else "",
     )
+    if plan.no_content:
+        context.log.info(
+            "%d KOL(s) answered code 201 (no content) within %d days: not bought (force buys them): %s",
+            len(plan.no_content),
+            plan.no_content_recheck.days,
+            ", ".join(k.user_id for k in plan.no_content[:50]),
+        )
     if plan.waiting:
         tags["pgy/waiting_kols"] = ",".join(plan.waiting)[:4000]
         context.log.warning(

@@ -11,9 +11,11 @@ from pgy_pipeline.report import write_report
 @dg.asset(
     deps=[kol_engagement],
     description=(
-        "A static HTML report under data/reports/: the leaderboard (index.html, sortable) and one page "
-        "per KOL (reads and like_collect by publish date, organic vs cooperation, video vs photo, "
-        "posting cadence, top notes, history across refreshes). Opens offline; mail the folder."
+        "A static HTML report under data/reports/: the leaderboard (index.html, sortable, filtered by "
+        "category, cost, percentile and flags, exported as CSV) and one page per KOL (cost, percentiles, "
+        "flags, reads and like_collect by publish date, organic vs cooperation, video vs photo, posting "
+        "cadence, top notes, lifecycle against its median note, rising notes, brands, history across "
+        "refreshes). Every value escaped by its templates. Opens offline; mail the folder."
     ),
     group_name="engagement",
     kinds={"html"},

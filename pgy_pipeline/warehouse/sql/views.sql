@@ -84,6 +84,8 @@ COMMENT ON VIEW note_growth IS 'Metric growth of each note between consecutive s
 
 CREATE OR REPLACE VIEW api_spend_daily AS
 SELECT CAST(timezone('Asia/Shanghai', called_at) AS DATE) AS day,
+       count(*) FILTER (WHERE billed) AS calls_billed,
+       count(*) FILTER (WHERE NOT billed) AS calls_unbilled,
        count(*) AS calls,
        count(*) FILTER (WHERE code = 0) AS calls_ok,
        count(*) FILTER (WHERE code IS DISTINCT FROM 0) AS calls_failed,
@@ -91,7 +93,7 @@ SELECT CAST(timezone('Asia/Shanghai', called_at) AS DATE) AS day,
        round(avg(latency_ms), 1) AS avg_latency_ms
 FROM api_calls
 GROUP BY ALL;
-COMMENT ON VIEW api_spend_daily IS 'Billed calls per day (Asia/Shanghai, the quota''s day): each call costs money, failed ones included.';
+COMMENT ON VIEW api_spend_daily IS 'API spend per day (Asia/Shanghai, the quota''s day): calls_billed is what the vendor bills (codes 0 and 201); the other codes are free.';
 
 COMMENT ON COLUMN kol_leaderboard.user_id IS 'Xiaohongshu user id of the KOL.';
 COMMENT ON COLUMN kol_leaderboard.label IS 'Roster label of the KOL.';
@@ -131,11 +133,50 @@ COMMENT ON COLUMN note_growth.likes_gained IS 'Likes gained since the previous s
 COMMENT ON COLUMN note_growth.collects_gained IS 'Collects gained since the previous snapshot.';
 COMMENT ON COLUMN note_growth.since_previous IS 'Time since the previous snapshot.';
 COMMENT ON COLUMN api_spend_daily.day IS 'Calendar day in Asia/Shanghai.';
-COMMENT ON COLUMN api_spend_daily.calls IS 'Billed calls that day (retries included).';
+COMMENT ON COLUMN api_spend_daily.calls_billed IS 'Calls the vendor bills (code 0 or 201): the spend, what PGY_DAILY_CALL_BUDGET caps.';
+COMMENT ON COLUMN api_spend_daily.calls_unbilled IS 'Calls the vendor does not bill (301, 302, 500, HTTP errors, no answer).';
+COMMENT ON COLUMN api_spend_daily.calls IS 'Every call that day, billed or not (retries included).';
 COMMENT ON COLUMN api_spend_daily.calls_ok IS 'Calls answered with code 0.';
 COMMENT ON COLUMN api_spend_daily.calls_failed IS 'Calls that failed (any other code, or no answer).';
 COMMENT ON COLUMN api_spend_daily.kols IS 'Distinct KOLs called for.';
 COMMENT ON COLUMN api_spend_daily.avg_latency_ms IS 'Mean round-trip time in milliseconds.';
+
+-- Brands of each KOL's cooperation notes against its organic notes: who worked with whom, and how it did.
+CREATE OR REPLACE VIEW kol_brands AS
+WITH organic AS (
+    SELECT user_id, count(*) AS organic_notes, median(read_num) AS organic_reads_median,
+           median(like_collect) AS organic_like_collect_median
+    FROM note_engagement WHERE NOT is_cooperation GROUP BY user_id
+)
+SELECT e.user_id, k.label, k.category, n.brand_name AS brand, count(*) AS notes,
+       min(e.publish_date) AS first_date, max(e.publish_date) AS last_date,
+       median(e.read_num) AS reads_median, median(e.like_collect) AS like_collect_median,
+       any_value(o.organic_notes) AS organic_notes,
+       any_value(o.organic_reads_median) AS organic_reads_median,
+       any_value(o.organic_like_collect_median) AS organic_like_collect_median,
+       median(e.read_num) / nullif(any_value(o.organic_reads_median), 0) AS reads_vs_organic,
+       median(e.like_collect) / nullif(any_value(o.organic_like_collect_median), 0) AS like_collect_vs_organic
+FROM note_engagement e
+JOIN notes n USING (user_id, note_id)
+LEFT JOIN kols k USING (user_id)
+LEFT JOIN organic o USING (user_id)
+WHERE e.is_cooperation AND n.brand_name IS NOT NULL
+GROUP BY e.user_id, k.label, k.category, n.brand_name;
+COMMENT ON VIEW kol_brands IS 'Per KOL and brand: the live cooperation notes carrying that brand name (verbatim from the API), their dates, and how they did against the KOL''s organic notes. Cooperation notes without a brand name (advertising flag only) are left out. like_collect is not the full 互动 (no comments or shares).';
+COMMENT ON COLUMN kol_brands.user_id IS 'Xiaohongshu user id of the KOL.';
+COMMENT ON COLUMN kol_brands.label IS 'Roster label of the KOL.';
+COMMENT ON COLUMN kol_brands.category IS 'Roster category of the KOL.';
+COMMENT ON COLUMN kol_brands.brand IS 'Brand name as the API sent it (notes.brand_name): spellings are not merged.';
+COMMENT ON COLUMN kol_brands.notes IS 'Live cooperation notes of the KOL with this brand.';
+COMMENT ON COLUMN kol_brands.first_date IS 'Publish date of the first of those notes.';
+COMMENT ON COLUMN kol_brands.last_date IS 'Publish date of the latest of those notes.';
+COMMENT ON COLUMN kol_brands.reads_median IS 'Median reads of those notes.';
+COMMENT ON COLUMN kol_brands.like_collect_median IS 'Median likes + collects of those notes.';
+COMMENT ON COLUMN kol_brands.organic_notes IS 'Live organic notes of the KOL (all dates).';
+COMMENT ON COLUMN kol_brands.organic_reads_median IS 'Median reads of the KOL''s organic notes.';
+COMMENT ON COLUMN kol_brands.organic_like_collect_median IS 'Median likes + collects of the KOL''s organic notes.';
+COMMENT ON COLUMN kol_brands.reads_vs_organic IS 'reads_median / organic_reads_median: above 1, the brand''s notes were read more than the KOL''s own; NULL without organic notes.';
+COMMENT ON COLUMN kol_brands.like_collect_vs_organic IS 'like_collect_median / organic_like_collect_median.';
 
 -- kol_prices is a table (migration 002); its meaning changed when it became a copy of the
 -- analysts' own file, so its comment is kept here with the code that fills it.
