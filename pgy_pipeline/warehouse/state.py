@@ -206,7 +206,7 @@ class PipelineState:
         day = quota_day(now).isoformat()
         with self._tx() as c:
             c.execute("UPDATE spend SET calls = calls - 1 WHERE day = ? AND calls > 0", (day,))
-            c.execute("INSERT OR IGNORE INTO unbilled VALUES (?, 0)", (day,))
+            c.execute("INSERT INTO unbilled VALUES (?, 0) ON CONFLICT (day) DO NOTHING", (day,))
             c.execute("UPDATE unbilled SET calls = calls + 1 WHERE day = ?", (day,))
 
     def spent(self, now: datetime | None = None) -> int:
@@ -228,7 +228,9 @@ class PipelineState:
     def mark_no_content(self, user_id: str, now: datetime, run_id: str | None) -> None:
         with self._tx() as c:
             c.execute(
-                "INSERT OR REPLACE INTO no_content VALUES (?, ?, ?)", (user_id, now.isoformat(), run_id)
+                "INSERT INTO no_content VALUES (?, ?, ?) "
+                "ON CONFLICT (user_id) DO UPDATE SET since = excluded.since, run_id = excluded.run_id",
+                (user_id, now.isoformat(), run_id),
             )
 
     def no_content(self) -> dict[str, datetime]:
@@ -291,7 +293,7 @@ class PipelineState:
             ).fetchone()
             attempts = (row[0] if row else 0) + 1
             first = row[1] if row else now.isoformat()
-            c.execute("INSERT OR IGNORE INTO kol_episodes VALUES (?, 0)", (user_id,))
+            c.execute("INSERT INTO kol_episodes VALUES (?, 0) ON CONFLICT (user_id) DO NOTHING", (user_id,))
             if row is None:  # the first failure of a new episode
                 c.execute("UPDATE kol_episodes SET episodes = episodes + 1 WHERE user_id = ?", (user_id,))
             gave_up = (not retryable) or attempts >= max_attempts

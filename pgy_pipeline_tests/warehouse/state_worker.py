@@ -25,6 +25,30 @@ def spend(
     queue.put(sum(state.try_spend(budget, DAY) for _ in range(tries)))
 
 
+def reserve_and_settle(
+    data_dir: str,
+    url: str,
+    budget: int,
+    tries: int,
+    start: multiprocessing.synchronize.Event,
+    queue: multiprocessing.Queue,
+) -> None:  # type: ignore[type-arg]
+    """As a run worker's budget guard: reserve before each call, give every third one back (an
+    unbilled answer, e.g. 301); puts (billed, given back)."""
+    state = PipelineState(data_dir, url=url)
+    start.wait(30)
+    billed = given_back = 0
+    for i in range(tries):
+        if state.reserve(budget, None, DAY) is not None:
+            continue
+        if i % 3 == 0:
+            state.settle_unbilled(DAY)
+            given_back += 1
+        else:
+            billed += 1
+    queue.put((billed, given_back))
+
+
 def claim(
     data_dir: str, url: str, start: multiprocessing.synchronize.Event, queue: multiprocessing.Queue
 ) -> None:  # type: ignore[type-arg]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -87,6 +88,63 @@ def test_the_budget_holds_across_processes_that_share_no_disk(pg_port, tmp_path)
         p.join(10)
     assert sum(granted) == 50  # 120 tries, 50 granted, not one more
     assert PipelineState(tmp_path / "elsewhere", url=url).spent(NOW) == 50
+
+
+def _fail(state: PipelineState, at: datetime) -> Any:
+    return state.record_failure(
+        "kol_x",
+        code=301,
+        error_kind="retry",
+        failed_pages="1:301",
+        message="m",
+        run_id="r",
+        retryable=True,
+        cooldown_s=60,
+        max_attempts=3,
+        now=at,
+    )
+
+
+def test_billing_no_content_and_failure_episodes_on_both_backends(make_state):
+    a, b = make_state("a"), make_state("b")
+    assert a.reserve(2, 1, NOW) is None
+    a.settle_unbilled(NOW)  # that call answered 301: its reservation given back, counted unbilled
+    assert (a.spent(NOW), a.unbilled(NOW)) == (0, 1)
+    assert (b.spent(NOW), b.unbilled(NOW)) == ((0, 1) if a.url else (0, 0))  # shared on PostgreSQL
+    assert a.reserve(2, 1, NOW) == "unbilled"  # the unbilled limit reached: nothing reserved
+    assert [a.reserve(2, None, NOW) for _ in range(3)] == [None, None, "budget"]
+    assert (a.spent(NOW), a.unbilled(NOW)) == (2, 1)
+    a.mark_no_content("kol_z", NOW, "r1")
+    a.mark_no_content("kol_z", NOW + timedelta(hours=1), "r2")  # replaced, not doubled
+    assert a.no_content() == {"kol_z": NOW + timedelta(hours=1)}
+    first, again = _fail(a, NOW), _fail(a, NOW + timedelta(minutes=5))
+    assert (first.episode, again.episode, again.attempts) == (1, 1, 2)
+    a.clear_failure("kol_x")  # recovered; failing again starts episode 2, attempts from 1
+    later = _fail(a, NOW + timedelta(hours=1))
+    assert (later.episode, later.attempts) == (2, 1)
+
+
+def test_the_billed_budget_holds_across_processes_whatever_the_calls_answer(pg_port, tmp_path):
+    url = pg_server.pg_url(pg_port, pg_server.create_database(pg_port))
+    ctx = multiprocessing.get_context("spawn")
+    queue, start = ctx.Queue(), ctx.Event()
+    procs = [
+        ctx.Process(
+            target=state_worker.reserve_and_settle,
+            args=(str(tmp_path / f"host{i}"), url, 50, 30, start, queue),
+        )
+        for i in range(4)
+    ]
+    for p in procs:
+        p.start()
+    start.set()
+    results = [queue.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(10)
+    # 120 tries, some answered unbilled and given back: billed exactly the budget, not one more.
+    assert sum(billed for billed, _ in results) == 50
+    state = PipelineState(tmp_path / "elsewhere", url=url)
+    assert (state.spent(NOW), state.unbilled(NOW)) == (50, sum(back for _, back in results))
 
 
 def test_alert_claims_are_atomic_across_hosts(pg_port, tmp_path):
