@@ -13,7 +13,8 @@ ASOF joins, views, macros, COMMENT ON TABLE/COLUMN, temp tables), with three gap
   A new lake is therefore created from the schema the migrations build in an in-memory DuckDB
   (``create_like_migrations``): the same columns, types, defaults, NOT NULLs and COMMENTs.
 - **No COMMENT on a view's columns.** The view keeps its own COMMENT; its columns'
-  descriptions stay in views.sql and in the Dagster UI (``warehouse/catalog.py``).
+  descriptions stay in views.sql (and lifecycle.py's rising_notes) and in the Dagster UI
+  (``warehouse/catalog.py``).
 """
 
 from __future__ import annotations
@@ -50,6 +51,20 @@ def lake_views(sql: str) -> str:
         if not any(line.startswith(f"COMMENT ON COLUMN {v}.") for v in views)
     ]
     return "\n".join(kept) + "\n"
+
+
+def on_lake(conn: duckdb.DuckDBPyConnection) -> bool:
+    """True when ``conn`` writes to a DuckLake (its current database)."""
+    row = conn.execute(
+        "SELECT type FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()
+    return bool(row and row[0] == "ducklake")
+
+
+def views_for(conn: duckdb.DuckDBPyConnection, sql: str) -> str:
+    """A view's SQL (one statement a line) for where ``conn`` writes: ``lake_views`` on a lake.
+    For the views the engagement run creates beside its tables (lifecycle.py's rising_notes)."""
+    return lake_views(sql) if on_lake(conn) else sql
 
 
 def _quote(text: str) -> str:

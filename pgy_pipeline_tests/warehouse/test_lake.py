@@ -7,7 +7,9 @@ test_lake_postgres.py; this file covers what does not depend on where the catalo
 from __future__ import annotations
 
 import re
+from datetime import UTC, date, datetime, timedelta
 
+import dagster as dg
 import duckdb
 import pytest
 from click.testing import CliRunner
@@ -16,10 +18,14 @@ from pgy_pipeline.cli import main
 from pgy_pipeline.warehouse import WarehouseError, extensions
 from pgy_pipeline.warehouse.backends import open_warehouse
 from pgy_pipeline.warehouse.catalog import catalog
-from pgy_pipeline.warehouse.lake import LakeWarehouse
-from pgy_pipeline.warehouse.lake_schema import duplicate_keys
-from pgy_pipeline.warehouse.migrations import LATEST_VERSION, current_version
+from pgy_pipeline.warehouse.engagement import refresh_kol_engagement
+from pgy_pipeline.warehouse.engagement_settings import EngagementSettings
+from pgy_pipeline.warehouse.lake import LakeConfig, LakeWarehouse, connect_lake
+from pgy_pipeline.warehouse.lake_schema import create_like_migrations, duplicate_keys
+from pgy_pipeline.warehouse.migrations import LATEST_VERSION, current_version, migrate
+from pgy_pipeline.warehouse.writes import sync_kols
 from pgy_pipeline_tests.support import expected_frame, stored_frame
+from pgy_pipeline_tests.warehouse.lab import Lab, note, pages_of
 
 
 @pytest.fixture
@@ -34,7 +40,16 @@ def test_a_refresh_on_the_lake_equals_the_simulator_and_keeps_every_key_unique(l
     for _ in range(2):  # the second refresh merges into existing rows
         summaries = lake_env.refresh(kols)
         assert all(s.success for s in summaries)
-    assert lake_env.engagement().success
+    run = lake_env.engagement()
+    assert run.success
+    # The same asset checks, run on the lake, and all passing.
+    checks = {
+        r.event_log_entry.dagster_event.event_specific_data.check_name: r.event_log_entry.dagster_event.event_specific_data.passed
+        for r in lake_env.instance.get_records_for_run(
+            run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+        ).records
+    }
+    assert {"notes_unique_per_kol", "notes_fields_readable"} <= checks.keys() and all(checks.values()), checks
     assert isinstance(lake_env.pgy.warehouse(), LakeWarehouse)
     assert not (lake_env.data_dir / "pgy.duckdb").exists()  # nothing went to the file backend
     assert list((tmp_path / "lake").rglob("*.parquet"))
@@ -63,6 +78,12 @@ def test_the_lake_carries_the_same_schema_and_comments_as_the_file(lake_env):
                 "WHERE database_name = current_database() AND NOT internal"
             ).fetchall()
         )
+        views = {
+            v
+            for (v,) in conn.execute(
+                "SELECT view_name FROM duckdb_views() WHERE database_name = current_database() AND NOT internal"
+            ).fetchall()
+        }
     lake = {(t, c): (ty, com) for t, c, ty, com in rows}
     for table in catalog().values():
         assert tables[table.name] == table.description, table.name
@@ -70,21 +91,130 @@ def test_the_lake_carries_the_same_schema_and_comments_as_the_file(lake_env):
             data_type, comment = lake[(table.name, col.name)]
             assert data_type == col.type, (table.name, col.name)
             # DuckLake keeps no COMMENT on a view's columns (lake_schema.py); tables keep them all.
-            assert comment == col.description or (comment is None and _is_view(table.name)), (
+            assert comment == col.description or (comment is None and table.name in views), (
                 table.name,
                 col.name,
             )
 
 
-def _is_view(name: str) -> bool:
-    return name in {
-        "note_engagement",
-        "kol_leaderboard",
-        "kol_organic_vs_cooperation",
-        "kol_recent_notes",
-        "note_growth",
-        "api_spend_daily",
-    }
+def test_a_lake_made_at_an_older_version_is_migrated_in_place(tmp_path):
+    """Migrations after a lake was made (004: billed calls, 005: categories) run on DuckLake as they are."""
+    cfg = LakeConfig(f"sqlite:{tmp_path / 'catalog.sqlite'}", f"{tmp_path / 'files'}/")
+
+    def at_version_3() -> duckdb.DuckDBPyConnection:
+        mem = duckdb.connect(":memory:")
+        migrate(mem, 3)
+        return mem
+
+    with connect_lake(cfg, read_only=False) as conn:
+        create_like_migrations(conn, at_version_3)
+        conn.execute(
+            "INSERT INTO api_calls (called_at, user_id, page_number, attempt, http_status, code, outcome, "
+            "latency_ms) VALUES (now(), 'u', 1, 1, 200, 0, 'ok', 5), (now(), 'u', 2, 1, 200, 301, 'retry', 5), "
+            "(now(), 'u', 2, 2, 502, NULL, 'retry', 5)"
+        )
+        conn.execute("INSERT INTO kols (user_id, label, added_at) VALUES ('u', 'x', now())")
+        assert current_version(conn) == 3
+    lake = LakeWarehouse(cfg)
+    try:
+        lake.ensure()
+        with lake.connect_snapshot() as conn:
+            assert current_version(conn) == LATEST_VERSION
+            assert conn.execute("SELECT code, billed FROM api_calls ORDER BY ALL").fetchall() == [
+                (0, True),
+                (301, False),
+                (None, False),
+            ]
+            assert conn.execute("SELECT calls_billed, calls_unbilled FROM api_spend_daily").fetchall() == [
+                (1, 2)
+            ]
+            assert conn.execute("SELECT user_id, category FROM kols").fetchall() == [("u", None)]
+            comment = conn.execute(
+                "SELECT comment FROM duckdb_columns() WHERE database_name = current_database() "
+                "AND table_name = 'kols' AND column_name = 'category'"
+            ).fetchone()
+            assert comment == (
+                next(c.description for c in catalog()["kols"].columns if c.name == "category"),
+            )
+    finally:
+        lake.close()
+
+
+# The tables and view the engagement run builds, and a day of the KOLs built to fill each one.
+DERIVED = ("kol_engagement", "kol_costs", "kol_percentiles", "note_lifecycle", "kol_lifecycle", "kol_flags")
+AS_OF = date(2026, 3, 10)
+SETTINGS = EngagementSettings(peer_min_kols=3, rising_min_notes=2, flag_min_notes=2)
+
+
+def _feed(lab: Lab) -> None:
+    """KOL r: a note a week seen every other day for 60 days, and a new strong one (lifecycle,
+    rising); p0-p3: peers in one category, two priced (costs, percentiles); j: reads jumping (a flag)."""
+    published = {i: AS_OF - timedelta(days=60 - 7 * i) for i in range(9)}
+    for d in range(0, 61, 2):
+        day = AS_OF - timedelta(days=60 - d)
+        lab.now = datetime(day.year, day.month, day.day, 4, tzinfo=UTC)
+        seen = {i: p for i, p in published.items() if p <= day}
+        reads = {i: 100 * ((day - p).days + 1) * (3 if i == 8 else 1) for i, p in seen.items()}
+        lab.fetch(
+            "r",
+            pages_of(
+                [
+                    note(i, reads=r, likes=r // 10, collects=r // 20, date=seen[i].isoformat())
+                    for i, r in reads.items()
+                ]
+            ),
+        )
+    for k in range(4):
+        lab.fetch(
+            f"p{k}",
+            pages_of(
+                [
+                    note(
+                        100 * (k + 1) + i,
+                        reads=1000 * (k + 1),
+                        likes=50 * (i + 1),
+                        date=(AS_OF - timedelta(days=5 * i)).isoformat(),
+                    )
+                    for i in range(4)
+                ]
+            ),
+        )
+    before = [
+        note(900 + i, reads=1000, likes=10, collects=5, date=(AS_OF - timedelta(days=100)).isoformat())
+        for i in range(2)
+    ]
+    lab.fetch("j", pages_of(before))
+    lab.fetch("j", pages_of([dict(n, readNum=9000) for n in before]))
+    sync_kols(lab.conn, [("r", "R", None), ("j", "J", None)] + [(f"p{k}", None, "food") for k in range(4)])
+    lab.conn.execute(
+        "INSERT INTO kol_prices (user_id, price_type, price, valid_from) VALUES "
+        "('p0', 'photo_note', 3000, DATE '2026-01-01'), ('p1', 'photo_note', 1000, DATE '2026-01-01')"
+    )  # fmt: skip
+
+
+def _engagement_run(lab: Lab, day: date) -> dict[str, list[tuple[object, ...]]]:
+    lab.conn.execute("BEGIN TRANSACTION")  # one transaction, as the kol_engagement asset writes
+    refresh_kol_engagement(lab.conn, day, SETTINGS)
+    lab.conn.execute("COMMIT")
+    return {t: lab.query(f"SELECT * FROM {t} ORDER BY ALL") for t in (*DERIVED, "rising_notes")}
+
+
+def test_the_engagement_run_builds_the_same_figures_on_the_lake_as_in_the_file(tmp_path):
+    """Every figure table (and rising_notes) equal on both backends, for a first run and for the
+    next one, which keeps the settled lifecycle points of the previous one."""
+    cfg = LakeConfig(f"sqlite:{tmp_path / 'catalog.sqlite'}", f"{tmp_path / 'files'}/")
+    lake = connect_lake(cfg, read_only=False, config={"threads": 1})
+    try:
+        migrate(lake, lake=True)
+        labs = Lab(tmp_path / "file"), Lab(tmp_path / "lake", conn=lake)
+        for lab in labs:
+            _feed(lab)
+        for day in (AS_OF, AS_OF + timedelta(days=1)):
+            on_file, on_lake = (_engagement_run(lab, day) for lab in labs)
+            assert on_lake == on_file
+            assert all(on_file[t] for t in (*DERIVED, "rising_notes")), [t for t in on_file if not on_file[t]]
+    finally:
+        lake.close()
 
 
 def test_a_reader_sees_each_commit_as_soon_as_it_lands(lake_env):
@@ -121,7 +251,16 @@ def _tables(conn) -> dict[str, list]:
             "AND table_name NOT IN ('schema_version', 'schema_views') ORDER BY 1"
         ).fetchall()
     ]
-    return {t: conn.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in names}
+    out = {t: conn.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in names}
+    # The engagement run's own view, and the COMMENTs of the tables it builds (not the migrations').
+    out["rising_notes"] = conn.execute("SELECT * FROM rising_notes ORDER BY ALL").fetchall()
+    out["comments"] = conn.execute(
+        "SELECT table_name, column_name, comment FROM duckdb_columns() WHERE database_name = current_database() "
+        "AND table_name IN ('kol_engagement', 'kol_costs', 'kol_percentiles', 'note_lifecycle', 'kol_lifecycle', "
+        "'kol_flags') UNION ALL SELECT table_name, NULL, comment FROM duckdb_tables() "
+        "WHERE database_name = current_database() ORDER BY ALL"
+    ).fetchall()
+    return out
 
 
 def test_pgy_warehouse_migrate_moves_the_file_to_a_lake_and_back_row_for_row(
@@ -131,6 +270,7 @@ def test_pgy_warehouse_migrate_moves_the_file_to_a_lake_and_back_row_for_row(
     with refreshed.db() as conn:
         original = _tables(conn)
     assert len(original["notes"]) == 29 and original["kol_engagement"]
+    assert len([c for c in original["comments"] if c[2]]) > 100
     lake_url = f"ducklake:sqlite:{tmp_path / 'moved' / 'catalog.sqlite'}"
     monkeypatch.setenv("PGY_LAKE_DATA_PATH", f"{tmp_path / 'moved' / 'files'}/")
     there = CliRunner().invoke(main, ["warehouse", "migrate", "--to", lake_url])
