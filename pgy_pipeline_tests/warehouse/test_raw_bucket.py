@@ -4,6 +4,7 @@ one object per page, sealing, resume after a crash, replay and the token scan, a
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -116,3 +117,35 @@ def test_a_replay_from_the_bucket_rebuilds_the_warehouse_row_for_row(sim, tmp_pa
     ):
         for sql in tables.values():
             assert live.execute(sql).fetchall() == rebuilt.execute(sql).fetchall()
+
+
+def test_a_drifted_fetch_stays_unsealed_in_the_bucket_and_a_replay_reads_it_after_an_upgrade(
+    sim, tmp_path, bucket, monkeypatch
+):
+    user = KOLS[1]
+    assert refresher(sim, tmp_path, bucket).refresh([user])[0].status == KolStatus.OK
+    sim.update(date_format="epoch_ms")  # the vendor changes the shape of its dates
+    (drifted,) = refresher(sim, tmp_path, bucket).refresh([user])
+    assert (drifted.status, drifted.error_kind) == (KolStatus.FAILED, "schema")
+    keys = set(_objects(bucket))
+    # Its pages kept, its row recorded as failed, and never sealed as done (as on disk: test_drift.py).
+    assert f"{user}/{drifted.fetch_id}/p00001.jsonl" in keys
+    assert f"{user}/{drifted.fetch_id}.done.json" not in keys
+    row = json.loads(_objects(bucket)[f"{user}/{drifted.fetch_id}.failed.json"])
+    assert (row["status"], row["error_kind"]) == ("failed", "schema")
+
+    def rebuilt(name: str) -> Any:
+        with Warehouse(tmp_path / name, publish_interval_s=0).write(publish=True) as conn:
+            replay_all(conn, bucket)
+        with Warehouse(tmp_path / name).connect_snapshot() as conn:
+            return conn.execute(
+                "SELECT status, error_kind, notes_returned FROM fetches WHERE fetch_id = ?",
+                [drifted.fetch_id],
+            ).fetchone(), conn.execute(
+                "SELECT count(*) FROM note_snapshots WHERE fetch_id = ?", [drifted.fetch_id]
+            ).fetchone()
+
+    assert rebuilt("before") == (("failed", "schema", 0), (0,))  # the code cannot read it yet
+    # An upgrade that reads the new shape (here: one that takes it as it is), then `pgy replay`.
+    monkeypatch.setattr("pgy_pipeline.justoneapi.envelope.judge_page", lambda counts: None)
+    assert rebuilt("after") == (("incomplete", "schema", 8), (8,))
