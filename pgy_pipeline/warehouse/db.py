@@ -28,8 +28,6 @@ import fcntl
 import logging
 import os
 import shutil
-import struct
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -39,6 +37,7 @@ from pathlib import Path
 import duckdb
 
 from pgy_pipeline.warehouse.migrations import migrate
+from pgy_pipeline.warehouse.outside_writes import recorded_signature, signature, writer_evidence
 from pgy_pipeline.warehouse.transaction import transaction
 
 log = logging.getLogger(__name__)
@@ -58,58 +57,6 @@ _THREAD_LOCKS_GUARD = threading.Lock()
 def _thread_lock(path: Path) -> threading.RLock:
     with _THREAD_LOCKS_GUARD:
         return _THREAD_LOCKS.setdefault(str(path), threading.RLock())
-
-
-def _signature(path: Path) -> str:
-    """Identity and version of a file as the pipeline left it: inode, size, modification time."""
-    st = os.stat(path)
-    return f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
-
-
-_FLOCK = "hhqqi"  # struct flock on Linux: l_type, l_whence, l_start, l_len, l_pid
-
-
-def _write_lock_holder(path: Path) -> int | None:
-    """The pid of a process holding a write lock on ``path`` (DuckDB's lock of a read-write
-    connection), or None. Asks with an open-file-description query, so nothing is locked here.
-    Linux only (the struct layout below is Linux's); elsewhere this evidence is not looked for."""
-    query = getattr(fcntl, "F_OFD_GETLK", None)
-    if query is None or not sys.platform.startswith("linux"):
-        return None
-    size = struct.calcsize(_FLOCK)
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        want = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0).ljust(32, b"\0")
-        answer = fcntl.fcntl(fd, query, want)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    l_type, _, _, _, pid = struct.unpack(_FLOCK, answer[:size])
-    return pid if l_type == fcntl.F_WRLCK else None
-
-
-def _writer_evidence(path: Path, recorded: str | None) -> tuple[str, bool] | None:
-    """What shows that someone wrote (or may write) the DuckDB file ``path`` since it had the
-    signature ``recorded`` (None: not known), and whether anything is written yet; None if nothing."""
-    if Path(f"{path}.wal").exists():
-        return "a write-ahead log beside it holds writes not yet checkpointed", True
-    if recorded is not None and recorded != _signature(path):
-        return "it changed after the pipeline published it", True
-    holder = _write_lock_holder(path)
-    if holder is not None:
-        return f"process {holder} has it open for writing", False
-    return None
-
-
-def _recorded(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        return None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -261,7 +208,7 @@ class Warehouse:
         self._drop_unwritten_kept()
         if self.published_path.exists():
             # No record (published by a version that kept none): the signature is no evidence.
-            found = _writer_evidence(self.published_path, _recorded(self.signature_path))
+            found = writer_evidence(self.published_path, recorded_signature(self.signature_path))
             if found is not None:
                 self._keep_outside_edit(*found)
         tmp = self.published_path.with_name(f".{PUBLISHED_NAME}.{os.getpid()}.tmp")
@@ -271,7 +218,7 @@ class Warehouse:
         os.chmod(tmp, PUBLISHED_MODE)
         os.replace(tmp, self.published_path)
         sig = self.signature_path.with_name(f".{self.signature_path.name}.{os.getpid()}.tmp")
-        sig.write_text(_signature(self.published_path), encoding="utf-8")
+        sig.write_text(signature(self.published_path), encoding="utf-8")
         os.replace(sig, self.signature_path)
         self._last_publish = time.monotonic()
         self._dirty = False
@@ -291,7 +238,7 @@ class Warehouse:
         except OSError:  # no hard links on this file system: a copy keeps what is written so far
             shutil.copy2(self.published_path, kept)
         if not written:
-            Path(f"{kept}{_UNWRITTEN}").write_text(_signature(kept), encoding="utf-8")
+            Path(f"{kept}{_UNWRITTEN}").write_text(signature(kept), encoding="utf-8")
         with contextlib.suppress(FileNotFoundError):
             os.replace(f"{self.published_path}.wal", f"{kept}.wal")
         with contextlib.suppress(OSError):
@@ -308,7 +255,7 @@ class Warehouse:
             if not kept.exists():  # removed by hand
                 marker.unlink(missing_ok=True)
                 continue
-            found = _writer_evidence(kept, _recorded(marker))
+            found = writer_evidence(kept, recorded_signature(marker))
             if found is None:
                 kept.unlink(missing_ok=True)
                 marker.unlink(missing_ok=True)
