@@ -15,6 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from pgy_pipeline.justoneapi import PROD_CN_BASE_URL, PROD_GLOBAL_BASE_URL
+from pgy_pipeline.warehouse.s3 import S3Config
 
 TOKEN_ENV = "JUSTONEAPI_TOKEN"
 BASE_URL_ENV = "JUSTONEAPI_BASE_URL"
@@ -38,6 +39,59 @@ def _get(name: str) -> str | None:
 def data_dir() -> Path:
     """Where pgy.duckdb, the raw pages and the pipeline's state live (``PGY_DATA_DIR``, default data/)."""
     return Path(_get(DATA_DIR_ENV) or "data")
+
+
+# Past one machine (README "Production"): where the warehouse, the state and the raw pages live
+# when runs share no disk. Unset, everything stays under the data dir, as on a laptop.
+WAREHOUSE_URL_ENV = "PGY_WAREHOUSE_URL"
+LAKE_DATA_PATH_ENV = "PGY_LAKE_DATA_PATH"
+STATE_URL_ENV = "PGY_STATE_URL"
+RAW_URL_ENV = "PGY_RAW_URL"
+
+
+def warehouse_url() -> str | None:
+    """``ducklake:postgres:<libpq conninfo>`` or ``ducklake:sqlite:<file>``; None: the DuckDB file.
+    A secret when it carries a password (prefer PGPASSWORD): never logged."""
+    value = _get(WAREHOUSE_URL_ENV)
+    if value is not None and not value.startswith(("ducklake:postgres:", "ducklake:sqlite:")):
+        raise ValueError(
+            f"{WAREHOUSE_URL_ENV} must start with ducklake:postgres: or ducklake:sqlite: (unset: the DuckDB file)"
+        )
+    return value
+
+
+def lake_data_path(base: Path | None = None) -> str:
+    """Where a lake's Parquet files go: ``PGY_LAKE_DATA_PATH`` (a folder or ``s3://bucket/prefix/``),
+    default ``<data dir>/lake/``."""
+    return _get(LAKE_DATA_PATH_ENV) or f"{(base or data_dir()).absolute()}/lake/"
+
+
+def state_url() -> str | None:
+    """``postgresql://user@host:port/db`` for the pipeline's state on PostgreSQL; None: SQLite files
+    under ``<data>/.state/``. A secret when it carries a password (prefer PGPASSWORD)."""
+    value = _get(STATE_URL_ENV)
+    if value is not None and not value.startswith(("postgresql://", "postgres://")):
+        raise ValueError(f"{STATE_URL_ENV} must be a postgresql:// URL (unset: SQLite under the data dir)")
+    return value
+
+
+def raw_url() -> str | None:
+    """``s3://bucket/prefix`` for the raw pages in a bucket; None: ``<data>/raw/``."""
+    value = _get(RAW_URL_ENV)
+    if value is not None and not value.startswith("s3://"):
+        raise ValueError(f"{RAW_URL_ENV} must be an s3://bucket/prefix URL (unset: <data dir>/raw)")
+    return value
+
+
+def s3_config() -> S3Config:
+    """The S3-compatible server of ``s3://`` URLs: ``PGY_S3_ENDPOINT`` (``http://host:port``; unset:
+    AWS), ``PGY_S3_REGION``, and the standard ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``."""
+    return S3Config(
+        endpoint=_get("PGY_S3_ENDPOINT"),
+        region=_get("PGY_S3_REGION") or "us-east-1",
+        key_id=_get("AWS_ACCESS_KEY_ID"),
+        secret=_get("AWS_SECRET_ACCESS_KEY"),
+    )
 
 
 def roster_path(base: Path | None = None) -> Path:

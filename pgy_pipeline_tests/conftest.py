@@ -17,7 +17,7 @@ from pgy_pipeline.defs.definitions import build_defs
 from pgy_pipeline.defs.partitions import kol_partitions
 from pgy_pipeline.defs.resources import JustOneApiResource, PgyResource
 from pgy_pipeline.simulator import Simulator
-from pgy_pipeline.warehouse import Warehouse
+from pgy_pipeline.warehouse.backends import open_warehouse
 from pgy_pipeline_tests.support import ANCHOR, TEST_TOKEN, MakeSim
 
 
@@ -70,7 +70,7 @@ class PipelineEnv:
         return runner.refresh_engagement(self.defs, self.instance)
 
     def db(self) -> duckdb.DuckDBPyConnection:
-        return Warehouse(self.data_dir).connect_snapshot()
+        return open_warehouse(self.data_dir).connect_snapshot()
 
     def partition_status(self, asset: str = "notes") -> tuple[set[str], set[str]]:
         """(materialized, failed) partition keys of an asset, as the UI shows them."""
@@ -139,3 +139,32 @@ def refreshed(make_env: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     monkeypatch.setenv("PGY_DATA_DIR", str(env.data_dir))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
     return env
+
+
+@pytest.fixture(scope="session")
+def pg_port() -> Iterator[int]:
+    """One PostgreSQL server per test process (each test takes its own database: ``pg_db``)."""
+    from pgy_pipeline_tests import pg_server
+
+    why = pg_server.unavailable()
+    if why:
+        pytest.skip(why)
+    with pg_server.postgres_server() as port:
+        yield port
+
+
+@pytest.fixture
+def pg_db(pg_port: int) -> str:
+    """A fresh database on the shared server; its name (``pg_server.pg_url`` makes the URL)."""
+    from pgy_pipeline_tests import pg_server
+
+    return pg_server.create_database(pg_port)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """One S3-compatible server (moto) per test process, on loopback; tests make their own buckets."""
+    from pgy_pipeline_tests import s3_server
+
+    with s3_server.s3_server() as endpoint:
+        yield endpoint

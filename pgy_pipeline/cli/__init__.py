@@ -1,6 +1,6 @@
 """The ``pgy`` command line. ``pgy --help`` documents every command."""
 
-from pgy_pipeline.cli import brands, kols, plan, prices, query, refresh, report, serve, status  # noqa: F401  (they register their commands)
+from pgy_pipeline.cli import brands, kols, plan, prices, query, refresh, report, serve, status, warehouse  # noqa: F401  (they register their commands)
 from pgy_pipeline.cli.app import main
 
 __all__ = ["main", "run"]

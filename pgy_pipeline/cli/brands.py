@@ -8,7 +8,8 @@ import click
 
 from pgy_pipeline import settings
 from pgy_pipeline.cli.app import main
-from pgy_pipeline.warehouse import Warehouse, WarehouseError, queries
+from pgy_pipeline.warehouse import WarehouseError, queries
+from pgy_pipeline.warehouse.backends import open_warehouse
 
 
 @main.command()
@@ -28,7 +29,7 @@ def brands(brand: str, days: int, fmt: str) -> None:
         raise click.BadParameter("the brand name is empty", param_hint="BRAND")
     since = settings.today() - timedelta(days=days - 1)
     try:
-        conn = Warehouse(settings.data_dir()).connect_snapshot()
+        conn = open_warehouse(settings.data_dir()).connect_snapshot()
     except WarehouseError as exc:
         raise click.ClickException(str(exc)) from None
     with conn:

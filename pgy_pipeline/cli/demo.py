@@ -13,6 +13,7 @@ from pgy_pipeline.cli import heap
 from pgy_pipeline.roster import load_roster
 from pgy_pipeline.simulator.market import quoted_prices
 from pgy_pipeline.warehouse import Warehouse, queries
+from pgy_pipeline.warehouse.backends import open_warehouse
 from pgy_pipeline.warehouse.prices import prices_path
 
 EXAMPLE_QUERIES = [
@@ -74,8 +75,9 @@ def run_demo(data_dir: Path, roster_path: Path) -> int:
         return interrupt.exit_code
     eng = runner.refresh_engagement(defs, instance)
     elapsed = time.monotonic() - started
-    db = Warehouse(data_dir).published_path.resolve()
-    with Warehouse(data_dir).connect_snapshot() as conn:
+    warehouse = open_warehouse(data_dir)
+    db = Path(warehouse.location).resolve() if isinstance(warehouse, Warehouse) else warehouse.location
+    with warehouse.connect_snapshot() as conn:
         pages = queries.run_figures(conn, [r.run_id for r in runs]).pages
         calls, notes = queries.warehouse_totals(conn)
         top = queries.top_kols_summary(conn)

@@ -30,13 +30,13 @@ def plan(user_ids: tuple[str, ...], kols_file: str | None, mode: str, show_all: 
     from pgy_pipeline.cli.refresh import select_kols
     from pgy_pipeline.defs.resources import PgyResource
     from pgy_pipeline.refresh.plan import make_plan
-    from pgy_pipeline.warehouse import Warehouse
+    from pgy_pipeline.warehouse.backends import open_warehouse
 
     ids = select_kols(user_ids, kols_file)
     pgy = PgyResource()
-    warehouse = Warehouse(settings.data_dir())
+    warehouse = open_warehouse(settings.data_dir())
     now = settings.now()
-    conn = warehouse.connect_snapshot() if warehouse.published_path.exists() else None
+    conn = warehouse.connect_snapshot() if warehouse.exists() else None
     try:
         p = make_plan(
             conn,

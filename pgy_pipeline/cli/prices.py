@@ -8,7 +8,8 @@ import click
 
 from pgy_pipeline import settings
 from pgy_pipeline.cli.app import main
-from pgy_pipeline.warehouse import Warehouse, WarehouseError
+from pgy_pipeline.warehouse import WarehouseError
+from pgy_pipeline.warehouse.backends import open_warehouse
 from pgy_pipeline.warehouse.prices import PricesError, install_prices, load_prices, prices_path
 
 
@@ -29,7 +30,7 @@ def prices_import(file: Path) -> None:
     data = settings.data_dir()
     try:
         rows = install_prices(data, file)
-        with Warehouse(data).write(publish=True) as conn:
+        with open_warehouse(data).write(publish=True) as conn:
             load_prices(conn, data)
     except PricesError as exc:
         raise click.ClickException(f"nothing imported: {exc}") from None

@@ -9,7 +9,9 @@ import duckdb
 
 from pgy_pipeline import settings
 from pgy_pipeline.cli.app import main
-from pgy_pipeline.warehouse import Warehouse, WarehouseError, queries
+from pgy_pipeline.warehouse import WarehouseError, queries
+from pgy_pipeline.warehouse.backends import open_warehouse
+from pgy_pipeline.warehouse.sandbox import check_reads_only
 
 
 @main.command()
@@ -25,17 +27,20 @@ def query(sql: str, fmt: str, output: str | None) -> None:
     if fmt == "parquet" and not output:
         raise click.UsageError("--format parquet needs --output FILE")
     try:
-        conn = Warehouse(settings.data_dir()).connect_sandboxed()
+        conn = open_warehouse(settings.data_dir()).connect_sandboxed()
     except WarehouseError as exc:
         raise click.ClickException(str(exc)) from None
     with conn:
         try:
+            check_reads_only(conn, sql)
             rel = conn.sql(sql)
             if rel is None:
                 raise click.ClickException("the statement returned no rows")
             df = rel.df()
         except duckdb.Error as exc:
             raise click.ClickException(f"query failed: {exc}") from None
+        except WarehouseError as exc:
+            raise click.ClickException(str(exc)) from None
     if fmt == "parquet" and output:
         # Written by our own connection, not the sandboxed one (which may not touch files).
         with duckdb.connect() as out:
@@ -65,7 +70,7 @@ def export(fmt: str, out_dir: str | None) -> None:
     target = Path(out_dir) if out_dir else settings.data_dir() / "export"
     target.mkdir(parents=True, exist_ok=True)
     try:
-        conn = Warehouse(settings.data_dir()).connect_snapshot()
+        conn = open_warehouse(settings.data_dir()).connect_snapshot()
     except WarehouseError as exc:
         raise click.ClickException(str(exc)) from None
     with conn:

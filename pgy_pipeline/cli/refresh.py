@@ -146,10 +146,11 @@ def select_kols(user_ids: tuple[str, ...], kols_file: str | None) -> list[str]:
 def _print_refresh_summary(runs: list[RunSummary]) -> None:
     from pgy_pipeline.defs import kol_tags
     from pgy_pipeline.defs.assets.metadata import STOP_PREFIX
-    from pgy_pipeline.warehouse import Warehouse, queries
+    from pgy_pipeline.warehouse import queries
+    from pgy_pipeline.warehouse.backends import open_warehouse
 
-    warehouse = Warehouse(settings.data_dir())
-    if not warehouse.published_path.exists():  # nothing was ever written (an early interrupt)
+    warehouse = open_warehouse(settings.data_dir())
+    if not warehouse.exists():  # nothing was ever written (an early interrupt)
         fig = queries.RunFigures(0, 0, 0, 0, 0, 0)
     else:
         with warehouse.connect_snapshot() as conn:

@@ -9,7 +9,7 @@ import click
 from pgy_pipeline import settings
 from pgy_pipeline.cli.app import main
 from pgy_pipeline.cli.refresh import select_kols
-from pgy_pipeline.warehouse import Warehouse
+from pgy_pipeline.warehouse.backends import open_warehouse
 from pgy_pipeline.warehouse.state import PipelineState
 
 
@@ -43,7 +43,7 @@ def report(
     try:
         simulated = PipelineState(settings.data_dir()).holds_simulated_data()
         notice = settings.SIMULATED_NOTICE if simulated else None
-        result = write_report(Warehouse(settings.data_dir()).published_path, target, chosen, compare, notice)
+        result = write_report(open_warehouse(settings.data_dir()), target, chosen, compare, notice)
     except ReportError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"wrote {len(result.kol_pages)} KOL page(s) in {result.seconds:.1f} s")

@@ -6,7 +6,8 @@ import click
 
 from pgy_pipeline import settings
 from pgy_pipeline.cli.app import main
-from pgy_pipeline.warehouse.db import PUBLISHED_NAME, Warehouse
+from pgy_pipeline.warehouse.backends import open_raw, open_warehouse
+from pgy_pipeline.warehouse.db import PUBLISHED_NAME
 from pgy_pipeline.warehouse.state import PipelineState
 
 
@@ -30,7 +31,7 @@ def status(clear_stop: bool) -> None:
     )
     stop = state.active_stop()
     click.echo(f"calls stopped until {stop[1].isoformat()}: {stop[2]}" if stop else "no quota stop")
-    edited = Warehouse(settings.data_dir()).kept_copies()
+    edited = open_warehouse(settings.data_dir()).kept_copies()
     if edited:
         click.echo(
             f"{PUBLISHED_NAME} was written outside the pipeline {len(edited)} time(s); each such file is "
@@ -54,10 +55,8 @@ def status(clear_stop: bool) -> None:
 @main.command()
 def replay() -> None:
     """Re-normalise every stored raw page into DuckDB without calling the API."""
-    from pgy_pipeline.warehouse import Warehouse
-    from pgy_pipeline.warehouse.raw import RawStore
     from pgy_pipeline.warehouse.replay import replay_all
 
-    with Warehouse(settings.data_dir()).write(publish=True) as conn:
-        stats = replay_all(conn, RawStore(settings.data_dir()))
+    with open_warehouse(settings.data_dir()).write(publish=True) as conn:
+        stats = replay_all(conn, open_raw(settings.data_dir()))
     click.echo(f"replayed {stats.fetches} fetch(es), {stats.snapshots} note rows, 0 API calls")

@@ -22,7 +22,7 @@ from pgy_pipeline.justoneapi import (
 from pgy_pipeline.refresh.modes import DEFAULT_FULL_EVERY_DAYS, DEFAULT_WINDOW_DAYS
 from pgy_pipeline.refresh.plan import PlanSettings
 from pgy_pipeline.settings import ApiSource
-from pgy_pipeline.warehouse import Warehouse
+from pgy_pipeline.warehouse.backends import AnyWarehouse, open_raw, open_warehouse
 from pgy_pipeline.warehouse.engagement_settings import DEFAULTS as FIGURES
 from pgy_pipeline.warehouse.engagement_settings import DESCRIPTIONS as FIGURE_DOCS
 from pgy_pipeline.warehouse.engagement_settings import EngagementSettings
@@ -269,11 +269,13 @@ class PgyResource(dg.ConfigurableResource):
             source.source_id, holds_data=self.raw().holds_data(), simulated=source.simulated
         )
 
-    def warehouse(self) -> Warehouse:
-        return Warehouse(self.path, publish_interval_s=self.publish_interval_s)
+    def warehouse(self) -> AnyWarehouse:
+        """The DuckDB file under the data dir, or the lake of PGY_WAREHOUSE_URL."""
+        return open_warehouse(self.path, publish_interval_s=self.publish_interval_s)
 
     def raw(self) -> RawStore:
-        return RawStore(self.path)
+        """Raw pages under the data dir, or in the bucket of PGY_RAW_URL."""
+        return open_raw(self.path)
 
     def state(self) -> PipelineState:
         return PipelineState(self.path)

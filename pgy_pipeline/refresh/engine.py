@@ -45,7 +45,8 @@ from pgy_pipeline.refresh.outcomes import (
     not_started_outcome,
     ok_outcome,
 )
-from pgy_pipeline.warehouse import PublishError, Warehouse, WriteInterrupted
+from pgy_pipeline.warehouse import PublishError, WriteInterrupted
+from pgy_pipeline.warehouse.backends import AnyWarehouse
 from pgy_pipeline.warehouse.raw import RawStore
 from pgy_pipeline.warehouse.replay import fetch_row_to_json
 from pgy_pipeline.warehouse.state import PipelineState, RetryPolicy, next_quota_reset
@@ -67,7 +68,7 @@ class Refresher:
     def __init__(
         self,
         client_factory: Callable[[Callable[[CallRecord], None]], AbstractContextManager[NotesDetailClient]],
-        warehouse: Warehouse,
+        warehouse: AnyWarehouse,
         raw: RawStore,
         state: PipelineState,
         run_id: str | None,

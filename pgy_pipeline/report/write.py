@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import duckdb
 
@@ -76,7 +77,18 @@ def _check_compare(compare: Sequence[str]) -> list[str]:
     return chosen
 
 
-def _read(db_path: Path, only: set[str] | None) -> ReportData:
+class _Snapshots(Protocol):
+    def connect_snapshot(self) -> duckdb.DuckDBPyConnection: ...
+
+
+def _read(source: Path | _Snapshots, only: set[str] | None) -> ReportData:
+    if not isinstance(source, Path):  # a warehouse (the lake has no file to open)
+        conn = source.connect_snapshot()
+        try:
+            return load(conn, only)
+        finally:
+            conn.close()
+    db_path = source
     if not db_path.is_file():
         raise ReportError(f"no warehouse at {db_path}: run `pgy refresh` (or `make run`) first")
     try:
@@ -90,13 +102,14 @@ def _read(db_path: Path, only: set[str] | None) -> ReportData:
 
 
 def write_report(
-    db_path: str | os.PathLike[str],
+    db_path: str | os.PathLike[str] | _Snapshots,
     out_dir: str | os.PathLike[str],
     user_ids: Sequence[str] | None = None,
     compare: Sequence[str] = (),
     notice: str | None = None,
 ) -> ReportResult:
-    """Write the KOL scorecard under ``out_dir`` from the warehouse file ``db_path`` (opened read-only).
+    """Write the KOL scorecard under ``out_dir`` from the warehouse file ``db_path`` (opened read-only),
+    or from a warehouse object's read-only snapshot (the DuckLake backend has no single file).
 
     ``user_ids``: the KOLs of the report (None: every KOL the warehouse knows). ``compare``:
     2 to 5 KOLs for ``compare.html`` (empty: no comparison page); they get pages too.
@@ -106,10 +119,11 @@ def write_report(
     ``notice`` (e.g. "simulated data") is shown at the top of every page.
     """
     started = time.monotonic()
-    db_path, out = Path(db_path), Path(out_dir)
+    source = Path(db_path) if isinstance(db_path, str | os.PathLike) else db_path
+    out = Path(out_dir)
     chosen = _check_compare(compare)
     only = None if user_ids is None else set(user_ids) | set(chosen)
-    data = _read(db_path, only)
+    data = _read(source, only)
     data.notice = notice
     unknown = sorted(k for k in (only or set(chosen)) if k not in data.roster)
     if unknown:

@@ -38,7 +38,7 @@ import duckdb
 
 from pgy_pipeline import interrupts
 from pgy_pipeline.warehouse.migrations import migrate
-from pgy_pipeline.warehouse.outside_writers import recorded, signature, writer_evidence
+from pgy_pipeline.warehouse.outside_writes import recorded_signature, signature, writer_evidence
 from pgy_pipeline.warehouse.transaction import transaction
 
 log = logging.getLogger(__name__)
@@ -229,7 +229,7 @@ class Warehouse:
         self._drop_unwritten_kept()
         if self.published_path.exists():
             # No record (published by a version that kept none): the signature is no evidence.
-            found = writer_evidence(self.published_path, recorded(self.signature_path))
+            found = writer_evidence(self.published_path, recorded_signature(self.signature_path))
             if found is not None:
                 self._keep_outside_edit(*found)
         tmp = self.published_path.with_name(f".{PUBLISHED_NAME}.{os.getpid()}.tmp")
@@ -276,7 +276,7 @@ class Warehouse:
             if not kept.exists():  # removed by hand
                 marker.unlink(missing_ok=True)
                 continue
-            found = writer_evidence(kept, recorded(marker))
+            found = writer_evidence(kept, recorded_signature(marker))
             if found is None:
                 kept.unlink(missing_ok=True)
                 marker.unlink(missing_ok=True)
@@ -289,6 +289,15 @@ class Warehouse:
         return sorted(self.edited_dir.glob("*.duckdb"))
 
     # -- reading (analysts) ---------------------------------------------------------------
+
+    @property
+    def location(self) -> str:
+        """What analysts open (the lake's twin says where its catalog and files are)."""
+        return str(self.published_path)
+
+    def exists(self) -> bool:
+        """True once a snapshot was published."""
+        return self.published_path.exists()
 
     def connect_snapshot(
         self, config: dict[str, str | bool | int | float | list[str]] | None = None

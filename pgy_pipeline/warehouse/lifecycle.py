@@ -18,6 +18,7 @@ import duckdb
 
 from pgy_pipeline.warehouse.comments import apply_comments
 from pgy_pipeline.warehouse.engagement_settings import EngagementSettings
+from pgy_pipeline.warehouse.lake_schema import views_for
 
 DAYS = (1, 3, 7, 14, 30)
 SHANGHAI = timezone(timedelta(hours=8))  # Asia/Shanghai: UTC+8, no daylight saving since 1991
@@ -201,5 +202,5 @@ def refresh_lifecycle(conn: duckdb.DuckDBPyConnection, as_of: date, s: Engagemen
     apply_comments(conn, "note_lifecycle", NOTE_LIFECYCLE_COMMENTS)
     conn.execute(KOL_LIFECYCLE_SQL)
     apply_comments(conn, "kol_lifecycle", KOL_LIFECYCLE_COMMENTS)
-    conn.execute(RISING_NOTES_SQL)
+    conn.execute(views_for(conn, RISING_NOTES_SQL))  # a lake keeps no COMMENT on a view's columns
     return reuse

@@ -13,6 +13,8 @@ from importlib import resources
 
 import duckdb
 
+from pgy_pipeline.warehouse.lake_schema import create_like_migrations, lake_migration, lake_views
+
 _SQL_PACKAGE = "pgy_pipeline.warehouse.sql"
 _NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
@@ -45,7 +47,7 @@ def views_sql() -> str:
 _VIEWS_HASH = hashlib.sha256(views_sql().encode("utf-8")).hexdigest()[:16]
 
 
-def apply_views(conn: duckdb.DuckDBPyConnection) -> bool:
+def apply_views(conn: duckdb.DuckDBPyConnection, lake: bool = False) -> bool:
     """(Re)create the views when ``views.sql`` changed since they were last created."""
     conn.execute("CREATE TABLE IF NOT EXISTS schema_views (hash VARCHAR)")
     row = conn.execute("SELECT max(hash) FROM schema_views").fetchone()
@@ -53,7 +55,7 @@ def apply_views(conn: duckdb.DuckDBPyConnection) -> bool:
         return False
     conn.execute("BEGIN TRANSACTION")
     try:
-        conn.execute(views_sql())
+        conn.execute(lake_views(views_sql()) if lake else views_sql())
         conn.execute("DELETE FROM schema_views")
         conn.execute("INSERT INTO schema_views VALUES (?)", [_VIEWS_HASH])
         conn.execute("COMMENT ON TABLE schema_views IS 'Hash of the view definitions in place.'")
@@ -67,7 +69,8 @@ def apply_views(conn: duckdb.DuckDBPyConnection) -> bool:
 
 def current_version(conn: duckdb.DuckDBPyConnection) -> int:
     exists = conn.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_version' AND schema_name = 'main'"
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_version' AND schema_name = 'main' "
+        "AND database_name = current_database()"  # a lake connection also sees its in-memory database
     ).fetchone()
     if not exists or exists[0] == 0:
         return 0
@@ -75,8 +78,12 @@ def current_version(conn: duckdb.DuckDBPyConnection) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
-def migrate(conn: duckdb.DuckDBPyConnection, target: int | None = None) -> int:
-    """Bring the schema to ``target`` (default: the latest version); returns the version reached."""
+def migrate(conn: duckdb.DuckDBPyConnection, target: int | None = None, *, lake: bool = False) -> int:
+    """Bring the schema to ``target`` (default: the latest version); returns the version reached.
+
+    ``lake``: the connection's current database is a DuckLake (warehouse/lake_schema.py says
+    what differs there and how each difference is covered).
+    """
     target = LATEST_VERSION if target is None else target
     version = current_version(conn)
     if version > LATEST_VERSION:
@@ -86,10 +93,16 @@ def migrate(conn: duckdb.DuckDBPyConnection, target: int | None = None) -> int:
         )
     if version >= target:
         if version == LATEST_VERSION:
-            apply_views(conn)
+            apply_views(conn, lake)
         return version
+    if lake and version == 0 and target == LATEST_VERSION:
+        create_like_migrations(conn, build_in_memory)
+        apply_views(conn, lake)
+        return LATEST_VERSION
     conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ)"
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER"
+        + ("" if lake else " PRIMARY KEY")  # DuckLake has no keys: one writer holds the lock
+        + ", applied_at TIMESTAMPTZ)"
     )
     conn.execute("COMMENT ON TABLE schema_version IS 'Warehouse schema versions applied, one row each.'")
     conn.execute("COMMENT ON COLUMN schema_version.version IS 'Schema version reached (sql/NNN_*.sql).'")
@@ -99,7 +112,7 @@ def migrate(conn: duckdb.DuckDBPyConnection, target: int | None = None) -> int:
             continue
         conn.execute("BEGIN TRANSACTION")
         try:
-            conn.execute(sql)
+            conn.execute(lake_migration(sql) if lake else sql)
             conn.execute("INSERT INTO schema_version VALUES (?, now())", [step])
         except BaseException:
             conn.execute("ROLLBACK")
@@ -107,5 +120,12 @@ def migrate(conn: duckdb.DuckDBPyConnection, target: int | None = None) -> int:
         conn.execute("COMMIT")
         version = step
     if version == LATEST_VERSION:
-        apply_views(conn)
+        apply_views(conn, lake)
     return version
+
+
+def build_in_memory() -> duckdb.DuckDBPyConnection:
+    """An in-memory database at the latest schema, built by the migrations themselves."""
+    conn = duckdb.connect(":memory:")
+    migrate(conn)
+    return conn

@@ -51,25 +51,26 @@ _ONE_EACH = f"SELECT *, fetched_at AS first_fetched_at FROM {_SIGHTINGS}"
 
 _SCOPE = "CASE WHEN 'default' IN (notes.scope, b.scope) THEN 'default' ELSE 'third_platform' END"
 
+_NEWER = "b.fetched_at >= notes.last_seen_at"
+
+# One UPDATE action whose values depend on the sighting's age (DuckLake's MERGE takes a single
+# UPDATE action): the newest sighting of each note wins and a NULL never overwrites a known
+# value; an older fetch replayed later never overwrites newer metrics, only fills a descriptive
+# value the note lacks, and widens first_seen_at and the scope.
 _MERGE_NOTES = f"""
 MERGE INTO notes USING (SELECT * FROM _notes_in WHERE user_id IN (SELECT user_id FROM _known_users)) AS b
 ON notes.user_id = b.user_id AND notes.note_id = b.note_id
--- The newest sighting of each note wins; an older fetch replayed later never overwrites
--- newer values (the AND on WHEN MATCHED); a NULL never overwrites a known value.
-WHEN MATCHED AND b.fetched_at >= notes.last_seen_at THEN UPDATE SET
-    {", ".join(f"{c} = coalesce(b.{c}, notes.{c})" for c in (*DESCRIPTIVE, *METRICS))},
-    last_seen_at = b.fetched_at,
-    first_seen_at = least(notes.first_seen_at, b.first_fetched_at),
-    scope = {_SCOPE},
-    last_fetch_id = b.fetch_id
 WHEN MATCHED THEN UPDATE SET
-    {", ".join(f"{c} = coalesce(notes.{c}, b.{c})" for c in DESCRIPTIVE)},
-    first_seen_at = least(notes.first_seen_at, b.first_fetched_at), scope = {_SCOPE}
+    {", ".join(f"{c} = CASE WHEN {_NEWER} THEN coalesce(b.{c}, notes.{c}) ELSE coalesce(notes.{c}, b.{c}) END" for c in DESCRIPTIVE)},
+    {", ".join(f"{m} = CASE WHEN {_NEWER} THEN coalesce(b.{m}, notes.{m}) ELSE notes.{m} END" for m in METRICS)},
+    last_seen_at = CASE WHEN {_NEWER} THEN b.fetched_at ELSE notes.last_seen_at END,
+    last_fetch_id = CASE WHEN {_NEWER} THEN b.fetch_id ELSE notes.last_fetch_id END,
+    first_seen_at = least(notes.first_seen_at, b.first_fetched_at),
+    scope = {_SCOPE}
 WHEN NOT MATCHED THEN INSERT ({_NOTE_VALUES}, first_seen_at, last_seen_at, gone_at, last_fetch_id, scope)
 VALUES (b.user_id, b.note_id, b.title, b.publish_date, b.is_video, b.is_advertise, b.brand_name, b.img_url,
         b.read_num, b.like_num, b.collect_num, b.third_read_user_num, b.first_fetched_at, b.fetched_at, NULL,
         b.fetch_id, b.scope)
-RETURNING merge_action, notes.user_id
 """
 
 # KOLs with no row yet take a plain insert: the first fetch of a KOL, or a rebuild from the raw layer.
@@ -138,8 +139,17 @@ def _upsert(conn: duckdb.DuckDBPyConnection, several_per_note: bool) -> Upserted
         )
         stale_row = conn.execute("SELECT count(*) FROM _stale").fetchone()
         stale = int(stale_row[0]) if stale_row else 0
-        merged = conn.execute(_MERGE_NOTES).fetchall()
-        new_by_user.update(user for action, user in merged if action == "INSERT")
+        # Counted before the MERGE rather than with RETURNING, which DuckLake does not implement:
+        # the rows the MERGE inserts are exactly the batch's notes that have no row yet.
+        new_by_user.update(
+            dict(
+                conn.execute(
+                    "SELECT b.user_id, count(*) FROM _notes_in b SEMI JOIN _known_users k USING (user_id) "
+                    "ANTI JOIN notes n USING (user_id, note_id) GROUP BY b.user_id"
+                ).fetchall()
+            )
+        )
+        conn.execute(_MERGE_NOTES)
     _append_snapshots(conn)
     if stale:
         conn.execute(_REFOLD_METRICS)

@@ -136,10 +136,8 @@ class RawStore:
         # "resumable" are judged in the same time as the fetch was made.
         now = now or datetime.now(UTC)
         fetch_id = new_fetch_id(now)
-        d = self._dir(user_id)
-        d.mkdir(parents=True, exist_ok=True)
         meta = FetchMeta(fetch_id, user_id, fingerprint, dict(filters), run_id, now.isoformat())
-        _write_atomic(d / f"{fetch_id}.meta.json", json.dumps(asdict(meta)))
+        self._put(user_id, f"{fetch_id}.meta.json", json.dumps(asdict(meta)))
         return fetch_id
 
     def append(self, page: RawPage) -> None:
@@ -153,42 +151,51 @@ class RawStore:
 
     def mark_done(self, user_id: str, fetch_id: str, summary: Mapping[str, Any]) -> None:
         """Seal a fetch: every page is stored; ``summary`` (its fetches row) is kept for replays."""
-        _write_atomic(
-            self._dir(user_id) / f"{fetch_id}.done.json", json.dumps(dict(summary), ensure_ascii=False)
-        )
+        self._put(user_id, f"{fetch_id}.done.json", json.dumps(dict(summary), ensure_ascii=False))
 
     def mark_failed(self, user_id: str, fetch_id: str, summary: Mapping[str, Any]) -> None:
         """Keep the fetches row of a failed attempt; the fetch stays resumable (no ``done``)."""
-        _write_atomic(
-            self._dir(user_id) / f"{fetch_id}.failed.json", json.dumps(dict(summary), ensure_ascii=False)
-        )
+        self._put(user_id, f"{fetch_id}.failed.json", json.dumps(dict(summary), ensure_ascii=False))
 
     def fetch_file(self, user_id: str, fetch_id: str) -> Path:
         return self._dir(user_id) / f"{fetch_id}.jsonl"
 
     def done_summary(self, user_id: str, fetch_id: str) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(
-            (self._dir(user_id) / f"{fetch_id}.done.json").read_text(encoding="utf-8")
-        )
+        data: dict[str, Any] = json.loads(self._get(user_id, f"{fetch_id}.done.json"))
         return data
 
     def summary(self, user_id: str, fetch_id: str) -> dict[str, Any]:
         """The fetches row last recorded for a fetch: its done one, else its last failed attempt's."""
-        d = self._dir(user_id)
-        path = d / f"{fetch_id}.done.json"
-        if not path.exists():
-            path = d / f"{fetch_id}.failed.json"
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        name = f"{fetch_id}.done.json"
+        if not self._has(user_id, name):
+            name = f"{fetch_id}.failed.json"
+        data: dict[str, Any] = json.loads(self._get(user_id, name))
         return data
+
+    # -- the small objects beside the pages (meta, done, failed): a file each ------------------
+
+    def _put(self, user_id: str, name: str, text: str) -> None:
+        d = self._dir(user_id)
+        d.mkdir(parents=True, exist_ok=True)
+        _write_atomic(d / name, text)
+
+    def _get(self, user_id: str, name: str) -> str:
+        return (self._dir(user_id) / name).read_text(encoding="utf-8")
+
+    def _has(self, user_id: str, name: str) -> bool:
+        return (self._dir(user_id) / name).exists()
 
     # -- reading ---------------------------------------------------------------------------
 
     def meta(self, user_id: str, fetch_id: str) -> FetchMeta:
-        data = json.loads((self._dir(user_id) / f"{fetch_id}.meta.json").read_text(encoding="utf-8"))
-        return FetchMeta(**data)
+        return FetchMeta(**json.loads(self._get(user_id, f"{fetch_id}.meta.json")))
 
     def is_done(self, user_id: str, fetch_id: str) -> bool:
-        return (self._dir(user_id) / f"{fetch_id}.done.json").exists()
+        return self._has(user_id, f"{fetch_id}.done.json")
+
+    def location(self, user_id: str, fetch_id: str) -> str:
+        """Where a fetch's pages are, for people (a file path here; a bucket URL in raw_bucket.py)."""
+        return str(self.fetch_file(user_id, fetch_id))
 
     def pages(self, user_id: str, fetch_id: str) -> dict[int, RawPage]:
         """The stored pages of a fetch by page number (the latest copy of a page wins)."""

@@ -1,4 +1,4 @@
-"""Small cross-process pipeline state in SQLite: the daily call budget, quota stops, retries.
+"""Small cross-process pipeline state: the daily call budget, quota stops, retries.
 
 The budget counts what the vendor bills (codes 0 and 201, justoneapi.is_billed). A call's code is
 unknown until it answers, so each call *reserves* one billed call before it is made, and the
@@ -10,6 +10,11 @@ Why SQLite and not DuckDB: the budget is checked before every billed call by eve
 worker thread of every concurrent run, so it needs a tiny atomic read-modify-write that
 many processes can share. SQLite does that with one ``UPDATE ... WHERE`` in a
 transaction; DuckDB allows one writing process at a time.
+
+Past one host (``PGY_STATE_URL``), the same tables and the same SQL run on PostgreSQL, each
+transaction serialised by an advisory lock as ``BEGIN IMMEDIATE`` serialises them on SQLite
+(``warehouse/transaction.py``): one implementation, so the budget holds and a quota stop stops
+every worker on every host. The SQL is the dialect both share (``ON CONFLICT``, no ``OR REPLACE``).
 """
 
 from __future__ import annotations
@@ -17,12 +22,13 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from pgy_pipeline import settings
 from pgy_pipeline.settings import PIPELINE_TZ, SIMULATOR_SOURCE
-from pgy_pipeline.warehouse.transaction import sqlite_transaction
+from pgy_pipeline.warehouse.failures import FailureLog, KolFailure, RetryPolicy
+from pgy_pipeline.warehouse.transaction import PgCursor, pg_transaction, sqlite_transaction
 
 # The vendor's daily quota is a China-day quota; budgets follow the same day.
 QUOTA_TZ = PIPELINE_TZ
@@ -69,40 +75,21 @@ class SourceMismatch(RuntimeError):
     """A run would write data from another API than the one that filled this data dir."""
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How a KOL that failed with a retry-here outcome is retried (by the retry sensor)."""
-
-    cooldown_s: float = 300.0
-    max_attempts: int = 4
+# The advisory lock of the state tables (the alert claims take their own: alerts/dedup.py).
+STATE_LOCK_KEY = 0x70677901
 
 
-@dataclass(frozen=True, slots=True)
-class KolFailure:
-    user_id: str
-    attempts: int
-    code: int | None
-    error_kind: str
-    failed_pages: str | None
-    message: str | None
-    first_failed_at: datetime
-    last_failed_at: datetime
-    next_retry_at: datetime | None
-    gave_up: bool
-    last_run_id: str | None
-    filters: str | None  # JSON of the fetch's filters, so the retry asks for the same thing
-    # Which failure episode of this KOL (1, 2, ...; 0 for one begun before episodes were counted):
-    # a KOL that recovers and fails again starts a new one, and its attempts count from 1 again.
-    episode: int = 0
+class PipelineState(FailureLog):
+    """``<data>/.state/state.sqlite``, or the database of ``PGY_STATE_URL``; every method is one
+    short transaction (the per-KOL failures' are in failures.py)."""
 
-
-class PipelineState:
-    """``<data>/.state/state.sqlite``; every method is one short transaction."""
-
-    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+    def __init__(self, data_dir: str | os.PathLike[str], url: str | None = None) -> None:
         self.path = Path(data_dir) / ".state" / "state.sqlite"
+        self.url = url or settings.state_url()
 
-    def _tx(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+    def _tx(self) -> contextlib.AbstractContextManager[sqlite3.Connection | PgCursor]:
+        if self.url:
+            return pg_transaction(self.url, _SCHEMA, STATE_LOCK_KEY)
         return sqlite_transaction(self.path, _SCHEMA)
 
     # -- source ------------------------------------------------------------------------------
@@ -115,7 +102,7 @@ class PipelineState:
 
     def holds_simulated_data(self) -> bool:
         """True when this data dir was filled by a simulator (read without creating anything)."""
-        return self.path.exists() and self.source() == SIMULATOR_SOURCE
+        return (self.url is not None or self.path.exists()) and self.source() == SIMULATOR_SOURCE
 
     def claim_source(self, source_id: str, *, holds_data: bool, simulated: bool) -> None:
         """Record ``source_id`` as this data dir's source, or refuse a different one.
@@ -149,7 +136,10 @@ class PipelineState:
         """KOLs fetched once on request: their partitions exist only for the run, never join the roster."""
         now = datetime.now(UTC).isoformat()
         with self._tx() as c:
-            c.executemany("INSERT OR REPLACE INTO one_off VALUES (?, ?)", [(u, now) for u in user_ids])
+            c.executemany(
+                "INSERT INTO one_off VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET since = excluded.since",
+                [(u, now) for u in user_ids],
+            )
 
     def clear_one_off(self, user_ids: list[str]) -> None:
         with self._tx() as c:
@@ -173,7 +163,7 @@ class PipelineState:
                 row = c.execute("SELECT calls FROM unbilled WHERE day = ?", (day,)).fetchone()
                 if row and row[0] >= unbilled_limit:
                     return "unbilled"
-            c.execute("INSERT OR IGNORE INTO spend VALUES (?, 0)", (day,))
+            c.execute("INSERT INTO spend VALUES (?, 0) ON CONFLICT (day) DO NOTHING", (day,))
             if budget is None:
                 c.execute("UPDATE spend SET calls = calls + 1 WHERE day = ?", (day,))
                 return None
@@ -189,7 +179,7 @@ class PipelineState:
         day = quota_day(now).isoformat()
         with self._tx() as c:
             c.execute("UPDATE spend SET calls = calls - 1 WHERE day = ? AND calls > 0", (day,))
-            c.execute("INSERT OR IGNORE INTO unbilled VALUES (?, 0)", (day,))
+            c.execute("INSERT INTO unbilled VALUES (?, 0) ON CONFLICT (day) DO NOTHING", (day,))
             c.execute("UPDATE unbilled SET calls = calls + 1 WHERE day = ?", (day,))
 
     def spent(self, now: datetime | None = None) -> int:
@@ -211,7 +201,9 @@ class PipelineState:
     def mark_no_content(self, user_id: str, now: datetime, run_id: str | None) -> None:
         with self._tx() as c:
             c.execute(
-                "INSERT OR REPLACE INTO no_content VALUES (?, ?, ?)", (user_id, now.isoformat(), run_id)
+                "INSERT INTO no_content VALUES (?, ?, ?) "
+                "ON CONFLICT (user_id) DO UPDATE SET since = excluded.since, run_id = excluded.run_id",
+                (user_id, now.isoformat(), run_id),
             )
 
     def no_content(self) -> dict[str, datetime]:
@@ -224,7 +216,11 @@ class PipelineState:
 
     def set_stop(self, kind: str, until: datetime, reason: str) -> None:
         with self._tx() as c:
-            c.execute("INSERT OR REPLACE INTO stops VALUES (?, ?, ?)", (kind, until.isoformat(), reason))
+            c.execute(
+                "INSERT INTO stops VALUES (?, ?, ?) "
+                "ON CONFLICT (kind) DO UPDATE SET until = excluded.until, reason = excluded.reason",
+                (kind, until.isoformat(), reason),
+            )
 
     def active_stop(self, now: datetime | None = None) -> tuple[str, datetime, str] | None:
         now = now or datetime.now(UTC)
@@ -245,105 +241,6 @@ class PipelineState:
         with self._tx() as c:
             c.execute("DELETE FROM stops WHERE kind = ?", (kind,))
 
-    # -- per-KOL failures (the retry sensor's worklist) -------------------------------------
 
-    def record_failure(
-        self,
-        user_id: str,
-        *,
-        code: int | None,
-        error_kind: str,
-        failed_pages: str | None,
-        message: str,
-        run_id: str | None,
-        retryable: bool,
-        cooldown_s: float,
-        max_attempts: int,
-        filters: str | None = None,
-        now: datetime | None = None,
-    ) -> KolFailure:
-        """Count a failed attempt; schedule the next retry or give up."""
-        now = now or datetime.now(UTC)
-        with self._tx() as c:
-            row = c.execute(
-                "SELECT attempts, first_failed_at FROM kol_failures WHERE user_id = ?", (user_id,)
-            ).fetchone()
-            attempts = (row[0] if row else 0) + 1
-            first = row[1] if row else now.isoformat()
-            c.execute("INSERT OR IGNORE INTO kol_episodes VALUES (?, 0)", (user_id,))
-            if row is None:  # the first failure of a new episode
-                c.execute("UPDATE kol_episodes SET episodes = episodes + 1 WHERE user_id = ?", (user_id,))
-            gave_up = (not retryable) or attempts >= max_attempts
-            # Exponential cooldown: base, 2x base, 4x base...
-            next_at = None if gave_up else now + timedelta(seconds=cooldown_s * 2 ** (attempts - 1))
-            c.execute(
-                "INSERT OR REPLACE INTO kol_failures VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    user_id,
-                    attempts,
-                    code,
-                    error_kind,
-                    failed_pages,
-                    message,
-                    first,
-                    now.isoformat(),
-                    next_at.isoformat() if next_at else None,
-                    int(gave_up),
-                    run_id,
-                    filters,
-                ),
-            )
-        return self.failure(user_id)  # type: ignore[return-value]
-
-    def clear_failure(self, user_id: str) -> None:
-        """A KOL that was read (or answered 201): forget its failure, and its no-content mark with it."""
-        with self._tx() as c:
-            c.execute("DELETE FROM kol_failures WHERE user_id = ?", (user_id,))
-            c.execute("DELETE FROM no_content WHERE user_id = ?", (user_id,))
-
-    def failure(self, user_id: str) -> KolFailure | None:
-        rows = self._failures("WHERE user_id = ?", (user_id,))
-        return rows[0] if rows else None
-
-    def failures(self) -> list[KolFailure]:
-        return self._failures("ORDER BY last_failed_at", ())
-
-    def due_retries(self, now: datetime | None = None) -> list[KolFailure]:
-        now = now or datetime.now(UTC)
-        return [
-            f
-            for f in self._failures(
-                "WHERE gave_up = 0 AND next_retry_at IS NOT NULL ORDER BY next_retry_at", ()
-            )
-            if f.next_retry_at is not None and f.next_retry_at <= now
-        ]
-
-    def _failures(self, where: str, args: tuple[object, ...]) -> list[KolFailure]:
-        with self._tx() as c:
-            rows = c.execute(
-                "SELECT *, (SELECT episodes FROM kol_episodes e WHERE e.user_id = kol_failures.user_id) "
-                f"FROM kol_failures {where}",
-                args,
-            ).fetchall()
-
-        def ts(v: str | None) -> datetime | None:
-            return datetime.fromisoformat(v) if v else None
-
-        return [
-            KolFailure(
-                user_id=r[0],
-                attempts=r[1],
-                code=r[2],
-                error_kind=r[3],
-                failed_pages=r[4],
-                message=r[5],
-                first_failed_at=datetime.fromisoformat(r[6]),
-                last_failed_at=datetime.fromisoformat(r[7]),
-                next_retry_at=ts(r[8]),
-                gave_up=bool(r[9]),
-                last_run_id=r[10],
-                filters=r[11],
-                episode=r[12] or 0,
-            )
-            for r in rows
-        ]
+# KolFailure and RetryPolicy (failures.py) are the state's types too: importable from here.
+__all__ = ["KolFailure", "PipelineState", "RetryPolicy", "SourceMismatch", "next_quota_reset", "quota_day"]

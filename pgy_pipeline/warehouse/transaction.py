@@ -1,14 +1,15 @@
-"""One way to run a block in a transaction, for DuckDB and for the SQLite state files alike."""
+"""One way to run a block in a transaction: DuckDB, the SQLite state files, and their PostgreSQL twin."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import sqlite3
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class _Executes(Protocol):
@@ -85,3 +86,82 @@ def sqlite_transaction(path: str | os.PathLike[str], schema: str) -> Iterator[sq
             yield conn
     finally:
         conn.close()
+
+
+class PgCursor:
+    """The part of ``sqlite3.Connection`` the state code uses, over a psycopg2 connection: the
+    same SQL (SQLite's ``?`` placeholders become psycopg2's ``%s``), a cursor back from execute."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    @staticmethod
+    def _sql(sql: str) -> str:
+        return sql.replace("%", "%%").replace("?", "%s")
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> Any:
+        cur = self._conn.cursor()
+        cur.execute(self._sql(sql), tuple(params))
+        return cur
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> Any:
+        cur = self._conn.cursor()
+        cur.executemany(self._sql(sql), [tuple(r) for r in rows])
+        return cur
+
+
+_PG = threading.local()  # one connection per (thread, URL): a state check before every billed call
+_PG_SCHEMA = "pgy"
+
+
+def _pg_connection(url: str) -> Any:
+    import psycopg2
+
+    conns: dict[str, Any] = _PG.__dict__.setdefault("conns", {})
+    conn = conns.get(url)
+    if conn is None or conn.closed:
+        try:
+            conn = psycopg2.connect(url, connect_timeout=10)
+        except psycopg2.Error as exc:
+            # libpq's message names host and port, never the password; the URL itself is not shown.
+            raise StateStoreError(f"cannot reach the state database (PGY_STATE_URL): {exc}".strip()) from None
+        conns[url] = conn
+    return conn
+
+
+class StateStoreError(RuntimeError):
+    """The shared state database cannot be reached."""
+
+
+@contextlib.contextmanager
+def pg_transaction(url: str, schema: str, lock_key: int) -> Iterator[PgCursor]:
+    """The PostgreSQL twin of ``sqlite_transaction``, with the same guarantee across hosts.
+
+    ``pg_advisory_xact_lock`` first: every transaction on this store queues behind the one in
+    progress, as ``BEGIN IMMEDIATE`` makes them on SQLite, so a read-then-write (a budget, a
+    claim, a failure count) is never interleaved with another process's, on any host. The
+    tables live in their own schema (``pgy``), apart from the Dagster instance's if it is the
+    same database; created once per process and URL.
+    """
+    import psycopg2
+
+    conn = _pg_connection(url)
+    cur = PgCursor(conn)
+    try:
+        cur.execute("SELECT pg_advisory_xact_lock(?)", (lock_key,))
+        key = (url, schema)
+        if key not in _SET_UP:
+            cur.execute(f"CREATE SCHEMA IF NOT EXISTS {_PG_SCHEMA}")
+            cur.execute(f"SET LOCAL search_path TO {_PG_SCHEMA}")
+            cur.execute(schema)
+        else:
+            cur.execute(f"SET LOCAL search_path TO {_PG_SCHEMA}")
+        yield cur
+    except BaseException as exc:
+        with contextlib.suppress(psycopg2.Error):
+            conn.rollback()
+        if isinstance(exc, psycopg2.OperationalError):  # the connection is gone: a new one next time
+            conn.close()
+        raise
+    conn.commit()
+    _SET_UP.add((url, schema))

@@ -166,7 +166,11 @@ def write_fetches(
         fetch_df[col] = pd.to_datetime(fetch_df[col], utc=True)
     conn.register("_fetch_batch", fetch_df)
     try:
-        conn.execute("INSERT OR REPLACE INTO fetches BY NAME SELECT * FROM _fetch_batch")
+        # A MERGE on the key, not INSERT OR REPLACE: DuckLake has no primary keys (lake_schema.py).
+        conn.execute(
+            "MERGE INTO fetches USING _fetch_batch AS b ON fetches.fetch_id = b.fetch_id "
+            "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT BY NAME"
+        )
         conn.execute("CREATE OR REPLACE TEMP TABLE _batch_users AS SELECT DISTINCT user_id FROM _fetch_batch")
         users = [f.user_id for f in fetches if f.fetch_id in with_files]
         upserted = upsert_notes(conn, several_per_note=len(users) != len(set(users)))
@@ -222,11 +226,11 @@ def sync_kols(conn: duckdb.DuckDBPyConnection, roster: Sequence[tuple[str, str |
     try:
         conn.execute(
             """
-            INSERT INTO kols (user_id, label, category, added_at)
-            SELECT user_id, label, category, now() FROM _roster
-            ON CONFLICT (user_id) DO UPDATE
-            SET label = excluded.label, category = excluded.category, removed_at = NULL
-            """
+            MERGE INTO kols USING _roster AS r ON kols.user_id = r.user_id
+            WHEN MATCHED THEN UPDATE SET label = r.label, category = r.category, removed_at = NULL
+            WHEN NOT MATCHED THEN INSERT (user_id, label, category, added_at)
+                VALUES (r.user_id, r.label, r.category, now())
+            """  # a MERGE on the key: DuckLake has no primary keys (lake_schema.py)
         )
         conn.execute(
             """

@@ -257,7 +257,7 @@ def _refresh_kols(
                     "reported_total": o.reported_total,
                     "stop_reason": o.stop_reason,
                     "fetch_id": o.fetch_id,
-                    "raw_file": dg.MetadataValue.path(str(raw.fetch_file(o.user_id, str(o.fetch_id)))),
+                    "raw_file": dg.MetadataValue.path(raw.location(o.user_id, str(o.fetch_id))),
                     "filters": filters,
                 },
             )

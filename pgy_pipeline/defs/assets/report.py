@@ -25,7 +25,7 @@ from pgy_pipeline.report import write_report
 def kol_report(context: dg.AssetExecutionContext, pgy: PgyResource) -> dg.MaterializeResult:
     simulated = pgy.state().holds_simulated_data()
     notice = settings.SIMULATED_NOTICE if simulated else None
-    result = write_report(pgy.warehouse().published_path, pgy.reports_dir, notice=notice)
+    result = write_report(pgy.warehouse(), pgy.reports_dir, notice=notice)
     index = result.index.resolve()
     return dg.MaterializeResult(
         metadata={

@@ -1,8 +1,6 @@
-"""Evidence that someone other than the pipeline wrote to (or holds open for writing) a DuckDB file.
-
-Used before each publish of the snapshot (``db.py``): a file with such evidence is kept under
-``edited/`` instead of being replaced.
-"""
+"""Evidence that someone other than the pipeline wrote a DuckDB file it published (db.py keeps
+such a file under edited/ instead of replacing it): a write-ahead log, a changed signature, or a
+process holding DuckDB's write lock on it."""
 
 from __future__ import annotations
 
@@ -58,7 +56,8 @@ def writer_evidence(path: Path, recorded: str | None) -> tuple[str, bool] | None
     return None
 
 
-def recorded(path: Path) -> str | None:
+def recorded_signature(path: Path) -> str | None:
+    """The signature recorded in the file ``path`` (None when there is none)."""
     try:
         return path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
