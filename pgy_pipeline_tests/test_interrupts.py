@@ -25,6 +25,7 @@ from pgy_pipeline.defs.tags import INTERRUPTED_TAG
 from pgy_pipeline.refresh.outcomes import InterruptSummary
 from pgy_pipeline.simulator import Simulator
 from pgy_pipeline.warehouse import Warehouse
+from pgy_pipeline.warehouse.backends import open_warehouse
 from pgy_pipeline.warehouse.raw import RawStore
 from pgy_pipeline_tests.interrupt_helpers import (
     IN_WRITE_MARKER,
@@ -236,11 +237,10 @@ def test_sigterm_during_a_duckdb_write_rolls_it_back_and_writes_it_again(
 _WRITE_UNDER_PYTHONS_HANDLER = """
 import sys
 from pathlib import Path
-from pgy_pipeline.warehouse import Warehouse
-from pgy_pipeline.warehouse.raw import RawStore
+from pgy_pipeline.warehouse.backends import open_warehouse
 from pgy_pipeline_tests.interrupt_helpers import block_in_duckdb
 
-warehouse = Warehouse(sys.argv[1])
+warehouse = open_warehouse(sys.argv[1])
 warehouse.ensure()
 try:
     with warehouse.write() as conn:
@@ -255,12 +255,22 @@ print("written again", flush=True)
 
 
 @pytest.mark.timeout(120)
-def test_sigint_inside_a_duckdb_statement_rolls_back_and_never_hangs_the_next_write(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["file", "lake"])
+def test_sigint_inside_a_duckdb_statement_rolls_back_and_never_hangs_the_next_write(
+    tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Outside a refresh (Python's own SIGINT handler, which raises), as in `pgy replay`."""
     marker = tmp_path / "in-write"
+    env = {k: v for k, v in os.environ.items() if k not in ("PGY_WAREHOUSE_URL", "PGY_LAKE_DATA_PATH")}
+    if backend == "lake":
+        env |= {
+            "PGY_WAREHOUSE_URL": f"ducklake:sqlite:{tmp_path / 'catalog.sqlite'}",
+            "PGY_LAKE_DATA_PATH": f"{tmp_path / 'lake'}/",
+        }
     proc = subprocess.Popen(
         [sys.executable, "-c", _WRITE_UNDER_PYTHONS_HANDLER, str(tmp_path), str(marker)],
         cwd=REPO,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -274,5 +284,9 @@ def test_sigint_inside_a_duckdb_statement_rolls_back_and_never_hangs_the_next_wr
             proc.kill()  # it hung: the failure this test is about
             proc.wait()
     assert (proc.returncode, out.split()) == (0, ["interrupted", "written", "again"]), err
-    with Warehouse(tmp_path).read_working() as conn:
+    for name in ("PGY_WAREHOUSE_URL", "PGY_LAKE_DATA_PATH"):
+        monkeypatch.delenv(name, raising=False)
+        if name in env:
+            monkeypatch.setenv(name, env[name])
+    with open_warehouse(tmp_path).read_working() as conn:
         assert conn.execute("SELECT user_id FROM kols ORDER BY user_id").fetchall() == [("after",)]

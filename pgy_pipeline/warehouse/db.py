@@ -30,7 +30,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -64,6 +64,32 @@ def _caused_by(exc: BaseException | None, kind: type[BaseException]) -> bool:
     while exc is not None and not isinstance(exc, kind):
         exc = exc.__context__
     return exc is not None
+
+
+@contextlib.contextmanager
+def shielded_connection(
+    connect: Callable[[], duckdb.DuckDBPyConnection],
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection from ``connect``, shielded from SIGINT/SIGTERM while it is used, closed after.
+
+    An interrupt cancels the statement running through DuckDB's own interrupt, never through a
+    raising handler (interrupts.py: that hangs the connection); the caller's transaction rolls
+    back and ``WriteInterrupted`` is raised. Both backends (this file, lake.py) write through it.
+    """
+    with interrupts.shielded() as shield:
+        conn = shield.conn = connect()
+        try:
+            if shield.pending is not None:  # came while connecting: begin nothing
+                raise WriteInterrupted("interrupted before the warehouse was written")
+            yield conn
+        except duckdb.Error as exc:
+            # Cleanup statements after the cancelled one fail too ("transaction is aborted").
+            if not (shield.interrupted and _caused_by(exc, duckdb.InterruptException)):
+                raise
+            raise WriteInterrupted("interrupted: the transaction was rolled back") from None
+        finally:
+            shield.conn = None
+            conn.close()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -149,28 +175,9 @@ class Warehouse:
             raise
         return conn
 
-    @contextlib.contextmanager
-    def _connected(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The working copy (the caller holds the lock), shielded from SIGINT/SIGTERM, closed after.
-
-        An interrupt cancels the statement running through DuckDB's own interrupt, never
-        through a raising handler (interrupts.py: that hangs the connection); the caller's
-        transaction rolls back and ``WriteInterrupted`` is raised.
-        """
-        with interrupts.shielded() as shield:
-            conn = shield.conn = self._connect_rw()
-            try:
-                if shield.pending is not None:  # came while connecting: begin nothing
-                    raise WriteInterrupted("interrupted before the warehouse was written")
-                yield conn
-            except duckdb.Error as exc:
-                # Cleanup statements after the cancelled one fail too ("transaction is aborted").
-                if not (shield.interrupted and _caused_by(exc, duckdb.InterruptException)):
-                    raise
-                raise WriteInterrupted("interrupted: the transaction was rolled back") from None
-            finally:
-                shield.conn = None
-                conn.close()
+    def _connected(self) -> contextlib.AbstractContextManager[duckdb.DuckDBPyConnection]:
+        """The working copy (the caller holds the lock), shielded from SIGINT/SIGTERM, closed after."""
+        return shielded_connection(self._connect_rw)
 
     @contextlib.contextmanager
     def write(self, publish: bool | None = None) -> Iterator[duckdb.DuckDBPyConnection]:

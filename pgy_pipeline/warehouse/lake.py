@@ -33,7 +33,7 @@ from pathlib import Path
 import duckdb
 
 from pgy_pipeline.warehouse import extensions
-from pgy_pipeline.warehouse.db import KeptEdit, WarehouseError
+from pgy_pipeline.warehouse.db import KeptEdit, WarehouseError, shielded_connection
 from pgy_pipeline.warehouse.migrations import migrate
 from pgy_pipeline.warehouse.s3 import S3Config
 from pgy_pipeline.warehouse.transaction import transaction
@@ -205,13 +205,8 @@ class LakeWarehouse:
     @contextlib.contextmanager
     def write(self, publish: bool | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
         """One transaction under the writer lock; committed, it is a snapshot every reader sees."""
-        with self._writer_lock():
-            conn = self._cursor()
-            try:
-                with transaction(conn):
-                    yield conn
-            finally:
-                conn.close()
+        with self._writer_lock(), shielded_connection(self._cursor) as conn, transaction(conn):
+            yield conn
 
     @contextlib.contextmanager
     def read_working(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -219,11 +214,9 @@ class LakeWarehouse:
         if not self._migrated:
             self.ensure()
         with self._guard:
-            conn = self._cursor()
-        try:
+            cursor = self._cursor()
+        with shielded_connection(lambda: cursor) as conn:
             yield conn
-        finally:
-            conn.close()
 
     def ensure(self) -> None:
         with self._writer_lock():
