@@ -246,9 +246,11 @@ class LakeWarehouse:
 
     def connect_sandboxed(self) -> duckdb.DuckDBPyConnection:
         """The lake for SQL we did not write (``pgy query``), locked down once it is attached:
-        no file or network access of its own (the lake's files are read by the extension), no
-        configuration changes; ``warehouse/sandbox.py`` refuses statements other than reads."""
+        no file or network access but to the lake's own data path (its Parquet files are read
+        through the same file system as any other), no configuration changes;
+        ``warehouse/sandbox.py`` refuses statements other than reads."""
         conn = self.connect_snapshot()
+        conn.execute("SET allowed_directories = [?]", [self.cfg.data_path])
         conn.execute("SET enable_external_access = false")
         conn.execute("SET lock_configuration = true")
         return conn
