@@ -31,11 +31,11 @@ class Kol:
 
 @dataclass(frozen=True, slots=True)
 class RosterProblem:
-    line: int
+    line: int  # 0: the file as a whole (missing, not UTF-8)
     message: str
 
     def __str__(self) -> str:
-        return f"line {self.line}: {self.message}"
+        return f"line {self.line}: {self.message}" if self.line else self.message
 
 
 @dataclass(frozen=True, slots=True)
