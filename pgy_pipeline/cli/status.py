@@ -18,6 +18,7 @@ from pgy_pipeline.warehouse.state import PipelineState
 def status(clear_stop: bool) -> None:
     """Show today's spend, any quota stop, and KOLs waiting for a retry, given up or without content."""
     state = PipelineState(settings.data_dir())
+    _say_freshness()
     if clear_stop:
         state.clear_stop("quota")
         click.echo("quota stop cleared: the next run calls the API again")
@@ -50,6 +51,26 @@ def status(clear_stop: bool) -> None:
         click.echo(
             f"{f.user_id}: {f.attempts} failed attempt(s), {f.error_kind} code {f.code}; {what}; {f.message}"
         )
+
+
+def _say_freshness() -> None:
+    """Where the warehouse is and how fresh the roster's data in it is."""
+    from datetime import timedelta
+
+    from pgy_pipeline.warehouse import queries
+
+    warehouse = open_warehouse(settings.data_dir())
+    if not warehouse.exists():
+        click.echo(f"warehouse: {warehouse.location} (nothing written yet: run `pgy refresh`)")
+        return
+    with warehouse.connect_snapshot() as conn:
+        fresh = queries.roster_freshness(conn, settings.now() - timedelta(hours=24))
+    oldest = f"; the stalest KOL's last refresh {fresh.oldest:%Y-%m-%d %H:%M %Z}" if fresh.oldest else ""
+    click.echo(f"warehouse: {warehouse.location}")
+    click.echo(
+        f"KOLs on the roster: {fresh.kols}; refreshed in the last 24 h: {fresh.refreshed_within}; "
+        f"never refreshed: {fresh.never}{oldest}"
+    )
 
 
 @main.command()

@@ -250,6 +250,34 @@ def kols_complete_within(conn: duckdb.DuckDBPyConnection, window: timedelta) -> 
     return {r[0] for r in rows}
 
 
+class RosterFreshness(NamedTuple):
+    kols: int  # on the roster (removed KOLs left out)
+    refreshed_within: int  # with a complete (or incremental) fetch within the window
+    never: int  # never refreshed completely
+    oldest: datetime | None  # the stalest KOL's last complete fetch, among those that have one
+
+
+def roster_freshness(conn: duckdb.DuckDBPyConnection, since: datetime) -> RosterFreshness:
+    """How fresh the roster's data is: what `pgy status` says of the warehouse."""
+    row = conn.execute(
+        f"""
+        WITH last AS (
+            SELECT k.user_id, max(f.finished_at) AS finished_at
+            FROM kols k
+            LEFT JOIN fetches f ON f.user_id = k.user_id AND (f.status = 'complete' OR ({INCREMENTAL_FETCH}))
+            WHERE k.removed_at IS NULL
+            GROUP BY k.user_id
+        )
+        SELECT count(*), count(*) FILTER (WHERE finished_at >= $since),
+               count(*) FILTER (WHERE finished_at IS NULL), min(finished_at)
+        FROM last
+        """,
+        {"since": since},
+    ).fetchone()
+    assert row is not None
+    return RosterFreshness(row[0], row[1], row[2], row[3])
+
+
 # -- the buyer's questions ---------------------------------------------------------------------------
 
 
