@@ -54,7 +54,10 @@ def test_status_and_retry_say_what_is_waiting(make_env, monkeypatch, tmp_path):
 def test_status_says_how_fresh_the_roster_is(refreshed, monkeypatch):
     status = CliRunner().invoke(main, ["status"])
     assert status.exit_code == 0
-    assert "KOLs on the roster: 2; refreshed in the last 24 h: 2; never refreshed: 0; the stalest" in status.output
+    assert (
+        "KOLs on the roster: 2; refreshed in the last 24 h: 2; never refreshed: 0; the stalest"
+        in status.output
+    )
 
 
 def test_a_quota_stop_is_shown_and_can_be_cleared(make_env, monkeypatch):
