@@ -93,6 +93,27 @@ def no_content_metadata(o: KolOutcome) -> dict[str, Any]:
     }
 
 
+# Markdown (and the HTML it may carry) in a table cell: escaped, so a value from the API or the
+# roster renders as the text it is and never splits a row, links, embeds or tags. Ids keep their
+# underscores: an intraword `_` is no emphasis, and emphasis could not forge a figure anyway.
+_MD_SPECIAL = frozenset("\\`*[]<>|")
+
+
+def md_text(value: object) -> object:
+    """A table cell's value as literal Markdown text; numbers, dates and None pass as they are."""
+    if not isinstance(value, str):
+        return value
+    flat = " ".join(value.split())  # a newline would end the row
+    return "".join(f"\\{c}" if c in _MD_SPECIAL else c for c in flat)
+
+
+def md_table(df: pd.DataFrame, **tabulate: Any) -> str:
+    """``df`` as a Markdown table whose every text cell is escaped (``md_text``)."""
+    text_cols = [c for c in df.columns if df[c].dtype == object]
+    escaped = df.assign(**{c: df[c].map(md_text) for c in text_cols}) if text_cols else df
+    return escaped.to_markdown(index=False, **tabulate)
+
+
 def outcome_table(
     outcomes: Sequence[KolOutcome], labels: Mapping[str, str | None] | None = None, limit: int = 50
 ) -> str:
@@ -114,11 +135,11 @@ def outcome_table(
         return "(none)"
     import pandas as pd  # here, not at import (see warehouse/writes.py)
 
-    md = pd.DataFrame(rows).to_markdown(index=False)
+    md = md_table(pd.DataFrame(rows))
     if len(outcomes) > limit:
         md += f"\n\n... and {len(outcomes) - limit} more"
     return md
 
 
 def preview(df: pd.DataFrame, floatfmt: str = ".4g") -> dg.MetadataValue:
-    return dg.MetadataValue.md(df.to_markdown(index=False, floatfmt=floatfmt) if len(df) else "(no rows)")
+    return dg.MetadataValue.md(md_table(df, floatfmt=floatfmt) if len(df) else "(no rows)")
