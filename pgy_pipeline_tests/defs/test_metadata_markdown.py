@@ -21,7 +21,7 @@ def test_a_hostile_message_stays_in_its_cell_and_marks_nothing_up():
         "kol_x", KolStatus.FAILED, error_kind=ErrorKind.REJECTED, error_code=100, message=HOSTILE
     )
     md = outcome_table([failed], {"kol_x": "小红 | 1"})
-    header, rule, row = md.splitlines()  # one row: the newline did not end it
+    header, _rule, row = md.splitlines()  # one row: the newline did not end it
     assert _unescaped_pipes(row) == _unescaped_pipes(header)  # no extra column
     for special in "[]<>*`":  # nothing left that could open a link, a tag or emphasis
         assert not re.search(rf"(?<!\\){re.escape(special)}", row), special
