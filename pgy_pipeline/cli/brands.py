@@ -8,6 +8,7 @@ import click
 
 from pgy_pipeline import settings
 from pgy_pipeline.cli.app import main
+from pgy_pipeline.cli.terminal import table_text
 from pgy_pipeline.warehouse import WarehouseError, queries
 from pgy_pipeline.warehouse.backends import open_warehouse
 
@@ -41,4 +42,4 @@ def brands(brand: str, days: int, fmt: str) -> None:
         click.echo(f"no KOL published a cooperation note of {brand!r} since {since} ({days} days)")
         return
     click.echo(f"{len(df)} KOL(s) with cooperation notes of {brand!r} since {since} ({days} days):")
-    click.echo(df.to_string(index=False))
+    click.echo(table_text(df))

@@ -10,6 +10,7 @@ import click
 
 from pgy_pipeline import interrupts, settings
 from pgy_pipeline.cli import heap
+from pgy_pipeline.cli.terminal import table_text
 from pgy_pipeline.roster import load_roster
 from pgy_pipeline.simulator.market import quoted_prices
 from pgy_pipeline.warehouse import Warehouse, queries
@@ -94,7 +95,7 @@ def run_demo(data_dir: Path, roster_path: Path) -> int:
     click.echo(
         "Top KOLs (>= 10 notes) by like_collect rate (likes + collects per read; no comments/shares here):"
     )
-    click.echo(top.to_string(index=False))
+    click.echo(table_text(top))
     click.echo("")
     click.echo(f"DuckDB file: {db}")
     click.echo('Example queries (duckdb -readonly FILE, or: pgy query "SQL"):')

@@ -9,6 +9,7 @@ import duckdb
 
 from pgy_pipeline import settings
 from pgy_pipeline.cli.app import main
+from pgy_pipeline.cli.terminal import table_text
 from pgy_pipeline.warehouse import WarehouseError, queries
 from pgy_pipeline.warehouse.backends import open_warehouse
 from pgy_pipeline.warehouse.sandbox import check_reads_only
@@ -48,7 +49,7 @@ def query(sql: str, fmt: str, output: str | None) -> None:
         click.echo(f"wrote {len(df)} row(s) to {output}", err=True)
         return
     if fmt == "table":
-        text = df.to_string(index=False, max_rows=200) if len(df) else "(no rows)"
+        text = table_text(df, max_rows=200) if len(df) else "(no rows)"
     elif fmt == "csv":
         text = df.to_csv(index=False)
     else:

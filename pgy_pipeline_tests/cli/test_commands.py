@@ -120,3 +120,15 @@ def test_commands_that_read_no_table_do_not_import_pandas(args, tmp_path):
     # pandas costs ~0.4 s to import; DuckDB imports it for a query with parameters, the
     # warehouse writes use it, and nothing else may.
     assert "pandas" not in _modules_after(args, tmp_path)
+
+
+def test_a_table_shows_control_characters_as_escapes_and_csv_keeps_them(refreshed, tmp_path):
+    # ESC[2J clears a terminal, ESC]0;...BEL retitles it, U+202E shows the rest reversed.
+    sql = "SELECT chr(27) || '[2J' || chr(27) || ']0;pwned' || chr(7) || 'a' || chr(8238) || 'b' AS t"
+    table = CliRunner().invoke(main, ["query", sql])
+    assert table.exit_code == 0
+    assert "\x1b" not in table.output and "\x07" not in table.output and "\u202e" not in table.output
+    assert r"\x1b[2J\x1b]0;pwned\x07a\u202eb" in table.output
+    out = tmp_path / "t.csv"
+    assert CliRunner().invoke(main, ["query", sql, "--format", "csv", "--output", str(out)]).exit_code == 0
+    assert out.read_text(encoding="utf-8") == "t\n\x1b[2J\x1b]0;pwned\x07a\u202eb\n"  # data, verbatim
