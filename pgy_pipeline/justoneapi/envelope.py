@@ -38,6 +38,7 @@ from .errors import (
 )
 from .models import Note, Outcome, Page
 from .params import NotesQuery
+from .untrusted import snippet
 
 CODE_TABLE: Mapping[int, tuple[type[ApiError], Outcome, str]] = {
     100: (InvalidToken, "stop", "invalid or inactive token"),
@@ -119,8 +120,7 @@ def _decode(content: bytes, headers: Mapping[str, str]) -> tuple[str, bool]:
 
 
 def _snippet(text: str) -> str:
-    collapsed = " ".join(text.split())
-    return collapsed[:_SNIPPET_LEN] + ("..." if len(collapsed) > _SNIPPET_LEN else "")
+    return snippet(text, _SNIPPET_LEN)
 
 
 def _read_success(http_status: int, text: str, env: Envelope) -> Reading | str:
@@ -194,7 +194,7 @@ def classify(
             )
             # The specific classes already say what the code means; the generic ones need the meaning.
             parts = [meaning] if cls.summary != meaning else []
-            parts += [f"API message: {env.message}"] if env.message else []
+            parts += [f"API message: {_snippet(env.message)}"] if env.message else []
             detail = "; ".join(parts) or meaning
             return fail(cls, outcome, detail, code=env.code)
         if not 200 <= http_status < 300:
@@ -205,7 +205,9 @@ def classify(
     kind = f"http_{http_status}"
     if isinstance(doc, dict):
         # A framework error body ({timestamp, status, error, path}); "path" may hold the query string.
-        detail = ": ".join(str(doc[key]) for key in ("error", "message") if doc.get(key)) or "no detail"
+        detail = (
+            _snippet(": ".join(str(doc[key]) for key in ("error", "message") if doc.get(key))) or "no detail"
+        )
     elif text.lstrip().startswith("<"):
         detail = "HTML page"
     else:

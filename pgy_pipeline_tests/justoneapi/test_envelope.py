@@ -250,3 +250,14 @@ def test_errors_pickle_and_copy_keep_their_fields() -> None:
     moved = error.copy(user_id="v", page_number=None)
     assert type(moved) is QuotaExceeded and moved.user_id == "v" and moved.code == 303
     assert "user v" in str(moved) and "quota resets" in str(moved)
+
+
+def test_an_api_message_reaches_an_error_bounded_and_with_its_control_characters_visible() -> None:
+    hostile = "Permission Denied\x1b[2J\x1b]0;pwned\x07\u202e" + "x" * 5000
+    body = envelope(600) | {"message": hostile}
+    text = str(_classify(200, body).error)
+    assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
+    assert r"Permission Denied\x1b[2J\x1b]0;pwned\x07\u202e" in text
+    assert len(text) < 600  # not the 5,000 characters sent
+    framework = str(_classify(400, {"status": 400, "error": "Bad\x1b[31mRequest"}).error)
+    assert r"Bad\x1b[31mRequest" in framework and "\x1b" not in framework
