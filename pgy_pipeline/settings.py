@@ -47,6 +47,7 @@ WAREHOUSE_URL_ENV = "PGY_WAREHOUSE_URL"
 LAKE_DATA_PATH_ENV = "PGY_LAKE_DATA_PATH"
 STATE_URL_ENV = "PGY_STATE_URL"
 RAW_URL_ENV = "PGY_RAW_URL"
+REPORT_URL_ENV = "PGY_REPORT_URL"
 
 
 def warehouse_url() -> str | None:
@@ -80,6 +81,16 @@ def raw_url() -> str | None:
     value = _get(RAW_URL_ENV)
     if value is not None and not value.startswith("s3://"):
         raise ValueError(f"{RAW_URL_ENV} must be an s3://bucket/prefix URL (unset: <data dir>/raw)")
+    return value
+
+
+def report_url() -> str | None:
+    """``s3://bucket/prefix`` where each report written is copied; None: the data dir's only."""
+    value = _get(REPORT_URL_ENV)
+    if value is not None and not value.startswith("s3://"):
+        raise ValueError(
+            f"{REPORT_URL_ENV} must be an s3://bucket/prefix URL (unset: <data dir>/reports only)"
+        )
     return value
 
 
