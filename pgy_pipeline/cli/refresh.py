@@ -145,7 +145,7 @@ def select_kols(user_ids: tuple[str, ...], kols_file: str | None) -> list[str]:
 
 def _print_refresh_summary(runs: list[RunSummary]) -> None:
     from pgy_pipeline.defs import kol_tags
-    from pgy_pipeline.defs.assets.metadata import STOP_PREFIX
+    from pgy_pipeline.defs.metadata import STOP_PREFIX
     from pgy_pipeline.warehouse import queries
     from pgy_pipeline.warehouse.backends import open_warehouse
 

@@ -18,7 +18,7 @@ from datetime import timedelta
 import dagster as dg
 import duckdb
 
-from pgy_pipeline.defs.assets.metadata import preview
+from pgy_pipeline.defs.metadata import preview
 from pgy_pipeline.defs.partitions import KOLS_PARTITIONS_NAME
 from pgy_pipeline.defs.resources import PgyResource
 from pgy_pipeline.warehouse import queries

@@ -31,15 +31,15 @@ from pgy_pipeline.alerts import drift_tag
 from pgy_pipeline.defs import kol_tags
 from pgy_pipeline.defs.alerts import alert_drift, alert_stops
 from pgy_pipeline.defs.assets.interrupted import end_interrupted
-from pgy_pipeline.defs.assets.metadata import (
+from pgy_pipeline.defs.assets.refresh_plan import plan_run
+from pgy_pipeline.defs.checks import NOTES_CHECK_SPECS, NOTES_KEY, run_selected_checks
+from pgy_pipeline.defs.kol_tags import FailedKol
+from pgy_pipeline.defs.metadata import (
     column_schema,
     failure_message,
     no_content_metadata,
     outcome_table,
 )
-from pgy_pipeline.defs.assets.refresh_plan import plan_run
-from pgy_pipeline.defs.checks import NOTES_CHECK_SPECS, NOTES_KEY, run_selected_checks
-from pgy_pipeline.defs.kol_tags import FailedKol
 from pgy_pipeline.defs.partitions import KOLS_PARTITIONS_NAME, kol_partitions
 from pgy_pipeline.defs.resources import JustOneApiResource, PgyResource
 from pgy_pipeline.defs.tags import RATE_TAG, SCHEMA_DRIFT_TAG
