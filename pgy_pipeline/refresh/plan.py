@@ -152,6 +152,17 @@ def estimate_pages(
     return total, min(round(h.notes_in_window + new) // size + 1, full_pages)
 
 
+def fetched_recently(
+    raw: RawStore, user_id: str, fingerprint: str, fresh_for: timedelta, now: datetime, *, incremental: bool
+) -> str | None:
+    """The fetch that makes buying ``user_id`` again unnecessary, if any: one completed within
+    ``fresh_for`` (0: none counts) with the same filters. A full refresh is not made unnecessary
+    by a recent incremental one. The one home of this rule (the plan and the engine ask it)."""
+    if fresh_for <= timedelta(0):
+        return None
+    return raw.fresh_done(user_id, fingerprint, fresh_for, now, full_only=not incremental)
+
+
 def make_plan(
     conn: duckdb.DuckDBPyConnection | None,
     raw: RawStore,
@@ -208,11 +219,7 @@ def make_plan(
             expected, pages = unknown_pages * size, max(1, round(unknown_pages))
         else:
             expected, pages = estimate_pages(kind, h, size, day, stop)
-        fresh = (
-            raw.fresh_done(u, fingerprint, settings.fresh_for, now, full_only=stop is None)
-            if settings.fresh_for > timedelta(0)
-            else None
-        )
+        fresh = fetched_recently(raw, u, fingerprint, settings.fresh_for, now, incremental=stop is not None)
         skipped = fresh is not None
         resumable = raw.resumable(u, fingerprint, settings.resume_max_age, now)
         reusable = len(raw.pages(u, resumable)) if resumable else 0

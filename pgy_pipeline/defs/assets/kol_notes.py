@@ -168,7 +168,7 @@ def _refresh(
     refresher = build_refresher(context, api, pgy, (warehouse, raw), config.force, report, interrupt)
     mode = RefreshMode(config.mode)
     plan = plan_run(
-        context, pgy, raw, list(context.partition_keys), filters, mode, refresher.fresh_for, config.force
+        context, pgy, raw, list(context.partition_keys), filters, mode, refresher.how.fresh_for, config.force
     )
     not_fetched = plan.deferred_outcomes() + plan.no_content_outcomes()
     for o in not_fetched:

@@ -21,9 +21,10 @@ from pgy_pipeline.defs.assets.owed_events import OwedPlannedEvents, settles
 from pgy_pipeline.defs.kol_tags import FailedKol
 from pgy_pipeline.defs.metadata import failure_message, outcome_table
 from pgy_pipeline.defs.partitions import KOLS_PARTITIONS_NAME
-from pgy_pipeline.defs.resources import JustOneApiResource, PgyResource
+from pgy_pipeline.defs.resources import BudgetedClient, JustOneApiResource, PgyResource
 from pgy_pipeline.defs.tags import RATE_TAG, SCHEMA_DRIFT_TAG
 from pgy_pipeline.refresh import KolOutcome, KolStatus, Refresher, summarize
+from pgy_pipeline.refresh.parts import RefreshSettings, Stores
 from pgy_pipeline.roster import Roster
 from pgy_pipeline.settings import ApiSource
 from pgy_pipeline.warehouse import WarehouseError
@@ -129,21 +130,15 @@ def build_refresher(
     report: OutcomeReporter,
     interrupt: interrupts.Interrupt,
 ) -> Refresher:
-    guard = pgy.budget_guard()
     warehouse, raw = stores
-    return Refresher(
-        client_factory=lambda observer: api.open_client(observer, guard.before_call, guard.after_call),
-        warehouse=warehouse,
-        raw=raw,
-        state=pgy.state(),
-        run_id=context.run_id,
+    how = RefreshSettings(
         kol_workers=pgy.kol_workers,
         retry=pgy.retry_policy(),
         resume_max_age=pgy.resume_max_age(),
         fresh_for=timedelta(0) if force else pgy.fresh_for(),
-        on_outcome=report,
-        interrupt=interrupt,
     )
+    opener = BudgetedClient(api, pgy.budget_guard())
+    return Refresher(opener, Stores(warehouse, raw, pgy.state()), how, context.run_id, report, interrupt)
 
 
 def log_totals(
