@@ -16,22 +16,16 @@ from datetime import date, timedelta
 
 from pgy_pipeline.interrupts import Interrupt
 from pgy_pipeline.justoneapi import (
-    ApiError,
-    FetchIncomplete,
-    Interrupted,
     NoContent,
-    NotesDetailClient,
     NotesQuery,
-    Page,
     QuotaExceeded,
     StopAllCalls,
 )
 from pgy_pipeline.refresh.convert import (
     calls_frame,
     fetch_row,
-    page_from_stored,
-    raw_from_page,
 )
+from pgy_pipeline.refresh.fetch import KolFetcher
 from pgy_pipeline.refresh.handoff import CallLedger, Fetched
 from pgy_pipeline.refresh.outcomes import (
     ErrorKind,
@@ -155,7 +149,8 @@ class Refresher:
         ):
             # Runs in the signal handler: no call starts after it, and sleeping retries wake up.
             forget = self.interrupt.on_request(lambda: client.interrupt(self.interrupt.name))
-            futures = {pool.submit(self._fetch, client, q, windows.get(q.user_id)): q for q in queries}
+            fetch = KolFetcher(self.raw, self.run_id, self.how.resume_max_age, self.clock, self.interrupt)
+            futures = {pool.submit(fetch, client, q, windows.get(q.user_id)): q for q in queries}
             pending: set[Future[Fetched | None]] = set(futures)
             try:
                 while pending:
@@ -178,64 +173,6 @@ class Refresher:
     def _report(self, outcome: KolOutcome) -> None:
         if self.on_outcome:
             self.on_outcome(outcome)
-
-    # -- worker threads: fetch only ---------------------------------------------------------
-
-    def _fetch(
-        self, client: NotesDetailClient, query: NotesQuery, stop_before: date | None
-    ) -> Fetched | None:
-        """The KOL's fetch, or None when an interrupt came before it began."""
-        started = time.monotonic()
-        user_id = query.user_id
-        windowed = stop_before is not None
-        if self.interrupt.requested:
-            return None
-        try:
-            fp = query.fingerprint()
-            # Full and incremental fetches ask for the same pages: either reuses the other's.
-            now = self.clock()
-            fetch_id = self.raw.resumable(user_id, fp, self.how.resume_max_age, now)
-            stored = self.raw.pages(user_id, fetch_id) if fetch_id else {}
-            known = {n: page_from_stored(rp, query) for n, rp in stored.items()}
-            if any(page.drift is not None for page in known.values()):
-                # A fetch that drifted stays as it is, for `pgy replay` once the code reads its shape
-                # (then its pages parse without drift and it is resumed like any other). Until then a
-                # new attempt is a new fetch: the vendor may have changed back.
-                fetch_id, known = None, {}
-            if fetch_id is None:
-                fetch_id = self.raw.begin(user_id, fp, query.filters(), self.run_id, now)
-        except Exception as exc:  # storage trouble must not kill the other KOLs
-            log.exception("cannot prepare the fetch of %s", user_id)
-            return Fetched(query, None, started, internal=f"raw layer: {exc}")
-        started_at = min((p.fetched_at for p in known.values()), default=None)
-
-        def persist(page: Page) -> None:
-            self.raw.append(raw_from_page(page, fetch_id, self.run_id))
-
-        try:
-            result = client.fetch_all(query, known_pages=known, on_page=persist, stop_before=stop_before)
-        except FetchIncomplete as exc:
-            if isinstance(exc.cause, Interrupted) and not (exc.result.pages or exc.result.calls):
-                return None  # interrupted before its first call: not begun, nothing to record
-            return Fetched(
-                query,
-                fetch_id,
-                started,
-                exc.result,
-                exc.cause,
-                exc.failed_pages,
-                started_at,
-                windowed=windowed,
-            )
-        except ApiError as exc:  # e.g. a stop raised before page 1
-            return Fetched(query, fetch_id, started, None, exc, {}, started_at, windowed=windowed)
-        except Exception as exc:
-            log.exception("the fetch of %s failed outside the API", user_id)
-            return Fetched(
-                query, fetch_id, started, internal=f"{type(exc).__name__}: {exc}", windowed=windowed
-            )
-        first = min((p.fetched_at for p in result.pages), default=started_at)
-        return Fetched(query, fetch_id, started, result, None, {}, first, windowed=windowed)
 
     # -- this thread: write and report -------------------------------------------------------
 

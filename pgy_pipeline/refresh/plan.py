@@ -163,6 +163,26 @@ def fetched_recently(
     return raw.fresh_done(user_id, fingerprint, fresh_for, now, full_only=not incremental)
 
 
+def _confirmations(
+    conn: duckdb.DuckDBPyConnection | None,
+    hist: Mapping[str, KolHistory],
+    mode: RefreshMode,
+    now: datetime,
+    notes: list[str],
+) -> set[str]:
+    """The KOLs that missed notes and whose confirming full fetch pays; says in ``notes`` who waits."""
+    # Only auto mode chooses by the evidence of missed notes; the other modes never confirm.
+    awaiting = [u for u, h in hist.items() if h.awaiting_confirmation] if mode is RefreshMode.AUTO else []
+    evidence = listing_glitches(conn, awaiting, now - EVIDENCE_WINDOW) if conn is not None else {}
+    confirm = {u for u in awaiting if confirmation_pays(*evidence.get(u, (0, 0)))}
+    if len(confirm) < len(awaiting):
+        notes.append(
+            f"{len(awaiting) - len(confirm)} KOL(s) missed notes, but their listings lately left out more "
+            "live notes than were deleted: those notes wait for the rota's full fetch"
+        )
+    return confirm
+
+
 def make_plan(
     conn: duckdb.DuckDBPyConnection | None,
     raw: RawStore,
@@ -188,15 +208,7 @@ def make_plan(
     overhead = observed or 1.0
     notes = [] if learned else [f"page size not yet observed: {PRIOR_PAGE_SIZE} assumed"]
     notes += [] if observed else ["no call in the ledger yet: no retry overhead assumed"]
-    # Only auto mode chooses by the evidence of missed notes; the other modes never confirm.
-    awaiting = [u for u, h in hist.items() if h.awaiting_confirmation] if mode is RefreshMode.AUTO else []
-    evidence = listing_glitches(conn, awaiting, now - EVIDENCE_WINDOW) if conn is not None else {}
-    confirm = {u for u in awaiting if confirmation_pays(*evidence.get(u, (0, 0)))}
-    if len(confirm) < len(awaiting):
-        notes.append(
-            f"{len(awaiting) - len(confirm)} KOL(s) missed notes, but their listings lately left out more "
-            "live notes than were deleted: those notes wait for the rota's full fetch"
-        )
+    confirm = _confirmations(conn, hist, mode, now, notes)
     kinds = choose_kinds(
         user_ids,
         mode,
