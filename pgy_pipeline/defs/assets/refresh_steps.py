@@ -22,7 +22,7 @@ from pgy_pipeline.defs.kol_tags import FailedKol
 from pgy_pipeline.defs.metadata import failure_message, outcome_table
 from pgy_pipeline.defs.partitions import KOLS_PARTITIONS_NAME
 from pgy_pipeline.defs.resources import BudgetedClient, JustOneApiResource, PgyResource
-from pgy_pipeline.defs.tags import RATE_TAG, SCHEMA_DRIFT_TAG
+from pgy_pipeline.defs.tags import API_CALLS_TAG, SCHEMA_DRIFT_TAG, source_tags
 from pgy_pipeline.refresh import KolOutcome, KolStatus, Refresher, summarize
 from pgy_pipeline.refresh.parts import RefreshSettings, Stores
 from pgy_pipeline.roster import Roster
@@ -73,7 +73,7 @@ def claim_source(
     except SourceMismatch as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
     rate = api.rate_limit()
-    context.instance.add_run_tags(context.run_id, {"pgy/source": source.source_id, RATE_TAG: f"{rate:g}"})
+    context.instance.add_run_tags(context.run_id, source_tags(source.source_id, rate))
     context.log.info(
         "refreshing %d KOL(s) from %s at most %g calls/s with filters %s",
         len(context.partition_keys),
@@ -156,7 +156,7 @@ def fail_if_any_failed(context: dg.AssetExecutionContext, end: RunEnd) -> None:
     totals = summarize(outcomes)
     if failed:
         entries = [FailedKol.of(o) for o in failed]
-        tags = {**kol_tags.encode(entries), "pgy/api_calls": str(totals.api_calls)}
+        tags = {**kol_tags.encode(entries), API_CALLS_TAG: str(totals.api_calls)}
         drifted = next((o for o in failed if o.drift_key), None)
         if drifted is not None:
             tags[SCHEMA_DRIFT_TAG] = drift_tag(str(drifted.drift_key), drifted.drift or "")
