@@ -15,6 +15,8 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
     EXTERNALLY_MANAGED_ASSETS_TAG,
 )
+from dagster._core.storage.tags import RUN_KEY_TAG as _RUN_KEY_TAG
+from dagster._core.storage.tags import SENSOR_NAME_TAG as _SENSOR_NAME_TAG
 
 # "dagster/defer_asset_events": Dagster writes no "materialisation planned" event per (asset,
 # partition) when it creates a run carrying it (defs/assets/kol_notes.py says why). Public as a
@@ -27,10 +29,19 @@ DEFER_ASSET_EVENTS_TAG = EXTERNALLY_MANAGED_ASSETS_TAG
 PARTITION_RANGE_START_TAG = ASSET_PARTITION_RANGE_START_TAG
 PARTITION_RANGE_END_TAG = ASSET_PARTITION_RANGE_END_TAG
 
+# The tags a sensor's run carries: which sensor, and its run key. `pgy` looks up and submits
+# the retry sensor's runs itself (cli/runner.py); the names are only exported privately.
+RUN_KEY_TAG = _RUN_KEY_TAG
+SENSOR_NAME_TAG = _SENSOR_NAME_TAG
+
 __all__ = [
     "DEFER_ASSET_EVENTS_TAG",
     "PARTITION_RANGE_END_TAG",
     "PARTITION_RANGE_START_TAG",
+    "RUN_KEY_TAG",
+    "SENSOR_NAME_TAG",
+    "complete_sqlite_storage",
+    "interrupted_error_name",
     "report_planned_events",
 ]
 
@@ -52,3 +63,38 @@ def report_planned_events(
                 context.run.job_name, step_key, AssetMaterializationPlannedData(key, partition=partition)
             )
             context.instance.report_dagster_event(event, context.run_id, logging.DEBUG)
+
+
+def complete_sqlite_storage(instance: dg.DagsterInstance) -> None:
+    """Create the tables missing from the instance's SQLite storage (create_all skips existing ones).
+
+    Why private: Dagster creates its SQLite tables lazily, per storage, and offers no public call
+    to create them all up front; the command line needs them before runs start in parallel
+    (cli/runner.py). Proved by cli/test_commands.py and every test that runs a job in-process.
+    """
+    from dagster._core.storage.event_log.schema import SqlEventLogStorageMetadata
+    from dagster._core.storage.runs.schema import RunStorageSqlMetadata
+    from dagster._core.storage.schedules.schema import ScheduleStorageSqlMetadata
+
+    storages = (
+        (instance.run_storage, "connect", RunStorageSqlMetadata),
+        (instance.event_log_storage, "index_connection", SqlEventLogStorageMetadata),
+        (instance.schedule_storage, "connect", ScheduleStorageSqlMetadata),
+    )
+    for storage, opener, metadata in storages:
+        open_connection = getattr(storage, opener, None)
+        if open_connection is not None and "sqlite" in type(storage).__name__.lower():
+            with open_connection() as conn:
+                metadata.create_all(conn)
+                conn.commit()
+
+
+def interrupted_error_name() -> str:
+    """The class name of the error Dagster's own signal handler raises in a step.
+
+    Why private: an in-process result reports a step's error by class name only, and the class
+    is not exported publicly. Proved by test_interrupts.py (a signal before the step's handler).
+    """
+    from dagster._core.errors import DagsterExecutionInterruptedError
+
+    return DagsterExecutionInterruptedError.__name__
