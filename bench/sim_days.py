@@ -6,16 +6,15 @@ pipeline's day pinned by PGY_TODAY and the simulator's clock moved to the same d
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
 from pgy_pipeline import settings
-from pgy_pipeline.justoneapi import CallRecord, ClientConfig, NotesDetailClient
+from pgy_pipeline.justoneapi import ClientConfig
 from pgy_pipeline.refresh import KolOutcome, Refresher
 from pgy_pipeline.refresh.modes import RefreshMode
+from pgy_pipeline.refresh.parts import ConfigClient, RefreshSettings, Stores
 from pgy_pipeline.refresh.plan import PlanSettings, RefreshPlan, make_plan
 from pgy_pipeline.simulator import Simulator
 from pgy_pipeline.simulator.timeline import BASE_ANCHOR
@@ -30,18 +29,10 @@ START = BASE_ANCHOR
 def refresher(sim: Simulator, data: Path, rate: float, workers: int = 8) -> Refresher:
     config = ClientConfig(token="bench", base_url=sim.base_url, rate_limit_per_s=rate, backoff_base_s=0.05)
 
-    @contextlib.contextmanager
-    def factory(observer: Callable[[CallRecord], None]) -> Iterator[NotesDetailClient]:
-        with NotesDetailClient(config, observer=observer, clock=settings.now) as client:
-            yield client
-
     return Refresher(
-        factory,
-        Warehouse(data, publish_interval_s=30.0),
-        RawStore(data),
-        PipelineState(data),
-        run_id=None,
-        kol_workers=workers,
+        ConfigClient(config, clock=settings.now),
+        Stores(Warehouse(data, publish_interval_s=30.0), RawStore(data), PipelineState(data)),
+        RefreshSettings(kol_workers=workers),
     )
 
 

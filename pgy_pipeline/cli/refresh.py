@@ -145,7 +145,8 @@ def select_kols(user_ids: tuple[str, ...], kols_file: str | None) -> list[str]:
 
 def _print_refresh_summary(runs: list[RunSummary]) -> None:
     from pgy_pipeline.defs import kol_tags
-    from pgy_pipeline.defs.assets.metadata import STOP_PREFIX
+    from pgy_pipeline.defs.metadata import STOP_PREFIX
+    from pgy_pipeline.defs.tags import PlanTags
     from pgy_pipeline.warehouse import queries
     from pgy_pipeline.warehouse.backends import open_warehouse
 
@@ -175,13 +176,14 @@ def _print_refresh_summary(runs: list[RunSummary]) -> None:
             more = f" and {kols.failed_count - len(named)} more" if kols.failed_count > len(named) else ""
             click.echo(f"    failed KOLs (user_id:code): {', '.join(named)}{more}")
         # After a failure only the failure matters; the plan is in the run's tags.
-        if r.tags.get("pgy/plan_calls") and (r.success or verbose()):
+        plan = PlanTags.decode(r.tags)
+        if plan and (r.success or verbose()):
             click.echo(
-                f"    {r.tags.get('pgy/mode')} mode: {r.tags.get('pgy/plan_full_kols')} full, "
-                f"{r.tags.get('pgy/plan_incremental_kols')} incremental, ~{r.tags['pgy/plan_calls']} calls planned"
+                f"    {plan.mode} mode: {plan.full_kols} full, "
+                f"{plan.incremental_kols} incremental, ~{plan.calls} calls planned"
             )
-        if r.tags.get("pgy/waiting_kols"):
-            click.echo(f"    over today's call budget, wait for tomorrow: {r.tags['pgy/waiting_kols']}")
+        if plan and plan.waiting:
+            click.echo(f"    over today's call budget, wait for tomorrow: {','.join(plan.waiting)}")
 
 
 def _print_interrupted(runs: list[RunSummary], interrupt: interrupts.Interrupt) -> None:

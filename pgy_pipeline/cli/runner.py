@@ -14,11 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
 
 from pgy_pipeline import settings
 from pgy_pipeline.cli.liveness import PROCESS_TAG, process_marker, reclaim_slots_of_dead_runs
 from pgy_pipeline.defs.alerts import first_failure_message
+from pgy_pipeline.defs.dagster_private import (
+    RUN_KEY_TAG,
+    SENSOR_NAME_TAG,
+    complete_sqlite_storage,
+    interrupted_error_name,
+)
 from pgy_pipeline.defs.jobs import ENGAGEMENT_JOB_NAME, REFRESH_JOB_NAME
 from pgy_pipeline.defs.partitions import (
     KOLS_PARTITIONS_NAME,
@@ -68,25 +73,6 @@ def ensure_dagster_home() -> Path:
     return Path(home)
 
 
-def _complete_sqlite_storage(instance: dg.DagsterInstance) -> None:
-    """Create the tables missing from the instance's SQLite storage (create_all skips existing ones)."""
-    from dagster._core.storage.event_log.schema import SqlEventLogStorageMetadata
-    from dagster._core.storage.runs.schema import RunStorageSqlMetadata
-    from dagster._core.storage.schedules.schema import ScheduleStorageSqlMetadata
-
-    storages = (
-        (instance.run_storage, "connect", RunStorageSqlMetadata),
-        (instance.event_log_storage, "index_connection", SqlEventLogStorageMetadata),
-        (instance.schedule_storage, "connect", ScheduleStorageSqlMetadata),
-    )
-    for storage, opener, metadata in storages:
-        open_connection = getattr(storage, opener, None)
-        if open_connection is not None and "sqlite" in type(storage).__name__.lower():
-            with open_connection() as conn:
-                metadata.create_all(conn)
-                conn.commit()
-
-
 def _touch_storages(instance: dg.DagsterInstance) -> None:
     """Use every storage once, so each creates its tables now (under the caller's lock)."""
     instance.get_runs(limit=1)
@@ -114,7 +100,7 @@ def get_instance() -> dg.DagsterInstance:
                 # A process killed during the first use can leave a SQLite file with some
                 # tables missing; Dagster only creates tables for a file that does not exist
                 # yet, so it would refuse this instance for good. Create what is missing.
-                _complete_sqlite_storage(instance)
+                complete_sqlite_storage(instance)
                 _touch_storages(instance)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
@@ -245,13 +231,10 @@ def _run_ranges(
 
 def _interrupted_by_dagster(result: dg.ExecuteInProcessResult) -> bool:
     """Dagster's own handler raised the interrupt (the signal came before the step's began)."""
-    from dagster._core.errors import DagsterExecutionInterruptedError
-
     return any(
         e.is_step_failure
         and e.step_failure_data.error is not None
-        and e.step_failure_data.error.cls_name
-        in (DagsterExecutionInterruptedError.__name__, "KeyboardInterrupt")
+        and e.step_failure_data.error.cls_name in (interrupted_error_name(), "KeyboardInterrupt")
         for e in result.all_events
     )
 

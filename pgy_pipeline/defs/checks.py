@@ -18,13 +18,13 @@ from datetime import timedelta
 import dagster as dg
 import duckdb
 
-from pgy_pipeline.defs.assets.metadata import preview
+from pgy_pipeline.defs.keys import NOTES
+from pgy_pipeline.defs.metadata import preview
 from pgy_pipeline.defs.partitions import KOLS_PARTITIONS_NAME
 from pgy_pipeline.defs.resources import PgyResource
 from pgy_pipeline.warehouse import queries
 from pgy_pipeline.warehouse.field_shares import HISTORY_DAYS, SHARE_RISE, field_shares
 
-NOTES_KEY = dg.AssetKey("notes")
 # The schedule runs daily; a KOL not refreshed for longer than this is stale.
 FRESHNESS_WINDOW = timedelta(hours=26)
 # How far back gone marks the API contradicted are reported (gone_marks_not_contradicted).
@@ -143,7 +143,7 @@ def notes_fields_readable(
 NOTES_CHECK_SPECS = [
     dg.AssetCheckSpec(
         name,
-        asset=NOTES_KEY,
+        asset=NOTES,
         description=" ".join((fn.__doc__ or "").split()),
         automation_condition=CHECK_AUTOMATION,
     )

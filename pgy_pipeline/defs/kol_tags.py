@@ -22,11 +22,9 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from pgy_pipeline.defs.tags import FAILED_BY_REASON_TAG, FAILED_KOLS_TAG, RETRYABLE_KOLS_TAG
+from pgy_pipeline.defs.tags import FAILED_BY_REASON_TAG, FAILED_KOLS_TAG, MAX_TAG_CHARS, RETRYABLE_KOLS_TAG
 from pgy_pipeline.refresh.outcomes import RETRIED_KINDS, ErrorKind, KolOutcome
 
-# Tags show in the runs list and are filtered on: a few KB each keeps the UI usable.
-MAX_TAG_CHARS = 4000
 _STOP = f"{ErrorKind.STOP.value}-"
 
 

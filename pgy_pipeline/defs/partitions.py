@@ -6,8 +6,8 @@ import os
 from collections.abc import Mapping, Sequence
 
 import dagster as dg
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from pgy_pipeline.defs.dagster_private import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 from pgy_pipeline.roster import load_roster
 
 KOLS_PARTITIONS_NAME = "kols"
@@ -46,7 +46,7 @@ def contiguous_ranges(wanted: Sequence[str], all_keys: Sequence[str]) -> list[tu
 
 def range_tags(first: str, last: str) -> dict[str, str]:
     """Run tags that make a run target partitions first..last (a single-run backfill)."""
-    return {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
+    return {PARTITION_RANGE_START_TAG: first, PARTITION_RANGE_END_TAG: last}
 
 
 def roster_labels(roster_path: str | os.PathLike[str]) -> dict[str, str | None]:

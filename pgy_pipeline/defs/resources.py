@@ -19,6 +19,7 @@ from pgy_pipeline.justoneapi import (
     UnbilledLimitReached,
     is_billed,
 )
+from pgy_pipeline.refresh.handoff import CallLedger
 from pgy_pipeline.refresh.modes import DEFAULT_FULL_EVERY_DAYS, DEFAULT_WINDOW_DAYS
 from pgy_pipeline.refresh.plan import PlanSettings
 from pgy_pipeline.settings import ApiSource
@@ -161,6 +162,17 @@ class BudgetGuard:
     def after_call(self, record: CallRecord) -> None:
         if not is_billed(record.http_status, record.code):
             self.state.settle_unbilled(record.at)
+
+
+@dataclasses.dataclass(frozen=True)
+class BudgetedClient:
+    """The refresh's ClientOpener (refresh/parts.py): the resource's client, every call under the guard."""
+
+    api: JustOneApiResource
+    guard: BudgetGuard
+
+    def open(self, ledger: CallLedger) -> contextlib.AbstractContextManager[NotesDetailClient]:
+        return self.api.open_client(ledger, self.guard.before_call, self.guard.after_call)
 
 
 class PgyResource(dg.ConfigurableResource):

@@ -17,7 +17,7 @@ from pgy_pipeline.defs.partitions import (
     roster_labels,
 )
 from pgy_pipeline.defs.resources import PgyResource
-from pgy_pipeline.defs.tags import TRIGGER_TAG
+from pgy_pipeline.defs.tags import TRIGGER_TAG, RetryTags
 from pgy_pipeline.roster import Kol, load_roster, plan_sync, save_roster
 from pgy_pipeline.warehouse.state import KolFailure
 
@@ -154,9 +154,7 @@ def _retry_tick(context: dg.SensorEvaluationContext, pgy: PgyResource) -> dg.Sen
                 tags={
                     **kols_tag([f.user_id], labels),
                     TRIGGER_TAG: "retry",
-                    "pgy/retry_attempt": str(f.attempts + 1),
-                    "pgy/retry_episode": str(f.episode),
-                    "pgy/retry_of_code": str(f.code),
+                    **RetryTags(f.attempts + 1, f.episode, str(f.code)).encode(),
                 },
             )
         )

@@ -10,6 +10,28 @@
 - ``RequestRejected``: this request will never succeed as sent (400, 600, unknown code, odd envelope).
 - ``NoContent``: code 201, the KOL has no content (billed; neither a retry nor evidence of deletions).
 
+The tree (as httpx's _exceptions.py draws its own):
+
+    ApiError                      base: code, http_status, kind, redacted message
+    +-- RetryableError            301, 500, timeouts, resets, 502/503/504, broken bodies
+    +-- SlowDownError             302 / HTTP 429 for longer than slow_down_max_wait_s
+    +-- StopAllCalls              no further call may be made; ``action`` says what to do
+    |   +-- InvalidToken          100
+    |   +-- QuotaExceeded         303 (daily quota)
+    |   +-- InsufficientBalance   601
+    |   +-- BudgetExhausted       our own daily call budget (PGY_DAILY_CALL_BUDGET)
+    |   +-- UnbilledLimitReached  our own limit of unbilled calls a day
+    |   +-- SchemaDriftStop       enough KOLs drifted that every other would too (carries the drift)
+    |   +-- Interrupted           SIGINT, SIGTERM, Dagster's Terminate
+    +-- SchemaDrift               a page's notes left the contract's shape (carries the drift)
+    +-- NoContent                 201: the KOL has no content (billed)
+    +-- RequestRejected           will never succeed as sent
+    |   +-- InvalidParameters     400
+    |   +-- PermissionDenied      600
+    |   +-- UnknownCode           a code the vendor does not document: fail closed
+    |   +-- MalformedResponse     an envelope of an unknown shape
+    +-- FetchIncomplete           fetch_all's wrapper: ``cause`` (one of the above) and the partial result
+
 Every message is redacted at construction: str(), repr() and pickles never hold the token or a URL.
 """
 

@@ -12,29 +12,20 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import AbstractContextManager
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
-from pgy_pipeline import settings
 from pgy_pipeline.interrupts import Interrupt
 from pgy_pipeline.justoneapi import (
-    ApiError,
-    CallRecord,
-    FetchIncomplete,
-    Interrupted,
     NoContent,
-    NotesDetailClient,
     NotesQuery,
-    Page,
     QuotaExceeded,
     StopAllCalls,
 )
 from pgy_pipeline.refresh.convert import (
     calls_frame,
     fetch_row,
-    page_from_stored,
-    raw_from_page,
 )
+from pgy_pipeline.refresh.fetch import KolFetcher
 from pgy_pipeline.refresh.handoff import CallLedger, Fetched
 from pgy_pipeline.refresh.outcomes import (
     ErrorKind,
@@ -45,12 +36,12 @@ from pgy_pipeline.refresh.outcomes import (
     not_started_outcome,
     ok_outcome,
 )
+from pgy_pipeline.refresh.parts import ClientOpener, RefreshSettings, Stores
+from pgy_pipeline.refresh.plan import fetched_recently
 from pgy_pipeline.warehouse import PublishError, WriteInterrupted
-from pgy_pipeline.warehouse.backends import AnyWarehouse
-from pgy_pipeline.warehouse.raw import RawStore
 from pgy_pipeline.warehouse.replay import fetch_row_to_json
-from pgy_pipeline.warehouse.state import PipelineState, RetryPolicy, next_quota_reset
-from pgy_pipeline.warehouse.writes import FetchRow, WriteStats, write_fetches
+from pgy_pipeline.warehouse.state import next_quota_reset
+from pgy_pipeline.warehouse.writes import FetchRow, write_fetches
 
 log = logging.getLogger(__name__)
 
@@ -67,36 +58,23 @@ class Refresher:
 
     def __init__(
         self,
-        client_factory: Callable[[Callable[[CallRecord], None]], AbstractContextManager[NotesDetailClient]],
-        warehouse: AnyWarehouse,
-        raw: RawStore,
-        state: PipelineState,
-        run_id: str | None,
-        kol_workers: int = 8,
-        retry: RetryPolicy | None = None,
-        resume_max_age: timedelta = timedelta(hours=24),
-        fresh_for: timedelta = timedelta(0),
+        opener: ClientOpener,
+        stores: Stores,
+        how: RefreshSettings | None = None,
+        run_id: str | None = None,
         on_outcome: Callable[[KolOutcome], None] | None = None,
-        clock: Callable[[], datetime] | None = None,
         interrupt: Interrupt | None = None,
     ) -> None:
         self.ledger = CallLedger()
         # Flipped by SIGINT/SIGTERM (interrupts.stopping()): no new call, no new KOL; what is
         # complete is still written, the rest resumes in the next run.
         self.interrupt = interrupt or Interrupt()
-        self.client_factory = client_factory
-        self.warehouse = warehouse
-        self.raw = raw
-        self.state = state
+        self.opener = opener
+        self.warehouse, self.raw, self.state = stores.warehouse, stores.raw, stores.state
+        self.how = how or RefreshSettings()
         self.run_id = run_id
-        self.kol_workers = kol_workers
-        self.retry = retry or RetryPolicy()
-        self.resume_max_age = resume_max_age
-        self.fresh_for = fresh_for
         self.on_outcome = on_outcome
-        # The pipeline's clock (settings.now: PGY_TODAY pins the day), for fetch times and
-        # for what counts as "fetched recently" or "resumable".
-        self.clock = clock or settings.now
+        self.clock = self.how.clock
         # Set when the last publish of a refresh failed: the snapshot readers open is stale.
         self.publish_error: str | None = None
 
@@ -134,30 +112,23 @@ class Refresher:
                 self._report(o)
             return outs
         outcomes: dict[str, KolOutcome] = {}
-        if self.fresh_for > timedelta(0):
+        fresh_for, now = self.how.fresh_for, self.clock()
+        for q in queries if fresh_for > timedelta(0) else []:
             # A KOL completed recently with the same filters (e.g. before a crash or by an
             # earlier run today) is not bought again.
-            now = self.clock()
-            for q in list(queries):
-                # A full refresh is not made unnecessary by a recent incremental one.
-                fetch_id = (
-                    fresh.get(q.user_id)
-                    if fresh is not None
-                    else self.raw.fresh_done(
-                        q.user_id, q.fingerprint(), self.fresh_for, now, full_only=q.user_id not in windows
-                    )
+            fetch_id = (
+                fresh.get(q.user_id)
+                if fresh is not None
+                else fetched_recently(
+                    self.raw, q.user_id, q.fingerprint(), fresh_for, now, incremental=q.user_id in windows
                 )
-                if fetch_id:
-                    outcomes[q.user_id] = KolOutcome(
-                        q.user_id,
-                        KolStatus.SKIPPED,
-                        fetch_id=fetch_id,
-                        message=f"fetched within {self.fresh_for}",
-                    )
-                    self._report(outcomes[q.user_id])
-            queries_to_fetch = [q for q in queries if q.user_id not in outcomes]
-        else:
-            queries_to_fetch = queries
+            )
+            if fetch_id:
+                outcomes[q.user_id] = KolOutcome(
+                    q.user_id, KolStatus.SKIPPED, fetch_id=fetch_id, message=f"fetched within {fresh_for}"
+                )
+                self._report(outcomes[q.user_id])
+        queries_to_fetch = [q for q in queries if q.user_id not in outcomes]
         for outcome in self._fetch_and_store(queries_to_fetch, windows):
             outcomes[outcome.user_id] = outcome
         try:
@@ -173,12 +144,13 @@ class Refresher:
     ) -> Iterator[KolOutcome]:
         """Fetch in worker threads; write, report and yield each KOL's outcome in this thread."""
         with (
-            self.client_factory(self.ledger) as client,
-            ThreadPoolExecutor(max_workers=max(1, self.kol_workers), thread_name_prefix="kol") as pool,
+            self.opener.open(self.ledger) as client,
+            ThreadPoolExecutor(max_workers=max(1, self.how.kol_workers), thread_name_prefix="kol") as pool,
         ):
             # Runs in the signal handler: no call starts after it, and sleeping retries wake up.
             forget = self.interrupt.on_request(lambda: client.interrupt(self.interrupt.name))
-            futures = {pool.submit(self._fetch, client, q, windows.get(q.user_id)): q for q in queries}
+            fetch = KolFetcher(self.raw, self.run_id, self.how.resume_max_age, self.clock, self.interrupt)
+            futures = {pool.submit(fetch, client, q, windows.get(q.user_id)): q for q in queries}
             pending: set[Future[Fetched | None]] = set(futures)
             try:
                 while pending:
@@ -201,64 +173,6 @@ class Refresher:
     def _report(self, outcome: KolOutcome) -> None:
         if self.on_outcome:
             self.on_outcome(outcome)
-
-    # -- worker threads: fetch only ---------------------------------------------------------
-
-    def _fetch(
-        self, client: NotesDetailClient, query: NotesQuery, stop_before: date | None
-    ) -> Fetched | None:
-        """The KOL's fetch, or None when an interrupt came before it began."""
-        started = time.monotonic()
-        user_id = query.user_id
-        windowed = stop_before is not None
-        if self.interrupt.requested:
-            return None
-        try:
-            fp = query.fingerprint()
-            # Full and incremental fetches ask for the same pages: either reuses the other's.
-            now = self.clock()
-            fetch_id = self.raw.resumable(user_id, fp, self.resume_max_age, now)
-            stored = self.raw.pages(user_id, fetch_id) if fetch_id else {}
-            known = {n: page_from_stored(rp, query) for n, rp in stored.items()}
-            if any(page.drift is not None for page in known.values()):
-                # A fetch that drifted stays as it is, for `pgy replay` once the code reads its shape
-                # (then its pages parse without drift and it is resumed like any other). Until then a
-                # new attempt is a new fetch: the vendor may have changed back.
-                fetch_id, known = None, {}
-            if fetch_id is None:
-                fetch_id = self.raw.begin(user_id, fp, query.filters(), self.run_id, now)
-        except Exception as exc:  # storage trouble must not kill the other KOLs
-            log.exception("cannot prepare the fetch of %s", user_id)
-            return Fetched(query, None, started, internal=f"raw layer: {exc}")
-        started_at = min((p.fetched_at for p in known.values()), default=None)
-
-        def persist(page: Page) -> None:
-            self.raw.append(raw_from_page(page, fetch_id, self.run_id))
-
-        try:
-            result = client.fetch_all(query, known_pages=known, on_page=persist, stop_before=stop_before)
-        except FetchIncomplete as exc:
-            if isinstance(exc.cause, Interrupted) and not (exc.result.pages or exc.result.calls):
-                return None  # interrupted before its first call: not begun, nothing to record
-            return Fetched(
-                query,
-                fetch_id,
-                started,
-                exc.result,
-                exc.cause,
-                exc.failed_pages,
-                started_at,
-                windowed=windowed,
-            )
-        except ApiError as exc:  # e.g. a stop raised before page 1
-            return Fetched(query, fetch_id, started, None, exc, {}, started_at, windowed=windowed)
-        except Exception as exc:
-            log.exception("the fetch of %s failed outside the API", user_id)
-            return Fetched(
-                query, fetch_id, started, internal=f"{type(exc).__name__}: {exc}", windowed=windowed
-            )
-        first = min((p.fetched_at for p in result.pages), default=started_at)
-        return Fetched(query, fetch_id, started, result, None, {}, first, windowed=windowed)
 
     # -- this thread: write and report -------------------------------------------------------
 
@@ -293,9 +207,8 @@ class Refresher:
             log.exception("writing %s to DuckDB failed", batch[0].query.user_id)
             batch[0].internal = f"DuckDB write failed: {exc}"
             batch[0].unwritten = batch[0].error is None and batch[0].result is not None
-            writable = []
-            stats = WriteStats(0, 0, 0, 0, 0, 0)
-        for f, row in zip(writable, rows, strict=False):
+            return self._timed(batch, self._not_written(batch))  # nothing to seal: nothing was written
+        for f, row in zip(writable, rows, strict=True):
             if f.error is None:
                 # Sealed only once DuckDB has it: a crash before this point resumes the
                 # fetch from its stored pages at no cost, and the rewrite is idempotent.
@@ -306,7 +219,12 @@ class Refresher:
                 # Its row is kept too, so that a rebuild from the raw layer has every fetch.
                 self.raw.mark_failed(f.query.user_id, row.fetch_id, fetch_row_to_json(row))
                 outcomes.append(self._failed(f))
-        outcomes += [
+        return self._timed(batch, outcomes + self._not_written(batch))
+
+    @staticmethod
+    def _not_written(batch: list[Fetched]) -> list[KolOutcome]:
+        """The KOLs of ``batch`` that failed outside the API: storage, a bug, the DuckDB write."""
+        return [
             KolOutcome(
                 f.query.user_id,
                 KolStatus.FAILED,
@@ -318,6 +236,9 @@ class Refresher:
             for f in batch
             if f.internal is not None or f.fetch_id is None
         ]
+
+    @staticmethod
+    def _timed(batch: list[Fetched], outcomes: list[KolOutcome]) -> list[KolOutcome]:
         now = time.monotonic()
         started = {f.query.user_id: f.started for f in batch}
         for o in outcomes:
@@ -359,8 +280,8 @@ class Refresher:
                 message=outcome.message or "",
                 run_id=self.run_id,
                 retryable=outcome.retryable,
-                cooldown_s=self.retry.cooldown_s,
-                max_attempts=self.retry.max_attempts,
+                cooldown_s=self.how.retry.cooldown_s,
+                max_attempts=self.how.retry.max_attempts,
                 filters=json.dumps(f.query.filters()),
             )
         return outcome

@@ -152,6 +152,37 @@ def estimate_pages(
     return total, min(round(h.notes_in_window + new) // size + 1, full_pages)
 
 
+def fetched_recently(
+    raw: RawStore, user_id: str, fingerprint: str, fresh_for: timedelta, now: datetime, *, incremental: bool
+) -> str | None:
+    """The fetch that makes buying ``user_id`` again unnecessary, if any: one completed within
+    ``fresh_for`` (0: none counts) with the same filters. A full refresh is not made unnecessary
+    by a recent incremental one. The one home of this rule (the plan and the engine ask it)."""
+    if fresh_for <= timedelta(0):
+        return None
+    return raw.fresh_done(user_id, fingerprint, fresh_for, now, full_only=not incremental)
+
+
+def _confirmations(
+    conn: duckdb.DuckDBPyConnection | None,
+    hist: Mapping[str, KolHistory],
+    mode: RefreshMode,
+    now: datetime,
+    notes: list[str],
+) -> set[str]:
+    """The KOLs that missed notes and whose confirming full fetch pays; says in ``notes`` who waits."""
+    # Only auto mode chooses by the evidence of missed notes; the other modes never confirm.
+    awaiting = [u for u, h in hist.items() if h.awaiting_confirmation] if mode is RefreshMode.AUTO else []
+    evidence = listing_glitches(conn, awaiting, now - EVIDENCE_WINDOW) if conn is not None else {}
+    confirm = {u for u in awaiting if confirmation_pays(*evidence.get(u, (0, 0)))}
+    if len(confirm) < len(awaiting):
+        notes.append(
+            f"{len(awaiting) - len(confirm)} KOL(s) missed notes, but their listings lately left out more "
+            "live notes than were deleted: those notes wait for the rota's full fetch"
+        )
+    return confirm
+
+
 def make_plan(
     conn: duckdb.DuckDBPyConnection | None,
     raw: RawStore,
@@ -177,15 +208,7 @@ def make_plan(
     overhead = observed or 1.0
     notes = [] if learned else [f"page size not yet observed: {PRIOR_PAGE_SIZE} assumed"]
     notes += [] if observed else ["no call in the ledger yet: no retry overhead assumed"]
-    # Only auto mode chooses by the evidence of missed notes; the other modes never confirm.
-    awaiting = [u for u, h in hist.items() if h.awaiting_confirmation] if mode is RefreshMode.AUTO else []
-    evidence = listing_glitches(conn, awaiting, now - EVIDENCE_WINDOW) if conn is not None else {}
-    confirm = {u for u in awaiting if confirmation_pays(*evidence.get(u, (0, 0)))}
-    if len(confirm) < len(awaiting):
-        notes.append(
-            f"{len(awaiting) - len(confirm)} KOL(s) missed notes, but their listings lately left out more "
-            "live notes than were deleted: those notes wait for the rota's full fetch"
-        )
+    confirm = _confirmations(conn, hist, mode, now, notes)
     kinds = choose_kinds(
         user_ids,
         mode,
@@ -208,11 +231,7 @@ def make_plan(
             expected, pages = unknown_pages * size, max(1, round(unknown_pages))
         else:
             expected, pages = estimate_pages(kind, h, size, day, stop)
-        fresh = (
-            raw.fresh_done(u, fingerprint, settings.fresh_for, now, full_only=stop is None)
-            if settings.fresh_for > timedelta(0)
-            else None
-        )
+        fresh = fetched_recently(raw, u, fingerprint, settings.fresh_for, now, incremental=stop is not None)
         skipped = fresh is not None
         resumable = raw.resumable(u, fingerprint, settings.resume_max_age, now)
         reusable = len(raw.pages(u, resumable)) if resumable else 0

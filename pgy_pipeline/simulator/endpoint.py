@@ -27,13 +27,12 @@ from urllib.parse import parse_qs, urlsplit
 from .data import FILTERS, Note, check_filter, page_slice, select, stable_int
 from .profiles import Profile, with_overrides
 from .replies import HTML_502, Reply, envelope, framework
-from .reshape import reshape
+from .reshape import add_quirks, reshape
 from .timeline import notes_on, today_cst
 
 ENDPOINT_PATH = "/api/xiaohongshu-pgy/api/solar/kol/dataV2/notesDetail/v1"
 _USER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _PAGE = re.compile(r"[0-9]{1,9}")
-_METRICS = ("readNum", "likeNum", "collectNum", "thirdReadUserNum")
 
 
 @dataclass(frozen=True)
@@ -331,19 +330,8 @@ class Endpoint:
             self._fault("dup_across_pages")
         if any(n.collect_num is None or n.third_read_user_num is None for n in chosen):
             self._fault("null_metric")
-        if profile.extra_fields:
-            self._fault("extra_fields")
-            for item in items:
-                key = stable_int(self.seed, user_id, item["noteId"], "extra")
-                item["shareNumV2"] = key % 500
-                item["xsecToken"] = f"AB{key:016x}"
-            data["cursorV2"] = f"{stable_int(self.seed, user_id, page, 'cursor'):016x}"
-        if items and u_str < profile.p_string_numbers:
-            self._fault("string_numbers")
-            for item in items:
-                for metric in _METRICS:
-                    if item[metric] is not None:
-                        item[metric] = str(item[metric])
+        for quirk in add_quirks(profile, data, self.seed, user_id, page, u_str < profile.p_string_numbers):
+            self._fault(quirk)
         if profile.total_drift:
             drift = rng.randint(-profile.total_drift if profile.total_drift_down else 0, profile.total_drift)
             if drift:

@@ -36,8 +36,9 @@ from datetime import date
 from types import MappingProxyType
 from typing import Any
 
-from .reshape import DATE_FORMATS
 from .timeline import today_cst
+
+DATE_FORMATS = ("iso", "epoch_ms")  # how a note's date is sent (reshape.py)
 
 _PROBABILITIES = (
     "p_301",

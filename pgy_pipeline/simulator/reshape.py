@@ -9,6 +9,9 @@ would; ``expected_notes`` keeps the truth in the documented shape:
 - ``date_format``: ``"epoch_ms"`` sends ``date`` as epoch milliseconds (midnight, China time);
 - ``list_key``: ``data.list`` renamed, e.g. ``"notes"``;
 - ``omit_total``: ``data.total`` left out.
+
+And the quirks a reader must tolerate (``add_quirks``): fields the docs do not list
+(``extra_fields``), numbers sent as strings (``p_string_numbers``).
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from .data import stable_int
+
 if TYPE_CHECKING:
     from .profiles import Profile
 
 _CST = timezone(timedelta(hours=8))
 NESTED_METRICS = ("readNum", "likeNum", "collectNum")
-DATE_FORMATS = ("iso", "epoch_ms")
+_METRICS = ("readNum", "likeNum", "collectNum", "thirdReadUserNum")
 
 
 def _epoch_ms(iso: str) -> int:
@@ -53,3 +58,26 @@ def reshape(profile: Profile, data: dict[str, Any]) -> tuple[dict[str, Any], lis
         applied.append("list_renamed")
         data = {(profile.list_key if k == "list" else k): v for k, v in data.items()}
     return data, applied
+
+
+def add_quirks(
+    profile: Profile, data: dict[str, Any], seed: int, user_id: str, page: int, strings: bool
+) -> list[str]:
+    """Add the profile's tolerated quirks to ``data`` (``strings``: this page sends numbers as
+    strings); the names of the quirks added."""
+    added: list[str] = []
+    items: list[dict[str, Any]] = data["list"]
+    if profile.extra_fields:
+        added.append("extra_fields")
+        for item in items:
+            key = stable_int(seed, user_id, item["noteId"], "extra")
+            item["shareNumV2"] = key % 500
+            item["xsecToken"] = f"AB{key:016x}"
+        data["cursorV2"] = f"{stable_int(seed, user_id, page, 'cursor'):016x}"
+    if items and strings:
+        added.append("string_numbers")
+        for item in items:
+            for metric in _METRICS:
+                if item[metric] is not None:
+                    item[metric] = str(item[metric])
+    return added

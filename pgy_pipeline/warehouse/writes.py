@@ -135,8 +135,6 @@ def write_fetches(
     ``warehouse/gone.py``): a rebuild from the raw layer gives the live database back.
     Idempotent: writing the same fetches again changes nothing.
     """
-    import pandas as pd  # here, not at import: every `pgy` command would pay ~0.4 s for it
-
     by_id = {f.fetch_id: f for f in fetches}
     dedupe = [p for p in note_files if (r := by_id.get(Path(p).stem)) is not None and r.duplicates_dropped]
     staged = stage_notes(conn, note_files, dedupe)
@@ -148,22 +146,8 @@ def write_fetches(
             + ", count(*) FILTER (WHERE date_unreadable) FROM _note_batch GROUP BY fetch_id"
         ).fetchall()
     }
-    # null_metrics is what the warehouse stored as NULL, counted from the raw pages, so a
-    # replay writes the same figure as the live run (the client counts before de-duplication).
     with_files = {Path(p).stem for p in note_files}
-    fetch_df = pd.DataFrame(
-        [
-            dataclasses.astuple(
-                dataclasses.replace(f, null_metrics=counted.get(f.fetch_id, ("", 0, 0))[1])
-                if f.fetch_id in with_files
-                else f
-            )
-            for f in fetches
-        ],
-        columns=FETCH_COLUMNS,
-    )
-    for col in ("started_at", "finished_at"):
-        fetch_df[col] = pd.to_datetime(fetch_df[col], utc=True)
+    fetch_df = _fetch_frame(fetches, counted, with_files)
     conn.register("_fetch_batch", fetch_df)
     try:
         # A MERGE on the key, not INSERT OR REPLACE: DuckLake has no primary keys (lake_schema.py).
@@ -175,17 +159,7 @@ def write_fetches(
         users = [f.user_id for f in fetches if f.fetch_id in with_files]
         upserted = upsert_notes(conn, several_per_note=len(users) != len(set(users)))
         gone = apply_gone_rule(conn, "_batch_users")
-        calls_n = 0
-        if calls is not None and len(calls):
-            conn.register("_call_batch", calls[CALL_COLUMNS])
-            try:
-                conn.execute(
-                    "INSERT INTO api_calls BY NAME SELECT * FROM _call_batch"
-                    + (_CALLS_NOT_STORED if calls_may_be_stored else "")
-                )
-            finally:
-                conn.unregister("_call_batch")
-            calls_n = len(calls)
+        calls_n = _append_calls(conn, calls, calls_may_be_stored)
     finally:
         conn.unregister("_fetch_batch")
         for table in ("_note_batch", "_batch_users"):
@@ -208,6 +182,45 @@ def write_fetches(
         null_metrics_by_user={u: n for u, n in nulls_by_user.items() if n},
         dates_unreadable_by_user={u: n for u, n in dates_by_user.items() if n},
     )
+
+
+def _fetch_frame(
+    fetches: Sequence[FetchRow], counted: dict[str, tuple[str, int, int]], with_files: set[str]
+) -> pd.DataFrame:
+    """The fetches as a frame for the MERGE. null_metrics is what the warehouse stored as NULL,
+    counted from the raw pages, so a replay writes the same figure as the live run (the client
+    counts before de-duplication)."""
+    import pandas as pd  # here, not at import: every `pgy` command would pay ~0.4 s for it
+
+    fetch_df = pd.DataFrame(
+        [
+            dataclasses.astuple(
+                dataclasses.replace(f, null_metrics=counted.get(f.fetch_id, ("", 0, 0))[1])
+                if f.fetch_id in with_files
+                else f
+            )
+            for f in fetches
+        ],
+        columns=FETCH_COLUMNS,
+    )
+    for col in ("started_at", "finished_at"):
+        fetch_df[col] = pd.to_datetime(fetch_df[col], utc=True)
+    return fetch_df
+
+
+def _append_calls(conn: duckdb.DuckDBPyConnection, calls: pd.DataFrame | None, may_be_stored: bool) -> int:
+    """Append ``calls`` to the ledger (only those not there yet when ``may_be_stored``); how many."""
+    if calls is None or not len(calls):
+        return 0
+    conn.register("_call_batch", calls[CALL_COLUMNS])
+    try:
+        conn.execute(
+            "INSERT INTO api_calls BY NAME SELECT * FROM _call_batch"
+            + (_CALLS_NOT_STORED if may_be_stored else "")
+        )
+    finally:
+        conn.unregister("_call_batch")
+    return len(calls)
 
 
 def sync_kols(conn: duckdb.DuckDBPyConnection, roster: Sequence[tuple[str, str | None, str | None]]) -> None:

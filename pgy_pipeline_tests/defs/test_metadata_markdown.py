@@ -6,7 +6,7 @@ import re
 
 import pandas as pd
 
-from pgy_pipeline.defs.assets.metadata import md_table, outcome_table
+from pgy_pipeline.defs.metadata import md_table, outcome_table
 from pgy_pipeline.refresh import ErrorKind, KolOutcome, KolStatus
 
 HOSTILE = "a | 99999 |\n[click](javascript:alert(1)) <img src=x onerror=alert(1)> **bold** `code`"

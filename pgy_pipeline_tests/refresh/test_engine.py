@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import signal
@@ -15,8 +14,10 @@ import pytest
 
 from pgy_pipeline.interrupts import Interrupt
 from pgy_pipeline.justoneapi import CallRecord, NotesDetailClient
-from pgy_pipeline.refresh import KolStatus, Refresher, engine
+from pgy_pipeline.refresh import KolOutcome, KolStatus, Refresher, engine
+from pgy_pipeline.refresh.handoff import CallLedger
 from pgy_pipeline.refresh.outcomes import InterruptSummary
+from pgy_pipeline.refresh.parts import ConfigClient, RefreshSettings, Stores
 from pgy_pipeline.simulator import Simulator
 from pgy_pipeline.warehouse import Warehouse
 from pgy_pipeline.warehouse.raw import RawStore
@@ -33,20 +34,15 @@ def sim() -> Iterator[Simulator]:
         yield s
 
 
-def make_refresher(sim: Simulator, data: Path, **kw: Any) -> Refresher:
-    @contextlib.contextmanager
-    def factory(observer: Callable[[CallRecord], None]) -> Iterator[NotesDetailClient]:
-        with NotesDetailClient(fast_config(sim.base_url), observer=observer) as client:
-            yield client
-
+def make_refresher(
+    sim: Simulator, data: Path, on_outcome: Callable[[KolOutcome], None] | None = None, **how: Any
+) -> Refresher:
     return Refresher(
-        client_factory=factory,
-        warehouse=Warehouse(data, publish_interval_s=0.0),
-        raw=RawStore(data),
-        state=PipelineState(data),
-        run_id="run-test",
-        kol_workers=2,
-        **kw,
+        ConfigClient(fast_config(sim.base_url)),
+        Stores(Warehouse(data, publish_interval_s=0.0), RawStore(data), PipelineState(data)),
+        RefreshSettings(kol_workers=2, **how),
+        "run-test",
+        on_outcome,
     )
 
 
@@ -134,24 +130,23 @@ def test_an_interrupt_stops_the_calls_writes_what_is_complete_and_begins_no_othe
     with Simulator("clean", seed=3, as_of=ANCHOR, fixed_counts=dict.fromkeys(kols, 20)) as sim:
         seen: list[int] = []
 
-        @contextlib.contextmanager
-        def factory(observer: Callable[[CallRecord], None]) -> Iterator[NotesDetailClient]:
-            def count(record: CallRecord) -> None:
-                observer(record)
-                seen.append(sim.counters().calls_total)
-                if len(seen) == 4:
-                    interrupt.request(signal.SIGINT)
+        class Opener:
+            """Flips the interrupt at the 4th call, after the ledger has it."""
 
-            with NotesDetailClient(fast_config(sim.base_url, page_workers=2), observer=count) as client:
-                yield client
+            def open(self, ledger: CallLedger) -> NotesDetailClient:
+                def count(record: CallRecord) -> None:
+                    ledger(record)
+                    seen.append(sim.counters().calls_total)
+                    if len(seen) == 4:
+                        interrupt.request(signal.SIGINT)
+
+                return NotesDetailClient(fast_config(sim.base_url, page_workers=2), observer=count)
 
         refresher = Refresher(
-            factory,
-            Warehouse(tmp_path),
-            RawStore(tmp_path),
-            PipelineState(tmp_path),
+            Opener(),
+            Stores(Warehouse(tmp_path), RawStore(tmp_path), PipelineState(tmp_path)),
+            RefreshSettings(kol_workers=2),
             "run",
-            2,
             interrupt=interrupt,
         )
         outcomes = refresher.refresh(kols)

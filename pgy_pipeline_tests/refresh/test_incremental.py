@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -11,9 +10,9 @@ from typing import Any
 import pytest
 
 from pgy_pipeline import settings
-from pgy_pipeline.justoneapi import CallRecord, NotesDetailClient
 from pgy_pipeline.refresh import KolStatus, Refresher
 from pgy_pipeline.refresh.modes import RefreshMode
+from pgy_pipeline.refresh.parts import ConfigClient, RefreshSettings, Stores
 from pgy_pipeline.refresh.plan import PlanSettings, make_plan
 from pgy_pipeline.simulator import Simulator
 from pgy_pipeline.warehouse import Warehouse, queries
@@ -23,16 +22,11 @@ from pgy_pipeline_tests.justoneapi.helpers import fast_config
 from pgy_pipeline_tests.support import ANCHOR
 
 
-def refresher(sim: Simulator, data: Path, **kw: Any) -> Refresher:
-    @contextlib.contextmanager
-    def factory(observer: Callable[[CallRecord], None]) -> Iterator[NotesDetailClient]:
-        # Pages stamped by the pipeline's clock, as the Dagster resource does.
-        with NotesDetailClient(fast_config(sim.base_url), observer=observer, clock=settings.now) as client:
-            yield client
-
-    return Refresher(
-        factory, Warehouse(data, publish_interval_s=0.0), RawStore(data), PipelineState(data), "run", 4, **kw
-    )
+def refresher(sim: Simulator, data: Path, **how: Any) -> Refresher:
+    # Pages stamped by the pipeline's clock, as the Dagster resource does.
+    opener = ConfigClient(fast_config(sim.base_url), clock=settings.now)
+    stores = Stores(Warehouse(data, publish_interval_s=0.0), RawStore(data), PipelineState(data))
+    return Refresher(opener, stores, RefreshSettings(kol_workers=4, **how), "run")
 
 
 def fetch_rows(data: Path, user: str) -> list[tuple[Any, ...]]:

@@ -3,9 +3,8 @@ one object per page, sealing, resume after a crash, replay and the token scan, a
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -13,8 +12,8 @@ from typing import Any
 import obstore
 import pytest
 
-from pgy_pipeline.justoneapi import CallRecord, NotesDetailClient
 from pgy_pipeline.refresh import KolStatus, Refresher, engine
+from pgy_pipeline.refresh.parts import ConfigClient, RefreshSettings, Stores
 from pgy_pipeline.simulator import Simulator
 from pgy_pipeline.warehouse import Warehouse
 from pgy_pipeline.warehouse.raw_bucket import BucketRawStore
@@ -41,20 +40,10 @@ def bucket(s3_endpoint: str) -> BucketRawStore:
     return BucketRawStore(f"s3://{name}/team/raw", s3_server.config(s3_endpoint))
 
 
-def refresher(sim: Simulator, data: Path, raw: BucketRawStore, **kw: Any) -> Refresher:
-    @contextlib.contextmanager
-    def factory(observer: Callable[[CallRecord], None]) -> Iterator[NotesDetailClient]:
-        with NotesDetailClient(fast_config(sim.base_url), observer=observer) as client:
-            yield client
-
+def refresher(sim: Simulator, data: Path, raw: BucketRawStore, **how: Any) -> Refresher:
+    stores = Stores(Warehouse(data, publish_interval_s=0.0), raw, PipelineState(data))
     return Refresher(
-        factory,
-        Warehouse(data, publish_interval_s=0.0),
-        raw,
-        PipelineState(data),
-        "run-s3",
-        kol_workers=2,
-        **kw,
+        ConfigClient(fast_config(sim.base_url)), stores, RefreshSettings(kol_workers=2, **how), "run-s3"
     )
 
 

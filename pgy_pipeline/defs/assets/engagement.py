@@ -9,7 +9,7 @@ import dagster as dg
 from pgy_pipeline import settings as pgy_settings
 from pgy_pipeline.defs.assets.charts import bar_chart_svg, markdown_image
 from pgy_pipeline.defs.assets.kol_notes import NOTES
-from pgy_pipeline.defs.assets.metadata import column_schema, preview
+from pgy_pipeline.defs.metadata import column_schema, preview
 from pgy_pipeline.defs.resources import PgyResource
 from pgy_pipeline.warehouse import queries
 from pgy_pipeline.warehouse.catalog import catalog

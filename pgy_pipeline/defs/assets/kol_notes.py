@@ -14,52 +14,43 @@ event with no materialisation after it, in a failed run). What is lost: partitio
 not show "in progress" while the run is going (the run's page does).
 """
 
-import dataclasses
-import json
-import logging
 from collections.abc import Iterator
-from datetime import timedelta
 from typing import Literal
 
 import dagster as dg
-from dagster._core.events import AssetMaterializationPlannedData, DagsterEvent
-from dagster._core.storage.tags import EXTERNALLY_MANAGED_ASSETS_TAG
 from pydantic import Field
 
 from pgy_pipeline import interrupts
-from pgy_pipeline.alerts import drift_tag
-from pgy_pipeline.defs import kol_tags
 from pgy_pipeline.defs.alerts import alert_drift, alert_stops
 from pgy_pipeline.defs.assets.interrupted import end_interrupted
-from pgy_pipeline.defs.assets.metadata import (
-    column_schema,
-    failure_message,
-    no_content_metadata,
-    outcome_table,
-)
+from pgy_pipeline.defs.assets.materialisations import RunFacts
+from pgy_pipeline.defs.assets.owed_events import OwedPlannedEvents
 from pgy_pipeline.defs.assets.refresh_plan import plan_run
-from pgy_pipeline.defs.checks import NOTES_CHECK_SPECS, NOTES_KEY, run_selected_checks
-from pgy_pipeline.defs.kol_tags import FailedKol
-from pgy_pipeline.defs.partitions import KOLS_PARTITIONS_NAME, kol_partitions
+from pgy_pipeline.defs.assets.refresh_steps import (
+    OutcomeReporter,
+    RunEnd,
+    build_refresher,
+    claim_source,
+    fail_if_any_failed,
+    log_totals,
+    prepare_warehouse,
+)
+from pgy_pipeline.defs.checks import NOTES_CHECK_SPECS, run_selected_checks
+from pgy_pipeline.defs.dagster_private import DEFER_ASSET_EVENTS_TAG, report_planned_events
+from pgy_pipeline.defs.keys import NOTE_PAGES, NOTES
+from pgy_pipeline.defs.metadata import column_schema
+from pgy_pipeline.defs.partitions import kol_partitions
 from pgy_pipeline.defs.resources import JustOneApiResource, PgyResource
-from pgy_pipeline.defs.tags import RATE_TAG, SCHEMA_DRIFT_TAG
 from pgy_pipeline.justoneapi import AdvertiseSwitch, IsThirdPlatform, NotesQuery, NoteType, OrderType
-from pgy_pipeline.refresh import KolOutcome, KolStatus, Refresher, summarize
 from pgy_pipeline.refresh.modes import RefreshMode
 from pgy_pipeline.refresh.outcomes import InterruptSummary
 from pgy_pipeline.roster import load_roster
-from pgy_pipeline.warehouse import WarehouseError
 from pgy_pipeline.warehouse.catalog import catalog
-from pgy_pipeline.warehouse.prices import PricesError, load_prices
-from pgy_pipeline.warehouse.state import SourceMismatch
-from pgy_pipeline.warehouse.writes import sync_kols
 
-NOTE_PAGES = dg.AssetKey("note_pages")
+__all__ = ["DEFER_ASSET_EVENTS_TAG", "NOTES", "NOTE_PAGES", "FetchConfig", "kol_notes"]
+
 # Filters are validated through NotesQuery, which needs some user id.
 PLACEHOLDER_USER = "any"
-NOTES = NOTES_KEY  # declared with the checks on it (defs/checks.py)
-# "dagster/defer_asset_events": no planned events at run creation; see the module docstring.
-DEFER_ASSET_EVENTS_TAG = EXTERNALLY_MANAGED_ASSETS_TAG
 
 
 class FetchConfig(dg.Config):
@@ -140,211 +131,54 @@ def kol_notes(
         # Only checks selected (automation, refresh_engagement): no KOL to fetch.
         yield from run_selected_checks(context, pgy)
         return
-    landed: set[str] = set()
+    owed = OwedPlannedEvents(context.partition_keys)
     try:
         # SIGINT/SIGTERM (Dagster's Terminate too) end the buying, not the step: what is complete
         # is written, then the run ends canceled (interrupts.py). No check result is yielded
         # inside: Dagster swaps the signal handlers back and forth at each yield.
         with interrupts.stopping() as interrupt:
-            outcomes, labels, calls, stale = _refresh_kols(context, config, api, pgy, landed, interrupt)
+            end = _refresh(context, config, api, pgy, owed, interrupt)
         if interrupt.requested:
-            landed.update(context.partition_keys)  # a canceled run marks no partition failed
-            end_interrupted(context, InterruptSummary.of(interrupt.name, outcomes, calls))
+            owed.settle_all()  # a canceled run marks no partition failed
+            end_interrupted(context, InterruptSummary.of(interrupt.name, end.outcomes, end.calls))
         yield from run_selected_checks(context, pgy)
-        _fail_if_any_failed(context, outcomes, labels, stale)
+        fail_if_any_failed(context, end)
     except Exception:
         if context.run.tags.get(DEFER_ASSET_EVENTS_TAG) == "true":
-            _log_planned(context, [u for u in context.partition_keys if u not in landed])
+            report_planned_events(context, [NOTE_PAGES, NOTES], owed.owed())
         raise
 
 
-def _log_planned(context: dg.AssetExecutionContext, user_ids: list[str]) -> None:
-    """The planned events Dagster left to this step, for the KOLs whose partitions failed."""
-    step_key = context.op_execution_context.get_step_execution_context().step.key
-    for user_id in user_ids:
-        for key in (NOTE_PAGES, NOTES):
-            event = DagsterEvent.build_asset_materialization_planned_event(
-                context.run.job_name, step_key, AssetMaterializationPlannedData(key, partition=user_id)
-            )
-            context.instance.report_dagster_event(event, context.run_id, logging.DEBUG)
-
-
-def _refresh_kols(
+def _refresh(
     context: dg.AssetExecutionContext,
     config: FetchConfig,
     api: JustOneApiResource,
     pgy: PgyResource,
-    landed: set[str],
+    owed: OwedPlannedEvents,
     interrupt: interrupts.Interrupt,
-) -> tuple[list[KolOutcome], dict[str, str | None], int, str]:
-    """The step's work: each KOL's outcome, the roster's labels, the calls bought, and what a failed
-    last publish left stale ("" when nothing).
-
-    Adds to ``landed`` each KOL whose partitions need no planned event.
-    """
-    user_ids = list(context.partition_keys)
+) -> RunEnd:
+    """The steps of a refresh, in order; each KOL's outcome is reported the moment it lands."""
     filters = config.filters()
-    warehouse = pgy.warehouse()
     roster = load_roster(pgy.roster_path)
-    labels = roster.labels
-    partitions = context.instance.get_dynamic_partitions(KOLS_PARTITIONS_NAME)
-    try:
-        # Also proves the warehouse is writable before a single page is bought.
-        with warehouse.write() as conn:
-            categories = roster.categories
-            sync_kols(conn, [(u, labels.get(u), categories.get(u)) for u in partitions])
-            try:
-                load_prices(conn, pgy.path)
-            except PricesError as exc:
-                # An analyst's typo must not stop the data being bought: the last good prices stay.
-                context.log.warning("kol_prices not updated: %s", exc)
-    except WarehouseError as exc:
-        raise dg.Failure(description=f"Cannot write the warehouse, no API call made: {exc}") from None
-    source = api.source()
-    try:
-        pgy.claim_source(source)
-    except SourceMismatch as exc:
-        raise dg.Failure(description=str(exc), allow_retries=False) from None
-    rate = api.rate_limit()
-    context.instance.add_run_tags(context.run_id, {"pgy/source": source.source_id, RATE_TAG: f"{rate:g}"})
-    context.log.info(
-        "refreshing %d KOL(s) from %s at most %g calls/s with filters %s",
-        len(user_ids),
-        source.describe(),
-        rate,
-        json.dumps(filters),
-    )
+    warehouse = prepare_warehouse(context, pgy, roster)
+    source = claim_source(context, api, pgy, filters)
     raw = pgy.raw()
-    unfiltered = filters == FetchConfig().filters()
-
-    def report(o: KolOutcome) -> None:
-        if o.status == KolStatus.DEFERRED:
-            # Waits for tomorrow's budget: its partitions keep their status.
-            landed.add(o.user_id)
-            context.log.info("KOL %s %s", o.user_id, o.message)
-            return
-        if o.status == KolStatus.NO_CONTENT:
-            # Not a failure; its stored notes stay. Answered in this run: its partitions say so.
-            landed.add(o.user_id)
-            context.log.warning("KOL %s: %s", o.user_id, o.message)
-            if o.fetch_id is not None:
-                md = {"label": labels.get(o.user_id) or "", **no_content_metadata(o)}
-                for key in (NOTE_PAGES, NOTES):
-                    context.log_event(dg.AssetMaterialization(key, partition=o.user_id, metadata=md))
-            return
-        if o.status == KolStatus.SKIPPED:
-            # Its partitions keep the status of the run that bought it.
-            landed.add(o.user_id)
-            context.log.info("KOL %s fetched within %s h: not bought again", o.user_id, pgy.fresh_for_h)
-            return
-        if o.status == KolStatus.INTERRUPTED:
-            return  # one line for them all at the end (interrupted.py), not an event per KOL
-        if o.status != KolStatus.OK:
-            context.log.warning("KOL %s %s: %s", o.user_id, o.status, o.message)
-            return
-        kol = {"label": labels.get(o.user_id) or "", "source": source.source_id}
-        context.log_event(
-            dg.AssetMaterialization(
-                NOTE_PAGES,
-                partition=o.user_id,
-                metadata={
-                    **kol,
-                    "pages": o.pages,
-                    "pages_reused": o.pages_reused,
-                    "api_calls": o.calls,
-                    "retries": o.retries,
-                    "codes": o.codes and {str(k): v for k, v in o.codes.items()},
-                    "reported_total": o.reported_total,
-                    "stop_reason": o.stop_reason,
-                    "fetch_id": o.fetch_id,
-                    "raw_file": dg.MetadataValue.path(raw.location(o.user_id, str(o.fetch_id))),
-                    "filters": filters,
-                },
-            )
-        )
-        context.log_event(
-            dg.AssetMaterialization(
-                NOTES,
-                partition=o.user_id,
-                metadata={
-                    **kol,
-                    "dagster/row_count": o.notes,
-                    "notes": o.notes,
-                    "notes_new": o.notes_new,
-                    "marked_gone": o.marked_gone,
-                    "notes_revived": o.notes_revived,
-                    "null_metrics": o.null_metrics,
-                    "dates_unreadable": o.dates_unreadable,
-                    "duplicates_dropped": o.duplicates_dropped,
-                    "complete": o.complete,
-                    "full_fetch": unfiltered and not o.incremental,
-                    "fetch_kind": "incremental" if o.incremental else "full",
-                    "duration_s": round(o.duration_s, 2),
-                },
-            )
-        )
-        landed.add(o.user_id)
-
-    guard = pgy.budget_guard()
-    refresher = Refresher(
-        client_factory=lambda observer: api.open_client(observer, guard.before_call, guard.after_call),
-        warehouse=warehouse,
-        raw=raw,
-        state=pgy.state(),
-        run_id=context.run_id,
-        kol_workers=pgy.kol_workers,
-        retry=pgy.retry_policy(),
-        resume_max_age=pgy.resume_max_age(),
-        fresh_for=timedelta(0) if config.force else pgy.fresh_for(),
-        on_outcome=report,
-        interrupt=interrupt,
-    )
+    run = RunFacts(roster.labels, source.source_id, filters, unfiltered=filters == FetchConfig().filters())
+    report = OutcomeReporter(context, owed, run, raw, pgy.fresh_for_h)
+    refresher = build_refresher(context, api, pgy, (warehouse, raw), config.force, report, interrupt)
+    mode = RefreshMode(config.mode)
     plan = plan_run(
-        context, pgy, raw, user_ids, filters, RefreshMode(config.mode), refresher.fresh_for, config.force
+        context, pgy, raw, list(context.partition_keys), filters, mode, refresher.how.fresh_for, config.force
     )
-    deferred = plan.deferred_outcomes() + plan.no_content_outcomes()
-    for o in deferred:
+    not_fetched = plan.deferred_outcomes() + plan.no_content_outcomes()
+    for o in not_fetched:
         report(o)
     outcomes = refresher.refresh([k.user_id for k in plan.to_fetch], filters, plan.stop_before, plan.fresh)
-    outcomes += deferred
-    totals = summarize(outcomes)
-    context.log.info("refresh done: %s", json.dumps(dataclasses.asdict(totals)))
-    for edit in warehouse.kept_edits:
-        context.log.warning(edit.message)
-    alert_stops(pgy, outcomes, context.run_id, labels)
-    alert_drift(pgy, outcomes, context.run_id, labels)
+    outcomes += not_fetched
+    log_totals(context, outcomes, warehouse)
+    alert_stops(pgy, outcomes, context.run_id, roster.labels)
+    alert_drift(pgy, outcomes, context.run_id, roster.labels)
     # Outputs are skippable and never yielded: each KOL's partitions were reported through
-    # AssetMaterialization events above, as it landed.
+    # AssetMaterialization events, as it landed.
     stale = f" {refresher.publish_error}." if refresher.publish_error else ""
-    return outcomes, labels, refresher.ledger.total, stale
-
-
-def _fail_if_any_failed(
-    context: dg.AssetExecutionContext, outcomes: list[KolOutcome], labels: dict[str, str | None], stale: str
-) -> None:
-    failed = [o for o in outcomes if o.failed]
-    totals = summarize(outcomes)
-    if failed:
-        entries = [FailedKol.of(o) for o in failed]
-        tags = {**kol_tags.encode(entries), "pgy/api_calls": str(totals.api_calls)}
-        drifted = next((o for o in failed if o.drift_key), None)
-        if drifted is not None:
-            tags[SCHEMA_DRIFT_TAG] = drift_tag(str(drifted.drift_key), drifted.drift or "")
-        context.instance.add_run_tags(context.run_id, tags)
-        raise dg.Failure(
-            description=failure_message(failed, len(outcomes)) + stale,
-            metadata={
-                "failed_kols": dg.MetadataValue.md(outcome_table(failed, labels)),
-                # Every failed KOL, where the tag has no room (same format as pgy/failed_kols).
-                "failed_kols_all": dg.MetadataValue.text(kol_tags.encode_failed(entries, limit=None)),
-                "kols_ok": totals.kols_ok,
-                "kols_failed": len(failed),
-                "api_calls": totals.api_calls,
-                "retries": totals.retries,
-                "codes": totals.codes,
-            },
-            allow_retries=False,
-        )
-    if stale:
-        # Every KOL landed; the readers' snapshot lags until a later publish succeeds.
-        raise dg.Failure(description=f"{totals.kols_ok} KOL(s) stored, but{stale}", allow_retries=False)
+    return RunEnd(outcomes, roster.labels, refresher.ledger.total, stale)

@@ -14,6 +14,7 @@ import dagster as dg
 
 from pgy_pipeline import settings
 from pgy_pipeline.defs.resources import PgyResource
+from pgy_pipeline.defs.tags import PlanTags
 from pgy_pipeline.refresh.modes import FetchKind, RefreshMode
 from pgy_pipeline.refresh.plan import RefreshPlan, make_plan
 from pgy_pipeline.warehouse.raw import RawStore
@@ -47,13 +48,14 @@ def plan_run(
             no_content=None if force else state.no_content(),
         )
     full = sum(k.kind is FetchKind.FULL for k in plan.to_fetch)
-    tags = {
-        "pgy/mode": mode.value,
-        "pgy/day": plan.day.isoformat(),
-        "pgy/plan_calls": str(round(plan.total_calls)),
-        "pgy/plan_full_kols": str(full),
-        "pgy/plan_incremental_kols": str(len(plan.to_fetch) - full),
-    }
+    tags = PlanTags(
+        mode.value,
+        plan.day.isoformat(),
+        round(plan.total_calls),
+        full,
+        len(plan.to_fetch) - full,
+        tuple(plan.waiting),
+    )
     context.log.info(
         "plan for %s (%s mode): %d full, %d incremental, ~%d calls (%d notes/page, %.3f calls/page)%s",
         plan.day,
@@ -73,7 +75,6 @@ def plan_run(
             ", ".join(k.user_id for k in plan.no_content[:50]),
         )
     if plan.waiting:
-        tags["pgy/waiting_kols"] = ",".join(plan.waiting)[:4000]
         context.log.warning(
             "the daily call budget (%s, %d spent today) does not cover the roster: %d KOL(s) wait for "
             "tomorrow (the stalest go first): %s",
@@ -82,5 +83,5 @@ def plan_run(
             len(plan.waiting),
             ", ".join(plan.waiting[:50]),
         )
-    context.instance.add_run_tags(context.run_id, tags)
+    context.instance.add_run_tags(context.run_id, tags.encode())
     return plan
