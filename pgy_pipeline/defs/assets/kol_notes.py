@@ -287,7 +287,9 @@ def _refresh_kols(
 
     guard = pgy.budget_guard()
     refresher = Refresher(
-        client_factory=lambda observer: api.open_client(observer, guard.before_call, guard.after_call),
+        client_factory=lambda observer: guard.holding(
+            api.open_client(observer, guard.before_call, guard.after_call)
+        ),
         warehouse=warehouse,
         raw=raw,
         state=pgy.state(),
