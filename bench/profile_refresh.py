@@ -104,9 +104,10 @@ def install(probes: Probes, phases: Phases) -> dict[str, str]:
         (client, "classify", "parse: envelope + contract (classify)", PER_PAGE),
         (client, "build_page", "parse: build the Page (models)", PER_PAGE),
         (RateLimiter, "acquire", "limiter: wait for a slot", PER_PAGE),
-        (client.NotesDetailClient, "_gate", "budget: reserve before the call (SQLite)", PER_PAGE),
+        (client.NotesDetailClient, "_gate", "budget: take a call of the block (SQLite per block)", PER_PAGE),
         (client.NotesDetailClient, "_report", "call bookkeeping: settle budget, ledger, log", PER_PAGE),
         (RawStore, "append", "raw: append a page (encode, write)", PER_PAGE),
+        (RawStore, "_sync", "raw: fsync a fetch's pages (grouped)", PER_KOL),
         (client, "fetch_all", "pagination: windows, page threads, stop rules", PER_PAGE),
         (RawStore, "resumable", "raw: look for a resumable fetch", PER_KOL),
         (RawStore, "begin", "raw: begin a fetch (meta file)", PER_KOL),
@@ -116,6 +117,7 @@ def install(probes: Probes, phases: Phases) -> dict[str, str]:
         (engine, "write_fetches", "DuckDB: write_fetches statements", PER_KOL),
         (Warehouse, "_checkpoint_and_publish", "DuckDB: checkpoint + publish the snapshot", PER_KOL),
         (Warehouse, "publish", "DuckDB: the run's last publish", PER_RUN),
+        (PipelineState, "reserve_block", "budget: reserve a block of calls (SQLite)", PER_PAGE),
         (PipelineState, "clear_failure", "state: clear the KOL's failure (SQLite)", PER_KOL),
         (engine.Refresher, "_report", "Dagster: outcome -> materialisations", PER_KOL),
         (dg.DagsterInstance, "handle_new_event", "Dagster: handle an event", PER_KOL),
@@ -137,17 +139,17 @@ def install(probes: Probes, phases: Phases) -> dict[str, str]:
 
     def fsync(fd: int) -> None:
         # Named after the raw file it makes durable: a page, or a fetch's meta/done file.
-        label = (
-            "raw: fsync a page"
-            if probes.current() == "raw: append a page (encode, write)"
-            else "fsync: meta/done files"
-        )
+        label = {
+            "raw: append a page (encode, write)": "raw: fsync a page",
+            "raw: fsync a fetch's pages (grouped)": "raw: fsync a fetch's pages (the fsync)",
+        }.get(probes.current() or "", "fsync: meta/done files")
         with probes.timed(label):
             real_fsync(fd)
 
     os.fsync = fsync  # type: ignore[assignment]
     scale["raw: fsync a page"] = PER_PAGE
     scale["fsync: meta/done files"] = PER_KOL
+    scale["raw: fsync a fetch's pages (the fsync)"] = PER_KOL
     return scale
 
 

@@ -29,6 +29,7 @@ from pgy_pipeline.warehouse.engagement_settings import DESCRIPTIONS as FIGURE_DO
 from pgy_pipeline.warehouse.engagement_settings import EngagementSettings
 from pgy_pipeline.warehouse.raw import RawStore
 from pgy_pipeline.warehouse.state import PipelineState, RetryPolicy
+from pgy_pipeline.warehouse.state_budget import BudgetBlocks
 
 log = logging.getLogger(__name__)
 
@@ -142,13 +143,16 @@ class BudgetGuard:
     The code of an answer is unknown until it comes, so the cap holds only if every call in flight
     holds a reservation: the budget is never exceeded, whatever they answer, across threads and
     processes. Unbilled answers are counted apart and stop all calls at their own limit.
+    Reservations are taken from the state in blocks (warehouse/state_budget.py); ``holding`` gives
+    back what the client did not use when it closes.
     """
 
     def __init__(self, state: PipelineState, budget: int | None, unbilled_limit: int | None) -> None:
         self.state, self.budget, self.unbilled_limit = state, budget, unbilled_limit
+        self.blocks = BudgetBlocks(state, budget, unbilled_limit)
 
     def before_call(self) -> None:
-        refused = self.state.reserve(self.budget, self.unbilled_limit, settings.now())
+        refused = self.blocks.take(settings.now())
         if refused == "budget":
             raise BudgetExhausted(
                 f"the daily budget of {self.budget} billed calls is spent (PGY_DAILY_CALL_BUDGET)"
@@ -161,7 +165,18 @@ class BudgetGuard:
 
     def after_call(self, record: CallRecord) -> None:
         if not is_billed(record.http_status, record.code):
-            self.state.settle_unbilled(record.at)
+            self.blocks.settle_unbilled(record.at)
+
+    @contextlib.contextmanager
+    def holding(
+        self, client: contextlib.AbstractContextManager[NotesDetailClient]
+    ) -> Iterator[NotesDetailClient]:
+        """``client`` entered; when it closes (normally or not), its unused reservations go back."""
+        try:
+            with client as entered:
+                yield entered
+        finally:
+            self.blocks.release()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,7 +187,7 @@ class BudgetedClient:
     guard: BudgetGuard
 
     def open(self, ledger: CallLedger) -> contextlib.AbstractContextManager[NotesDetailClient]:
-        return self.api.open_client(ledger, self.guard.before_call, self.guard.after_call)
+        return self.guard.holding(self.api.open_client(ledger, self.guard.before_call, self.guard.after_call))
 
 
 class PgyResource(dg.ConfigurableResource):

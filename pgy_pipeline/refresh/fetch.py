@@ -70,7 +70,8 @@ class KolFetcher:
             self.raw.append(raw_from_page(page, fetch_id, self.run_id))
 
         try:
-            result = client.fetch_all(query, known_pages=known, on_page=persist, stop_before=stop_before)
+            with self.raw.syncing(user_id, fetch_id):  # pages durable before the writer gets them
+                result = client.fetch_all(query, known_pages=known, on_page=persist, stop_before=stop_before)
         except FetchIncomplete as exc:
             if isinstance(exc.cause, Interrupted) and not (exc.result.pages or exc.result.calls):
                 return None  # interrupted before its first call: not begun, nothing to record

@@ -3,8 +3,9 @@
 Layout under ``<data>/raw/<user_id>/``:
 
 - ``<fetch_id>.meta.json``: the fetch's filters (fingerprint), run id and start time.
-- ``<fetch_id>.jsonl``: one line per successful page, appended (and fsync'd) as soon as
-  the page arrives: request parameters (never the token), page number, fetched-at time,
+- ``<fetch_id>.jsonl``: one line per successful page, appended (and fsync'd: at once, or per
+  group of pages inside ``RawStore.syncing``, always before DuckDB gets them) as soon as the page
+  arrives: request parameters (never the token), page number, fetched-at time,
   run id, HTTP status, code, requestId, and the response body. The body is embedded
   byte for byte as the line's last value (``"body": <body>}``): it is valid JSON (the
   client parsed it), so DuckDB reads metadata and notes in one pass, and the exact bytes
@@ -22,6 +23,7 @@ bought again. Lines are only ever appended; a line cut by a crash is ignored on 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -34,6 +36,10 @@ from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+# Inside ``RawStore.syncing``, a fetch's pages are fsync'd in groups of at most this many: a power
+# cut (not a process crash: written pages are in the OS's cache) re-buys at most these.
+SYNC_EVERY_PAGES = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +117,8 @@ class RawStore:
         self.root = Path(data_dir) / "raw"
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        # Fetches whose fsyncs are grouped (``syncing``): pages appended since their last fsync.
+        self._grouped: dict[str, int] = {}
 
     def _dir(self, user_id: str) -> Path:
         # user ids are validated upstream (^[A-Za-z0-9_-]{1,64}$); refuse anything that could escape.
@@ -141,13 +149,40 @@ class RawStore:
         return fetch_id
 
     def append(self, page: RawPage) -> None:
-        """Persist one page durably before the caller moves on."""
+        """Persist one page before the caller moves on: fsync'd at once, or inside ``syncing`` with
+        the fetch's group (at the block's end or every SYNC_EVERY_PAGES pages)."""
         line = encode_line(page)
         path = self.fetch_file(page.user_id, page.fetch_id)
         with self._lock(page.fetch_id), open(path, "a", encoding="utf-8") as fh:
             fh.write(line)
             fh.flush()
-            os.fsync(fh.fileno())
+            unsynced = self._grouped.get(page.fetch_id)
+            if unsynced is None or unsynced + 1 >= SYNC_EVERY_PAGES:
+                os.fsync(fh.fileno())
+                unsynced = -1
+            if page.fetch_id in self._grouped:
+                self._grouped[page.fetch_id] = unsynced + 1
+
+    @contextlib.contextmanager
+    def syncing(self, user_id: str, fetch_id: str) -> Iterator[None]:
+        """Group the fsyncs of the fetch's appends in this block: one when it ends (normally or
+        not) instead of one per page. The caller hands the fetch to DuckDB only after the block,
+        so its pages stay durable before DuckDB holds their rows. An fsync that fails raises here."""
+        with self._lock(fetch_id):
+            self._grouped[fetch_id] = 0
+        try:
+            yield
+        finally:
+            with self._lock(fetch_id):
+                if self._grouped.pop(fetch_id, 0):
+                    self._sync(user_id, fetch_id)
+
+    def _sync(self, user_id: str, fetch_id: str) -> None:
+        fd = os.open(self.fetch_file(user_id, fetch_id), os.O_RDONLY)
+        try:
+            os.fsync(fd)  # Linux: flushes the file's data written through any descriptor
+        finally:
+            os.close(fd)
 
     def mark_done(self, user_id: str, fetch_id: str, summary: Mapping[str, Any]) -> None:
         """Seal a fetch: every page is stored; ``summary`` (its fetches row) is kept for replays."""

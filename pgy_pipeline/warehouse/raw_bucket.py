@@ -17,6 +17,7 @@ files (the logic is RawStore's, over ``_put``/``_get``/``_has`` and the listings
 
 from __future__ import annotations
 
+import contextlib
 import re
 import tempfile
 import threading
@@ -80,6 +81,11 @@ class BucketRawStore(RawStore):
         obstore.put(self._store, self._key(page.user_id, name), line.encode("utf-8"))
         with self._guard:
             self._written.setdefault((page.user_id, page.fetch_id), {})[page.page_number] = line
+
+    @contextlib.contextmanager
+    def syncing(self, user_id: str, fetch_id: str) -> Iterator[None]:
+        """Nothing to group: each page's PUT is durable when it returns."""
+        yield
 
     def _page_lines(self, user_id: str, fetch_id: str) -> dict[int, str]:
         mine = self._written.get((user_id, fetch_id), {})

@@ -71,6 +71,17 @@ def next_quota_reset(now: datetime | None = None) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=QUOTA_TZ).astimezone(UTC)
 
 
+# A budget block takes at most this share of the headroom left under a limit (state_budget.py).
+HEADROOM_SHARE = 16
+
+
+def block_size(want: int, used: int, limit: int | None) -> int:
+    """Calls to reserve now: ``want``, shrunk to 1/HEADROOM_SHARE of what ``limit`` leaves, never 0."""
+    if limit is None:
+        return want
+    return max(1, min(want, (limit - used) // HEADROOM_SHARE))
+
+
 class SourceMismatch(RuntimeError):
     """A run would write data from another API than the one that filled this data dir."""
 
@@ -174,13 +185,43 @@ class PipelineState(FailureLog):
         """Count one billed call against today's budget; False (and nothing counted) when it is spent."""
         return self.reserve(budget, None, now) is None
 
-    def settle_unbilled(self, now: datetime | None = None) -> None:
-        """A reserved call answered without being billed: give its reservation back, count it unbilled."""
+    def reserve_block(
+        self, budget: int | None, unbilled_limit: int | None, calls: int, now: datetime
+    ) -> tuple[int, str | None, int]:
+        """Reserve up to ``calls`` billed calls of today's budget in one transaction (state_budget.py):
+        (calls granted, what refused them or None, today's unbilled calls). Near a limit the block
+        shrinks to a share of what is left (``block_size``); nothing is counted when refused."""
+        day = quota_day(now).isoformat()
+        with self._tx() as c:
+            row = c.execute("SELECT calls FROM unbilled WHERE day = ?", (day,)).fetchone()
+            unbilled = int(row[0]) if row else 0
+            if unbilled_limit is not None and unbilled >= unbilled_limit:
+                return 0, "unbilled", unbilled
+            c.execute("INSERT INTO spend VALUES (?, 0) ON CONFLICT (day) DO NOTHING", (day,))
+            spent = int(c.execute("SELECT calls FROM spend WHERE day = ?", (day,)).fetchone()[0])
+            if budget is not None and spent >= budget:
+                return 0, "budget", unbilled
+            calls = block_size(block_size(calls, spent, budget), unbilled, unbilled_limit)
+            c.execute("UPDATE spend SET calls = calls + ? WHERE day = ?", (calls, day))
+        return calls, None, unbilled
+
+    def give_back(self, calls: int, day: str) -> None:
+        """Calls reserved on ``day`` (ISO date) and never made: no longer counted."""
+        with self._tx() as c:
+            c.execute(
+                "UPDATE spend SET calls = CASE WHEN calls > ? THEN calls - ? ELSE 0 END WHERE day = ?",
+                (calls, calls, day),
+            )
+
+    def settle_unbilled(self, now: datetime | None = None) -> int:
+        """A reserved call answered without being billed: give its reservation back, count it
+        unbilled. Returns today's unbilled calls."""
         day = quota_day(now).isoformat()
         with self._tx() as c:
             c.execute("UPDATE spend SET calls = calls - 1 WHERE day = ? AND calls > 0", (day,))
             c.execute("INSERT INTO unbilled VALUES (?, 0) ON CONFLICT (day) DO NOTHING", (day,))
             c.execute("UPDATE unbilled SET calls = calls + 1 WHERE day = ?", (day,))
+            return int(c.execute("SELECT calls FROM unbilled WHERE day = ?", (day,)).fetchone()[0])
 
     def spent(self, now: datetime | None = None) -> int:
         """Billed calls today (with the reservations of calls in flight)."""

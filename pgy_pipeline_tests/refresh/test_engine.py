@@ -195,3 +195,28 @@ def test_a_write_interrupted_during_a_commit_that_landed_records_each_call_once(
         (calls,) = conn.execute("SELECT count(*) FROM api_calls").fetchone()
         assert stored_frame(conn, KOLS[0]) == expected_frame(sim, KOLS[0])
     assert calls == sim.counters().calls_total == refresher.ledger.total
+
+
+def test_each_fetch_is_fsynced_once_before_duckdb_gets_its_rows(
+    sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Grouped durability: one fsync per KOL fetch, not per page, and always before the write."""
+    events: list[tuple[str, str]] = []
+    real_write = engine.write_fetches
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", os.path.basename(os.readlink(f"/proc/self/fd/{fd}"))))
+
+    def write(conn: Any, rows: Any, files: list[Path], *a: Any, **kw: Any) -> Any:
+        events.extend(("write", f.name) for f in files)
+        return real_write(conn, rows, files, *a, **kw)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(engine, "write_fetches", write)
+    outcomes = make_refresher(sim, tmp_path).refresh(KOLS)
+    assert sum(o.pages for o in outcomes) > len(KOLS)  # several pages per KOL: grouping shows
+    written = [name for kind, name in events if kind == "write"]
+    assert len(written) == len(KOLS)
+    for name in written:
+        page_syncs = [i for i, e in enumerate(events) if e == ("fsync", name)]
+        assert len(page_syncs) == 1 and page_syncs[0] < events.index(("write", name))

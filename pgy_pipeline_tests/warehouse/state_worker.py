@@ -55,3 +55,30 @@ def claim(
     store = DedupStore(data_dir, url=url)
     start.wait(30)
     queue.put(store.claim(["run_failed:r1"]))
+
+
+def take_in_blocks(
+    data_dir: str,
+    url: str,
+    budget: int,
+    tries: int,
+    start: multiprocessing.synchronize.Event,
+    queue: multiprocessing.Queue,
+) -> None:  # type: ignore[type-arg]
+    """As a run's budget guard with block reservations: every third call answers unbilled; the
+    unused rest of the block goes back at the end; puts (billed, given back)."""
+    from pgy_pipeline.warehouse.state_budget import BudgetBlocks
+
+    blocks = BudgetBlocks(PipelineState(data_dir, url=url or None), budget, None, block=8)
+    start.wait(30)
+    billed = given_back = 0
+    for i in range(tries):
+        if blocks.take(DAY) is not None:
+            continue
+        if i % 3 == 0:
+            blocks.settle_unbilled(DAY)
+            given_back += 1
+        else:
+            billed += 1
+    blocks.release()
+    queue.put((billed, given_back))
