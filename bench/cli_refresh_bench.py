@@ -26,7 +26,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.common import line, record, sim_counters, simulator_process
+from bench.common import PGY, line, pgy_env, record, sim_counters, simulator_process, warm_up
 
 SEED = 3
 # Not answers the API owes: 302 is our own excess over the rate.
@@ -42,18 +42,9 @@ def run_once(n: int, profile: str, rate: float, instance_yaml: Path | None = Non
         rows = "".join(f"kol{i:05d},\n" for i in range(n))
         (data / "kols.csv").write_text("user_id,label\n" + rows, encoding="utf-8")
         with simulator_process(profile, SEED, {"rate_limit_per_s": rate}) as url:
-            env = {k: v for k, v in os.environ.items() if k != "JUSTONEAPI_TOKEN"} | {
-                "JUSTONEAPI_BASE_URL": url,
-                "PGY_DATA_DIR": str(data),
-                "DAGSTER_HOME": str(data / "dagster_home"),
-                "PGY_RATE_LIMIT_PER_S": f"{rate:g}",
-            }
-            pgy = str(Path(sys.executable).with_name("pgy"))
-            # A new user has run `make run` first: the instance and the warehouse exist.
-            # One KOL off the roster stands in for it (a one-off: it leaves no partition).
-            warm = subprocess.run([pgy, "refresh", "warmup0"], env=env, capture_output=True, text=True)
-            if warm.returncode != 0:
-                sys.exit(f"the warm-up refresh failed:\n{warm.stdout[-2000:]}{warm.stderr[-2000:]}")
+            env = pgy_env(url, data, rate)
+            pgy = PGY
+            warm_up(env)
             before = sim_counters(url)
             started = datetime.now(UTC)
             t0 = time.perf_counter()

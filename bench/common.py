@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -46,3 +48,25 @@ def record(title: str, lines: list[str], notes: str = "") -> None:
 
 
 __all__ = ["OUT", "RESULTS", "counters", "line", "machine", "record", "sim_counters", "simulator_process"]
+
+
+PGY = str(Path(sys.executable).with_name("pgy"))
+WARMUP_KOL = "warmup0"  # a one-off KOL off the roster: it leaves no partition
+
+
+def pgy_env(url: str, data: Path, rate: float) -> dict[str, str]:
+    """The environment `pgy` runs in for a benchmark: this simulator, this data dir, no token."""
+    return {k: v for k, v in os.environ.items() if k != "JUSTONEAPI_TOKEN"} | {
+        "JUSTONEAPI_BASE_URL": url,
+        "PGY_DATA_DIR": str(data),
+        "DAGSTER_HOME": str(data / "dagster_home"),
+        "PGY_RATE_LIMIT_PER_S": f"{rate:g}",
+    }
+
+
+def warm_up(env: dict[str, str]) -> None:
+    """Refresh the one-off warm-up KOL, as a new user has run `make run` before: the instance and
+    the warehouse exist. Exits the benchmark with the command's output if it fails."""
+    warm = subprocess.run([PGY, "refresh", WARMUP_KOL], env=env, capture_output=True, text=True)
+    if warm.returncode != 0:
+        sys.exit(f"the warm-up refresh failed:\n{warm.stdout[-2000:]}{warm.stderr[-2000:]}")

@@ -21,7 +21,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.common import line, record, sim_counters, simulator_process
+from bench.common import PGY, line, pgy_env, record, sim_counters, simulator_process, warm_up
 from bench.profile_refresh import SEED, one_page_counts
 
 
@@ -33,16 +33,9 @@ def run(n: int) -> dict:
             "user_id,label\n" + "".join(f"{u},\n" for u in counts), encoding="utf-8"
         )
         with simulator_process("clean", SEED, {"fixed_counts": counts}) as url:
-            env = {k: v for k, v in os.environ.items() if k != "JUSTONEAPI_TOKEN"} | {
-                "JUSTONEAPI_BASE_URL": url,
-                "PGY_DATA_DIR": str(data),
-                "DAGSTER_HOME": str(data / "dagster_home"),
-                "PGY_RATE_LIMIT_PER_S": "1000000",
-            }
-            pgy = str(Path(sys.executable).with_name("pgy"))
-            warm = subprocess.run([pgy, "refresh", "warmup0"], env=env, capture_output=True, text=True)
-            if warm.returncode != 0:
-                sys.exit(f"the warm-up refresh failed:\n{warm.stdout[-2000:]}{warm.stderr[-2000:]}")
+            env = pgy_env(url, data, 1_000_000)
+            pgy = PGY
+            warm_up(env)
             before = sim_counters(url)
             started = datetime.now(UTC)
             t0 = time.perf_counter()
