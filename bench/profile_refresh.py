@@ -85,10 +85,12 @@ def install(probes: Probes, phases: Phases) -> dict[str, str]:
     cli_refresh = importlib.import_module("pgy_pipeline.cli.refresh")
     engagement_asset = importlib.import_module("pgy_pipeline.defs.assets.engagement")
     kol_notes = importlib.import_module("pgy_pipeline.defs.assets.kol_notes")
+    steps = importlib.import_module("pgy_pipeline.defs.assets.refresh_steps")
     report_asset = importlib.import_module("pgy_pipeline.defs.assets.report")
     client = importlib.import_module("pgy_pipeline.justoneapi.client")
     engine = importlib.import_module("pgy_pipeline.refresh.engine")
     from pgy_pipeline.cli import heap, runner
+    from pgy_pipeline.defs import dagster_private
     from pgy_pipeline.justoneapi.ratelimit import RateLimiter
     from pgy_pipeline.warehouse.db import Warehouse
     from pgy_pipeline.warehouse.raw import RawStore
@@ -118,13 +120,19 @@ def install(probes: Probes, phases: Phases) -> dict[str, str]:
         (Warehouse, "_checkpoint_and_publish", "DuckDB: checkpoint + publish the snapshot", PER_KOL),
         (Warehouse, "publish", "DuckDB: the run's last publish", PER_RUN),
         (PipelineState, "reserve_block", "budget: reserve a block of calls (SQLite)", PER_PAGE),
-        (PipelineState, "clear_failure", "state: clear the KOL's failure (SQLite)", PER_KOL),
+        (PipelineState, "clear_failures", "state: clear the failures of landed KOLs (SQLite)", PER_KOL),
         (engine.Refresher, "_report", "Dagster: outcome -> materialisations", PER_KOL),
         (dg.DagsterInstance, "handle_new_event", "Dagster: handle an event", PER_KOL),
         (SqliteEventLogStorage, "store_event", "Dagster: event log write (SQLite)", PER_KOL),
+        (
+            dagster_private._SqliteEventLogWithBatches,
+            "store_event_batch",
+            "Dagster: event log batch write (SQLite)",
+            PER_KOL,
+        ),
         (kol_notes, "plan_run", "plan the run (raw and warehouse reads)", PER_RUN),
-        (kol_notes, "sync_kols", "roster into the warehouse (before any call)", PER_RUN),
-        (kol_notes, "load_prices", "prices into the warehouse (before any call)", PER_RUN),
+        (steps, "sync_kols", "roster into the warehouse (before any call)", PER_RUN),
+        (steps, "load_prices", "prices into the warehouse (before any call)", PER_RUN),
         (kol_notes, "run_selected_checks", "asset checks", PER_RUN),
         (engagement_asset, "refresh_kol_engagement", "engagement: kol_engagement and figures SQL", PER_RUN),
         (report_asset, "write_report", "report: write_report", PER_RUN),

@@ -101,6 +101,16 @@ def make_sim() -> Iterator[MakeSim]:
         sim.stop()
 
 
+def _sqlite_instance(stack: contextlib.ExitStack, home: Path) -> dg.DagsterInstance:
+    """A temp-dir SQLite instance with the storage `pgy` configures (batched event writes)."""
+    from pgy_pipeline.cli.runner import sqlite_storage
+
+    home.mkdir()
+    return stack.enter_context(
+        dg.instance_for_test(temp_dir=str(home), overrides={"storage": sqlite_storage(str(home))})
+    )
+
+
 @pytest.fixture
 def make_env(tmp_path: Path, make_sim: MakeSim) -> Iterator[Any]:
     sims: list[Simulator] = []
@@ -118,11 +128,13 @@ def make_env(tmp_path: Path, make_sim: MakeSim) -> Iterator[Any]:
         sims.append(sim)
         # A real (temp-dir, SQLite) instance, as `dagster dev` uses: sensors and schedules need
         # one. "ephemeral" keeps events in memory, for tests of a thousand partitions.
-        inst = (
-            dg.DagsterInstance.ephemeral()
-            if instance == "ephemeral"
-            else stack.enter_context(dg.instance_for_test())
-        )
+        # "sqlite-dagster": Dagster's own SQLite storage, to compare pgy's with.
+        if instance == "ephemeral":
+            inst = dg.DagsterInstance.ephemeral()
+        elif instance == "sqlite-dagster":
+            inst = stack.enter_context(dg.instance_for_test())
+        else:
+            inst = _sqlite_instance(stack, tmp_path / f"dagster{len(sims)}")
         data = tmp_path / f"data{len(sims)}"
         data.mkdir()
         return PipelineEnv(sim, data, inst, api or {}, pgy or {})

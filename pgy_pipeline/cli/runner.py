@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
+import yaml
 
 from pgy_pipeline import settings
 from pgy_pipeline.cli.liveness import PROCESS_TAG, process_marker, reclaim_slots_of_dead_runs
@@ -50,7 +51,10 @@ DAGSTER_YAML = """\
 # Written by pgy-pipeline when it first used this instance; edit freely.
 telemetry:
   enabled: false
-concurrency:
+# Dagster's default SQLite storage (same files under DAGSTER_HOME), with an event log that writes
+# a batch of materialisations in one transaction: a refresh's per-KOL events keep pace with the
+# fetch (README, "Operations"). On PostgreSQL (deploy/dagster.yaml) Dagster batches them itself.
+{storage}concurrency:
   runs:
     max_concurrent_runs: 4
   pools:
@@ -58,6 +62,22 @@ concurrency:
     # slot keeps the whole instance under the token's requests/second (README, "Sizing").
     default_limit: 1
 """
+
+
+def sqlite_storage(base_dir: str | dict[str, str]) -> dict[str, object]:
+    """The instance storage pgy configures (``base_dir``: a path, or ``{"env": VAR}``)."""
+    return {
+        "custom": {
+            "module": "pgy_pipeline.defs.dagster_private",
+            "class": "SqliteStorageWithBatches",
+            "config": {"base_dir": base_dir},
+        }
+    }
+
+
+def _dagster_yaml() -> str:
+    storage = yaml.safe_dump({"storage": sqlite_storage({"env": "DAGSTER_HOME"})}, sort_keys=False)
+    return DAGSTER_YAML.format(storage=storage)
 
 
 def ensure_dagster_home() -> Path:
@@ -69,7 +89,7 @@ def ensure_dagster_home() -> Path:
     Path(home).mkdir(parents=True, exist_ok=True)
     cfg = Path(home) / "dagster.yaml"
     if not cfg.exists():
-        cfg.write_text(DAGSTER_YAML, encoding="utf-8")
+        cfg.write_text(_dagster_yaml(), encoding="utf-8")
     return Path(home)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -96,9 +97,16 @@ class FailureLog:
 
     def clear_failure(self, user_id: str) -> None:
         """A KOL that was read (or answered 201): forget its failure, and its no-content mark with it."""
+        self.clear_failures([user_id])
+
+    def clear_failures(self, user_ids: Sequence[str]) -> None:
+        """``clear_failure`` for many KOLs in one transaction (one commit, not one per KOL)."""
+        if not user_ids:
+            return
+        rows = [(u,) for u in user_ids]
         with self._tx() as c:
-            c.execute("DELETE FROM kol_failures WHERE user_id = ?", (user_id,))
-            c.execute("DELETE FROM no_content WHERE user_id = ?", (user_id,))
+            c.executemany("DELETE FROM kol_failures WHERE user_id = ?", rows)
+            c.executemany("DELETE FROM no_content WHERE user_id = ?", rows)
 
     def failure(self, user_id: str) -> KolFailure | None:
         rows = self._failures("WHERE user_id = ?", (user_id,))

@@ -90,9 +90,9 @@ def test_the_budget_holds_across_processes_that_share_no_disk(pg_port, tmp_path)
     assert PipelineState(tmp_path / "elsewhere", url=url).spent(NOW) == 50
 
 
-def _fail(state: PipelineState, at: datetime) -> Any:
+def _fail(state: PipelineState, at: datetime, user_id: str = "kol_x") -> Any:
     return state.record_failure(
-        "kol_x",
+        user_id,
         code=301,
         error_kind="retry",
         failed_pages="1:301",
@@ -189,3 +189,16 @@ def test_an_unreachable_state_database_is_named_without_its_password(tmp_path):
     with pytest.raises(StateStoreError, match="PGY_STATE_URL") as err:
         state.spent(datetime(2026, 3, 8, tzinfo=UTC))
     assert "s3cret-pw" not in str(err.value)
+
+
+def test_clear_failures_forgets_the_failures_and_no_content_marks_of_the_kols_named_only(make_state):
+    a = make_state("a")
+    for user in ("kol_x", "kol_y", "kol_w"):
+        _fail(a, NOW, user)
+    a.mark_no_content("kol_v", NOW, "r1")
+    a.mark_no_content("kol_w", NOW, "r1")
+    a.clear_failures(["kol_x", "kol_v", "kol_w"])  # one landed batch
+    assert [f.user_id for f in a.failures()] == ["kol_y"]
+    assert a.no_content() == {}
+    a.clear_failures([])  # nothing landed: nothing to do
+    assert [f.user_id for f in a.failures()] == ["kol_y"]

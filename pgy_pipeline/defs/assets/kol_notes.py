@@ -22,6 +22,7 @@ from pydantic import Field
 
 from pgy_pipeline import interrupts
 from pgy_pipeline.defs.alerts import alert_drift, alert_stops
+from pgy_pipeline.defs.assets.event_buffer import MaterialisationBuffer
 from pgy_pipeline.defs.assets.interrupted import end_interrupted
 from pgy_pipeline.defs.assets.materialisations import RunFacts
 from pgy_pipeline.defs.assets.owed_events import OwedPlannedEvents
@@ -36,7 +37,11 @@ from pgy_pipeline.defs.assets.refresh_steps import (
     prepare_warehouse,
 )
 from pgy_pipeline.defs.checks import NOTES_CHECK_SPECS, run_selected_checks
-from pgy_pipeline.defs.dagster_private import DEFER_ASSET_EVENTS_TAG, report_planned_events
+from pgy_pipeline.defs.dagster_private import (
+    DEFER_ASSET_EVENTS_TAG,
+    log_materialisations,
+    report_planned_events,
+)
 from pgy_pipeline.defs.keys import NOTE_PAGES, NOTES
 from pgy_pipeline.defs.metadata import column_schema
 from pgy_pipeline.defs.partitions import kol_partitions
@@ -132,18 +137,20 @@ def kol_notes(
         yield from run_selected_checks(context, pgy)
         return
     owed = OwedPlannedEvents(context.partition_keys)
+    materialised = MaterialisationBuffer(lambda events: log_materialisations(context, events))
     try:
         # SIGINT/SIGTERM (Dagster's Terminate too) end the buying, not the step: what is complete
         # is written, then the run ends canceled (interrupts.py). No check result is yielded
         # inside: Dagster swaps the signal handlers back and forth at each yield.
         with interrupts.stopping() as interrupt:
-            end = _refresh(context, config, api, pgy, owed, interrupt)
+            end = _refresh(context, config, api, pgy, (owed, materialised), interrupt)
         if interrupt.requested:
             owed.settle_all()  # a canceled run marks no partition failed
             end_interrupted(context, InterruptSummary.of(interrupt.name, end.outcomes, end.calls))
         yield from run_selected_checks(context, pgy)
         fail_if_any_failed(context, end)
     except Exception:
+        materialised.flush()  # the KOLs that landed say so, before the others' planned events
         if context.run.tags.get(DEFER_ASSET_EVENTS_TAG) == "true":
             report_planned_events(context, [NOTE_PAGES, NOTES], owed.owed())
         raise
@@ -154,7 +161,7 @@ def _refresh(
     config: FetchConfig,
     api: JustOneApiResource,
     pgy: PgyResource,
-    owed: OwedPlannedEvents,
+    events: tuple[OwedPlannedEvents, MaterialisationBuffer],
     interrupt: interrupts.Interrupt,
 ) -> RunEnd:
     """The steps of a refresh, in order; each KOL's outcome is reported the moment it lands."""
@@ -164,7 +171,7 @@ def _refresh(
     source = claim_source(context, api, pgy, filters)
     raw = pgy.raw()
     run = RunFacts(roster.labels, source.source_id, filters, unfiltered=filters == FetchConfig().filters())
-    report = OutcomeReporter(context, owed, run, raw, pgy.fresh_for_h)
+    report = OutcomeReporter(context, events, run, raw, pgy.fresh_for_h)
     refresher = build_refresher(context, api, pgy, (warehouse, raw), config.force, report, interrupt)
     mode = RefreshMode(config.mode)
     plan = plan_run(
@@ -174,6 +181,7 @@ def _refresh(
     for o in not_fetched:
         report(o)
     outcomes = refresher.refresh([k.user_id for k in plan.to_fetch], filters, plan.stop_before, plan.fresh)
+    events[1].flush()  # every KOL that landed shows it before the run's end is decided
     outcomes += not_fetched
     log_totals(context, outcomes, warehouse)
     alert_stops(pgy, outcomes, context.run_id, roster.labels)

@@ -16,6 +16,7 @@ import dagster as dg
 from pgy_pipeline import interrupts
 from pgy_pipeline.alerts import drift_tag
 from pgy_pipeline.defs import kol_tags
+from pgy_pipeline.defs.assets.event_buffer import MaterialisationBuffer
 from pgy_pipeline.defs.assets.materialisations import RunFacts, materialisations
 from pgy_pipeline.defs.assets.owed_events import OwedPlannedEvents, settles
 from pgy_pipeline.defs.kol_tags import FailedKol
@@ -85,23 +86,18 @@ def claim_source(
 
 
 class OutcomeReporter:
-    """Says each KOL's outcome the moment it lands: a log line, its partitions' materialisations."""
+    """Says each KOL's outcome as it lands: a log line, its partitions' materialisations (batched)."""
 
     def __init__(
         self,
         context: dg.AssetExecutionContext,
-        owed: OwedPlannedEvents,
+        events: tuple[OwedPlannedEvents, MaterialisationBuffer],
         run: RunFacts,
         raw: RawStore,
         fresh_for_h: float,
     ) -> None:
-        self._context, self._owed, self._run, self._raw, self._fresh_for_h = (
-            context,
-            owed,
-            run,
-            raw,
-            fresh_for_h,
-        )
+        self._context, self._run, self._raw, self._fresh_for_h = context, run, raw, fresh_for_h
+        self._owed, self._materialised = events
 
     def __call__(self, o: KolOutcome) -> None:
         log = self._context.log
@@ -115,8 +111,7 @@ class OutcomeReporter:
             # Interrupted ones get one line for them all at the end (interrupted.py).
             log.warning("KOL %s %s: %s", o.user_id, o.status, o.message)
         raw_file = self._raw.location(o.user_id, str(o.fetch_id)) if o.status == KolStatus.OK else None
-        for event in materialisations(o, self._run, raw_file):
-            self._context.log_event(event)
+        self._materialised.add(materialisations(o, self._run, raw_file))
         if settles(o):
             self._owed.settle(o.user_id)
 
