@@ -25,7 +25,7 @@ from bench.common import PGY, line, pgy_env, record, sim_counters, simulator_pro
 from bench.profile_refresh import SEED, one_page_counts
 
 
-def run(n: int) -> dict:
+def run(n: int, keep: bool = False) -> dict:
     counts = one_page_counts(n)
     data = Path(tempfile.mkdtemp(prefix="pgy-tail-"))
     try:
@@ -59,7 +59,10 @@ def run(n: int) -> dict:
                 " FROM api_calls WHERE user_id <> 'warmup0'"
             ).fetchone()
     finally:
-        shutil.rmtree(data, ignore_errors=True)
+        if keep:
+            print(f"kept the data dir: {data}", file=sys.stderr)
+        else:
+            shutil.rmtree(data, ignore_errors=True)
     return {
         "wall": wall,
         "calls": calls,
@@ -76,8 +79,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("n", type=int, nargs="?", default=10_000)
     ap.add_argument("--no-record", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the data dir (to profile the report)")
     args = ap.parse_args()
-    r = run(args.n)
+    r = run(args.n, args.keep)
     after = r["wall"] - r["last_call"]
     lines = [
         line(

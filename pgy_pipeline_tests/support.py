@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import os
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from typing import Any
 
@@ -47,3 +49,19 @@ def tick_schedule(schedule: dg.ScheduleDefinition, env: Any) -> Any:
         instance=env.instance, scheduled_execution_time=when, resources={"pgy": env.pgy}
     ) as ctx:
         return schedule.evaluate_tick(ctx)
+
+
+@contextlib.contextmanager
+def instance_at(home: str | os.PathLike[str]) -> Iterator[dg.DagsterInstance]:
+    """The Dagster instance of ``home`` as a Dagster process opens it: with DAGSTER_HOME set, which
+    the storage pgy configures follows (cli/runner.py writes ``base_dir: {env: DAGSTER_HOME}``)."""
+    before = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(home)
+    try:
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            yield instance
+    finally:
+        if before is None:
+            os.environ.pop("DAGSTER_HOME", None)
+        else:
+            os.environ["DAGSTER_HOME"] = before

@@ -9,6 +9,7 @@ partition failed; and a second run buys no page twice and stores exactly the sim
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -39,7 +40,7 @@ from pgy_pipeline_tests.interrupt_helpers import (
     warehouse_lock_is_free,
 )
 from pgy_pipeline_tests.simulator_process import counters, hold_after, simulator_process
-from pgy_pipeline_tests.support import ANCHOR, expected_frame, stored_frame
+from pgy_pipeline_tests.support import ANCHOR, expected_frame, instance_at, stored_frame
 
 USERS = [f"kol{i:03d}" for i in range(16)]
 # Two pages of 8 each: a KOL's calls are all made by its own thread (no page window), so at
@@ -118,8 +119,8 @@ def _check_rerun_exact(env: dict[str, str], url: str, lost: int = 0) -> None:
             assert stored_frame(conn, u) == expected_frame(truth, u), u
 
 
-def _instance(env: dict[str, str]) -> dg.DagsterInstance:
-    return dg.DagsterInstance.from_config(env["DAGSTER_HOME"])
+def _instance(env: dict[str, str]) -> contextlib.AbstractContextManager[dg.DagsterInstance]:
+    return instance_at(env["DAGSTER_HOME"])
 
 
 def _check_run_canceled_and_released(env: dict[str, str]) -> InterruptSummary:

@@ -23,7 +23,7 @@ from pgy_pipeline.warehouse import Warehouse
 from pgy_pipeline.warehouse.raw import RawStore
 from pgy_pipeline_tests.e2e_helpers import LAUNCH, LOCATION, RUN_STATUS, gql, pgy_ui
 from pgy_pipeline_tests.interrupt_helpers import KOL_WORKERS, wait_until
-from pgy_pipeline_tests.support import expected_frame, stored_frame
+from pgy_pipeline_tests.support import expected_frame, instance_at, stored_frame
 from pgy_pipeline_tests.test_interrupts import HOLD_AFTER, SEED, SIM, USERS
 
 pytestmark = pytest.mark.e2e
@@ -93,7 +93,7 @@ def _check_canceled_run(home: Path, data: Path, run_id: str, calls: int) -> Inte
         written = {
             u for (u,) in conn.execute("SELECT user_id FROM fetches WHERE status = 'complete'").fetchall()
         }
-    with dg.DagsterInstance.from_config(str(home)) as instance:
+    with instance_at(home) as instance:
         run = instance.get_run_by_id(run_id)
         assert run is not None
         summary = InterruptSummary.from_tag(run.tags[INTERRUPTED_TAG])

@@ -20,7 +20,7 @@ from pgy_pipeline.defs.sensors import kol_roster_sensor
 from pgy_pipeline.roster import load_roster
 from pgy_pipeline.simulator import Simulator
 from pgy_pipeline.warehouse.state import PipelineState
-from pgy_pipeline_tests.support import ANCHOR
+from pgy_pipeline_tests.support import ANCHOR, instance_at
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -146,7 +146,7 @@ def cli_env(tmp_path, monkeypatch):
 
 
 def _partitions(tmp_path: Path) -> list[str]:
-    with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
+    with instance_at(tmp_path / "home") as instance:
         return list(instance.get_dynamic_partitions(KOLS_PARTITIONS_NAME))
 
 

@@ -15,6 +15,7 @@ import dagster as dg
 import pytest
 
 from pgy_pipeline_tests.simulator_process import simulator_process
+from pgy_pipeline_tests.support import instance_at
 
 REPO = Path(__file__).resolve().parents[2]
 PGY = str(Path(sys.executable).with_name("pgy"))
@@ -55,7 +56,7 @@ def test_a_revoked_token_is_reported_in_a_few_lines_and_the_trace_only_with_verb
     assert TOKEN not in out and TOKEN not in out_v
 
     # The trace is kept in the run's event log either way.
-    with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
+    with instance_at(tmp_path / "home") as instance:
         runs = instance.get_runs(filters=dg.RunsFilter(job_name="refresh_kols"))
         assert len(runs) == 2
         for run in runs:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import dagster as dg
 import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
@@ -18,7 +17,7 @@ from pgy_pipeline.cli import main
 from pgy_pipeline.defs.resources import JustOneApiResource
 from pgy_pipeline.defs.schedules import build_daily_refresh_schedule
 from pgy_pipeline.defs.tags import RATE_TAG
-from pgy_pipeline_tests.support import ANCHOR, tick_schedule
+from pgy_pipeline_tests.support import ANCHOR, instance_at, tick_schedule
 
 
 @pytest.mark.parametrize(
@@ -67,7 +66,7 @@ def test_pgy_refresh_follows_the_setting(tmp_path: Path, monkeypatch, make_sim) 
     monkeypatch.setenv("PGY_RATE_LIMIT_PER_S", "250")
     result = CliRunner().invoke(main, ["refresh", "--no-engagement"])
     assert result.exit_code == 0, result.output
-    with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
+    with instance_at(tmp_path / "home") as instance:
         (run,) = instance.get_runs()
         assert run.tags[RATE_TAG] == "250"
 
