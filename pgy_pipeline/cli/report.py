@@ -46,7 +46,9 @@ def report(
         result = write_report(open_warehouse(settings.data_dir()), target, chosen, compare, notice)
     except ReportError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"wrote {len(result.kol_pages)} KOL page(s) in {result.seconds:.1f} s")
+    unchanged = len(result.kol_pages) - result.kol_pages_written
+    kept = f" ({unchanged} unchanged, kept)" if unchanged else ""
+    click.echo(f"wrote {result.kol_pages_written} KOL page(s){kept} in {result.seconds:.1f} s")
     if result.compare:
         click.echo(f"comparison: {result.compare.resolve()}")
     click.echo(f"open {result.index.resolve()}")

@@ -208,16 +208,18 @@ class Refresher:
             batch[0].internal = f"DuckDB write failed: {exc}"
             batch[0].unwritten = batch[0].error is None and batch[0].result is not None
             return self._timed(batch, self._not_written(batch))  # nothing to seal: nothing was written
+        seals = []
         for f, row in zip(writable, rows, strict=True):
             if f.error is None:
-                # Sealed only once DuckDB has it: a crash before this point resumes the
-                # fetch from its stored pages at no cost, and the rewrite is idempotent.
-                self.raw.mark_done(f.query.user_id, row.fetch_id, fetch_row_to_json(row))
+                seals.append((f.query.user_id, row.fetch_id, fetch_row_to_json(row)))
                 outcomes.append(ok_outcome(f.query.user_id, f.fetch_id, f.result, stats, windowed=f.windowed))
             else:
                 # Its row is kept too, so that a rebuild from the raw layer has every fetch.
                 self.raw.mark_failed(f.query.user_id, row.fetch_id, fetch_row_to_json(row))
                 outcomes.append(self._failed(f))
+        # Sealed only once DuckDB has them: a crash before this point resumes the fetches from
+        # their stored pages at no cost, and the rewrite is idempotent.
+        self.raw.mark_done_many(seals)
         # One state transaction for the batch (a commit each cost ~2 ms of the step's time per KOL).
         self.state.clear_failures([o.user_id for o in outcomes if o.status == KolStatus.OK])
         return self._timed(batch, outcomes + self._not_written(batch))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pgy_pipeline.report import charts, lifecycle_chart
 from pgy_pipeline.report.queries import ReportData
-from pgy_pipeline.report.render import render
 from pgy_pipeline.report.segments import kol_segments
 from pgy_pipeline.report.shortlist import lifecycle_chart_data, percentile_rows
 
@@ -16,7 +17,10 @@ DEFINITIONS = (
 )
 
 
-def kol_page(data: ReportData, user_id: str, index_href: str, compare_href: str | None) -> str:
+def kol_page_inputs(
+    data: ReportData, user_id: str, index_href: str, compare_href: str | None
+) -> dict[str, Any]:
+    """Everything ``kol.html`` shows of ``user_id``: the page is a pure function of this."""
     label = data.label(user_id)
     name = label or user_id
     notes = data.notes.get(user_id, [])
@@ -24,8 +28,7 @@ def kol_page(data: ReportData, user_id: str, index_href: str, compare_href: str 
     history = data.history.get(user_id, [])
     segments = kol_segments(data, user_id)
     median, curves = lifecycle_chart_data(data, user_id)
-    return render(
-        "kol.html",
+    return dict(
         title=f"{name} · KOL scorecard",
         up="../",
         charts=True,

@@ -20,9 +20,11 @@ import duckdb
 
 from pgy_pipeline.report.compare_page import COMPARE_MAX, COMPARE_MIN, compare_page
 from pgy_pipeline.report.index_page import index_page
-from pgy_pipeline.report.kol_page import kol_page
+from pgy_pipeline.report.kol_page import kol_page_inputs
 from pgy_pipeline.report.layout import PLOTLY_JS, page_name
 from pgy_pipeline.report.queries import ReportData, load
+from pgy_pipeline.report.render import render
+from pgy_pipeline.report.unchanged import fingerprint, stamp, stamped
 
 INDEX, COMPARE, KOL_DIR = "index.html", "compare.html", "kol"
 
@@ -38,6 +40,7 @@ class ReportResult:
     out_dir: Path
     index: Path
     kol_pages: dict[str, Path] = field(default_factory=dict)  # user_id -> page
+    kol_pages_written: int = 0  # the others were unchanged (report/unchanged.py)
     compare: Path | None = None
     ranked: int = 0  # KOLs of the report on the kol_leaderboard view
     notes: int = 0  # live notes of the KOLs of the report
@@ -113,8 +116,9 @@ def write_report(
 
     ``user_ids``: the KOLs of the report (None: every KOL the warehouse knows). ``compare``:
     2 to 5 KOLs for ``compare.html`` (empty: no comparison page); they get pages too.
-    Writes ``index.html``, ``kol/<user_id>.html`` per KOL, ``compare.html`` and
-    ``plotly.min.js``; KOL pages of an earlier report that are no longer part of it are removed.
+    Writes ``index.html``, ``kol/<user_id>.html`` per KOL (only those whose content changed:
+    report/unchanged.py), ``compare.html`` and ``plotly.min.js``; KOL pages of an earlier report
+    that are no longer part of it are removed.
     Raises ``ReportError`` for a missing warehouse, an unknown KOL or a wrong compare list.
     ``notice`` (e.g. "simulated data") is shown at the top of every page.
     """
@@ -141,16 +145,21 @@ def write_report(
         (out / COMPARE).unlink(missing_ok=True)
     _atomic_write(out / INDEX, index_page(data, kols, from_root, COMPARE if chosen else None))
     pages: dict[str, Path] = {}
+    written = 0
     for k in kols:
         pages[k] = out / KOL_DIR / names[k]
-        page_html = kol_page(data, k, f"../{INDEX}", f"../{COMPARE}" if chosen else None)
-        _atomic_write(pages[k], page_html)
+        inputs = kol_page_inputs(data, k, f"../{INDEX}", f"../{COMPARE}" if chosen else None)
+        print_ = fingerprint(inputs)
+        if stamped(pages[k]) != print_:
+            _atomic_write(pages[k], stamp(render("kol.html", **inputs), print_))
+            written += 1
     for stale in set((out / KOL_DIR).glob("*.html")) - set(pages.values()):
         stale.unlink()
     return ReportResult(
         out_dir=out,
         index=out / INDEX,
         kol_pages=pages,
+        kol_pages_written=written,
         compare=compare_path,
         ranked=sum(1 for k in kols if k in data.ranked),
         notes=sum(len(data.notes.get(k, [])) for k in kols),

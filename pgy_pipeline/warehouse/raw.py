@@ -29,7 +29,8 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,6 +41,9 @@ log = logging.getLogger(__name__)
 # Inside ``RawStore.syncing``, a fetch's pages are fsync'd in groups of at most this many: a power
 # cut (not a process crash: written pages are in the OS's cache) re-buys at most these.
 SYNC_EVERY_PAGES = 64
+# Seals written side by side (mark_done_many): enough for the filesystem (or the bucket) to
+# take them together.
+SEAL_THREADS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +191,18 @@ class RawStore:
     def mark_done(self, user_id: str, fetch_id: str, summary: Mapping[str, Any]) -> None:
         """Seal a fetch: every page is stored; ``summary`` (its fetches row) is kept for replays."""
         self._put(user_id, f"{fetch_id}.done.json", json.dumps(dict(summary), ensure_ascii=False))
+
+    def mark_done_many(self, seals: Sequence[tuple[str, str, Mapping[str, Any]]]) -> None:
+        """``mark_done`` for many fetches, side by side: each file is still written and fsync'd
+        on its own, but the fsyncs overlap and the filesystem commits them together (a seal each,
+        one after another, cost the step ~1.3 ms of waiting per KOL)."""
+        if len(seals) <= 1:
+            for seal in seals:
+                self.mark_done(*seal)
+            return
+        with ThreadPoolExecutor(max_workers=min(SEAL_THREADS, len(seals)), thread_name_prefix="seal") as pool:
+            for _ in pool.map(lambda seal: self.mark_done(*seal), seals):
+                pass  # re-raises the first failure
 
     def mark_failed(self, user_id: str, fetch_id: str, summary: Mapping[str, Any]) -> None:
         """Keep the fetches row of a failed attempt; the fetch stays resumable (no ``done``)."""

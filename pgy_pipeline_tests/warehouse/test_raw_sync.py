@@ -66,3 +66,29 @@ def test_a_long_fetch_is_fsynced_every_group_of_pages(tmp_path, fsyncs, monkeypa
             raw.append(_page(fetch_id, n))
         assert len(fsyncs) == 2  # after pages 4 and 8
     assert len(fsyncs) == 3  # pages 9 and 10 at the end
+
+
+def test_seals_written_side_by_side_are_each_fsynced_and_readable(tmp_path, fsyncs):
+    raw = RawStore(tmp_path)
+    fetches = [(f"kol_{i}", raw.begin(f"kol_{i}", "fp", {}, "r")) for i in range(20)]
+    fsyncs.clear()
+    raw.mark_done_many([(u, f, {"user_id": u, "n": i}) for i, (u, f) in enumerate(fetches)])
+    assert len(fsyncs) == 20 and all(".done.json." in name for name in fsyncs)  # one each, before its rename
+    for i, (u, f) in enumerate(fetches):
+        assert raw.is_done(u, f) and raw.done_summary(u, f) == {"user_id": u, "n": i}
+
+
+def test_a_seal_that_fails_among_many_is_raised(tmp_path, monkeypatch):
+    raw = RawStore(tmp_path)
+    fetches = [(f"kol_{i}", raw.begin(f"kol_{i}", "fp", {}, "r")) for i in range(5)]
+    real = raw_module._write_atomic
+
+    def write(path, text):
+        if "kol_3" in str(path):
+            raise OSError("disk full")
+        real(path, text)
+
+    monkeypatch.setattr(raw_module, "_write_atomic", write)
+    with pytest.raises(OSError, match="disk full"):
+        raw.mark_done_many([(u, f, {}) for u, f in fetches])
+    assert not raw.is_done("kol_3", fetches[3][1])

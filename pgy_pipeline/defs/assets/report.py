@@ -44,6 +44,7 @@ def kol_report(context: dg.AssetExecutionContext, pgy: PgyResource) -> dg.Materi
             "index": dg.MetadataValue.url(index.as_uri()),
             "index_path": dg.MetadataValue.path(str(index)),
             "kol_pages": len(result.kol_pages),
+            "kol_pages_written": result.kol_pages_written,  # the others showed nothing new
             "kols_ranked": result.ranked,
             "notes": result.notes,
             "seconds": result.seconds,

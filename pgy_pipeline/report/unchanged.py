@@ -1,0 +1,58 @@
+"""Which KOL pages need writing again: only those whose content would change.
+
+A KOL page is a pure function of its inputs (kol_page.kol_page_inputs) and of the report's code
+(this package's modules and templates). Each page ends with a fingerprint of both; a page whose
+fingerprint matches is left as it is. So a run that changed a few KOLs rewrites a few pages,
+not the whole roster's (10,000 pages take ~10 s to render). The fingerprint lives in the page
+itself, written in the same atomic rename: a page and its fingerprint cannot disagree, even when
+two reports write the same folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+_MARK = "<!-- pgy page inputs "
+_END = " -->\n"
+_TAIL_BYTES = 128
+
+
+@cache
+def code_fingerprint() -> str:
+    """The report package's code and templates: a change to either renders every page again."""
+    package = Path(__file__).parent
+    digest = hashlib.blake2b(digest_size=16)
+    for path in sorted(p for p in package.rglob("*") if p.is_file() and p.suffix in (".py", ".html", ".js")):
+        digest.update(path.relative_to(package).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def fingerprint(inputs: dict[str, Any]) -> str:
+    """Of a page's inputs and the code that renders them (values JSON can't say go by their repr)."""
+    text = json.dumps(inputs, sort_keys=True, default=repr, ensure_ascii=False)
+    return hashlib.blake2b((code_fingerprint() + text).encode(), digest_size=16).hexdigest()
+
+
+def stamp(html: str, print_: str) -> str:
+    """``html`` with its fingerprint at the end (a comment: browsers show nothing of it)."""
+    return f"{html.rstrip()}\n{_MARK}{print_}{_END}"
+
+
+def stamped(page: Path) -> str | None:
+    """The fingerprint a written page carries; None when there is no page or no fingerprint."""
+    try:
+        with open(page, "rb") as fh:
+            fh.seek(0, 2)
+            fh.seek(max(0, fh.tell() - _TAIL_BYTES))
+            tail = fh.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return None
+    at = tail.rfind(_MARK)
+    if at < 0 or not tail.endswith(_END):
+        return None
+    return tail[at + len(_MARK) : -len(_END)]
