@@ -103,7 +103,7 @@ def make_sim() -> Iterator[MakeSim]:
 
 def _sqlite_instance(stack: contextlib.ExitStack, home: Path) -> dg.DagsterInstance:
     """A temp-dir SQLite instance with the storage `pgy` configures (batched event writes)."""
-    from pgy_pipeline.cli.runner import sqlite_storage
+    from pgy_pipeline.cli.instance_yaml import sqlite_storage
 
     home.mkdir()
     return stack.enter_context(

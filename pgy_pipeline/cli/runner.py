@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
-import yaml
 
 from pgy_pipeline import settings
+from pgy_pipeline.cli.instance_yaml import write_or_upgrade
 from pgy_pipeline.cli.liveness import PROCESS_TAG, process_marker, reclaim_slots_of_dead_runs
 from pgy_pipeline.defs.alerts import first_failure_message
 from pgy_pipeline.defs.dagster_private import (
@@ -47,39 +47,6 @@ log = logging.getLogger(__name__)
 QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
-DAGSTER_YAML = """\
-# Written by pgy-pipeline when it first used this instance; edit freely.
-telemetry:
-  enabled: false
-# Dagster's default SQLite storage (same files under DAGSTER_HOME), with an event log that writes
-# a batch of materialisations in one transaction: a refresh's per-KOL events keep pace with the
-# fetch (README, "Operations"). On PostgreSQL (deploy/dagster.yaml) Dagster batches them itself.
-{storage}concurrency:
-  runs:
-    max_concurrent_runs: 4
-  pools:
-    # One step at a time calls Just One API: the rate limiter is per process, so one
-    # slot keeps the whole instance under the token's requests/second (README, "Sizing").
-    default_limit: 1
-"""
-
-
-def sqlite_storage(base_dir: str | dict[str, str]) -> dict[str, object]:
-    """The instance storage pgy configures (``base_dir``: a path, or ``{"env": VAR}``)."""
-    return {
-        "custom": {
-            "module": "pgy_pipeline.defs.dagster_private",
-            "class": "SqliteStorageWithBatches",
-            "config": {"base_dir": base_dir},
-        }
-    }
-
-
-def _dagster_yaml() -> str:
-    storage = yaml.safe_dump({"storage": sqlite_storage({"env": "DAGSTER_HOME"})}, sort_keys=False)
-    return DAGSTER_YAML.format(storage=storage)
-
-
 def ensure_dagster_home() -> Path:
     """DAGSTER_HOME, defaulting to <data>/dagster_home so CLI runs and the UI share one instance."""
     home = os.environ.get("DAGSTER_HOME")
@@ -87,9 +54,7 @@ def ensure_dagster_home() -> Path:
         home = str((settings.data_dir() / "dagster_home").resolve())
         os.environ["DAGSTER_HOME"] = home
     Path(home).mkdir(parents=True, exist_ok=True)
-    cfg = Path(home) / "dagster.yaml"
-    if not cfg.exists():
-        cfg.write_text(_dagster_yaml(), encoding="utf-8")
+    write_or_upgrade(Path(home) / "dagster.yaml")
     return Path(home)
 
 
