@@ -61,7 +61,7 @@ __all__ = [
 ]
 
 # Dagster writes a batch of events in one storage call only when this is set (its default is 0:
-# one write per event). The batches pgy sends are bounded by the step (materialisations.py).
+# one write per event). The batches pgy sends are bounded by the step (assets/event_buffer.py).
 EVENT_BATCH_SIZE_ENV = "DAGSTER_EVENT_BATCH_SIZE"
 EVENT_BATCH_SIZE = 10_000
 
