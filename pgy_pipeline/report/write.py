@@ -150,8 +150,9 @@ def write_report(
         pages[k] = out / KOL_DIR / names[k]
         inputs = kol_page_inputs(data, k, f"../{INDEX}", f"../{COMPARE}" if chosen else None)
         print_ = fingerprint(inputs)
-        if stamped(pages[k]) != print_:
-            _atomic_write(pages[k], stamp(render("kol.html", **inputs), print_))
+        if print_ is None or stamped(pages[k]) != print_:
+            html = render("kol.html", **inputs)
+            _atomic_write(pages[k], stamp(html, print_) if print_ else html)
             written += 1
     for stale in set((out / KOL_DIR).glob("*.html")) - set(pages.values()):
         stale.unlink()

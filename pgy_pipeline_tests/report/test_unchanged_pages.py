@@ -63,3 +63,11 @@ def test_the_code_fingerprint_covers_the_templates() -> None:
     assert (package / "templates" / "kol.html").is_file()
     unchanged_module.code_fingerprint.cache_clear()
     assert len(unchanged_module.code_fingerprint()) == 32
+
+
+def test_inputs_that_do_not_pickle_are_always_rendered() -> None:
+    from pgy_pipeline.report.unchanged import fingerprint
+
+    assert fingerprint({"chart": lambda: None}) is None
+    assert fingerprint({"n": 1}) != fingerprint({"n": 1.0})  # a type change shows on the page
+    assert fingerprint({"n": 1}) == fingerprint({"n": 1})
