@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -63,8 +64,12 @@ def run_once(n: int, profile: str, rate: float, instance_yaml: Path | None = Non
         shutil.rmtree(data, ignore_errors=True)
     by_code = {k: v - before["by_code"].get(k, 0) for k, v in c["by_code"].items()}
     owed = sum(v for k, v in by_code.items() if k not in NOT_OWED)
+    # `realistic` answers ~5% of calls 301: a page refused on every attempt (0.05^4 a page, ~1 in
+    # 8 runs of 21,000 pages) leaves its KOL to the retry sensor. The run did its work; say so.
+    left = re.search(r"(\d+) of \d+ KOL\(s\) failed: \1 retryable", done.stdout)
     return {
-        "ok": done.returncode == 0,
+        "ok": done.returncode == 0 or left is not None,
+        "left_for_retry": int(left.group(1)) if left else 0,
         "output": done.stdout[-2000:] + done.stderr[-2000:],
         "wall": wall,
         "first_call": (first - started).total_seconds(),
@@ -122,6 +127,12 @@ def main() -> None:
         line("calls answered (301s included, 302s not)", str(r["owed"]), "-", None),
         line(f"true floor: calls answered / {rate:g} per s (s)", f"{floor:.1f}", "-", None),
         line("calls refused (302)", str(r["refused"]), "0", r["refused"] == 0),
+        line(
+            "KOLs left to the retry sensor (a page answered 301 four times)",
+            str(r["left_for_retry"]),
+            "-",
+            None,
+        ),
         line("wall time of the command (s)", f"{r['wall']:.1f}", "-", None),
         line("wall time / true floor", f"{ratio:.3f}", f"<= {target}", ratio <= target),
         line("time to the first API call (s)", f"{r['first_call']:.1f}", "-", None),
