@@ -139,8 +139,6 @@ def daily_unbilled_call_limit() -> int:
 
 
 RATE_LIMIT_ENV = "PGY_RATE_LIMIT_PER_S"
-# What the vendor's plans commonly allow a token, and what the simulator's realistic profile enforces.
-DEFAULT_RATE_LIMIT_PER_S = 20.0
 
 
 def rate_limit_per_s() -> float | None:

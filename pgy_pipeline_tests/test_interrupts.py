@@ -22,7 +22,7 @@ import dagster as dg
 import pytest
 
 from pgy_pipeline.defs.partitions import kol_partitions
-from pgy_pipeline.defs.tags import INTERRUPTED_TAG
+from pgy_pipeline.defs.tags import decode_interrupt
 from pgy_pipeline.refresh.outcomes import InterruptSummary
 from pgy_pipeline.simulator import Simulator
 from pgy_pipeline.warehouse import Warehouse
@@ -146,7 +146,8 @@ def _check_run_canceled_and_released(env: dict[str, str]) -> InterruptSummary:
             )
             materialized = value.deserialize_materialized_partition_subsets(kol_partitions)
             assert set(materialized.get_partition_keys()) == written
-        summary = InterruptSummary.from_tag(run.tags[INTERRUPTED_TAG])
+        summary = decode_interrupt(run.tags)
+        assert summary is not None
     assert summary.written == len(written)
     return summary
 

@@ -16,7 +16,7 @@ import dagster as dg
 import pytest
 
 from pgy_pipeline.defs.partitions import kol_partitions
-from pgy_pipeline.defs.tags import INTERRUPTED_TAG
+from pgy_pipeline.defs.tags import decode_interrupt
 from pgy_pipeline.refresh.outcomes import InterruptSummary
 from pgy_pipeline.simulator import Simulator
 from pgy_pipeline.warehouse import Warehouse
@@ -96,7 +96,8 @@ def _check_canceled_run(home: Path, data: Path, run_id: str, calls: int) -> Inte
     with instance_at(home) as instance:
         run = instance.get_run_by_id(run_id)
         assert run is not None
-        summary = InterruptSummary.from_tag(run.tags[INTERRUPTED_TAG])
+        summary = decode_interrupt(run.tags)
+        assert summary is not None
         assert run_id not in instance.event_log_storage.get_concurrency_run_ids()
         failures = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records
         assert [

@@ -5,7 +5,7 @@ No Dagster here: the sensors call ``notify*`` with plain values. Configured by
 """
 
 from .dedup import DedupStore
-from .drift import drift_alert, drift_alerts, drift_tag, parse_drift_tag
+from .drift import MetDrift, drift_alert, drift_alerts
 from .events import (
     given_up_alert,
     given_up_key,
@@ -38,6 +38,7 @@ __all__ = [
     "AlertKind",
     "AlertSettings",
     "DedupStore",
+    "MetDrift",
     "NotifyResult",
     "RunFailures",
     "SendResult",
@@ -46,7 +47,6 @@ __all__ = [
     "alert_settings",
     "drift_alert",
     "drift_alerts",
-    "drift_tag",
     "given_up_alert",
     "given_up_key",
     "kol_list",
@@ -54,7 +54,6 @@ __all__ = [
     "notify_drift",
     "notify_given_up",
     "notify_stops",
-    "parse_drift_tag",
     "render",
     "run_failed_alert",
     "run_failure_alerts",

@@ -3,14 +3,13 @@
 A drift is named by its key (``justoneapi.Drift.key``: which fields broke and how), the same on every
 KOL, run and day the vendor's change lasts, so the group hears of it once (the dedup store forgets a
 key after 90 days: a drift still there then is told again). The refresh step sends the alert as it
-ends; the run-failure sensor builds the same alert from the run's ``pgy/schema_drift`` tag, so a
+ends; the run-failure sensor builds the same alert from the run's ``pgy/schema_drift`` tag (MetDrift), so a
 delivery the step could not make is made later, and a run that failed only by drift adds no message.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
@@ -18,9 +17,16 @@ from pgy_pipeline.justoneapi.redaction import redact
 
 from .model import Alert, AlertKind, kol_list
 
-# The drift line travels in a run tag: cut it well below Dagster's tag size limit.
-MAX_DETAIL_CHARS = 1000
 SCHEMA_KIND = "schema"  # the error kind of a drifted or drift-stopped KOL (refresh.ErrorKind.SCHEMA)
+
+
+class MetDrift(Protocol):
+    """A drift a run met, as its ``pgy/schema_drift`` tag says (defs/tags.py DriftTag decodes it)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def detail(self) -> str: ...
 
 
 class DriftedKol(Protocol):
@@ -34,22 +40,6 @@ class DriftedKol(Protocol):
     def drift(self) -> str | None: ...
     @property
     def drift_key(self) -> str | None: ...
-
-
-def drift_tag(key: str, detail: str) -> str:
-    """The value of the run tag ``pgy/schema_drift``: the drift's key and its line."""
-    return json.dumps({"key": key, "detail": detail[:MAX_DETAIL_CHARS]}, ensure_ascii=False)
-
-
-def parse_drift_tag(tag: str | None) -> tuple[str, str] | None:
-    """(key, detail) of a ``drift_tag`` value; None when absent or not one."""
-    try:
-        data = json.loads(tag or "")
-    except ValueError:
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("key"), str):
-        return None
-    return data["key"], str(data.get("detail") or "")
 
 
 def drift_dedup_key(key: str) -> str:

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from pgy_pipeline.justoneapi.redaction import redact
 
-from .drift import SCHEMA_KIND, drift_alert, parse_drift_tag
+from .drift import SCHEMA_KIND, MetDrift, drift_alert
 from .events import Labels, stop_alert, stop_alert_kind
 from .model import Alert, AlertKind, kol_list
 
@@ -95,7 +95,7 @@ def run_failure_alerts(
     link: str | None = None,
     retry_run: bool = False,
     now: datetime | None = None,
-    drift: str | None = None,
+    drift: MetDrift | None = None,
 ) -> list[Alert]:
     """The alerts a failed run deserves: one per stop or drift it met, plus one for its other failures.
 
@@ -104,11 +104,11 @@ def run_failure_alerts(
     every other run under the same stop: the group hears of a quota stop once, not once per
     scheduled run. ``quota_until`` is the active quota stop's end (PipelineState), for the text.
     A ``retry_run`` (launched by the retry sensor) whose KOLs all failed retryably again says
-    nothing: the retry sensor announces the KOLs it finally gives up on. ``drift`` is the run's
-    ``pgy/schema_drift`` tag: its KOLs get the drift's one alert, shared with every run that met it.
+    nothing: the retry sensor announces the KOLs it finally gives up on. ``drift`` is what the run's
+    ``pgy/schema_drift`` tag says: its KOLs get the drift's one alert, shared with every run that met it.
     """
     named = list(kols.failed) if kols else []
-    met_drift = parse_drift_tag(drift)
+    met_drift = drift
     drifted = [f.user_id for f in named if f.reason == SCHEMA_KIND] if met_drift else []
     drift_total = (kols.reason_counts.get(SCHEMA_KIND, 0) if kols else 0) if met_drift else 0
     stop_totals: Counter[AlertKind] = Counter()
@@ -140,7 +140,7 @@ def run_failure_alerts(
         for kind, total in stop_totals.items()
     ]
     if met_drift is not None and drift_total:
-        alerts.append(drift_alert(*met_drift, drifted, labels=labels, link=link))
+        alerts.append(drift_alert(met_drift.key, met_drift.detail, drifted, labels=labels, link=link))
     other_total = (kols.failed_count if kols else 0) - sum(stop_totals.values()) - drift_total
     retryable = kols.retryable_count if kols else 0
     if retry_run and other_total and retryable == other_total:

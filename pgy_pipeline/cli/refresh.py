@@ -145,8 +145,7 @@ def select_kols(user_ids: tuple[str, ...], kols_file: str | None) -> list[str]:
 
 def _print_refresh_summary(runs: list[RunSummary]) -> None:
     from pgy_pipeline.defs import kol_tags
-    from pgy_pipeline.defs.metadata import STOP_PREFIX
-    from pgy_pipeline.defs.tags import PlanTags
+    from pgy_pipeline.defs.tags import PlanTags, RunStop
     from pgy_pipeline.warehouse import queries
     from pgy_pipeline.warehouse.backends import open_warehouse
 
@@ -171,7 +170,10 @@ def _print_refresh_summary(runs: list[RunSummary]) -> None:
         if r.failure:
             click.echo(f"    {r.failure if verbose() else _short(r.failure)}")
         kols = kol_tags.decode(r.tags)
-        if kols.failed_count and not (r.failure or "").startswith(STOP_PREFIX):
+        stop = RunStop.decode(r.tags)
+        # A run stored before pgy/stop: its failed KOLs name their stops.
+        refused = stop.refuses_calls if stop else bool(kols.stop_counts)
+        if kols.failed_count and not refused:
             named = [f"{f.user_id}:{f.code_or_reason}" for f in kols.failed[:5]]
             more = f" and {kols.failed_count - len(named)} more" if kols.failed_count > len(named) else ""
             click.echo(f"    failed KOLs (user_id:code): {', '.join(named)}{more}")

@@ -35,7 +35,7 @@ from pgy_pipeline.defs.partitions import (
     roster_labels,
 )
 from pgy_pipeline.defs.resources import PgyResource
-from pgy_pipeline.defs.tags import INTERRUPTED_TAG, TRIGGER_TAG
+from pgy_pipeline.defs.tags import TRIGGER_TAG, decode_interrupt
 from pgy_pipeline.interrupts import Interrupt
 from pgy_pipeline.refresh.outcomes import InterruptSummary
 
@@ -206,9 +206,8 @@ def _run_ranges(
         run_tags = run.tags if run else {}
         summary = RunSummary(result.run_id, first, last, result.success, failure, run_tags)
         summary.status = run.status.value if run else ""
-        if INTERRUPTED_TAG in run_tags:
-            summary.interrupted = InterruptSummary.from_tag(run_tags[INTERRUPTED_TAG])
-        else:
+        summary.interrupted = decode_interrupt(run_tags)
+        if summary.interrupted is None:
             summary.interrupted_early = _interrupted_by_dagster(result)
         out.append(summary)
     return out

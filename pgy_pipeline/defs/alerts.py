@@ -29,7 +29,7 @@ from pgy_pipeline.alerts.events import GivenUpKol, StoppedKol
 from pgy_pipeline.defs import kol_tags
 from pgy_pipeline.defs.partitions import roster_labels
 from pgy_pipeline.defs.resources import PgyResource
-from pgy_pipeline.defs.tags import SCHEMA_DRIFT_TAG, TRIGGER_TAG
+from pgy_pipeline.defs.tags import TRIGGER_TAG, DriftTag
 from pgy_pipeline.refresh.outcomes import RETRIED_KINDS
 
 ALERT_SENSOR_NAME = "pgy_alert_on_run_failure"
@@ -88,7 +88,7 @@ def pgy_alert_on_run_failure(context: dg.RunFailureSensorContext, pgy: PgyResour
         quota_until=state.quota_stop_until(),
         link=settings.run_link(run.run_id),
         retry_run=run.tags.get(TRIGGER_TAG) == "retry",
-        drift=run.tags.get(SCHEMA_DRIFT_TAG),
+        drift=DriftTag.decode(run.tags),
     )
     results = [notify(alert, pgy.path, settings=settings) for alert in alerts]
     summary = ", ".join(

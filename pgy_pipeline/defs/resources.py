@@ -12,9 +12,11 @@ from pydantic import Field
 
 from pgy_pipeline import settings
 from pgy_pipeline.justoneapi import (
+    DEFAULT_RATE_LIMIT_PER_S,
     BudgetExhausted,
     CallRecord,
     ClientConfig,
+    ClientSettings,
     NotesDetailClient,
     UnbilledLimitReached,
     is_billed,
@@ -37,7 +39,7 @@ log = logging.getLogger(__name__)
 SIMULATOR_TOKEN = "simulator-token"
 
 
-class JustOneApiResource(dg.ConfigurableResource):
+class JustOneApiResource(dg.ConfigurableResource, ClientSettings):
     """Just One API's Notes Details (V1) endpoint, or a simulator when no token is set.
 
     The token is not configuration: it is read from ``JUSTONEAPI_TOKEN`` where the run
@@ -45,6 +47,11 @@ class JustOneApiResource(dg.ConfigurableResource):
     server without the token cannot silently turn a production run into a simulated one
     (the data dir's recorded source refuses it). With no token and no ``base_url``, each
     run starts the simulator in-process on a loopback port.
+
+    The client's knobs (timeouts, attempts, rate, page cap...) are ClientSettings' fields, inherited
+    with their bounds and descriptions: a bad value fails when the resource is built, naming its
+    field, and a bad value in a launched run's config fails when the run builds its resources,
+    before any step makes a call.
     """
 
     token: str | None = Field(
@@ -59,33 +66,6 @@ class JustOneApiResource(dg.ConfigurableResource):
         description="Fault profile of the embedded simulator (default: PGY_SIMULATOR_PROFILE, else realistic).",
     )
     simulator_seed: int = Field(default=0, description="Data seed of the embedded simulator.")
-    # Bounds here, where the fields are named as the UI and definitions.py name them: a bad
-    # value fails when the resource is built, naming its field, not at run start as the
-    # client's setting of another name.
-    connect_timeout_s: float = Field(default=10.0, gt=0)
-    read_timeout_s: float = Field(default=60.0, gt=0, description="The vendor advises at least 60 s.")
-    max_attempts: int = Field(default=4, ge=1, description="Attempts per page on 301/500/timeouts.")
-    backoff_base_s: float = Field(default=0.5, ge=0)
-    backoff_max_s: float = Field(default=30.0, ge=0)
-    slow_down_max_wait_s: float = Field(
-        default=600.0,
-        ge=0,
-        description="How long one page may keep meeting 302/429 (waiting, never failing) before it fails as retryable.",
-    )
-    rate_limit_per_s: float | None = Field(
-        default=None,
-        ge=1,
-        description=(
-            "Ceiling of calls per second for this token, at least 1 (the limiter's floor). Unset: "
-            f"{settings.RATE_LIMIT_ENV} where the run executes, else {settings.DEFAULT_RATE_LIMIT_PER_S:g}."
-        ),
-    )
-    max_pages: int = Field(
-        default=250, ge=1, description="Hard cap of pages per KOL (every page bought is billed)."
-    )
-    page_workers: int = Field(
-        default=4, ge=1, description="Pages of one KOL fetched in parallel once total is known."
-    )
 
     def source(self) -> ApiSource:
         """The API a run would call, resolved now (call it where the run executes)."""
@@ -95,7 +75,7 @@ class JustOneApiResource(dg.ConfigurableResource):
         """The token's calls per second for a run, resolved now: the field, else the environment."""
         if self.rate_limit_per_s is not None:
             return self.rate_limit_per_s
-        return settings.rate_limit_per_s() or settings.DEFAULT_RATE_LIMIT_PER_S
+        return settings.rate_limit_per_s() or DEFAULT_RATE_LIMIT_PER_S
 
     @contextlib.contextmanager
     def open_client(
@@ -118,18 +98,9 @@ class JustOneApiResource(dg.ConfigurableResource):
                     Simulator(profile=profile, seed=self.simulator_seed, anchor_date=today)
                 )
                 base_url = sim.base_url
+            knobs = {name: getattr(self, name) for name in ClientSettings.model_fields}
             config = ClientConfig(
-                token=token,
-                base_url=base_url,
-                connect_timeout=self.connect_timeout_s,
-                read_timeout=self.read_timeout_s,
-                max_attempts=self.max_attempts,
-                backoff_base_s=self.backoff_base_s,
-                backoff_max_s=self.backoff_max_s,
-                slow_down_max_wait_s=self.slow_down_max_wait_s,
-                rate_limit_per_s=self.rate_limit(),
-                max_pages=self.max_pages,
-                page_workers=self.page_workers,
+                **{**knobs, "rate_limit_per_s": self.rate_limit()}, token=token, base_url=base_url
             )
             client = stack.enter_context(
                 NotesDetailClient(config, observer, before_call, after_call=after_call, clock=settings.now)

@@ -8,7 +8,7 @@ Knows nothing about Dagster or DuckDB. Typical use::
 """
 
 from .client import NotesDetailClient
-from .config import ClientConfig
+from .config import DEFAULT_RATE_LIMIT_PER_S, ClientConfig, ClientSettings
 from .drift import Drift
 from .envelope import BILLED_CODES, CODE_TABLE, is_billed, page_from_raw
 from .errors import (
@@ -49,6 +49,7 @@ from .redaction import install_log_redaction, redact, register_secret
 __all__ = [
     "BILLED_CODES",
     "CODE_TABLE",
+    "DEFAULT_RATE_LIMIT_PER_S",
     "ENDPOINT_PATH",
     "PROD_CN_BASE_URL",
     "PROD_GLOBAL_BASE_URL",
@@ -57,6 +58,7 @@ __all__ = [
     "BudgetExhausted",
     "CallRecord",
     "ClientConfig",
+    "ClientSettings",
     "Drift",
     "FetchIncomplete",
     "FetchResult",

@@ -204,7 +204,7 @@ class NotesDetailClient:
             response = self._session.get(
                 self._url,
                 params={"token": self.config.token, **params},
-                timeout=(self.config.connect_timeout, self.config.read_timeout),
+                timeout=(self.config.connect_timeout_s, self.config.read_timeout_s),
                 allow_redirects=False,
             )
             status, headers, content = response.status_code, response.headers, response.content

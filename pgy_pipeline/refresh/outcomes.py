@@ -6,8 +6,6 @@ they are ``StrEnum`` so they read as plain text in metadata, tags and tables.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -304,10 +302,3 @@ class InterruptSummary:
             f"{self.unwritten}; partly fetched (pages kept): {self.partial}; not started: {self.not_started}. "
             "The next run resumes them, buying only the pages not stored yet."
         )
-
-    def to_tag(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_tag(cls, text: str) -> InterruptSummary:
-        return cls(**json.loads(text))

@@ -8,6 +8,7 @@ import shutil
 import dagster as dg
 
 from pgy_pipeline.defs.sensors import kol_retry_sensor
+from pgy_pipeline.defs.tags import RunStop
 from pgy_pipeline.warehouse.state import PipelineState
 from pgy_pipeline_tests.support import TEST_TOKEN, expected_frame, stored_frame
 
@@ -145,6 +146,7 @@ def test_an_invalid_token_stops_every_call_and_is_not_retried(make_env):
         "All API calls stopped: invalid or inactive token (code 100): set JUSTONEAPI_TOKEN to a valid token."
     )
     assert TEST_TOKEN not in runs[0].failure
+    assert RunStop.decode(runs[0].tags) == RunStop("token")  # recorded as the run met it
     # Workers stop within the calls in flight (kol_workers=4).
     assert env.sim.counters().calls_total <= 4
     assert PipelineState(env.data_dir).failures() == []
@@ -155,6 +157,7 @@ def test_quota_exhausted_stops_the_run_and_no_call_is_made_until_the_reset(make_
     env = make_env(fixed_counts={f"k{i}": 30 for i in range(6)}, daily_quota=5)
     runs = env.refresh([f"k{i}" for i in range(6)])
     assert not runs[0].success and "daily quota exceeded" in runs[0].failure
+    assert RunStop.decode(runs[0].tags) == RunStop("quota")
     counters = env.sim.counters()
     calls = counters.calls_total
     # After the first 303, only the calls already in flight (4 KOL workers x 4 page workers).
@@ -170,6 +173,7 @@ def test_the_daily_budget_is_never_exceeded(make_env):
     env = make_env(fixed_counts={f"k{i}": 40 for i in range(5)}, pgy={"daily_call_budget": 7})
     runs = env.refresh([f"k{i}" for i in range(5)])
     assert not runs[0].success and "call budget" in runs[0].failure
+    assert RunStop.decode(runs[0].tags) == RunStop("budget")
     assert env.sim.counters().calls_total == 7
     assert PipelineState(env.data_dir).spent() == 7
     with env.db() as conn:

@@ -83,3 +83,21 @@ def test_the_schedules_runs_follow_the_setting(make_env, monkeypatch) -> None:
     )
     assert result.success
     assert env.instance.get_run_by_id(result.run_id).tags[RATE_TAG] == "300"
+
+
+@pytest.mark.parametrize(("field", "value"), [("max_pages", 0), ("rate_limit_per_s", 0.5)])
+def test_a_run_launched_with_a_value_out_of_bounds_fails_naming_it_before_any_call(
+    make_env, field: str, value: float
+) -> None:
+    env = make_env(fixed_counts={"k1": 9})
+    env.add_kols(["k1"])
+    (request,) = tick_schedule(build_daily_refresh_schedule(), env).run_requests
+    run_config = {**request.run_config, "resources": {"api": {"config": {field: value}}}}
+    result = env.defs.resolve_job_def("refresh_kols").execute_in_process(
+        instance=env.instance, run_config=run_config, tags=request.tags, raise_on_error=False
+    )
+    assert not result.success
+    errors = [str(e.event_specific_data.error) for e in result.all_events if e.is_failure]
+    assert any(f"JustOneApiResource\n{field}\n" in text for text in errors), errors
+    assert env.sim.counters().calls_total == 0
+    assert not result.get_step_success_events()

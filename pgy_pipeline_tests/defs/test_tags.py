@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from pgy_pipeline.alerts.drift import drift_tag, parse_drift_tag
+import pytest
+
 from pgy_pipeline.defs.tags import (
+    INTERRUPTED_TAG,
     MAX_TAG_CHARS,
     RATE_TAG,
+    SCHEMA_DRIFT_TAG,
     SOURCE_TAG,
+    STOP_TAG,
     WAITING_KOLS_TAG,
+    DriftTag,
     PlanTags,
     RetryTags,
+    RunStop,
     cut_ids,
+    decode_interrupt,
+    interrupt_tags,
     source_tags,
+    stop_tags,
 )
-from pgy_pipeline.refresh.outcomes import InterruptSummary
+from pgy_pipeline.refresh.outcomes import ErrorKind, InterruptSummary, KolOutcome, KolStatus
 
 
 def test_the_plan_round_trips() -> None:
@@ -47,13 +56,48 @@ def test_source_and_rate_say_the_rate_as_given() -> None:
 
 
 def test_the_drift_round_trips() -> None:
-    assert parse_drift_tag(drift_tag("notes.readNum:type", "readNum: int -> str")) == (
-        "notes.readNum:type",
-        "readNum: int -> str",
-    )
-    assert parse_drift_tag(None) is None and parse_drift_tag("not json") is None
+    drift = DriftTag("notes.readNum:type", "readNum: int -> str")
+    assert DriftTag.decode(drift.encode()) == drift
+    assert DriftTag.decode({}) is None and DriftTag.decode({SCHEMA_DRIFT_TAG: "not json"}) is None
+    assert len(DriftTag("k", "x" * 5000).encode()[SCHEMA_DRIFT_TAG]) < 1100
 
 
-def test_the_interrupt_summary_round_trips() -> None:
+def test_a_drift_tag_stored_by_an_earlier_version_still_reads() -> None:
+    stored = {SCHEMA_DRIFT_TAG: '{"key": "notes.readNum:type", "detail": "readNum: int -> str"}'}
+    assert DriftTag.decode(stored) == DriftTag("notes.readNum:type", "readNum: int -> str")
+
+
+def test_the_interrupt_summary_round_trips_with_its_stop() -> None:
     summary = InterruptSummary("SIGTERM", calls=12, written=3, unwritten=1, partial=2, not_started=4)
-    assert InterruptSummary.from_tag(summary.to_tag()) == summary
+    tags = interrupt_tags(summary)
+    assert decode_interrupt(tags) == summary and RunStop.decode(tags) == RunStop("interrupted")
+    assert decode_interrupt({}) is None
+
+
+def test_an_interrupt_tag_stored_by_an_earlier_version_still_reads() -> None:
+    stored = '{"calls": 12, "not_started": 4, "partial": 2, "signal": "SIGINT", "unwritten": 1, "written": 3}'
+    assert decode_interrupt({INTERRUPTED_TAG: stored}) == InterruptSummary("SIGINT", 12, 3, 1, 2, 4)
+
+
+@pytest.mark.parametrize("kind", ["token", "quota", "balance", "budget", "unbilled", "schema", "interrupted"])
+def test_the_stop_round_trips(kind: str) -> None:
+    stop = RunStop(kind)
+    assert RunStop.decode(stop.encode()) == stop
+    assert stop.refuses_calls == (kind not in ("schema", "interrupted"))
+
+
+def test_a_run_stored_before_the_stop_tag_has_none() -> None:
+    assert RunStop.decode({"pgy/failed_kols": "k1:303:stop-quota"}) is None
+
+
+def _stopped(user_id: str, kind: ErrorKind, stop: str | None = None, code: int | None = None) -> KolOutcome:
+    status = KolStatus.STOPPED if kind in (ErrorKind.STOP, ErrorKind.SCHEMA) else KolStatus.FAILED
+    return KolOutcome(user_id, status, error_kind=kind, error_code=code, stop_kind=stop)
+
+
+def test_the_stop_of_a_run_is_the_refusal_of_calls_before_drift() -> None:
+    refused = [_stopped("a", ErrorKind.STOP, "budget"), _stopped("b", ErrorKind.STOP, "quota", code=303)]
+    drifted = [_stopped("c", ErrorKind.SCHEMA)]
+    assert stop_tags(drifted + refused) == {STOP_TAG: "quota"}  # the KOL that met it carries the code
+    assert stop_tags(drifted) == {STOP_TAG: "schema"}
+    assert stop_tags([_stopped("d", ErrorKind.RETRY)]) == {}

@@ -14,8 +14,8 @@ from pgy_pipeline_tests.support import TEST_TOKEN as TOKEN
 
 # Small waits everywhere: the suite must stay fast, and no test may sleep for long.
 FAST: dict[str, Any] = {
-    "connect_timeout": 1.0,
-    "read_timeout": 2.0,
+    "connect_timeout_s": 1.0,
+    "read_timeout_s": 2.0,
     "backoff_base_s": 0.001,
     "backoff_max_s": 0.01,
     "rate_limit_per_s": 2000.0,

@@ -67,7 +67,7 @@ def test_http_429_honours_retry_after(make_sim: MakeSim, client_factory: ClientF
 def test_stall_times_out_then_retries(make_sim: MakeSim, client_factory: ClientFactory) -> None:
     sim = make_sim(p_stall=1.0, stall_s=0.6, stall_drop_share=0.0)
     calls = Flip(lambda: sim.update(p_stall=0.0))
-    page = client_factory(sim.base_url, observer=calls, read_timeout=0.2).get_page(NotesQuery(USER), 1)
+    page = client_factory(sim.base_url, observer=calls, read_timeout_s=0.2).get_page(NotesQuery(USER), 1)
     assert page.attempts == 2
     first = calls.records[0]
     assert first.outcome == "retry" and first.http_status is None and "timed out" in (first.error or "")

@@ -119,7 +119,7 @@ def test_query_is_frozen_and_picklable() -> None:
 def test_config_defaults_and_secret_repr() -> None:
     config = ClientConfig(token=TOKEN)
     assert config.base_url == PROD_GLOBAL_BASE_URL
-    assert (config.connect_timeout, config.read_timeout) == (10.0, 60.0)
+    assert (config.connect_timeout_s, config.read_timeout_s) == (10.0, 60.0)
     assert (config.max_attempts, config.backoff_base_s, config.backoff_max_s) == (4, 0.5, 30.0)
     assert (config.slow_down_max_wait_s, config.rate_limit_per_s, config.rate_limit_min_per_s) == (
         600.0,
@@ -139,8 +139,8 @@ def test_config_defaults_and_secret_repr() -> None:
         {"base_url": "ftp://example.com"},
         {"base_url": "api.justoneapi.com"},
         {"base_url": "https://example.com/?token=x"},
-        {"read_timeout": 0},
-        {"connect_timeout": -1.0},
+        {"read_timeout_s": 0},
+        {"connect_timeout_s": -1.0},
         {"max_attempts": 0},
         {"backoff_base_s": -0.1},
         {"rate_limit_per_s": 0},

@@ -122,7 +122,7 @@ def test_token_never_leaks(
         faulty = make_sim(**{fault: 1.0, "retry_after_s": 0})
         attempt(partial(client(faulty.base_url, slow_down_max_wait_s=0.02).get_page, query, 1))
     stall = make_sim(p_stall=1.0, stall_s=0.4, stall_drop_share=0.0)
-    attempt(lambda: client(stall.base_url, read_timeout=0.1, max_attempts=1).get_page(query, 1))
+    attempt(lambda: client(stall.base_url, read_timeout_s=0.1, max_attempts=1).get_page(query, 1))
     drop = make_sim(p_stall=1.0, stall_s=0.0, stall_drop_share=1.0)
     attempt(lambda: client(drop.base_url, max_attempts=1).get_page(query, 1))
     attempt(lambda: client(closed_port_url).get_page(query, 1))

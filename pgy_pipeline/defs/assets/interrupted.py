@@ -13,7 +13,7 @@ from typing import NoReturn
 
 import dagster as dg
 
-from pgy_pipeline.defs.tags import INTERRUPTED_TAG
+from pgy_pipeline.defs.tags import interrupt_tags
 from pgy_pipeline.refresh.outcomes import InterruptSummary
 
 _ENDING = (dg.DagsterRunStatus.CANCELING, dg.DagsterRunStatus.CANCELED)
@@ -21,7 +21,7 @@ _ENDING = (dg.DagsterRunStatus.CANCELING, dg.DagsterRunStatus.CANCELED)
 
 def end_interrupted(context: dg.AssetExecutionContext, summary: InterruptSummary) -> NoReturn:
     """Tag the run with ``summary``, have it end canceled, and fail the step with the summary."""
-    context.instance.add_run_tags(context.run_id, {INTERRUPTED_TAG: summary.to_tag()})
+    context.instance.add_run_tags(context.run_id, interrupt_tags(summary))
     run = context.instance.get_run_by_id(context.run_id)
     if run is not None and run.status not in _ENDING:
         # A signal from outside Dagster (Ctrl-C, systemd, Kubernetes): the run ends as a

@@ -14,7 +14,6 @@ from datetime import timedelta
 import dagster as dg
 
 from pgy_pipeline import interrupts
-from pgy_pipeline.alerts import drift_tag
 from pgy_pipeline.defs import kol_tags
 from pgy_pipeline.defs.assets.event_buffer import MaterialisationBuffer
 from pgy_pipeline.defs.assets.materialisations import RunFacts, materialisations
@@ -23,7 +22,7 @@ from pgy_pipeline.defs.kol_tags import FailedKol
 from pgy_pipeline.defs.metadata import failure_message, outcome_table
 from pgy_pipeline.defs.partitions import KOLS_PARTITIONS_NAME
 from pgy_pipeline.defs.resources import BudgetedClient, JustOneApiResource, PgyResource
-from pgy_pipeline.defs.tags import API_CALLS_TAG, SCHEMA_DRIFT_TAG, source_tags
+from pgy_pipeline.defs.tags import API_CALLS_TAG, DriftTag, source_tags, stop_tags
 from pgy_pipeline.refresh import KolOutcome, KolStatus, Refresher, summarize
 from pgy_pipeline.refresh.parts import RefreshSettings, Stores
 from pgy_pipeline.roster import Roster
@@ -151,10 +150,10 @@ def fail_if_any_failed(context: dg.AssetExecutionContext, end: RunEnd) -> None:
     totals = summarize(outcomes)
     if failed:
         entries = [FailedKol.of(o) for o in failed]
-        tags = {**kol_tags.encode(entries), API_CALLS_TAG: str(totals.api_calls)}
+        tags = {**kol_tags.encode(entries), API_CALLS_TAG: str(totals.api_calls), **stop_tags(failed)}
         drifted = next((o for o in failed if o.drift_key), None)
         if drifted is not None:
-            tags[SCHEMA_DRIFT_TAG] = drift_tag(str(drifted.drift_key), drifted.drift or "")
+            tags |= DriftTag(str(drifted.drift_key), drifted.drift or "").encode()
         context.instance.add_run_tags(context.run_id, tags)
         raise dg.Failure(
             description=failure_message(failed, len(outcomes)) + end.stale,
