@@ -75,7 +75,7 @@ def plan(user_ids: tuple[str, ...], kols_file: str | None, mode: str, show_all: 
         f"\n{p.day} ({mode}): {len(p.to_fetch)} KOL(s), {full} full, {len(p.to_fetch) - full} incremental; "
         f"estimated calls: {p.total_calls:.0f} ({p.page_size} notes/page, {p.calls_per_page:.3f} calls/page)"
     )
-    for n in p.notes:
+    for n in p.messages:
         click.echo(f"assumed: {n}")
     if p.budget is None:
         click.echo("daily call budget: none (PGY_DAILY_CALL_BUDGET unset)")

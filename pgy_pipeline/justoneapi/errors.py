@@ -284,7 +284,7 @@ class FetchIncomplete(ApiError):
     """``fetch_all`` could not read every page.
 
     ``cause`` is the deciding failure (the most severe one if several pages failed), ``result`` the partial
-    FetchResult of the pages that did succeed (reused and fresh; already passed to ``on_page``), and
+    FetchResult of the pages that did succeed (reused and bought; already passed to ``on_page``), and
     ``failed_pages`` maps each failed page to its business code, or to the error kind when there was none.
     """
 

@@ -83,12 +83,12 @@ class Refresher:
         user_ids: Sequence[str],
         filters: Mapping[str, str] | None = None,
         stop_before: Mapping[str, date] | None = None,
-        fresh: Mapping[str, str] | None = None,
+        recent_fetches: Mapping[str, str] | None = None,
     ) -> list[KolOutcome]:
         """Refresh ``user_ids`` in this order; a KOL in ``stop_before`` gets an incremental fetch
         (newest first, stopping at the first page reaching notes older than its date).
 
-        ``fresh``: the KOLs a plan (plan.py) found fetched recently, with that fetch; given, the
+        ``recent_fetches``: the KOLs a plan (plan.py) found fetched recently, with that fetch; given, the
         raw layer is not searched again. None: this method looks for them itself.
         """
         windows = dict(stop_before or {})
@@ -117,8 +117,8 @@ class Refresher:
             # A KOL completed recently with the same filters (e.g. before a crash or by an
             # earlier run today) is not bought again.
             fetch_id = (
-                fresh.get(q.user_id)
-                if fresh is not None
+                recent_fetches.get(q.user_id)
+                if recent_fetches is not None
                 else fetched_recently(
                     self.raw, q.user_id, q.fingerprint(), fresh_for, now, incremental=q.user_id in windows
                 )

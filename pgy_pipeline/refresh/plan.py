@@ -69,7 +69,7 @@ class KolPlan:
     skipped: bool  # fetched recently: nothing will be bought
     last_refresh_at: datetime | None
     waits: bool = False  # over today's budget: waits for tomorrow
-    fresh_fetch: str | None = None  # when skipped: the recent fetch that makes buying unnecessary
+    recent_fetch: str | None = None  # when skipped: the recent fetch that makes buying unnecessary
     # Answered 201 (no content) at this time, recently enough that it is not bought again.
     no_content_since: datetime | None = None
 
@@ -83,7 +83,7 @@ class RefreshPlan:
     calls_per_page: float
     budget: int | None
     spent_today: int
-    notes: list[str] = field(default_factory=list)  # what the estimate had to assume
+    messages: list[str] = field(default_factory=list)  # what the estimate had to assume
     no_content_recheck: timedelta = timedelta(days=30)
 
     @property
@@ -103,9 +103,9 @@ class RefreshPlan:
         return sum(k.calls for k in self.to_fetch)
 
     @property
-    def fresh(self) -> dict[str, str]:
+    def recent_fetches(self) -> dict[str, str]:
         """KOLs fetched recently, with that fetch: the engine skips them as the plan decided."""
-        return {k.user_id: k.fresh_fetch for k in self.to_fetch if k.fresh_fetch is not None}
+        return {k.user_id: k.recent_fetch for k in self.to_fetch if k.recent_fetch is not None}
 
     @property
     def stop_before(self) -> dict[str, date]:
@@ -160,7 +160,7 @@ def fetched_recently(
     by a recent incremental one. The one home of this rule (the plan and the engine ask it)."""
     if fresh_for <= timedelta(0):
         return None
-    return raw.fresh_done(user_id, fingerprint, fresh_for, now, full_only=not incremental)
+    return raw.done_within(user_id, fingerprint, fresh_for, now, full_only=not incremental)
 
 
 def _confirmations(
@@ -168,15 +168,15 @@ def _confirmations(
     hist: Mapping[str, KolHistory],
     mode: RefreshMode,
     now: datetime,
-    notes: list[str],
+    messages: list[str],
 ) -> set[str]:
-    """The KOLs that missed notes and whose confirming full fetch pays; says in ``notes`` who waits."""
+    """The KOLs that missed notes and whose confirming full fetch pays; says in ``messages`` who waits."""
     # Only auto mode chooses by the evidence of missed notes; the other modes never confirm.
     awaiting = [u for u, h in hist.items() if h.awaiting_confirmation] if mode is RefreshMode.AUTO else []
     evidence = listing_glitches(conn, awaiting, now - EVIDENCE_WINDOW) if conn is not None else {}
     confirm = {u for u in awaiting if confirmation_pays(*evidence.get(u, (0, 0)))}
     if len(confirm) < len(awaiting):
-        notes.append(
+        messages.append(
             f"{len(awaiting) - len(confirm)} KOL(s) missed notes, but their listings lately left out more "
             "live notes than were deleted: those notes wait for the rota's full fetch"
         )
@@ -206,9 +206,9 @@ def make_plan(
     size = learned or PRIOR_PAGE_SIZE
     observed = calls_per_page(conn) if conn is not None else None
     overhead = observed or 1.0
-    notes = [] if learned else [f"page size not yet observed: {PRIOR_PAGE_SIZE} assumed"]
-    notes += [] if observed else ["no call in the ledger yet: no retry overhead assumed"]
-    confirm = _confirmations(conn, hist, mode, now, notes)
+    messages = [] if learned else [f"page size not yet observed: {PRIOR_PAGE_SIZE} assumed"]
+    messages += [] if observed else ["no call in the ledger yet: no retry overhead assumed"]
+    confirm = _confirmations(conn, hist, mode, now, messages)
     kinds = choose_kinds(
         user_ids,
         mode,
@@ -231,8 +231,8 @@ def make_plan(
             expected, pages = unknown_pages * size, max(1, round(unknown_pages))
         else:
             expected, pages = estimate_pages(kind, h, size, day, stop)
-        fresh = fetched_recently(raw, u, fingerprint, settings.fresh_for, now, incremental=stop is not None)
-        skipped = fresh is not None
+        recent = fetched_recently(raw, u, fingerprint, settings.fresh_for, now, incremental=stop is not None)
+        skipped = recent is not None
         resumable = raw.resumable(u, fingerprint, settings.resume_max_age, now)
         reusable = len(raw.pages(u, resumable)) if resumable else 0
         since = (no_content or {}).get(u)
@@ -250,12 +250,12 @@ def make_plan(
                 calls,
                 skipped,
                 last,
-                fresh_fetch=fresh,
+                recent_fetch=recent,
                 no_content_since=resting,
             )
         )
     plan = RefreshPlan(
-        day, mode, plans, size, overhead, budget, spent_today, notes, settings.no_content_recheck
+        day, mode, plans, size, overhead, budget, spent_today, messages, settings.no_content_recheck
     )
     return prioritise(plan)
 

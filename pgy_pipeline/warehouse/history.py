@@ -75,7 +75,7 @@ def kol_histories(
     }
 
 
-def learned_page_size(conn: duckdb.DuckDBPyConnection, recent_fetches: int = 500) -> int | None:
+def learned_page_size(conn: duckdb.DuckDBPyConnection, last_fetches: int = 500) -> int | None:
     """The most notes one page held in recent fetches (the API documents no page size)."""
     row = conn.execute(
         """
@@ -85,7 +85,7 @@ def learned_page_size(conn: duckdb.DuckDBPyConnection, recent_fetches: int = 500
             GROUP BY fetch_id, page_number
         )
         """,
-        {"k": recent_fetches},
+        {"k": last_fetches},
     ).fetchone()
     return int(row[0]) if row and row[0] else None
 

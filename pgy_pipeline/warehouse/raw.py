@@ -286,7 +286,7 @@ class RawStore:
                 return None if self.is_done(user_id, fetch_id) else fetch_id
         return None
 
-    def fresh_done(
+    def done_within(
         self,
         user_id: str,
         fingerprint: str,

@@ -11,7 +11,7 @@ object store has no append:
 - The fetch's file for DuckDB's normalisation (``fetch_file``) is the fetch's page objects
   joined in page order, in this process's own temp directory (nothing shared on local disk).
 
-Sealing, resume, ``fresh_done``, replay and ``holds_data`` work on these objects exactly as on
+Sealing, resume, ``done_within``, replay and ``holds_data`` work on these objects exactly as on
 files (the logic is RawStore's, over ``_put``/``_get``/``_has`` and the listings below).
 """
 

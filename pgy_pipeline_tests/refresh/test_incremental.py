@@ -176,7 +176,7 @@ def test_a_kol_whose_listings_glitched_more_than_they_lost_waits_for_the_rota_to
             assert queries.listing_glitches(conn, [user], ANCHOR - timedelta(days=30)) == {user: (1, 0)}
         plan = plan_for(ANCHOR + timedelta(days=4))
         assert plan.stop_before.get(user) is not None  # incremental: no confirmation bought
-        assert any("wait for the rota" in n for n in plan.notes)
+        assert any("wait for the rota" in n for n in plan.messages)
         # Once deletions outweigh the glitches, a missing note is confirmed the next day again.
         r.refresh([user])  # day 4, full (as plan_for left PGY_TODAY): still missing, so marked gone
         with Warehouse(tmp_path).connect_snapshot() as conn:

@@ -180,7 +180,9 @@ def _refresh(
     not_fetched = plan.deferred_outcomes() + plan.no_content_outcomes()
     for o in not_fetched:
         report(o)
-    outcomes = refresher.refresh([k.user_id for k in plan.to_fetch], filters, plan.stop_before, plan.fresh)
+    outcomes = refresher.refresh(
+        [k.user_id for k in plan.to_fetch], filters, plan.stop_before, plan.recent_fetches
+    )
     events[1].flush()  # every KOL that landed shows it before the run's end is decided
     outcomes += not_fetched
     log_totals(context, outcomes, warehouse)

@@ -65,7 +65,7 @@ def plan_run(
         round(plan.total_calls),
         plan.page_size,
         plan.calls_per_page,
-        "; " + "; ".join(plan.notes) if plan.notes else "",
+        "; " + "; ".join(plan.messages) if plan.messages else "",
     )
     if plan.no_content:
         context.log.info(
