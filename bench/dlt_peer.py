@@ -25,7 +25,7 @@ from dlt.sources.helpers.rest_client.paginators import PageNumberPaginator
 from dlt.sources.rest_api import rest_api_source
 
 ENDPOINT = "/api/xiaohongshu-pgy/api/solar/kol/dataV2/notesDetail/v1"
-CALLS = {"n": 0, "first": None, "last": None}
+CALLS: dict[str, Any] = {"n": 0, "first": None, "last": None}
 
 
 class NotesPaginator(PageNumberPaginator):

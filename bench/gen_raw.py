@@ -12,6 +12,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pgy_pipeline.justoneapi import NotesQuery
 from pgy_pipeline.simulator import Simulator
@@ -37,7 +38,7 @@ def generate(data_dir: Path, total_notes: int) -> int:
         lines = []
         for p in range(0, len(notes), PAGE):
             page_no = p // PAGE + 1
-            body = {
+            body: dict[str, Any] = {
                 "code": 0,
                 "message": "success",
                 "data": {"list": notes[p : p + PAGE], "total": len(notes)},

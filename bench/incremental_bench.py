@@ -106,7 +106,7 @@ def main() -> None:
     if args.confirm_always:  # the behaviour before the evidence rule, for comparison
         import pgy_pipeline.refresh.plan as plan_module
 
-        plan_module.confirmation_pays = lambda glitches, deletions: True
+        plan_module.confirmation_pays = lambda listing_glitches, deletions: True
     users = [f"kol{i:05d}" for i in range(args.n)]
     cfg = PlanSettings(DEFAULT_WINDOW_DAYS, DEFAULT_FULL_EVERY_DAYS)
     data = Path(tempfile.mkdtemp(prefix="pgy-incr-bench-"))

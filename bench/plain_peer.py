@@ -32,7 +32,7 @@ def main() -> None:
             while True:
                 response = session.get(
                     base_url + ENDPOINT,
-                    params={"token": "bench", "userId": user_id, "pageNumber": page},
+                    params={"token": "bench", "userId": user_id, "pageNumber": str(page)},
                     timeout=(10, 60),
                 )
                 calls += 1

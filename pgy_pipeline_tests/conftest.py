@@ -3,86 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import duckdb
 import pytest
 
-from pgy_pipeline.cli import runner
-from pgy_pipeline.defs.definitions import build_defs
-from pgy_pipeline.defs.partitions import kol_partitions
-from pgy_pipeline.defs.resources import JustOneApiResource, PgyResource
-from pgy_pipeline.simulator import Simulator
-from pgy_pipeline.warehouse.backends import open_warehouse
-from pgy_pipeline_tests.support import ANCHOR, TEST_TOKEN, MakeSim
-
-
-@dataclass
-class PipelineEnv:
-    """A pipeline wired to a simulator and a temp data dir, run in-process."""
-
-    sim: Simulator
-    data_dir: Path
-    instance: dg.DagsterInstance
-    api_overrides: dict[str, Any] = field(default_factory=dict)
-    pgy_overrides: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def api(self) -> JustOneApiResource:
-        cfg: dict[str, Any] = {
-            "token": TEST_TOKEN,
-            "base_url": self.sim.base_url,
-            "backoff_base_s": 0.001,
-            "backoff_max_s": 0.01,
-            "read_timeout_s": 2.0,
-            "connect_timeout_s": 2.0,
-            "rate_limit_per_s": 1000.0,
-        }
-        return JustOneApiResource(**(cfg | self.api_overrides))
-
-    @property
-    def pgy(self) -> PgyResource:
-        cfg: dict[str, Any] = {
-            "data_dir": str(self.data_dir),
-            "publish_interval_s": 0.0,
-            "kol_workers": 4,
-            "fresh_for_h": 0.0,  # tests refresh the same KOL again on purpose
-        }
-        return PgyResource(**(cfg | self.pgy_overrides))
-
-    @property
-    def defs(self) -> dg.Definitions:
-        return build_defs(self.api, self.pgy)
-
-    def add_kols(self, user_ids: Sequence[str]) -> None:
-        runner.add_partitions(self.instance, user_ids)
-
-    def refresh(
-        self, user_ids: Sequence[str], filters: Mapping[str, str] | None = None
-    ) -> list[runner.RunSummary]:
-        return runner.refresh(self.defs, self.instance, user_ids, filters)
-
-    def engagement(self) -> runner.RunSummary:
-        return runner.refresh_engagement(self.defs, self.instance)
-
-    def db(self) -> duckdb.DuckDBPyConnection:
-        return open_warehouse(self.data_dir).connect_snapshot()
-
-    def partition_status(self, asset: str = "notes") -> tuple[set[str], set[str]]:
-        """(materialized, failed) partition keys of an asset, as the UI shows them."""
-        from dagster._core.storage.partition_status_cache import get_and_update_asset_status_cache_value
-
-        value = get_and_update_asset_status_cache_value(
-            self.instance, dg.AssetKey(asset), kol_partitions, dynamic_partitions_loader=self.instance
-        )
-        assert value is not None
-        mat = set(value.deserialize_materialized_partition_subsets(kol_partitions).get_partition_keys())
-        failed = set(value.deserialize_failed_partition_subsets(kol_partitions).get_partition_keys())
-        return mat, failed
+from pgy_pipeline.simulator import Profile, Simulator
+from pgy_pipeline_tests.support import ANCHOR, InstanceKind, MakeEnv, MakeSim, PipelineEnv
 
 
 @pytest.fixture
@@ -90,7 +19,7 @@ def make_sim() -> Iterator[MakeSim]:
     """The one way tests start simulators: on an ephemeral loopback port, all stopped after the test."""
     started: list[Simulator] = []
 
-    def make(profile: Any = "clean", **kwargs: Any) -> Simulator:
+    def make(profile: str | Profile = "clean", /, **kwargs: Any) -> Simulator:
         sim = Simulator(profile, **kwargs)
         sim.start()
         started.append(sim)
@@ -112,15 +41,15 @@ def _sqlite_instance(stack: contextlib.ExitStack, home: Path) -> dg.DagsterInsta
 
 
 @pytest.fixture
-def make_env(tmp_path: Path, make_sim: MakeSim) -> Iterator[Any]:
+def make_env(tmp_path: Path, make_sim: MakeSim) -> Iterator[MakeEnv]:
     sims: list[Simulator] = []
     stack = contextlib.ExitStack()
 
     def make(
-        profile: str = "clean",
+        profile: str | Profile = "clean",
         api: dict[str, Any] | None = None,
         pgy: dict[str, Any] | None = None,
-        instance: str = "sqlite",
+        instance: InstanceKind = "sqlite",
         **sim_overrides: Any,
     ) -> PipelineEnv:
         sim_overrides.setdefault("anchor_date", ANCHOR)
@@ -144,9 +73,9 @@ def make_env(tmp_path: Path, make_sim: MakeSim) -> Iterator[Any]:
 
 
 @pytest.fixture
-def refreshed(make_env: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> PipelineEnv:
+def refreshed(make_env: MakeEnv, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> PipelineEnv:
     """Two KOLs (20 and 9 notes) refreshed; PGY_DATA_DIR and DAGSTER_HOME point at them for `pgy`."""
-    env: PipelineEnv = make_env(fixed_counts={"kol_a": 20, "kol_b": 9})
+    env = make_env(fixed_counts={"kol_a": 20, "kol_b": 9})
     env.refresh(["kol_a", "kol_b"])
     monkeypatch.setenv("PGY_DATA_DIR", str(env.data_dir))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))

@@ -15,7 +15,7 @@ from pgy_pipeline.cli import main
 from pgy_pipeline.roster import load_roster, parse_roster
 from pgy_pipeline.warehouse import Warehouse, WarehouseError
 from pgy_pipeline.warehouse.state import PipelineState
-from pgy_pipeline_tests.support import expected_frame, stored_frame
+from pgy_pipeline_tests.support import MakeEnv, expected_frame, stored_frame
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -71,7 +71,7 @@ def test_a_missing_or_unreadable_roster_says_so():
     assert roster.kols == () and str(roster.problems[0]) == "roster file /nonexistent/kols.csv does not exist"
 
 
-def test_invalid_run_config_is_rejected_before_any_call(make_env):
+def test_invalid_run_config_is_rejected_before_any_call(make_env: MakeEnv):
     env = make_env(fixed_counts={"kol_a": 9})
     env.add_kols(["kol_a"])
     job = env.defs.resolve_job_def("refresh_kols")
@@ -95,7 +95,7 @@ def test_the_cli_rejects_bad_ids_and_filters_before_any_call(tmp_path, monkeypat
     assert bad_add.exit_code == 2 and "may only contain" in bad_add.output
 
 
-def test_a_user_id_the_api_rejects_fails_that_kol_only_and_is_not_retried(make_env):
+def test_a_user_id_the_api_rejects_fails_that_kol_only_and_is_not_retried(make_env: MakeEnv):
     env = make_env(fixed_counts={"kol_ok": 9, "kol_bad": 9}, user_codes={"kol_bad": 400})
     runs = env.refresh(["kol_ok", "kol_bad"])
     assert not runs[0].success and "rejected (400 x1)" in runs[0].failure
@@ -106,7 +106,7 @@ def test_a_user_id_the_api_rejects_fails_that_kol_only_and_is_not_retried(make_e
         assert stored_frame(conn, "kol_bad") == []
 
 
-def test_unknown_new_fields_are_kept_in_the_raw_layer(make_env):
+def test_unknown_new_fields_are_kept_in_the_raw_layer(make_env: MakeEnv):
     env = make_env(fixed_counts={"kol_a": 9}, extra_fields=True)
     assert env.refresh(["kol_a"])[0].success
     raw = next((env.data_dir / "raw" / "kol_a").glob("*.jsonl")).read_text(encoding="utf-8")
@@ -115,7 +115,7 @@ def test_unknown_new_fields_are_kept_in_the_raw_layer(make_env):
         assert stored_frame(conn, "kol_a") == expected_frame(env.sim, "kol_a")
 
 
-def test_a_lost_database_is_rebuilt_from_the_raw_layer_without_a_call(make_env, monkeypatch):
+def test_a_lost_database_is_rebuilt_from_the_raw_layer_without_a_call(make_env: MakeEnv, monkeypatch):
     env = make_env(fixed_counts={"kol_a": 40, "kol_b": 9})
     env.refresh(["kol_a", "kol_b"])
     with env.db() as conn:
@@ -135,7 +135,7 @@ def test_a_lost_database_is_rebuilt_from_the_raw_layer_without_a_call(make_env, 
     assert after == before and env.sim.counters().calls_total == calls
 
 
-def test_a_read_only_warehouse_fails_with_a_clear_error_and_nothing_is_lost(make_env, monkeypatch):
+def test_a_read_only_warehouse_fails_with_a_clear_error_and_nothing_is_lost(make_env: MakeEnv, monkeypatch):
     env = make_env(fixed_counts={"kol_a": 40})
     env.refresh(["kol_a"])
     wh = Warehouse(env.data_dir)

@@ -45,7 +45,7 @@ from pgy_pipeline_tests.support import ANCHOR, expected_frame, instance_at, stor
 USERS = [f"kol{i:03d}" for i in range(16)]
 # Two pages of 8 each: a KOL's calls are all made by its own thread (no page window), so at
 # most KOL_WORKERS calls are in flight and all of them can be held at once.
-SIM = {"latency_s": 0.01, "as_of": ANCHOR.isoformat(), "fixed_counts": {u: 12 for u in USERS}}
+SIM: dict[str, Any] = {"latency_s": 0.01, "as_of": ANCHOR.isoformat(), "fixed_counts": {u: 12 for u in USERS}}
 SEED = 21
 HOLD_AFTER = 10  # calls answered before the others are held: a few KOLs done, the rest mid-fetch
 ACK = "stopping."  # the line the first interrupt prints (interrupts.py)

@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -84,7 +85,9 @@ class Reader(threading.Thread):
 
     def __init__(self, cfg: LakeConfig) -> None:
         super().__init__(daemon=True)
-        self.cfg, self.reads, self.errors, self.seen = cfg, 0, [], set()
+        self.cfg, self.reads = cfg, 0
+        self.errors: list[str] = []
+        self.seen: set[Any] = set()
         self.stop = threading.Event()
 
     def run(self) -> None:

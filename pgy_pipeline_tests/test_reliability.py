@@ -27,14 +27,14 @@ from pgy_pipeline.warehouse import Warehouse
 from pgy_pipeline.warehouse.raw import RawStore
 from pgy_pipeline.warehouse.state import PipelineState
 from pgy_pipeline_tests.simulator_process import counters, simulator_process, wait_for_calls
-from pgy_pipeline_tests.support import expected_frame, stored_frame
+from pgy_pipeline_tests.support import MakeEnv, expected_frame, stored_frame
 
 REPO = Path(__file__).resolve().parents[1]
 PGY = str(Path(sys.executable).with_name("pgy"))
 
 
 @pytest.mark.timeout(300)
-def test_a_hostile_api_converges_to_exactly_the_simulators_data(make_env):
+def test_a_hostile_api_converges_to_exactly_the_simulators_data(make_env: MakeEnv):
     good = [f"kol{i:03d}" for i in range(100)]
     bad = {"kol_denied": "permission denied", "kol_weird": "unknown business code"}
     env = make_env(
@@ -220,7 +220,7 @@ def test_two_refreshes_and_an_analyst_read_loop_at_once(tmp_path):
 
 
 @pytest.mark.timeout(300)
-def test_quota_cut_in_a_1000_kol_refresh_stops_at_once_and_the_next_day_resumes(make_env):
+def test_quota_cut_in_a_1000_kol_refresh_stops_at_once_and_the_next_day_resumes(make_env: MakeEnv):
     users = [f"k{i:04d}" for i in range(1000)]
     env = make_env(
         fixed_counts={u: 5 + (i % 12) for i, u in enumerate(users)},  # 1 or 2 pages each

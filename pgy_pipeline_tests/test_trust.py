@@ -20,14 +20,14 @@ from pgy_pipeline.defs.sensors import kol_roster_sensor
 from pgy_pipeline.roster import load_roster
 from pgy_pipeline.simulator import Simulator
 from pgy_pipeline.warehouse.state import PipelineState
-from pgy_pipeline_tests.support import ANCHOR, instance_at
+from pgy_pipeline_tests.support import ANCHOR, MakeEnv, instance_at
 
 REPO = Path(__file__).resolve().parents[1]
 
 # -- one warehouse, one source ---------------------------------------------------------------------
 
 
-def test_a_data_dir_filled_by_the_api_refuses_the_simulator_before_buying(make_env):
+def test_a_data_dir_filled_by_the_api_refuses_the_simulator_before_buying(make_env: MakeEnv):
     env = make_env(fixed_counts={"kol_a": 9})
     assert all(r.success for r in env.refresh(["kol_a"]))
     calls = env.sim.counters().calls_total
@@ -42,7 +42,7 @@ def test_a_data_dir_filled_by_the_api_refuses_the_simulator_before_buying(make_e
         assert conn.execute("SELECT count(*) FROM fetches").fetchone() == (1,)
 
 
-def test_a_data_dir_filled_by_the_simulator_refuses_the_api(make_env):
+def test_a_data_dir_filled_by_the_simulator_refuses_the_api(make_env: MakeEnv):
     env = make_env(fixed_counts={"kol_a": 9}, api={"token": None})
     assert all(r.success for r in env.refresh(["kol_a"]))
     assert PipelineState(env.data_dir).source() == "simulator"
@@ -61,7 +61,7 @@ def test_a_data_dir_of_unrecorded_origin_is_refused_to_the_simulator(tmp_path):
     assert state.source() == "justoneapi"
 
 
-def test_pgy_commands_say_when_the_data_is_simulated(make_env, monkeypatch):
+def test_pgy_commands_say_when_the_data_is_simulated(make_env: MakeEnv, monkeypatch):
     env = make_env(fixed_counts={"kol_a": 9}, api={"token": None})
     env.refresh(["kol_a"])
     monkeypatch.setenv("PGY_DATA_DIR", str(env.data_dir))
@@ -77,7 +77,7 @@ def test_pgy_commands_say_when_the_data_is_simulated(make_env, monkeypatch):
     assert event is not None and event.asset_materialization.metadata["simulated_data"].value is True
 
 
-def test_a_report_of_real_data_carries_no_simulated_notice(make_env):
+def test_a_report_of_real_data_carries_no_simulated_notice(make_env: MakeEnv):
     env = make_env(fixed_counts={"kol_a": 9})  # a token: the source is "the API at <url>"
     env.refresh(["kol_a"])
     assert env.engagement().success
@@ -174,6 +174,7 @@ def test_the_roster_sensor_never_copies_a_one_off_kol_into_the_roster(cli_env, t
         instance.add_dynamic_partitions(KOLS_PARTITIONS_NAME, ["kol_a"])
         pgy = PgyResource(data_dir=str(cli_env))
         first = kol_roster_sensor(dg.build_sensor_context(instance=instance, resources={"pgy": pgy}))
+        assert isinstance(first, dg.SensorResult)
         PipelineState(cli_env).mark_one_off(["kol_z"])
         instance.add_dynamic_partitions(KOLS_PARTITIONS_NAME, ["kol_z"])  # while its run lasts
         ctx = dg.build_sensor_context(instance=instance, cursor=first.cursor, resources={"pgy": pgy})
@@ -230,7 +231,7 @@ PRICES = (
 )
 
 
-def test_a_price_survives_three_refreshes(make_env, monkeypatch, tmp_path):
+def test_a_price_survives_three_refreshes(make_env: MakeEnv, monkeypatch, tmp_path):
     env = make_env(fixed_counts={"kol_a": 9})
     env.refresh(["kol_a"])
     source = tmp_path / "prices.csv"
@@ -271,7 +272,7 @@ def test_a_bad_prices_file_imports_nothing_and_names_the_line(tmp_path, monkeypa
     assert not (tmp_path / "data" / "kol_prices.csv").exists()
 
 
-def test_every_window_of_the_views_ends_today_in_shanghai(make_env):
+def test_every_window_of_the_views_ends_today_in_shanghai(make_env: MakeEnv):
     env = make_env(fixed_counts={"kol_a": 9})
     env.refresh(["kol_a"])
     with env.db() as conn:
@@ -305,7 +306,9 @@ def test_an_instance_whose_first_use_was_killed_half_way_is_completed(tmp_path, 
     instance.dispose()
 
 
-def test_a_table_an_analyst_wrote_into_pgy_duckdb_is_kept_and_the_run_says_where(make_env, monkeypatch):
+def test_a_table_an_analyst_wrote_into_pgy_duckdb_is_kept_and_the_run_says_where(
+    make_env: MakeEnv, monkeypatch
+):
     env = make_env(fixed_counts={"kol_a": 12})
     env.refresh(["kol_a"])
     published = env.data_dir / "pgy.duckdb"

@@ -144,12 +144,17 @@ def test_a_bad_kind_errors_the_tick_clearly(
 
 def test_alert_stops_sends_one_message_per_stop(webhook: Receiver, data_dir: Path) -> None:
     from pgy_pipeline.defs.alerts import alert_stops
-    from pgy_pipeline.refresh import KolOutcome
+    from pgy_pipeline.refresh import KolOutcome, KolStatus
+    from pgy_pipeline.refresh.outcomes import ErrorKind
 
     outcomes = [
-        KolOutcome("k1", "stopped", error_kind="stop", stop_kind="budget", message="budget spent"),
-        KolOutcome("k2", "stopped", error_kind="stop", stop_kind="budget", message="budget spent"),
-        KolOutcome("k3", "ok"),
+        KolOutcome(
+            "k1", KolStatus.STOPPED, error_kind=ErrorKind.STOP, stop_kind="budget", message="budget spent"
+        ),
+        KolOutcome(
+            "k2", KolStatus.STOPPED, error_kind=ErrorKind.STOP, stop_kind="budget", message="budget spent"
+        ),
+        KolOutcome("k3", KolStatus.OK),
     ]
     pgy = PgyResource(data_dir=str(data_dir))
     assert [r.status for r in alert_stops(pgy, outcomes, "run-1")] == ["sent"]

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from pgy_pipeline.cli import main
+from pgy_pipeline_tests.support import MakeEnv
 
 
 def test_query_writes_every_format(refreshed, tmp_path):
@@ -36,7 +37,7 @@ def test_export_writes_the_tables(refreshed, tmp_path):
     assert (tmp_path / "x" / "api_calls.csv").exists()
 
 
-def test_status_and_retry_say_what_is_waiting(make_env, monkeypatch, tmp_path):
+def test_status_and_retry_say_what_is_waiting(make_env: MakeEnv, monkeypatch, tmp_path):
     env = make_env(fixed_counts={"kol_a": 9}, user_codes={"kol_a": 301})
     env.refresh(["kol_a"])
     monkeypatch.setenv("PGY_DATA_DIR", str(env.data_dir))
@@ -60,7 +61,7 @@ def test_status_says_how_fresh_the_roster_is(refreshed, monkeypatch):
     )
 
 
-def test_a_quota_stop_is_shown_and_can_be_cleared(make_env, monkeypatch):
+def test_a_quota_stop_is_shown_and_can_be_cleared(make_env: MakeEnv, monkeypatch):
     env = make_env(fixed_counts={"kol_a": 30}, daily_quota=1)
     env.refresh(["kol_a"])
     monkeypatch.setenv("PGY_DATA_DIR", str(env.data_dir))

@@ -22,7 +22,6 @@ def a_job() -> None:
 
 def _run_holding_the_slot(instance: dg.DagsterInstance, marker: str) -> str:
     run = instance.create_run_for_job(a_job, tags={PROCESS_TAG: marker})
-    instance.report_run_started = None
     claim = instance.event_log_storage.claim_concurrency_slot("justoneapi", run.run_id, "kol_notes")
     assert claim.is_claimed
     return run.run_id

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dagster as dg
 
 from pgy_pipeline.defs.assets.kol_notes import NOTE_PAGES, NOTES
+from pgy_pipeline_tests.support import MakeEnv
 
 COUNTS = {"kol_a": 9, "kol_b": 3}
 CHECK_NAMES = (
@@ -34,7 +35,7 @@ def _check_results(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
     }
 
 
-def test_a_ui_materialisation_of_notes_runs_its_checks_instead_of_skipping_them(make_env):
+def test_a_ui_materialisation_of_notes_runs_its_checks_instead_of_skipping_them(make_env: MakeEnv):
     env = make_env(fixed_counts=COUNTS)
     env.add_kols(list(COUNTS))
     defs = env.defs
@@ -66,7 +67,7 @@ def test_a_ui_materialisation_of_notes_runs_its_checks_instead_of_skipping_them(
     assert env.sim.counters().calls_total == calls
 
 
-def test_the_refresh_job_plans_no_check_and_engagement_runs_them_without_fetching(make_env):
+def test_the_refresh_job_plans_no_check_and_engagement_runs_them_without_fetching(make_env: MakeEnv):
     env = make_env(fixed_counts=COUNTS)
     runs = env.refresh(list(COUNTS))
     assert [r.success for r in runs] == [True]
@@ -97,7 +98,7 @@ def test_the_refresh_job_plans_no_check_and_engagement_runs_them_without_fetchin
     )
 
 
-def test_a_note_the_api_drops_from_two_listings_and_lists_again_raises_the_gone_warning(make_env):
+def test_a_note_the_api_drops_from_two_listings_and_lists_again_raises_the_gone_warning(make_env: MakeEnv):
     env = make_env(fixed_counts={"kol_a": 12})
     for count in (12, 11, 11, 12):  # the 12th note missing from two complete listings, then back
         env.sim.update(fixed_counts={"kol_a": count})

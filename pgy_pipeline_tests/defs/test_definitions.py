@@ -26,7 +26,7 @@ from pgy_pipeline.roster import load_roster
 from pgy_pipeline.warehouse import Warehouse
 from pgy_pipeline.warehouse.migrations import migrate
 from pgy_pipeline.warehouse.state import PipelineState
-from pgy_pipeline_tests.support import tick_schedule
+from pgy_pipeline_tests.support import MakeEnv, tick_schedule
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -82,7 +82,7 @@ def _rostertick_schedule(instance, pgy, cursor=None):
     return kol_roster_sensor(ctx)
 
 
-def test_roster_sensor_adds_new_kols_and_launches_their_first_refresh(make_env):
+def test_roster_sensor_adds_new_kols_and_launches_their_first_refresh(make_env: MakeEnv):
     env = make_env()
     (env.data_dir / "kols.csv").write_text(
         "user_id,label\nkol_a,Alice\n\nkol_b,鲍勃\nbad/../id,x\nkol_a,dup\nkol_c\n", encoding="utf-8"
@@ -97,7 +97,7 @@ def test_roster_sensor_adds_new_kols_and_launches_their_first_refresh(make_env):
     assert json.loads(result.cursor) == ["kol_a", "kol_b", "kol_c"]
 
 
-def test_roster_sensor_syncs_both_ways_and_a_removed_kol_keeps_its_history(make_env):
+def test_roster_sensor_syncs_both_ways_and_a_removed_kol_keeps_its_history(make_env: MakeEnv):
     env = make_env(fixed_counts={"kol_a": 9, "kol_b": 9})
     roster = env.data_dir / "kols.csv"
     roster.write_text("user_id,label\nkol_a,A\nkol_b,B\n", encoding="utf-8")
@@ -121,7 +121,7 @@ def test_roster_sensor_syncs_both_ways_and_a_removed_kol_keeps_its_history(make_
     assert quiet.skip_reason is not None or not quiet.run_requests
 
 
-def test_schedule_refreshes_every_roster_kol_in_one_run(make_env):
+def test_schedule_refreshes_every_roster_kol_in_one_run(make_env: MakeEnv):
     env = make_env()
     schedule = build_daily_refresh_schedule()
     assert schedule.cron_schedule == "0 6 * * *" and schedule.execution_timezone == "Asia/Shanghai"
@@ -135,7 +135,7 @@ def test_schedule_refreshes_every_roster_kol_in_one_run(make_env):
     assert req.run_key and "2026-11-26" in req.run_key
 
 
-def test_a_schedule_tick_during_a_one_off_refresh_leaves_that_kol_out(make_env):
+def test_a_schedule_tick_during_a_one_off_refresh_leaves_that_kol_out(make_env: MakeEnv):
     env = make_env()
     env.add_kols(["k1", "k2"])
     # `pgy refresh kol_z` of a KOL off the roster: its partition exists while its run lasts ...
@@ -163,7 +163,7 @@ def _check(fn, pgy, instance=None):
         return fn(conn, instance or dg.DagsterInstance.ephemeral())
 
 
-def test_checks_pass_on_good_data_and_fail_on_bad(make_env):
+def test_checks_pass_on_good_data_and_fail_on_bad(make_env: MakeEnv):
     env = make_env(fixed_counts={"kol_a": 20})
     env.refresh(["kol_a"])
     assert _check(notes_metrics_non_negative, env.pgy).passed
@@ -177,7 +177,7 @@ def test_checks_pass_on_good_data_and_fail_on_bad(make_env):
     assert not off.passed and off.metadata["kols_off"].value == 1
 
 
-def test_a_slow_rise_of_nulls_below_drift_warns_against_the_kols_own_history(make_env):
+def test_a_slow_rise_of_nulls_below_drift_warns_against_the_kols_own_history(make_env: MakeEnv):
     env = make_env(fixed_counts={"kol_a": 40, "kol_b": 24})
     env.refresh(["kol_a", "kol_b"])
     assert _check(notes_fields_readable, env.pgy).passed
@@ -210,7 +210,7 @@ def test_uniqueness_check_fails_on_a_table_without_its_key(tmp_path):
     assert not result.passed and result.metadata["duplicate_keys"].value == 1
 
 
-def test_each_kols_notes_materialisation_says_what_its_write_did(make_env):
+def test_each_kols_notes_materialisation_says_what_its_write_did(make_env: MakeEnv):
     env = make_env(fixed_counts={"kol_a": 20})
     env.refresh(["kol_a"])
     event = env.instance.get_latest_materialization_event(dg.AssetKey("notes"))
@@ -221,7 +221,7 @@ def test_each_kols_notes_materialisation_says_what_its_write_did(make_env):
     assert md["complete"] is True and md["fetch_kind"] == "full"
 
 
-def test_roster_categories_survive_the_sensor_rewriting_the_file_and_reach_the_warehouse(make_env):
+def test_roster_categories_survive_the_sensor_rewriting_the_file_and_reach_the_warehouse(make_env: MakeEnv):
     env = make_env(fixed_counts={"kol_a": 3, "kol_b": 3})
     roster = env.data_dir / "kols.csv"
     roster.write_text("user_id,label,category\nkol_a,A,美食\nkol_b,,beauty\n", encoding="utf-8")

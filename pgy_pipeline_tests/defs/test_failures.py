@@ -10,7 +10,7 @@ import dagster as dg
 from pgy_pipeline.defs.sensors import kol_retry_sensor
 from pgy_pipeline.defs.tags import RunStop
 from pgy_pipeline.warehouse.state import PipelineState
-from pgy_pipeline_tests.support import TEST_TOKEN, expected_frame, stored_frame
+from pgy_pipeline_tests.support import TEST_TOKEN, MakeEnv, expected_frame, stored_frame
 
 COUNTS = {"ok_kol": 20, "flaky_kol": 30, "denied_kol": 12}
 
@@ -20,7 +20,7 @@ def _retry_tick(env, cursor=None):
     return kol_retry_sensor(ctx)
 
 
-def test_failed_kols_leave_their_partitions_failed_and_the_rest_materialized(make_env):
+def test_failed_kols_leave_their_partitions_failed_and_the_rest_materialized(make_env: MakeEnv):
     env = make_env(fixed_counts=COUNTS, user_codes={"flaky_kol": 301}, forbidden_users={"denied_kol"})
     runs = env.refresh(list(COUNTS))
     assert len(runs) == 1 and not runs[0].success
@@ -44,7 +44,7 @@ def test_failed_kols_leave_their_partitions_failed_and_the_rest_materialized(mak
     assert denied is not None and denied.gave_up and denied.code == 600
 
 
-def test_retry_sensor_relaunches_the_301_kol_until_it_succeeds(make_env):
+def test_retry_sensor_relaunches_the_301_kol_until_it_succeeds(make_env: MakeEnv):
     env = make_env(
         fixed_counts=COUNTS,
         user_codes={"flaky_kol": 301},
@@ -76,7 +76,7 @@ def test_retry_sensor_relaunches_the_301_kol_until_it_succeeds(make_env):
     assert "flaky_kol" in mat and "flaky_kol" not in failed
 
 
-def test_retry_sensor_gives_up_after_max_attempts_with_a_visible_reason(make_env):
+def test_retry_sensor_gives_up_after_max_attempts_with_a_visible_reason(make_env: MakeEnv):
     env = make_env(
         fixed_counts={"flaky_kol": 9},
         user_codes={"flaky_kol": 500},
@@ -93,7 +93,7 @@ def test_retry_sensor_gives_up_after_max_attempts_with_a_visible_reason(make_env
     assert failure is not None and failure.gave_up and failure.code == 500
 
 
-def test_cooldown_grows_and_no_retry_is_launched_before_it(make_env):
+def test_cooldown_grows_and_no_retry_is_launched_before_it(make_env: MakeEnv):
     env = make_env(
         fixed_counts={"flaky_kol": 9}, user_codes={"flaky_kol": 301}, pgy={"retry_cooldown_s": 600.0}
     )
@@ -109,7 +109,7 @@ def test_cooldown_grows_and_no_retry_is_launched_before_it(make_env):
     assert gap1 == 600 and gap2 == 1200
 
 
-def test_a_retry_buys_only_the_pages_the_failed_attempt_did_not_store(make_env):
+def test_a_retry_buys_only_the_pages_the_failed_attempt_did_not_store(make_env: MakeEnv):
     env = make_env(fixed_counts={"big_kol": 120}, p_301=0.35, api={"max_attempts": 1})
     first = env.refresh(["big_kol"])
     assert not first[0].success, "with p_301=0.35 and one attempt per page, some page must fail"
@@ -138,7 +138,7 @@ def test_a_retry_buys_only_the_pages_the_failed_attempt_did_not_store(make_env):
     assert stored_ok  # the first attempt did call
 
 
-def test_an_invalid_token_stops_every_call_and_is_not_retried(make_env):
+def test_an_invalid_token_stops_every_call_and_is_not_retried(make_env: MakeEnv):
     env = make_env(fixed_counts={f"k{i}": 30 for i in range(6)}, revoked_tokens={TEST_TOKEN})
     runs = env.refresh([f"k{i}" for i in range(6)])
     assert not runs[0].success
@@ -153,7 +153,7 @@ def test_an_invalid_token_stops_every_call_and_is_not_retried(make_env):
     assert isinstance(_retry_tick(env), dg.SkipReason)
 
 
-def test_quota_exhausted_stops_the_run_and_no_call_is_made_until_the_reset(make_env):
+def test_quota_exhausted_stops_the_run_and_no_call_is_made_until_the_reset(make_env: MakeEnv):
     env = make_env(fixed_counts={f"k{i}": 30 for i in range(6)}, daily_quota=5)
     runs = env.refresh([f"k{i}" for i in range(6)])
     assert not runs[0].success and "daily quota exceeded" in runs[0].failure
@@ -169,7 +169,7 @@ def test_quota_exhausted_stops_the_run_and_no_call_is_made_until_the_reset(make_
     assert isinstance(tick, dg.SkipReason) and "calls stopped until" in tick.skip_message
 
 
-def test_the_daily_budget_is_never_exceeded(make_env):
+def test_the_daily_budget_is_never_exceeded(make_env: MakeEnv):
     env = make_env(fixed_counts={f"k{i}": 40 for i in range(5)}, pgy={"daily_call_budget": 7})
     runs = env.refresh([f"k{i}" for i in range(5)])
     assert not runs[0].success and "call budget" in runs[0].failure
@@ -193,7 +193,7 @@ def _planned_partitions(env, run_id: str) -> list[tuple[str, str]]:
     )
 
 
-def test_planned_events_are_written_only_for_the_kols_that_failed(make_env):
+def test_planned_events_are_written_only_for_the_kols_that_failed(make_env: MakeEnv):
     # Run creation writes no planned event per (asset, KOL) (a minute for 1,000 KOLs on SQLite);
     # the step writes them for the failed KOLs only, which is what marks a partition FAILED.
     env = make_env(fixed_counts=COUNTS, forbidden_users={"denied_kol"})
@@ -206,7 +206,7 @@ def test_planned_events_are_written_only_for_the_kols_that_failed(make_env):
     assert ok[0].success and _planned_partitions(env, ok[0].run_id) == []
 
 
-def test_a_run_that_fails_before_any_kol_leaves_all_its_partitions_failed(make_env):
+def test_a_run_that_fails_before_any_kol_leaves_all_its_partitions_failed(make_env: MakeEnv):
     env = make_env(fixed_counts=COUNTS)
     # Another source already owns this data dir: the step stops before a single call.
     PipelineState(env.data_dir).claim_source("https://other.example", holds_data=True, simulated=False)
@@ -216,7 +216,7 @@ def test_a_run_that_fails_before_any_kol_leaves_all_its_partitions_failed(make_e
     assert mat == set() and failed == {"ok_kol", "flaky_kol"}
 
 
-def test_a_storm_of_301s_does_not_eat_the_budget_of_billed_calls(make_env):
+def test_a_storm_of_301s_does_not_eat_the_budget_of_billed_calls(make_env: MakeEnv):
     counts = {"flaky_kol": 9, "ok_a": 8, "ok_b": 8, "ok_c": 8}
     env = make_env(fixed_counts=counts, user_codes={"flaky_kol": 301}, pgy={"daily_call_budget": 4})
     runs = env.refresh(list(counts))
@@ -229,7 +229,7 @@ def test_a_storm_of_301s_does_not_eat_the_budget_of_billed_calls(make_env):
     assert spend == [(3, 4, 7)]
 
 
-def test_unbilled_calls_stop_every_call_at_their_own_limit(make_env):
+def test_unbilled_calls_stop_every_call_at_their_own_limit(make_env: MakeEnv):
     ids = [f"k{i}" for i in range(6)]
     env = make_env(fixed_counts=dict.fromkeys(ids, 9), p_301=1.0, pgy={"daily_unbilled_call_limit": 10})
     runs = env.refresh(ids)
@@ -239,7 +239,7 @@ def test_unbilled_calls_stop_every_call_at_their_own_limit(make_env):
     assert PipelineState(env.data_dir).spent() == 0
 
 
-def test_a_publish_failure_fails_no_kol_and_the_run_says_the_snapshot_lags(make_env):
+def test_a_publish_failure_fails_no_kol_and_the_run_says_the_snapshot_lags(make_env: MakeEnv):
     env = make_env(fixed_counts={"k1": 9, "k2": 12})
     # A directory where each publish writes its temporary copy: every publish fails.
     blocker = env.data_dir / f".pgy.duckdb.{os.getpid()}.tmp"

@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 
 from pgy_pipeline.warehouse.raw import RawStore
-from pgy_pipeline_tests.support import expected_frame, stored_frame
+from pgy_pipeline_tests.support import MakeEnv, expected_frame, stored_frame
 
 COUNTS = {"kol_empty": 0, "kol_nine": 9, "kol_forty": 40, "kol_eight": 8}
 
 
-def test_refresh_stores_exactly_the_simulators_notes(make_env):
+def test_refresh_stores_exactly_the_simulators_notes(make_env: MakeEnv):
     env = make_env(fixed_counts=COUNTS)
     runs = env.refresh(list(COUNTS))
     assert [r.success for r in runs] == [True]
@@ -39,7 +39,7 @@ def test_refresh_stores_exactly_the_simulators_notes(make_env):
     assert mat_pages == set(COUNTS)
 
 
-def test_raw_pages_are_kept_losslessly_without_the_token(make_env):
+def test_raw_pages_are_kept_losslessly_without_the_token(make_env: MakeEnv):
     env = make_env(fixed_counts={"kol_nine": 9})
     env.refresh(["kol_nine"])
     files = sorted((env.data_dir / "raw" / "kol_nine").glob("*.jsonl"))
@@ -58,7 +58,7 @@ def test_raw_pages_are_kept_losslessly_without_the_token(make_env):
     assert lines[0]["params"]["userId"] == "kol_nine"
 
 
-def test_refreshing_twice_is_idempotent_and_keeps_history(make_env):
+def test_refreshing_twice_is_idempotent_and_keeps_history(make_env: MakeEnv):
     env = make_env(fixed_counts={"kol_forty": 40})
     env.refresh(["kol_forty"])
     with env.db() as conn:
@@ -75,7 +75,7 @@ def test_refreshing_twice_is_idempotent_and_keeps_history(make_env):
     assert snaps == (2, 80)
 
 
-def test_a_note_missing_from_two_full_fetches_is_marked_gone_not_deleted(make_env):
+def test_a_note_missing_from_two_full_fetches_is_marked_gone_not_deleted(make_env: MakeEnv):
     env = make_env(fixed_counts={"kol_forty": 40})
     env.refresh(["kol_forty"])
     env.sim.update(fixed_counts={"kol_forty": 37})
@@ -94,7 +94,7 @@ def test_a_note_missing_from_two_full_fetches_is_marked_gone_not_deleted(make_en
     assert len(gone) == 3 and not (gone & after_ids)
 
 
-def test_a_filtered_fetch_stores_its_notes_and_never_marks_gone(make_env):
+def test_a_filtered_fetch_stores_its_notes_and_never_marks_gone(make_env: MakeEnv):
     env = make_env(fixed_counts={"kol_forty": 40})
     env.refresh(["kol_forty"])
     runs = env.refresh(["kol_forty"], {"advertise_switch": "ORGANIC_ONLY", "note_type": "VIDEO"})
@@ -109,7 +109,7 @@ def test_a_filtered_fetch_stores_its_notes_and_never_marks_gone(make_env):
     assert last == (False, expected, "ORGANIC_ONLY", "VIDEO")
 
 
-def test_engagement_tables_match_a_pandas_computation(make_env):
+def test_engagement_tables_match_a_pandas_computation(make_env: MakeEnv):
     env = make_env(fixed_counts={"kol_forty": 40, "kol_nine": 9})
     env.refresh(["kol_forty", "kol_nine"])
     assert env.engagement().success
@@ -148,7 +148,7 @@ def test_engagement_tables_match_a_pandas_computation(make_env):
     assert "rising_notes" in meta and "flags" in meta
 
 
-def test_every_table_and_column_has_a_comment(make_env):
+def test_every_table_and_column_has_a_comment(make_env: MakeEnv):
     env = make_env(fixed_counts={"kol_nine": 9})
     env.refresh(["kol_nine"])
     env.engagement()
@@ -187,7 +187,7 @@ def test_every_table_and_column_has_a_comment(make_env):
     assert cols == []
 
 
-def test_the_analyst_views_answer_after_a_refresh(make_env):
+def test_the_analyst_views_answer_after_a_refresh(make_env: MakeEnv):
     env = make_env(fixed_counts={"kol_forty": 40, "kol_nine": 9})
     env.refresh(["kol_forty", "kol_nine"])
     env.refresh(["kol_forty"])
@@ -205,7 +205,7 @@ def test_the_analyst_views_answer_after_a_refresh(make_env):
     assert spend == (5 + 2 + 5,)
 
 
-def test_a_kol_fetched_recently_is_not_bought_again_unless_forced(make_env):
+def test_a_kol_fetched_recently_is_not_bought_again_unless_forced(make_env: MakeEnv):
     env = make_env(fixed_counts={"kol_forty": 40}, pgy={"fresh_for_h": 12.0})
     env.refresh(["kol_forty"])
     assert env.sim.counters().calls_total == 5

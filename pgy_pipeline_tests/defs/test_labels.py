@@ -11,7 +11,7 @@ import dagster as dg
 from pgy_pipeline.defs.partitions import KOLS_TAG, kols_tag
 from pgy_pipeline.defs.schedules import build_daily_refresh_schedule
 from pgy_pipeline.defs.sensors import kol_retry_sensor, kol_roster_sensor
-from pgy_pipeline_tests.support import tick_schedule
+from pgy_pipeline_tests.support import MakeEnv, tick_schedule
 
 LABELS = {"kol_a": "厨房小白", "kol_b": "穿搭日记Coco", "kol_c": None}
 
@@ -27,7 +27,7 @@ def test_kols_tag_names_a_few_kols_and_counts_many():
     assert kols_tag(many, {}) == {KOLS_TAG: "6 KOLs"}
 
 
-def test_a_cli_refresh_run_is_tagged_with_its_kols_labels(make_env):
+def test_a_cli_refresh_run_is_tagged_with_its_kols_labels(make_env: MakeEnv):
     env = make_env(fixed_counts={"kol_a": 3, "kol_b": 0, "kol_c": 9}, user_codes={"kol_c": 600})
     _roster(env, LABELS)
     (run,) = env.refresh(list(LABELS))
@@ -39,11 +39,11 @@ def test_a_cli_refresh_run_is_tagged_with_its_kols_labels(make_env):
         for r in records
         if r.event_log_entry.is_dagster_event and r.event_log_entry.dagster_event.is_step_failure
     )
-    table = failure.step_failure_data.user_failure_data.metadata["failed_kols"].value
+    table = str(failure.step_failure_data.user_failure_data.metadata["failed_kols"].value)
     assert "label" in table and "user_id" in table and "kol_c" in table
 
 
-def test_sensor_and_schedule_runs_name_their_kols(make_env):
+def test_sensor_and_schedule_runs_name_their_kols(make_env: MakeEnv):
     env = make_env(
         fixed_counts={"kol_a": 3, "kol_b": 3}, user_codes={"kol_b": 301}, pgy={"retry_cooldown_s": 0.0}
     )

@@ -11,7 +11,7 @@ from pgy_pipeline.refresh.modes import RefreshMode
 from pgy_pipeline.refresh.plan import PlanSettings, make_plan
 from pgy_pipeline.warehouse.raw import RawStore
 from pgy_pipeline.warehouse.state import PipelineState
-from pgy_pipeline_tests.support import expected_frame, stored_frame
+from pgy_pipeline_tests.support import MakeEnv, expected_frame, stored_frame
 
 COUNTS = {"kol_a": 20, "kol_e": 9}
 
@@ -23,7 +23,7 @@ def _metadata(env, user_id: str) -> dict:
     return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
 
 
-def test_a_201_is_no_content_never_marks_notes_gone_and_is_said_on_the_partition(make_env):
+def test_a_201_is_no_content_never_marks_notes_gone_and_is_said_on_the_partition(make_env: MakeEnv):
     env = make_env(fixed_counts=COUNTS)
     env.refresh(list(COUNTS))
     with env.db() as conn:
@@ -42,7 +42,7 @@ def test_a_201_is_no_content_never_marks_notes_gone_and_is_said_on_the_partition
     assert "kol_e" in state.no_content() and state.failure("kol_e") is None  # no retry either
 
 
-def test_a_kol_that_answered_201_is_not_bought_again_daily_until_forced(make_env):
+def test_a_kol_that_answered_201_is_not_bought_again_daily_until_forced(make_env: MakeEnv):
     env = make_env(fixed_counts=COUNTS, user_codes={"kol_e": 201})
     env.refresh(list(COUNTS))
     assert env.sim.counters().by_user["kol_e"] == 1

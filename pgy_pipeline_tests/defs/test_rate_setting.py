@@ -8,6 +8,7 @@ allowed itself (tag ``pgy/rate_limit_per_s``). The UI's path is in ``test_e2e_da
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -17,7 +18,7 @@ from pgy_pipeline.cli import main
 from pgy_pipeline.defs.resources import JustOneApiResource
 from pgy_pipeline.defs.schedules import build_daily_refresh_schedule
 from pgy_pipeline.defs.tags import RATE_TAG
-from pgy_pipeline_tests.support import ANCHOR, instance_at, tick_schedule
+from pgy_pipeline_tests.support import ANCHOR, MakeEnv, instance_at, tick_schedule
 
 
 @pytest.mark.parametrize(
@@ -35,7 +36,8 @@ def test_a_value_out_of_bounds_fails_when_the_resource_is_built_naming_its_field
     field: str, value: float, bound: str
 ) -> None:
     with pytest.raises(ValidationError) as err:
-        JustOneApiResource(**{field: value})
+        settings: dict[str, Any] = {field: value}
+        JustOneApiResource(**settings)
     text = str(err.value)
     assert "JustOneApiResource" in text and f"\n{field}\n" in text and bound in text
 
@@ -71,7 +73,7 @@ def test_pgy_refresh_follows_the_setting(tmp_path: Path, monkeypatch, make_sim) 
         assert run.tags[RATE_TAG] == "250"
 
 
-def test_the_schedules_runs_follow_the_setting(make_env, monkeypatch) -> None:
+def test_the_schedules_runs_follow_the_setting(make_env: MakeEnv, monkeypatch) -> None:
     env = make_env(fixed_counts={"k1": 9}, api={"rate_limit_per_s": None})
     env.add_kols(["k1"])
     (request,) = tick_schedule(build_daily_refresh_schedule(), env).run_requests

@@ -9,7 +9,7 @@ import requests
 
 from pgy_pipeline.defs.resources import JustOneApiResource
 from pgy_pipeline.refresh.modes import FetchKind, RefreshMode, choose_kinds
-from pgy_pipeline_tests.support import ANCHOR
+from pgy_pipeline_tests.support import ANCHOR, MakeEnv
 
 COUNTS = {"kol_a": 40, "kol_b": 40, "kol_c": 40, "kol_d": 17}
 
@@ -50,7 +50,9 @@ def test_auto_mode_fetches_the_rota_fully_and_the_rest_incrementally(
         assert last_full == (day if got[user] else ANCHOR)
 
 
-def test_over_budget_the_stalest_kols_go_first_and_the_rest_wait(make_env, monkeypatch: pytest.MonkeyPatch):
+def test_over_budget_the_stalest_kols_go_first_and_the_rest_wait(
+    make_env: MakeEnv, monkeypatch: pytest.MonkeyPatch
+):
     # One budget day for the whole test, even when it runs across midnight in Asia/Shanghai.
     monkeypatch.setenv("PGY_TODAY", ANCHOR.isoformat())
     env = make_env(fixed_counts=COUNTS)

@@ -21,6 +21,7 @@ from pgy_pipeline.cli import runner
 from pgy_pipeline.defs.partitions import KOLS_PARTITIONS_NAME
 from pgy_pipeline.defs.sensors import kol_retry_sensor, kol_roster_sensor
 from pgy_pipeline.warehouse.state import PipelineState
+from pgy_pipeline_tests.support import MakeEnv
 
 RETRY = "kol_retry_sensor"
 ROSTER = "kol_roster_sensor"
@@ -62,7 +63,7 @@ def _launch_as_daemon(env, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
     )
 
 
-def test_every_failure_episode_of_a_kol_is_retried_by_the_daemon(make_env):
+def test_every_failure_episode_of_a_kol_is_retried_by_the_daemon(make_env: MakeEnv):
     env = make_env(
         fixed_counts={"flaky_kol": 9}, user_codes={"flaky_kol": 301}, pgy={"retry_cooldown_s": 0.0}
     )
@@ -86,7 +87,7 @@ def test_every_failure_episode_of_a_kol_is_retried_by_the_daemon(make_env):
     assert len(set(keys)) == 3
 
 
-def test_a_retry_that_fails_again_gets_a_new_key_in_the_same_episode(make_env):
+def test_a_retry_that_fails_again_gets_a_new_key_in_the_same_episode(make_env: MakeEnv):
     env = make_env(
         fixed_counts={"flaky_kol": 9}, user_codes={"flaky_kol": 500}, pgy={"retry_cooldown_s": 0.0}
     )
@@ -99,7 +100,7 @@ def test_a_retry_that_fails_again_gets_a_new_key_in_the_same_episode(make_env):
     assert second.tags["pgy/retry_attempt"] == "3"
 
 
-def test_pgy_retry_never_runs_a_retry_the_daemon_launched(make_env):
+def test_pgy_retry_never_runs_a_retry_the_daemon_launched(make_env: MakeEnv):
     env = make_env(
         fixed_counts={"flaky_kol": 9}, user_codes={"flaky_kol": 301}, pgy={"retry_cooldown_s": 0.0}
     )
@@ -117,7 +118,7 @@ def test_pgy_retry_never_runs_a_retry_the_daemon_launched(make_env):
     assert env.sim.counters().calls_total == 0
 
 
-def test_pgy_retry_runs_every_episode_and_the_daemon_would_not_run_them_again(make_env):
+def test_pgy_retry_runs_every_episode_and_the_daemon_would_not_run_them_again(make_env: MakeEnv):
     env = make_env(fixed_counts={"flaky_kol": 9}, pgy={"retry_cooldown_s": 0.0})
     for _episode in (1, 2):
         env.sim.update(user_codes={"flaky_kol": 301})
@@ -153,7 +154,7 @@ def _roster_tick(env, cursor: str | None, last_tick: float | None) -> dg.SensorR
     return result
 
 
-def test_a_kol_removed_from_the_roster_and_added_back_gets_its_first_refresh_again(make_env):
+def test_a_kol_removed_from_the_roster_and_added_back_gets_its_first_refresh_again(make_env: MakeEnv):
     env = make_env()
     roster = env.data_dir / "kols.csv"
     roster.write_text("user_id\nkol_a\n", encoding="utf-8")

@@ -67,8 +67,10 @@ class FakeApi:
 
     @classmethod
     def of(cls, notes: list[Note], total: int | None, size: int = 8) -> FakeApi:
-        pages = {k + 1: [(notes[k * size : (k + 1) * size], total)] for k in range(-(-len(notes) // size))}
-        return cls(dict(pages), default_total=total)
+        pages: dict[int, list[Answer]] = {
+            k + 1: [(notes[k * size : (k + 1) * size], total)] for k in range(-(-len(notes) // size))
+        }
+        return cls(pages, default_total=total)
 
     def __call__(self, query: NotesQuery, number: int, tally: CallTally) -> Page:
         with self._lock:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,9 @@ from pgy_pipeline.warehouse.raw import RawStore
 from pgy_pipeline.warehouse.state import PipelineState
 from pgy_pipeline_tests.justoneapi.helpers import fast_config
 from pgy_pipeline_tests.support import ANCHOR
+
+# The start of the window listing_glitches counts in: thirty days before the simulator's today.
+SINCE = datetime.combine(ANCHOR - timedelta(days=30), datetime.min.time())
 
 
 def refresher(sim: Simulator, data: Path, **how: Any) -> Refresher:
@@ -173,14 +176,14 @@ def test_a_kol_whose_listings_glitched_more_than_they_lost_waits_for_the_rota_to
             sim.update(fixed_counts={user: count})
             r.refresh([user])
         with Warehouse(tmp_path).connect_snapshot() as conn:
-            assert queries.listing_glitches(conn, [user], ANCHOR - timedelta(days=30)) == {user: (1, 0)}
+            assert queries.listing_glitches(conn, [user], SINCE) == {user: (1, 0)}
         plan = plan_for(ANCHOR + timedelta(days=4))
         assert plan.stop_before.get(user) is not None  # incremental: no confirmation bought
         assert any("wait for the rota" in n for n in plan.messages)
         # Once deletions outweigh the glitches, a missing note is confirmed the next day again.
         r.refresh([user])  # day 4, full (as plan_for left PGY_TODAY): still missing, so marked gone
         with Warehouse(tmp_path).connect_snapshot() as conn:
-            assert queries.listing_glitches(conn, [user], ANCHOR - timedelta(days=30)) == {user: (1, 1)}
+            assert queries.listing_glitches(conn, [user], SINCE) == {user: (1, 1)}
         sim.update(fixed_counts={user: 38})  # one more note missing (deleted)
         monkeypatch.setenv("PGY_TODAY", (ANCHOR + timedelta(days=5)).isoformat())
         r.refresh([user])  # a full fetch misses it

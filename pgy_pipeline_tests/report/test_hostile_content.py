@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pgy_pipeline_tests.report.test_browser import CHROMIUM, CHROMIUM_ARGS
+from pgy_pipeline_tests.support import MakeEnv
 
 # Each payload would set window.pwned (or call alert) if it ever ran.
 TITLE = "<script>window.pwned='title'</script><img src=x onerror=\"window.pwned='img'\">好物"
@@ -43,7 +45,7 @@ class _Attributes(HTMLParser):
 
 
 @pytest.fixture
-def reported(make_env):
+def reported(make_env: MakeEnv):
     env = make_env(fixed_counts={"kol_js": 12, "kol_data": 12}, note_content=CONTENT)
     assert all(r.success for r in env.refresh(list(CONTENT)))
     assert env.engagement().success
@@ -83,6 +85,12 @@ def test_hostile_content_is_stored_verbatim_and_reported_inert(reported):
     assert "&lt;script&gt;window.pwned" in kol_page and "&#34;&gt;&lt;svg onload" in kol_page
 
 
+def _dismiss(dialog: Any, seen: list[str]) -> None:
+    """A dialog the page opened: note its message (the test fails on any) and close it."""
+    seen.append(dialog.message)
+    dialog.dismiss()
+
+
 @pytest.mark.e2e
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium: `make e2e`")
 def test_chromium_runs_none_of_the_hostile_content(reported):
@@ -93,7 +101,7 @@ def test_chromium_runs_none_of_the_hostile_content(reported):
         try:
             for path in _pages(reported):
                 page = browser.new_page()
-                page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+                page.on("dialog", lambda d: _dismiss(d, dialogs))
                 page.goto(path.as_uri())
                 page.wait_for_load_state("load")
                 if "kol" in path.parts:

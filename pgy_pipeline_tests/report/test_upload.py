@@ -3,13 +3,16 @@ S3-compatible server on loopback (moto), real HTTP through obstore."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import dagster as dg
 import obstore
 
 from pgy_pipeline_tests import s3_server
+from pgy_pipeline_tests.support import MakeEnv
 
 
-def _objects(endpoint: str, bucket: str, prefix: str) -> dict[str, dict]:
+def _objects(endpoint: str, bucket: str, prefix: str) -> dict[str, Any]:
     store = s3_server.config(endpoint).store(bucket, prefix)
     return {m["path"]: m for chunk in obstore.list(store) for m in chunk}
 
@@ -53,7 +56,7 @@ def test_the_engagement_run_copies_the_report_to_the_bucket_and_drops_pages_it_n
     assert s3_server.SECRET not in str(meta) and s3_server.KEY_ID not in str(meta)
 
 
-def test_a_report_url_that_is_not_a_bucket_is_refused_by_name(make_env, monkeypatch):
+def test_a_report_url_that_is_not_a_bucket_is_refused_by_name(make_env: MakeEnv, monkeypatch):
     monkeypatch.setenv("PGY_REPORT_URL", "/mnt/share/reports")
     env = make_env(fixed_counts={"kol_a": 3})
     env.refresh(["kol_a"])

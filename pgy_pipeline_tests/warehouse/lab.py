@@ -26,8 +26,8 @@ TABLES = {"notes": "user_id, note_id", "note_snapshots": "fetch_id, note_id", "f
 
 
 def note(
-    i: int | str, reads: int | None = 100, likes: int | None = 10, collects: int | None = 5, **extra: Any
-):
+    i: int | str, reads: object = 100, likes: object = 10, collects: object = 5, **extra: Any
+) -> dict[str, Any]:
     """One API note (``data.list[]`` entry); ``i`` names it (24 hex chars like the real ids)."""
     note_id = i if isinstance(i, str) else f"{i:024x}"
     item = {

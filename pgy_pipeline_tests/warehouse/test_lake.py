@@ -20,11 +20,11 @@ from pgy_pipeline.warehouse.catalog import catalog
 from pgy_pipeline.warehouse.lake import LakeConfig, LakeWarehouse, connect_lake
 from pgy_pipeline.warehouse.lake_schema import create_like_migrations, duplicate_keys
 from pgy_pipeline.warehouse.migrations import LATEST_VERSION, current_version, migrate
-from pgy_pipeline_tests.support import expected_frame, stored_frame
+from pgy_pipeline_tests.support import MakeEnv, expected_frame, stored_frame
 
 
 @pytest.fixture
-def lake_env(make_env, monkeypatch, tmp_path):
+def lake_env(make_env: MakeEnv, monkeypatch, tmp_path):
     monkeypatch.setenv("PGY_WAREHOUSE_URL", f"ducklake:sqlite:{tmp_path / 'catalog.sqlite'}")
     monkeypatch.setenv("PGY_LAKE_DATA_PATH", f"{tmp_path / 'lake'}/")
     return make_env(fixed_counts={"kol_a": 20, "kol_b": 9, "kol_c": 0})

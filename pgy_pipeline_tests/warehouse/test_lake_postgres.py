@@ -12,7 +12,7 @@ from pgy_pipeline.cli import main
 from pgy_pipeline.warehouse.lake import LakeConfig, LakeWarehouse
 from pgy_pipeline.warehouse.lake_schema import duplicate_keys
 from pgy_pipeline_tests import pg_server, s3_server
-from pgy_pipeline_tests.support import expected_frame, stored_frame
+from pgy_pipeline_tests.support import MakeEnv, expected_frame, stored_frame
 from pgy_pipeline_tests.warehouse import lake_worker
 
 
@@ -29,7 +29,9 @@ def lake(pg_port, s3_endpoint, monkeypatch) -> LakeConfig:
     return LakeConfig(url.removeprefix("ducklake:"), f"s3://{bucket}/lake/", s3_server.config(s3_endpoint))
 
 
-def test_a_refresh_fills_a_lake_on_postgres_and_s3_and_pgy_query_reads_it(lake, make_env, monkeypatch):
+def test_a_refresh_fills_a_lake_on_postgres_and_s3_and_pgy_query_reads_it(
+    lake, make_env: MakeEnv, monkeypatch
+):
     env = make_env(fixed_counts={"kol_a": 20, "kol_b": 9})
     assert all(s.success for s in env.refresh(["kol_a", "kol_b"]))
     with env.db() as conn:

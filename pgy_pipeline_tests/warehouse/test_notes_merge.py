@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from pgy_pipeline_tests.warehouse.lab import Lab, nid, note
 
@@ -54,7 +55,7 @@ def test_an_older_sighting_fills_a_metric_the_newer_one_lacked(tmp_path):
 DESCRIPTIVE = (
     "SELECT title, publish_date, is_video, is_advertise, brand_name, img_url FROM notes WHERE note_id = ?"
 )
-KNOWN = {
+KNOWN: dict[str, Any] = {
     "title": "t",
     "date": "2026-02-01",
     "isVideo": True,

@@ -12,7 +12,7 @@ import pytest
 
 from pgy_pipeline.warehouse.state import PipelineState, SourceMismatch
 from pgy_pipeline_tests import pg_server
-from pgy_pipeline_tests.support import expected_frame, stored_frame
+from pgy_pipeline_tests.support import MakeEnv, expected_frame, stored_frame
 from pgy_pipeline_tests.warehouse import state_worker
 
 NOW = state_worker.DAY
@@ -164,7 +164,7 @@ def test_alert_claims_are_atomic_across_hosts(pg_port, tmp_path):
     assert sorted(map(len, results)) == [0, 0, 1]
 
 
-def test_one_quota_stop_stops_every_worker(make_env, pg_port, monkeypatch, tmp_path):
+def test_one_quota_stop_stops_every_worker(make_env: MakeEnv, pg_port, monkeypatch, tmp_path):
     monkeypatch.setenv("PGY_STATE_URL", pg_server.pg_url(pg_port, pg_server.create_database(pg_port)))
     host_a = make_env(fixed_counts={"kol_a": 30, "kol_b": 12}, user_codes={"kol_a": 303})
     (tmp_path / "host_b").mkdir()
