@@ -160,6 +160,9 @@ class Refresher:
                             f.cancel()  # KOLs not begun stay so: nothing is bought or stored for them
                     fetched = [r for f in done if not f.cancelled() and (r := f.result()) is not None]
                     not_begun = [futures[f] for f in done if f.cancelled() or f.result() is None]
+                    for f in done:  # a done future holds its KOL's pages: let them go once written
+                        del futures[f]
+                    del done
                     # Outcomes are written and reported from this thread (Dagster's event log is
                     # written from the step's own thread).
                     for outcome in self._store(fetched) + [

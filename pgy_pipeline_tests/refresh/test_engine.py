@@ -219,3 +219,37 @@ def test_each_fetch_is_fsynced_once_before_duckdb_gets_its_rows(
     for name in written:
         page_syncs = [i for i, e in enumerate(events) if e == ("fsync", name)]
         assert len(page_syncs) == 1 and page_syncs[0] < events.index(("write", name))
+
+
+def test_a_written_kols_pages_are_let_go_so_memory_does_not_grow_with_the_roster(
+    sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each KOL's fetched pages are freed once its batch is written: a roster ten times larger must
+    not need ten times the memory (done futures kept for the whole run held every KOL's pages)."""
+    import gc
+
+    from pgy_pipeline.refresh.handoff import Fetched
+
+    users = [f"5a1b2c3d4e5f60718293{i:04x}" for i in range(16)]
+    sim.update(latency_s=0.02)  # KOLs land a few at a time, as against an API at its rate
+    writing: set[str] = set()  # the KOLs of the batch being written now
+    reported: set[str] = set()
+    kept: list[set[str]] = []
+    store = Refresher._store
+
+    def spy_store(self: Refresher, batch: list[Fetched], again: bool = True) -> list[KolOutcome]:
+        writing.clear()
+        writing.update(f.query.user_id for f in batch)
+        return store(self, batch, again)
+
+    def look(outcome: KolOutcome) -> None:
+        reported.add(outcome.user_id)
+        gc.collect()
+        alive = {o.query.user_id for o in gc.get_objects() if isinstance(o, Fetched)}
+        kept.append(alive & reported - writing)
+
+    monkeypatch.setattr(Refresher, "_store", spy_store)
+    outcomes = make_refresher(sim, tmp_path, on_outcome=look).refresh(users)
+    assert [o.status for o in outcomes] == [KolStatus.OK] * len(users)
+    assert len(kept) == len(users)
+    assert all(not k for k in kept), [sorted(k) for k in kept]  # no earlier batch is still held
