@@ -25,7 +25,7 @@ def _unranked(data: ReportData, kols: Sequence[str], pages: Mapping[str, str]) -
         if k in data.ranked:
             continue
         eng = data.engagement.get(k)
-        notes = eng["notes"] if eng else (None if data.notes.get(k) else 0)
+        notes = eng["notes"] if eng else (None if data.live_notes.get(k) else 0)
         rows.append({"user_id": k, "label": data.label(k), "href": pages[k], "notes": notes})
     return rows
 

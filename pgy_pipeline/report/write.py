@@ -1,4 +1,7 @@
-"""Write the static KOL report: read the warehouse read-only once, then render every page.
+"""Write the static KOL report: read the warehouse read-only, then render every page.
+
+The index's rows are read once; the KOL pages' rows a group of KOLs at a time (queries.py), so
+the memory a report needs follows the group, not the roster.
 
 The folder is self-contained (pages, ``plotly.min.js``), so it opens from disk with no
 network and can be zipped and mailed. Each page is written to a temp file and renamed
@@ -7,11 +10,12 @@ into place, so someone with the report open never reads a half-written page.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -22,11 +26,13 @@ from pgy_pipeline.report.compare_page import COMPARE_MAX, COMPARE_MIN, compare_p
 from pgy_pipeline.report.index_page import index_page
 from pgy_pipeline.report.kol_page import kol_page_inputs
 from pgy_pipeline.report.layout import PLOTLY_JS, page_name
-from pgy_pipeline.report.queries import ReportData, load
+from pgy_pipeline.report.queries import load_details, load_summary
 from pgy_pipeline.report.render import render
 from pgy_pipeline.report.unchanged import fingerprint, stamp, stamped
 
 INDEX, COMPARE, KOL_DIR = "index.html", "compare.html", "kol"
+# KOLs whose page rows are read and held at once: ~0.2 MB each at 20 notes, so ~100 MB.
+KOLS_PER_READ = 500
 
 
 class ReportError(ValueError):
@@ -84,22 +90,20 @@ class _Snapshots(Protocol):
     def connect_snapshot(self) -> duckdb.DuckDBPyConnection: ...
 
 
-def _read(source: Path | _Snapshots, only: set[str] | None) -> ReportData:
+@contextlib.contextmanager
+def _reading(source: Path | _Snapshots) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to the warehouse file, or to a warehouse object's snapshot."""
     if not isinstance(source, Path):  # a warehouse (the lake has no file to open)
         conn = source.connect_snapshot()
+    else:
+        if not source.is_file():
+            raise ReportError(f"no warehouse at {source}: run `pgy refresh` (or `make run`) first")
         try:
-            return load(conn, only)
-        finally:
-            conn.close()
-    db_path = source
-    if not db_path.is_file():
-        raise ReportError(f"no warehouse at {db_path}: run `pgy refresh` (or `make run`) first")
+            conn = duckdb.connect(str(source), read_only=True)
+        except duckdb.Error as exc:
+            raise ReportError(f"cannot open the warehouse {source} read-only: {exc}") from None
     try:
-        conn = duckdb.connect(str(db_path), read_only=True)
-    except duckdb.Error as exc:
-        raise ReportError(f"cannot open the warehouse {db_path} read-only: {exc}") from None
-    try:
-        return load(conn, only)
+        yield conn
     finally:
         conn.close()
 
@@ -127,33 +131,38 @@ def write_report(
     out = Path(out_dir)
     chosen = _check_compare(compare)
     only = None if user_ids is None else set(user_ids) | set(chosen)
-    data = _read(source, only)
-    data.notice = notice
-    unknown = sorted(k for k in (only or set(chosen)) if k not in data.roster)
-    if unknown:
-        raise ReportError(f"unknown KOL(s), not in the warehouse: {', '.join(unknown)}")
-    kols = sorted(data.roster if only is None else only)
+    with _reading(source) as conn:
+        data = load_summary(conn, only)
+        data.notice = notice
+        unknown = sorted(k for k in (only or set(chosen)) if k not in data.roster)
+        if unknown:
+            raise ReportError(f"unknown KOL(s), not in the warehouse: {', '.join(unknown)}")
+        kols = sorted(data.roster if only is None else only)
 
-    (out / KOL_DIR).mkdir(parents=True, exist_ok=True)
-    _write_plotly_js(out)
-    names = {k: page_name(k) for k in kols}
-    compare_path = out / COMPARE if chosen else None
-    from_root = {k: f"{KOL_DIR}/{n}" for k, n in names.items()}
-    if compare_path:
-        _atomic_write(compare_path, compare_page(data, chosen, from_root, INDEX))
-    else:
-        (out / COMPARE).unlink(missing_ok=True)
-    _atomic_write(out / INDEX, index_page(data, kols, from_root, COMPARE if chosen else None))
-    pages: dict[str, Path] = {}
-    written = 0
-    for k in kols:
-        pages[k] = out / KOL_DIR / names[k]
-        inputs = kol_page_inputs(data, k, f"../{INDEX}", f"../{COMPARE}" if chosen else None)
-        print_ = fingerprint(inputs)
-        if print_ is None or stamped(pages[k]) != print_:
-            html = render("kol.html", **inputs)
-            _atomic_write(pages[k], stamp(html, print_) if print_ else html)
-            written += 1
+        (out / KOL_DIR).mkdir(parents=True, exist_ok=True)
+        _write_plotly_js(out)
+        names = {k: page_name(k) for k in kols}
+        compare_path = out / COMPARE if chosen else None
+        from_root = {k: f"{KOL_DIR}/{n}" for k, n in names.items()}
+        if compare_path:
+            load_details(conn, data, chosen)
+            _atomic_write(compare_path, compare_page(data, chosen, from_root, INDEX))
+        else:
+            (out / COMPARE).unlink(missing_ok=True)
+        _atomic_write(out / INDEX, index_page(data, kols, from_root, COMPARE if chosen else None))
+        pages: dict[str, Path] = {}
+        written = 0
+        for first in range(0, len(kols), KOLS_PER_READ):
+            group = kols[first : first + KOLS_PER_READ]
+            load_details(conn, data, group)
+            for k in group:
+                pages[k] = out / KOL_DIR / names[k]
+                inputs = kol_page_inputs(data, k, f"../{INDEX}", f"../{COMPARE}" if chosen else None)
+                print_ = fingerprint(inputs)
+                if print_ is None or stamped(pages[k]) != print_:
+                    html = render("kol.html", **inputs)
+                    _atomic_write(pages[k], stamp(html, print_) if print_ else html)
+                    written += 1
     for stale in set((out / KOL_DIR).glob("*.html")) - set(pages.values()):
         stale.unlink()
     return ReportResult(
@@ -163,6 +172,6 @@ def write_report(
         kol_pages_written=written,
         compare=compare_path,
         ranked=sum(1 for k in kols if k in data.ranked),
-        notes=sum(len(data.notes.get(k, [])) for k in kols),
+        notes=sum(data.live_notes.get(k, 0) for k in kols),
         seconds=round(time.monotonic() - started, 3),
     )
