@@ -28,11 +28,27 @@ def _sort_value(value: Any) -> str:
     return "" if missing(value) else str(value)
 
 
+def _num_cell(value: Any, shown: str | None = None) -> Markup:
+    """A numeric table cell: sorts by the raw value, shows ``shown`` (default: the number formatted).
+
+    Python, not a template macro: a 10,000-KOL report calls it millions of times, and a Jinja macro
+    call costs ~10x a function's. Markup.format escapes both values like ``{{ }}`` would.
+    """
+    return Markup('<td class="num" data-v="{}">{}</td>').format(
+        _sort_value(value), fmt_num(value) if shown is None else shown
+    )
+
+
+def _pct_cell(value: Any) -> Markup:
+    return _num_cell(value, fmt_pct(value))
+
+
 @cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("pgy_pipeline.report", "templates"),
         autoescape=True,
+        auto_reload=False,  # the templates are package data: no stat() of each one per page
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -40,6 +56,8 @@ def environment() -> jinja2.Environment:
     env.filters.update(num=fmt_num, pct=fmt_pct, date=fmt_date, url=safe_url, sort_value=_sort_value)
     env.globals.update(
         chart=_chart,
+        num_cell=_num_cell,
+        pct_cell=_pct_cell,
         css=Markup(CSS),  # a constant of layout.py
         sort_js=Markup(SORT_JS),  # a constant of layout.py
         plotly_js=PLOTLY_JS,

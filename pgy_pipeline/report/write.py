@@ -25,10 +25,10 @@ import duckdb
 from pgy_pipeline.report.compare_page import COMPARE_MAX, COMPARE_MIN, compare_page
 from pgy_pipeline.report.index_page import index_page
 from pgy_pipeline.report.kol_page import kol_page_inputs
+from pgy_pipeline.report.kol_pages import Page, PageWriter, atomic_write
 from pgy_pipeline.report.layout import PLOTLY_JS, page_name
 from pgy_pipeline.report.queries import load_details, load_summary
-from pgy_pipeline.report.render import render
-from pgy_pipeline.report.unchanged import fingerprint, stamp, stamped
+from pgy_pipeline.report.unchanged import fingerprint, stamped
 
 INDEX, COMPARE, KOL_DIR = "index.html", "compare.html", "kol"
 # KOLs whose page rows are read and held at once: ~0.2 MB each at 20 notes, so ~100 MB.
@@ -49,14 +49,9 @@ class ReportResult:
     kol_pages_written: int = 0  # the others were unchanged (report/unchanged.py)
     compare: Path | None = None
     ranked: int = 0  # KOLs of the report on the kol_leaderboard view
+    processes: int = 0  # worker processes that wrote KOL pages (0: all written in this process)
     notes: int = 0  # live notes of the KOLs of the report
     seconds: float = 0.0
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _plotly_js_source() -> Path:
@@ -114,6 +109,7 @@ def write_report(
     user_ids: Sequence[str] | None = None,
     compare: Sequence[str] = (),
     notice: str | None = None,
+    processes: int | None = None,
 ) -> ReportResult:
     """Write the KOL scorecard under ``out_dir`` from the warehouse file ``db_path`` (opened read-only),
     or from a warehouse object's read-only snapshot (the DuckLake backend has no single file).
@@ -124,14 +120,15 @@ def write_report(
     report/unchanged.py), ``compare.html`` and ``plotly.min.js``; KOL pages of an earlier report
     that are no longer part of it are removed.
     Raises ``ReportError`` for a missing warehouse, an unknown KOL or a wrong compare list.
-    ``notice`` (e.g. "simulated data") is shown at the top of every page.
+    ``notice`` (e.g. "simulated data") is shown at the top of every page. ``processes``: worker
+    processes for the KOL pages when many change (report/kol_pages.py; None: up to 4, 1: none).
     """
     started = time.monotonic()
     source = Path(db_path) if isinstance(db_path, str | os.PathLike) else db_path
     out = Path(out_dir)
     chosen = _check_compare(compare)
     only = None if user_ids is None else set(user_ids) | set(chosen)
-    with _reading(source) as conn:
+    with _reading(source) as conn, PageWriter(processes) as writer:
         data = load_summary(conn, only)
         data.notice = notice
         unknown = sorted(k for k in (only or set(chosen)) if k not in data.roster)
@@ -146,32 +143,32 @@ def write_report(
         from_root = {k: f"{KOL_DIR}/{n}" for k, n in names.items()}
         if compare_path:
             load_details(conn, data, chosen)
-            _atomic_write(compare_path, compare_page(data, chosen, from_root, INDEX))
+            atomic_write(compare_path, compare_page(data, chosen, from_root, INDEX))
         else:
             (out / COMPARE).unlink(missing_ok=True)
-        _atomic_write(out / INDEX, index_page(data, kols, from_root, COMPARE if chosen else None))
+        atomic_write(out / INDEX, index_page(data, kols, from_root, COMPARE if chosen else None))
         pages: dict[str, Path] = {}
-        written = 0
         for first in range(0, len(kols), KOLS_PER_READ):
             group = kols[first : first + KOLS_PER_READ]
             load_details(conn, data, group)
+            changed: list[Page] = []
             for k in group:
                 pages[k] = out / KOL_DIR / names[k]
                 inputs = kol_page_inputs(data, k, f"../{INDEX}", f"../{COMPARE}" if chosen else None)
                 print_ = fingerprint(inputs)
                 if print_ is None or stamped(pages[k]) != print_:
-                    html = render("kol.html", **inputs)
-                    _atomic_write(pages[k], stamp(html, print_) if print_ else html)
-                    written += 1
+                    changed.append((str(pages[k]), inputs, print_))
+            writer.write(changed)
     for stale in set((out / KOL_DIR).glob("*.html")) - set(pages.values()):
         stale.unlink()
     return ReportResult(
         out_dir=out,
         index=out / INDEX,
         kol_pages=pages,
-        kol_pages_written=written,
+        kol_pages_written=writer.written,
         compare=compare_path,
         ranked=sum(1 for k in kols if k in data.ranked),
+        processes=writer.processes_used,
         notes=sum(data.live_notes.get(k, 0) for k in kols),
         seconds=round(time.monotonic() - started, 3),
     )

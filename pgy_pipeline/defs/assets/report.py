@@ -45,6 +45,7 @@ def kol_report(context: dg.AssetExecutionContext, pgy: PgyResource) -> dg.Materi
             "index_path": dg.MetadataValue.path(str(index)),
             "kol_pages": len(result.kol_pages),
             "kol_pages_written": result.kol_pages_written,  # the others showed nothing new
+            "page_processes": result.processes,  # worker processes (0: the pages were few)
             "kols_ranked": result.ranked,
             "notes": result.notes,
             "seconds": result.seconds,

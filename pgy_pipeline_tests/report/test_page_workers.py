@@ -1,0 +1,93 @@
+"""Many changed KOL pages are rendered and written by worker processes (report/kol_pages.py):
+at 10,000 new one-page KOLs rendering was ~3/4 of the report, and it holds the GIL."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pgy_pipeline.report import kol_pages, write_report
+from pgy_pipeline.report.kol_pages import PageWriter
+from pgy_pipeline_tests.report.conftest import KOLS, A, C, build_warehouse
+
+
+@pytest.fixture
+def own_warehouse(tmp_path: Path) -> Path:
+    return build_warehouse(tmp_path / "pgy.duckdb")
+
+
+def _files(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+
+def test_pages_written_by_workers_are_the_pages_written_here(
+    own_warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here = write_report(own_warehouse, tmp_path / "here", compare=[A, C], processes=1)
+    monkeypatch.setattr(kol_pages, "POOL_FROM", 1)
+    monkeypatch.setattr(kol_pages, "PAGES_PER_TASK", 1)  # every page its own task, both workers busy
+    pooled = write_report(own_warehouse, tmp_path / "pooled", compare=[A, C], processes=2)
+
+    assert here.processes == 0 and pooled.processes == 2
+    assert pooled.kol_pages_written == here.kol_pages_written == len(KOLS)
+    assert _files(tmp_path / "pooled") == _files(tmp_path / "here")
+    assert not [p for p in (tmp_path / "pooled").rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_few_changed_pages_start_no_worker(own_warehouse: Path, tmp_path: Path) -> None:
+    result = write_report(own_warehouse, tmp_path / "out", processes=2)  # 4 pages, far below POOL_FROM
+
+    assert result.processes == 0 and result.kol_pages_written == len(KOLS)
+
+
+def test_a_page_that_fails_in_a_worker_fails_the_report_with_the_workers_error(tmp_path: Path) -> None:
+    bad = (str(tmp_path / "never.html"), {"title": "x"}, None)  # kol.html needs more than a title
+    failing = pytest.raises(RuntimeError, match=r"(?s)report worker process failed.*UndefinedError")
+    with failing, PageWriter(processes=2, pool_from=1) as writer:
+        writer.write([bad])
+
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_workers_get_no_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JUSTONEAPI_TOKEN", "tok-must-not-travel")
+    with PageWriter(processes=2, pool_from=0) as writer:
+        writer.write([])  # starts the workers, gives them nothing
+        environs = [Path(f"/proc/{w.process.pid}/environ").read_bytes() for w in writer._workers]
+
+    assert len(environs) == 2 and all(b"PYTHONPATH=" in e for e in environs)
+    assert not [e for e in environs if b"tok-must-not-travel" in e or b"JUSTONEAPI_TOKEN" in e]
+
+
+def test_a_script_without_a_main_guard_runs_once(own_warehouse: Path, tmp_path: Path) -> None:
+    # multiprocessing's spawn would run this script again in every worker (and fail to start them).
+    runs = tmp_path / "runs.txt"
+    script = tmp_path / "report_script.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            from pgy_pipeline.report import kol_pages, write_report
+            with open({str(runs)!r}, "a") as fh:
+                fh.write("ran\\n")
+            kol_pages.POOL_FROM = 1
+            result = write_report({str(own_warehouse)!r}, {str(tmp_path / "out")!r}, processes=2)
+            print(result.processes, result.kol_pages_written)
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["2", str(len(KOLS))]
+    assert runs.read_text() == "ran\n"
