@@ -9,11 +9,13 @@ import sys
 import textwrap
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from pgy_pipeline.report import kol_pages, write_report
 from pgy_pipeline.report.kol_pages import PageWriter
 from pgy_pipeline_tests.report.conftest import KOLS, A, C, build_warehouse
+from pgy_pipeline_tests.support import MakeEnv
 
 
 @pytest.fixture
@@ -91,3 +93,19 @@ def test_a_script_without_a_main_guard_runs_once(own_warehouse: Path, tmp_path: 
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["2", str(len(KOLS))]
     assert runs.read_text() == "ran\n"
+
+
+def test_the_report_asset_writes_pages_through_workers(make_env: MakeEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kol_pages, "POOL_FROM", 1)
+    env = make_env(fixed_counts={"kol_a": 3, "kol_b": 25, "kol_c": 0})
+    env.refresh(["kol_a", "kol_b", "kol_c"])
+
+    assert env.engagement().success
+    event = env.instance.get_latest_materialization_event(dg.AssetKey("kol_report"))
+    assert event is not None and event.asset_materialization is not None
+    meta = event.asset_materialization.metadata
+    workers = kol_pages.default_processes()
+    assert meta["page_processes"].value == (workers if workers > 1 else 0)
+    assert meta["kol_pages_written"].value == 3
+    pages = sorted(p.name for p in (env.data_dir / "reports" / "kol").glob("*.html"))
+    assert pages == ["kol_a.html", "kol_b.html", "kol_c.html"]
