@@ -95,7 +95,9 @@ def test_a_script_without_a_main_guard_runs_once(own_warehouse: Path, tmp_path: 
     assert runs.read_text() == "ran\n"
 
 
-def test_the_report_asset_writes_pages_through_workers(make_env: MakeEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_report_asset_writes_pages_through_workers(
+    make_env: MakeEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(kol_pages, "POOL_FROM", 1)
     env = make_env(fixed_counts={"kol_a": 3, "kol_b": 25, "kol_c": 0})
     env.refresh(["kol_a", "kol_b", "kol_c"])
