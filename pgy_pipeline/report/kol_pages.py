@@ -56,7 +56,9 @@ def write_pages(pages: list[Page]) -> int:
 
 def default_processes() -> int:
     """The worker processes a report may use: the CPUs this process may run on, at most 4."""
-    return max(1, min(PROCESSES_MAX, len(os.sched_getaffinity(0))))
+    affinity = getattr(os, "sched_getaffinity", None)  # Linux; macOS has only the machine's count
+    cpus = len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
+    return max(1, min(PROCESSES_MAX, cpus))
 
 
 # The answers go to the real stdout; anything printed in the worker goes to stderr, not into them.

@@ -111,3 +111,10 @@ def test_the_report_asset_writes_pages_through_workers(
     assert meta["kol_pages_written"].value == 3
     pages = sorted(p.name for p in (env.data_dir / "reports" / "kol").glob("*.html"))
     assert pages == ["kol_a.html", "kol_b.html", "kol_c.html"]
+
+
+def test_without_cpu_affinity_the_machines_cpus_are_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(os, "sched_getaffinity")  # as on macOS
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+
+    assert kol_pages.default_processes() == kol_pages.PROCESSES_MAX
