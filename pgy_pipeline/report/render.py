@@ -13,7 +13,7 @@ from functools import cache
 from typing import Any
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from pgy_pipeline.report import charts
 from pgy_pipeline.report.layout import CSS, PLOTLY_JS, SORT_JS, fmt_date, fmt_num, fmt_pct, missing, safe_url
@@ -32,11 +32,11 @@ def _num_cell(value: Any, shown: str | None = None) -> Markup:
     """A numeric table cell: sorts by the raw value, shows ``shown`` (default: the number formatted).
 
     Python, not a template macro: a 10,000-KOL report calls it millions of times, and a Jinja macro
-    call costs ~10x a function's. Markup.format escapes both values like ``{{ }}`` would.
+    call costs ~10x a function's. Both values are escaped as ``{{ }}`` would (markupsafe's C escape;
+    Markup.format, in pure Python, took 40% of a page's rendering).
     """
-    return Markup('<td class="num" data-v="{}">{}</td>').format(
-        _sort_value(value), fmt_num(value) if shown is None else shown
-    )
+    text = fmt_num(value) if shown is None else shown
+    return Markup(f'<td class="num" data-v="{escape(_sort_value(value))}">{escape(text)}</td>')
 
 
 def _pct_cell(value: Any) -> Markup:
