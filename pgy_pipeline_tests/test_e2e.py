@@ -81,8 +81,9 @@ def _pick_partition(page, key: str, shots: Path) -> None:
 
     The picker is a popover with a search box. On a loaded machine the popover can open after
     the keystrokes were sent, so they go nowhere: open it, wait for its box to take focus, fill
-    it, and try again (a few times) when the filtered list does not show the key. Escape may
-    close the whole dialog rather than the popover; then it is opened again.
+    it, and try again (a few times) when the filtered list does not show the key or re-renders
+    under the click. Escape may close the whole dialog rather than the popover; then it is
+    opened again.
     """
     picker = page.get_by_text("Select a partition or create one")
     item = page.get_by_role("menuitem").filter(has_text=key).first
@@ -95,11 +96,13 @@ def _pick_partition(page, key: str, shots: Path) -> None:
             box.wait_for(timeout=10_000)
             box.fill(key)
             item.wait_for(timeout=10_000)
-        except Exception:  # popover not open yet, or the list not filtered: close it and retry
+            # The list re-renders as the filter settles: the item seen above may be gone
+            # a moment later, so the click belongs to the attempt too.
+            item.click(timeout=10_000)
+        except Exception:  # popover not open yet, the list not filtered, or re-rendered: retry
             page.keyboard.press("Escape")
             page.wait_for_timeout(300)
             continue
-        item.click()
         return
     page.screenshot(path=str(shots / "ui-partition-picker-failed.png"))
     raise AssertionError(f"the partition picker never listed {key!r} (see ui-partition-picker-failed.png)")
