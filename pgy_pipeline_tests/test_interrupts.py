@@ -194,6 +194,28 @@ def test_sigint_before_the_first_call_buys_nothing_and_exits(tmp_path: Path, sim
     _check_rerun_exact(env, sim_url)
 
 
+def test_a_run_interrupted_before_its_first_call_says_nothing_was_bought(capsys: Any) -> None:
+    """The signal may land once the run began but before its first call (a loaded machine):
+    the run's own account then says 0 calls, and the user reads the same plain sentence."""
+    from pgy_pipeline.cli.refresh import _print_interrupted
+    from pgy_pipeline.cli.runner import RunSummary
+    from pgy_pipeline.interrupts import Interrupt
+
+    interrupt = Interrupt()
+    interrupt.signum = signal.SIGINT
+    told = InterruptSummary("SIGINT", calls=0, written=0, unwritten=0, partial=0, not_started=16)
+    run = RunSummary("r1", "kol_a", "kol_p", False, status="CANCELED", interrupted=told)
+    _print_interrupted([run], interrupt)
+    out = capsys.readouterr().out
+    assert "Interrupted by SIGINT before the first API call: nothing was bought." in out
+    assert "not started: 16" not in out
+    bought = InterruptSummary("SIGINT", calls=3, written=1, unwritten=0, partial=1, not_started=14)
+    _print_interrupted([run, RunSummary("r2", "kol_q", "kol_z", False, interrupted=bought)], interrupt)
+    out = capsys.readouterr().out
+    assert told.describe() in out and bought.describe() in out
+    assert "nothing was bought" not in out
+
+
 @pytest.mark.timeout(240)
 def test_a_second_sigint_exits_at_once_with_calls_in_flight(tmp_path: Path, sim_url: str) -> None:
     env = _env(tmp_path, sim_url)
