@@ -71,8 +71,8 @@ def run_demo(data_dir: Path, roster_path: Path) -> int:
     with interrupts.stopping() as interrupt:  # Ctrl-C: as in `pgy refresh`
         runs = runner.refresh(defs, instance, roster.user_ids, interrupt=interrupt)
     if interrupt.requested or any(r.interrupted or r.interrupted_early for r in runs):
-        for r in runs:
-            click.echo(r.interrupted.describe() if r.interrupted else f"run {r.run_id}: interrupted")
+        for line in runner.interrupted_lines(runs, interrupt.name):
+            click.echo(line)
         return interrupt.exit_code
     eng = runner.refresh_engagement(defs, instance)
     elapsed = time.monotonic() - started

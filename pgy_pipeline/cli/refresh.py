@@ -189,13 +189,10 @@ def _print_refresh_summary(runs: list[RunSummary]) -> None:
 
 
 def _print_interrupted(runs: list[RunSummary], interrupt: interrupts.Interrupt) -> None:
-    """What an interrupted refresh bought and left, from each run's own account (its tag)."""
-    told = [r.interrupted for r in runs if r.interrupted]
-    if any(summary.calls for summary in told):
-        for summary in told:
-            click.echo(summary.describe())
-    else:  # the signal came before the run began, or after it began but before its first call
-        click.echo(f"Interrupted by {interrupt.name} before the first API call: nothing was bought.")
+    from pgy_pipeline.cli.runner import interrupted_lines
+
+    for line in interrupted_lines(runs, interrupt.name):
+        click.echo(line)
     click.echo("`pgy refresh` again finishes the refresh; the daily schedule resumes it too.")
 
 

@@ -122,6 +122,18 @@ class RunSummary:
     interrupted_early: bool = False  # the signal came before the refresh began: nothing bought
 
 
+def interrupted_lines(runs: Sequence[RunSummary], signal_name: str) -> list[str]:
+    """What an interrupted refresh bought and left, from each run's own account (its tag).
+
+    One plain sentence when no call was bought: the signal came before the run began, or
+    after it began but before its first call; the user's answer is the same.
+    """
+    told = [r.interrupted for r in runs if r.interrupted]
+    if any(summary.calls for summary in told):
+        return [summary.describe() for summary in told]
+    return [f"Interrupted by {signal_name} before the first API call: nothing was bought."]
+
+
 def add_partitions(instance: dg.DagsterInstance, user_ids: Sequence[str]) -> list[str]:
     existing = set(instance.get_dynamic_partitions(KOLS_PARTITIONS_NAME))
     new = [u for u in dict.fromkeys(user_ids) if u not in existing]
