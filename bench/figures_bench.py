@@ -26,7 +26,7 @@ import duckdb
 
 from bench.common import line, record
 from pgy_pipeline.warehouse import figures, flags, lifecycle
-from pgy_pipeline.warehouse.engagement import KOL_ENGAGEMENT_SQL, refresh_kol_engagement
+from pgy_pipeline.warehouse.engagement import build_kol_engagement, refresh_kol_engagement
 from pgy_pipeline.warehouse.engagement_settings import EngagementSettings
 from pgy_pipeline.warehouse.migrations import migrate
 
@@ -87,10 +87,7 @@ def main(kols: int, keep: Path | None = None) -> None:
         with duckdb.connect(str(db)) as conn:
             conn.execute("DROP TABLE IF EXISTS note_lifecycle")  # a kept warehouse: start as a first run
             steps = {
-                "kol_engagement": lambda: conn.execute(
-                    KOL_ENGAGEMENT_SQL,
-                    {"as_of": AS_OF, "viral_low": s.viral_low_likes, "viral_high": s.viral_high_likes},
-                ),
+                "kol_engagement": lambda: build_kol_engagement(conn, AS_OF, s),
                 "kol_costs + kol_percentiles": lambda: (
                     conn.execute(figures.KOL_COSTS_SQL, {"as_of": AS_OF, "stale": s.price_stale_days}),
                     conn.execute(figures.KOL_PERCENTILES_SQL, {"as_of": AS_OF, "peer_min": s.peer_min_kols}),

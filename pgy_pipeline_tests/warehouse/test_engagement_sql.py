@@ -7,7 +7,14 @@ from datetime import date, timedelta
 
 import pytest
 
-from pgy_pipeline.warehouse.engagement import refresh_kol_engagement
+from pgy_pipeline.warehouse.engagement import (
+    KOL_ENGAGEMENT_COLUMNS,
+    MEDIAN_VALUES_PER_STATEMENT,
+    build_kol_engagement,
+    kol_engagement_statements,
+    refresh_kol_engagement,
+)
+from pgy_pipeline.warehouse.engagement_settings import EngagementSettings
 from pgy_pipeline_tests.warehouse.lab import Lab, note, pages_of
 
 KOL = "kol"
@@ -70,3 +77,46 @@ def test_zero_reads_leave_the_kol_rates_as_over_the_notes_with_reads(zero_reads)
     assert zero_reads.query("SELECT like_collect_rate_median FROM kol_leaderboard") == [
         (pytest.approx(0.045),)
     ]
+
+
+def test_medians_computed_a_few_at_a_time_equal_those_of_one_statement(tmp_path):
+    lab = Lab(tmp_path)
+    old = (AS_OF - timedelta(days=200)).isoformat()
+    for k in range(3):
+        notes = [
+            note(
+                f"{k:04x}{i:020x}",
+                reads=100 + 37 * i * (k + 1),
+                likes=None if i == 5 else 3 * i + k,
+                collects=i % 4,
+                date=RECENT if i % 3 else old,
+                isVideo=i % 2 == 0,
+                isAdvertise=i % 5 == 0,
+            )
+            for i in range(12 + 5 * k)
+        ]
+        lab.fetch(f"{KOL}{k}", pages_of(notes))
+    settings = EngagementSettings()
+
+    def table(median_values: int) -> list[tuple[object, ...]]:
+        build_kol_engagement(lab.conn, AS_OF, settings, median_values)
+        return lab.query("SELECT * FROM kol_engagement ORDER BY user_id")
+
+    whole = table(10**9)
+    assert len(whole) == 3 and len(whole[0]) == len(KOL_ENGAGEMENT_COLUMNS) + 1
+    assert table(1) == whole  # one median a statement: 35 parts joined back on user_id
+    assert not lab.query(
+        "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'kol_engagement_part%'"
+    )
+
+
+def test_each_statement_holds_a_bounded_number_of_median_values():
+    def median_statements(notes: int) -> list[str]:
+        return [s for s in kol_engagement_statements(notes) if "median(" in s]
+
+    medians = sum(sql.startswith("median(") for _, sql in KOL_ENGAGEMENT_COLUMNS)
+    assert medians == 35
+    assert len(median_statements(1_000)) == 1  # a small warehouse: all medians in one statement
+    big = median_statements(4_300_000)  # 10,000 KOLs of full history
+    assert all(s.count("median(") * 4_300_000 <= MEDIAN_VALUES_PER_STATEMENT for s in big)
+    assert len(big) == 18
