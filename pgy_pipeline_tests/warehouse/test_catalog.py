@@ -1,0 +1,52 @@
+"""The catalog (tables, columns, COMMENTs) is built once per code version and read from the cache after."""
+
+from __future__ import annotations
+
+import pytest
+
+from pgy_pipeline.warehouse import catalog as catalog_module
+from pgy_pipeline.warehouse.catalog import build_catalog, catalog
+
+
+@pytest.fixture
+def cache_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    catalog.cache_clear()
+    yield tmp_path / "pgy-pipeline"
+    catalog.cache_clear()
+
+
+def _no_build():
+    raise AssertionError("built again: the cache was not read")
+
+
+def test_the_second_process_reads_the_catalog_from_the_cache(cache_home, monkeypatch):
+    first = catalog()
+    assert first == build_catalog() and "kol_engagement" in first
+    [cached] = cache_home.glob("catalog-*.json")
+    catalog.cache_clear()  # as a new process would start
+    monkeypatch.setattr(catalog_module, "build_catalog", _no_build)
+    assert catalog() == first
+    assert [c.name for c in catalog()["kol_engagement"].columns][:3] == ["user_id", "label", "as_of_date"]
+    assert cached.exists()
+
+
+def test_a_damaged_cache_is_built_again_and_replaced(cache_home):
+    catalog()
+    [cached] = cache_home.glob("catalog-*.json")
+    for damage in ('[{"name": "notes"}]', "not json", "[]"):
+        cached.write_text(damage, encoding="utf-8")
+        catalog.cache_clear()
+        assert catalog() == build_catalog()
+        assert cached.read_text(encoding="utf-8") != damage
+
+
+def test_a_cache_directory_that_cannot_be_made_is_built_around(tmp_path, monkeypatch):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("", encoding="utf-8")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))  # mkdir fails under a file, even for root
+    catalog.cache_clear()
+    try:
+        assert catalog() == build_catalog()
+    finally:
+        catalog.cache_clear()
