@@ -60,13 +60,17 @@ def catalog() -> dict[str, Table]:
 
 
 def _cache_path() -> Path:
-    package = Path(__file__).parent
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "pgy-pipeline" / f"catalog-{code_key(Path(__file__).parent)}.json"
+
+
+def code_key(package: Path) -> str:
+    """A digest of the Python and SQL under ``package`` and of the DuckDB version."""
     digest = hashlib.blake2b(duckdb.__version__.encode(), digest_size=16)
     for source in sorted(p for p in package.rglob("*") if p.suffix in (".py", ".sql")):
         digest.update(source.relative_to(package).as_posix().encode())
         digest.update(source.read_bytes())
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "pgy-pipeline" / f"catalog-{digest.hexdigest()}.json"
+    return digest.hexdigest()
 
 
 def _decode(tables: list[dict[str, object]]) -> dict[str, Table]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pgy_pipeline.warehouse import catalog as catalog_module
-from pgy_pipeline.warehouse.catalog import build_catalog, catalog
+from pgy_pipeline.warehouse.catalog import build_catalog, catalog, code_key
 
 
 @pytest.fixture
@@ -50,3 +50,18 @@ def test_a_cache_directory_that_cannot_be_made_is_built_around(tmp_path, monkeyp
         assert catalog() == build_catalog()
     finally:
         catalog.cache_clear()
+
+
+def test_the_cache_key_changes_with_any_migration_or_python_file(tmp_path):
+    (tmp_path / "sql").mkdir()
+    migration, module = tmp_path / "sql" / "001_initial.sql", tmp_path / "engagement.py"
+    migration.write_text("CREATE TABLE t (a INT);", encoding="utf-8")
+    module.write_text("X = 1\n", encoding="utf-8")
+    (tmp_path / "notes.txt").write_text("not code", encoding="utf-8")
+    first = code_key(tmp_path)
+    (tmp_path / "notes.txt").write_text("still not code", encoding="utf-8")
+    assert code_key(tmp_path) == first
+    migration.write_text("CREATE TABLE t (a INT); COMMENT ON TABLE t IS 'new';", encoding="utf-8")
+    second = code_key(tmp_path)
+    module.write_text("X = 2\n", encoding="utf-8")
+    assert len({first, second, code_key(tmp_path)}) == 3
