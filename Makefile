@@ -23,9 +23,12 @@ $(UV):
 
 # --compile-bytecode: uv writes no .pyc by default, and where PYTHONDONTWRITEBYTECODE is set
 # (common in containers) Python never writes them either, so every `pgy` would compile
-# Dagster from source again (~8 s). Compiled once here, each command starts in ~1 s.
+# Dagster from source again (~8 s). Compiled once here, each command starts in ~1 s. uv compiles
+# site-packages only, not this editable project: compileall does (0.2-0.3 s less at each start;
+# Python still checks each .pyc against its source, so an edited module is never run stale).
 $(BIN)/pgy: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
+	$(BIN)/python -m compileall -q pgy_pipeline
 	@touch $@
 
 install: $(BIN)/pgy ## Create .venv with the locked dependencies (done by every target that needs it)
