@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from dataclasses import asdict, dataclass
 from datetime import date
 from functools import cache
@@ -24,6 +25,8 @@ import duckdb
 
 from pgy_pipeline.warehouse.engagement import refresh_kol_engagement
 from pgy_pipeline.warehouse.migrations import migrate
+
+STALE_AFTER_S = 7 * 86400  # a cache file of another code version, written this long ago, is removed
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,9 @@ def catalog() -> dict[str, Table]:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps([asdict(t) for t in built.values()], ensure_ascii=False), encoding="utf-8")
         os.replace(tmp, path)
+        for other in path.parent.glob("catalog-*.json"):  # other code versions', unused for a week
+            if other != path and other.stat().st_mtime < time.time() - STALE_AFTER_S:
+                other.unlink(missing_ok=True)
     except OSError:
         pass  # a read-only home: build it again next time
     return built

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 
 from pgy_pipeline.warehouse import catalog as catalog_module
-from pgy_pipeline.warehouse.catalog import build_catalog, catalog, code_key
+from pgy_pipeline.warehouse.catalog import STALE_AFTER_S, build_catalog, catalog, code_key
 
 
 @pytest.fixture
@@ -65,3 +68,15 @@ def test_the_cache_key_changes_with_any_migration_or_python_file(tmp_path):
     second = code_key(tmp_path)
     module.write_text("X = 2\n", encoding="utf-8")
     assert len({first, second, code_key(tmp_path)}) == 3
+
+
+def test_writing_the_cache_removes_other_versions_unused_for_a_week(cache_home):
+    cache_home.mkdir(parents=True)
+    old, recent = cache_home / "catalog-old.json", cache_home / "catalog-recent.json"
+    for f in (old, recent):
+        f.write_text("[]", encoding="utf-8")
+    week_ago = time.time() - STALE_AFTER_S - 60
+    os.utime(old, (week_ago, week_ago))
+    catalog()
+    assert not old.exists() and recent.exists()
+    assert len(list(cache_home.glob("catalog-*.json"))) == 2  # this version's and the recent one
