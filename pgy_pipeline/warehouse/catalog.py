@@ -46,7 +46,10 @@ class Table:
 @cache
 def catalog() -> dict[str, Table]:
     """Every table and view of the warehouse, by name (from the cache when the code is unchanged)."""
-    path = _cache_path()
+    try:
+        path = _cache_path()
+    except RuntimeError:  # no home directory to find a cache in (an anonymous container user)
+        return build_catalog()
     try:
         return _decode(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError):

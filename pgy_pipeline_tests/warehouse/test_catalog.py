@@ -80,3 +80,17 @@ def test_writing_the_cache_removes_other_versions_unused_for_a_week(cache_home):
     catalog()
     assert not old.exists() and recent.exists()
     assert len(list(cache_home.glob("catalog-*.json"))) == 2  # this version's and the recent one
+
+
+def test_without_a_home_directory_it_is_built(monkeypatch):
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+
+    def no_home() -> None:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(catalog_module.Path, "home", staticmethod(no_home))
+    catalog.cache_clear()
+    try:
+        assert catalog() == build_catalog()
+    finally:
+        catalog.cache_clear()
