@@ -9,6 +9,7 @@ through http and https URLs alone.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -43,6 +44,39 @@ def _pct_cell(value: Any) -> Markup:
     return _num_cell(value, fmt_pct(value))
 
 
+def _note_rows(notes: Sequence[Mapping[str, Any]], eng: Mapping[str, Any] | None) -> Markup:
+    """The rows of a KOL page's top notes, one line each, every value escaped as ``{{ }}`` would.
+
+    Python, not a template loop: at ~40 µs a row in Jinja they were 40% of a page's rendering.
+    """
+    return Markup("\n".join(_note_row(n, eng) for n in notes))
+
+
+def _note_row(n: Mapping[str, Any], eng: Mapping[str, Any] | None) -> str:
+    src = safe_url(n["img_url"])
+    if src:
+        alt = escape(n["title"] or n["note_id"])
+        cover = f'<img class="cover" src="{escape(src)}" alt="cover of {alt}" loading="lazy" referrerpolicy="no-referrer">'
+    elif n["img_url"]:
+        cover = '<span class="muted">(cover not shown: not an http(s) URL)</span>'
+    else:
+        cover = ""
+    tags = '<span class="tag">video</span>' if n["is_video"] else '<span class="tag">photo</span>'
+    if n["is_cooperation"]:
+        brand = f": {escape(n['brand_name'])}" if n["brand_name"] else ""
+        tags += f' <span class="tag coop">cooperation{brand}</span>'
+    if eng and not missing(n["like_num"]) and n["like_num"] >= eng["viral_high_likes"]:
+        tags += f' <span class="tag viral">≥ {escape(fmt_num(eng["viral_high_likes"]))} likes</span>'
+    published = n["publish_date"]
+    return (
+        f"<tr><td>{cover}</td><td>{escape(n['title'] or '(untitled)')}<br>{tags}<br>"
+        f'<span class="muted">{escape(n["note_id"])}</span></td>'
+        f'<td data-v="{escape(published or "")}">{escape(fmt_date(published))}</td>'
+        f"{_num_cell(n['read_num'])}{_num_cell(n['like_collect'])}{_pct_cell(n['like_collect_rate'])}"
+        f"{_num_cell(n['like_num'])}{_num_cell(n['collect_num'])}</tr>"
+    )
+
+
 @cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -58,6 +92,7 @@ def environment() -> jinja2.Environment:
         chart=_chart,
         num_cell=_num_cell,
         pct_cell=_pct_cell,
+        note_rows=_note_rows,
         css=Markup(CSS),  # a constant of layout.py
         sort_js=Markup(SORT_JS),  # a constant of layout.py
         plotly_js=PLOTLY_JS,
