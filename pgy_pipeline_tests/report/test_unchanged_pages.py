@@ -8,6 +8,7 @@ import duckdb
 import pytest
 
 from pgy_pipeline.report import unchanged as unchanged_module
+from pgy_pipeline.report import write as write_module
 from pgy_pipeline.report import write_report
 from pgy_pipeline.report.unchanged import stamped
 from pgy_pipeline_tests.report.conftest import KOLS, A, B, build_warehouse
@@ -26,6 +27,22 @@ def test_a_second_report_of_the_same_data_writes_no_kol_page(own_warehouse: Path
     second = write_report(own_warehouse, out)
     assert second.kol_pages_written == 0
     assert {k: p.stat().st_mtime_ns for k, p in second.kol_pages.items()} == before
+
+
+def test_a_first_report_opens_no_page_to_read_its_fingerprint(
+    own_warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read: list[Path] = []
+
+    def counting(page: Path) -> str | None:
+        read.append(page)
+        return stamped(page)
+
+    monkeypatch.setattr(write_module, "stamped", counting)
+    first = write_report(own_warehouse, tmp_path / "report")
+    assert first.kol_pages_written == len(KOLS) and read == []
+    write_report(own_warehouse, tmp_path / "report")
+    assert sorted(read) == sorted(first.kol_pages.values())  # the pages there are read, each once
 
 
 def test_only_the_page_of_the_kol_whose_figures_changed_is_written_again(
