@@ -60,8 +60,9 @@ def catalog() -> dict[str, Table]:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps([asdict(t) for t in built.values()], ensure_ascii=False), encoding="utf-8")
         os.replace(tmp, path)
+        cutoff = time.time() - STALE_AFTER_S
         for other in path.parent.glob("catalog-*.json"):  # other code versions', unused for a week
-            if other != path and other.stat().st_mtime < time.time() - STALE_AFTER_S:
+            if other != path and other.stat().st_mtime < cutoff:
                 other.unlink(missing_ok=True)
     except OSError:
         pass  # a read-only home: build it again next time

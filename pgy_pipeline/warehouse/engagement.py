@@ -133,30 +133,33 @@ def _share_columns() -> tuple[list[Column], dict[str, str]]:
     return cols, comments
 
 
-# kol_engagement's columns in table order. A column computed over the KOL's notes is an
-# aggregate; the others (label, as_of_date, the like thresholds, the last fetches) are the row's own.
-_OWN = frozenset(
-    (
-        "label",
-        "as_of_date",
-        "viral_low_likes",
-        "viral_high_likes",
-        "last_full_refresh_at",
-        "last_incremental_refresh_at",
-    )
-)
+# The columns of kol_engagement that are the row's own, not an aggregate over the KOL's notes: the
+# label, the date, the like thresholds and the last fetches (aliases of the final statement's joins).
+_OWN = {
+    "label": "k.label",
+    "as_of_date": "CAST($as_of AS DATE)",
+    "viral_low_likes": "$viral_low",
+    "viral_high_likes": "$viral_high",
+    "last_full_refresh_at": "r.last_full_refresh_at",
+    "last_incremental_refresh_at": "r.last_incremental_refresh_at",
+}
+
+
+def _own(name: str) -> Column:
+    return name, _OWN[name]
 
 
 def _columns() -> tuple[list[Column], dict[str, str]]:
+    """kol_engagement's columns in table order, and their comments."""
     seg_cols, seg_comments = _segment_columns()
     share_cols, share_comments = _share_columns()
     cols: list[Column] = [
-        ("label", "k.label"),
-        ("as_of_date", "CAST($as_of AS DATE)"),
+        _own("label"),
+        _own("as_of_date"),
         *seg_cols,
-        ("viral_low_likes", "$viral_low"),
+        _own("viral_low_likes"),
         ("viral_low_rate", "count(*) FILTER (WHERE like_num >= $viral_low) / nullif(count(like_num), 0)"),
-        ("viral_high_likes", "$viral_high"),
+        _own("viral_high_likes"),
         ("viral_high_rate", "count(*) FILTER (WHERE like_num >= $viral_high) / nullif(count(like_num), 0)"),
         *share_cols,
         ("last_publish_date", "max(publish_date)"),
@@ -164,8 +167,8 @@ def _columns() -> tuple[list[Column], dict[str, str]]:
             "notes_per_week_90d",
             "count(*) FILTER (WHERE publish_date > CAST($as_of AS DATE) - 90) / (90 / 7.0)",
         ),
-        ("last_full_refresh_at", "r.last_full_refresh_at"),
-        ("last_incremental_refresh_at", "r.last_incremental_refresh_at"),
+        _own("last_full_refresh_at"),
+        _own("last_incremental_refresh_at"),
     ]
     comments = {
         "": "One row per KOL: note counts, reads and like_collect (likes + collects) medians and rates, "
@@ -239,12 +242,12 @@ LEFT JOIN (
 def build_kol_engagement(
     conn: duckdb.DuckDBPyConnection,
     as_of: date,
-    s: EngagementSettings,
+    settings: EngagementSettings,
     median_values: int = MEDIAN_VALUES_PER_STATEMENT,
 ) -> None:
     """Rebuild the kol_engagement table alone (kol_engagement_statements)."""
     row = conn.execute("SELECT count(*) FROM note_engagement").fetchone()
-    params = {"as_of": as_of, "viral_low": s.viral_low_likes, "viral_high": s.viral_high_likes}
+    params = {"as_of": as_of, "viral_low": settings.viral_low_likes, "viral_high": settings.viral_high_likes}
     for sql in kol_engagement_statements(int(row[0]) if row else 0, median_values):
         conn.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
     _apply_comments(conn, "kol_engagement", KOL_ENGAGEMENT_COMMENTS)
