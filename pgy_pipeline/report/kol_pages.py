@@ -25,13 +25,30 @@ import threading
 import traceback
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from pgy_pipeline.report.render import render
 from pgy_pipeline.report.unchanged import stamp
 
-# Page = (where it goes, its inputs, its fingerprint or None); a page crosses to a worker pickled.
-Page = tuple[str, dict[str, Any], str | None]
+
+class Page(NamedTuple):
+    """A KOL page to write: where it goes, its inputs, and their fingerprint (None: none stamped)."""
+
+    path: str
+    inputs: dict[str, Any] | None  # None in a worker's task: it unpickles ``pickled``
+    pickled: bytes | None  # the inputs as fingerprinted (unchanged.py), sent to a worker as they are
+    print_: str | None
+
+    def for_worker(self) -> Page:
+        """Without the inputs when they are already pickled: they cross as those bytes."""
+        return self if self.pickled is None else self._replace(inputs=None)
+
+    def page_inputs(self) -> dict[str, Any]:
+        if self.inputs is not None:
+            return self.inputs
+        assert self.pickled is not None
+        return pickle.loads(self.pickled)
+
 
 PROCESSES_MAX = 4  # a report shares its machine with the runs; more helps little past the cores
 POOL_FROM = 200  # pages to write in one group before workers are worth their ~0.5 s start
@@ -48,9 +65,9 @@ def atomic_write(path: Path, text: str) -> None:
 
 def write_pages(pages: list[Page]) -> int:
     """Render each page from its inputs and write it, its fingerprint at the end; how many."""
-    for path, inputs, print_ in pages:
-        html = render("kol.html", **inputs)
-        atomic_write(Path(path), stamp(html, print_) if print_ else html)
+    for page in pages:
+        html = render("kol.html", **page.page_inputs())
+        atomic_write(Path(page.path), stamp(html, page.print_) if page.print_ else html)
     return len(pages)
 
 
@@ -172,7 +189,7 @@ class PageWriter:
                 worker.start()
         for first in range(0, len(pages), PAGES_PER_TASK):
             self._raise_failure()
-            self._tasks.put(pages[first : first + PAGES_PER_TASK])
+            self._tasks.put([page.for_worker() for page in pages[first : first + PAGES_PER_TASK]])
 
     def _raise_failure(self) -> None:
         if self._failures:

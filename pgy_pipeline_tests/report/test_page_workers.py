@@ -4,6 +4,7 @@ at 10,000 new one-page KOLs rendering was ~3/4 of the report, and it holds the G
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -13,7 +14,7 @@ import dagster as dg
 import pytest
 
 from pgy_pipeline.report import kol_pages, write_report
-from pgy_pipeline.report.kol_pages import PageWriter
+from pgy_pipeline.report.kol_pages import Page, PageWriter
 from pgy_pipeline_tests.report.conftest import KOLS, A, C, build_warehouse
 from pgy_pipeline_tests.support import MakeEnv
 
@@ -48,7 +49,7 @@ def test_few_changed_pages_start_no_worker(own_warehouse: Path, tmp_path: Path) 
 
 
 def test_a_page_that_fails_in_a_worker_fails_the_report_with_the_workers_error(tmp_path: Path) -> None:
-    bad = (str(tmp_path / "never.html"), {"title": "x"}, None)  # kol.html needs more than a title
+    bad = Page(str(tmp_path / "never.html"), {"title": "x"}, pickle.dumps({"title": "x"}), None)  # needs more
     failing = pytest.raises(RuntimeError, match=r"(?s)report worker process failed.*UndefinedError")
     with failing, PageWriter(processes=2, pool_from=1) as writer:
         writer.write([bad])

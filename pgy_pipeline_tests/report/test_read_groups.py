@@ -3,6 +3,7 @@ roster: 10,000 KOLs of 60 notes held at once took 899 MiB, 316 MiB in groups of 
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +53,26 @@ def test_a_page_is_rendered_with_the_rows_of_its_group_only(
     # The page of the i-th KOL was rendered holding the rows of its own group and no other.
     assert all(rows <= groups[i // 2] for i, rows in enumerate(held)), held
     assert A in held[kols.index(A)]
+
+
+def test_no_full_collection_runs_while_the_pages_are_built_and_the_collector_is_restored_after(
+    warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A full collection walks the roster's summary and a group's rows again and again, for no
+    # garbage: ~1 s of a 10,000-KOL report. Young collections go on as usual.
+    during: list[tuple[int, int, int]] = []
+    real = write_module.kol_page_inputs
+
+    def spy(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        during.append(gc.get_threshold())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(write_module, "kol_page_inputs", spy)
+    before = gc.get_threshold()
+    write_report(warehouse, tmp_path / "out")
+    with pytest.raises(write_module.ReportError):
+        write_report(warehouse, tmp_path / "out", user_ids=["no_such_kol"])
+
+    assert len(during) == len(KOLS)
+    assert all(t[:2] == before[:2] and t[2] >= 1_000_000 for t in during)
+    assert gc.get_threshold() == before  # after a report, and after one that failed
