@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -121,3 +122,28 @@ def test_the_segment_rows_are_the_template_loops_byte_for_byte():
     expected = environment().from_string(REFERENCE_SEGMENTS).render(segments=segments)
 
     assert segment_rows(segments) == expected
+
+
+def _reference_num_cell(value, shown=None):  # the cell before numbers skipped escaping
+    from markupsafe import Markup, escape
+
+    from pgy_pipeline.report.layout import fmt_num
+
+    text = fmt_num(value) if shown is None else shown
+    sort = "" if value is None or (isinstance(value, float) and value != value) else str(value)
+    return Markup(f'<td class="num" data-v="{escape(sort)}">{escape(text)}</td>')
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, float("nan"), float("inf"), -1e20, 0, -3, 1234, 1234.5, 0.125, True, Decimal("1.5"), 2**70],
+)
+def test_a_numeric_cell_is_what_the_escaping_cell_wrote(value):
+    from pgy_pipeline.report.cells import num_cell, pct_cell
+    from pgy_pipeline.report.layout import fmt_pct
+
+    assert num_cell(value) == _reference_num_cell(value)
+    assert pct_cell(value) == _reference_num_cell(value, fmt_pct(value))
+    for shown in HOSTILE:
+        assert num_cell(value, shown) == _reference_num_cell(value, shown)
+        assert num_cell(f"<b>{value}&", shown) == _reference_num_cell(f"<b>{value}&", shown)  # text sorts too
