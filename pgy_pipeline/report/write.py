@@ -5,7 +5,8 @@ the memory a report needs follows the group, not the roster.
 
 The folder is self-contained (pages, ``plotly.min.js``), so it opens from disk with no
 network and can be zipped and mailed. Each page is written to a temp file and renamed
-into place, so someone with the report open never reads a half-written page.
+into place, so someone with the report open never reads a half-written page; the index and the
+comparison go last, so none of their links leads to a KOL page not written yet.
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ def write_report(
     out = Path(out_dir)
     chosen = _check_compare(compare)
     only = None if user_ids is None else set(user_ids) | set(chosen)
-    with _young_collections_only(), _reading(source) as conn, PageWriter(processes) as writer:
+    with _young_collections_only(), _reading(source) as conn:
         data = load_summary(conn, only)
         data.notice = notice
         unknown = sorted(k for k in (only or set(chosen)) if k not in data.roster)
@@ -162,25 +163,28 @@ def write_report(
         names = {k: page_name(k) for k in kols}
         compare_path = out / COMPARE if chosen else None
         from_root = {k: f"{KOL_DIR}/{n}" for k, n in names.items()}
+        pages: dict[str, Path] = {}
+        with PageWriter(processes) as writer:
+            for first in range(0, len(kols), KOLS_PER_READ):
+                group = kols[first : first + KOLS_PER_READ]
+                load_details(conn, data, group)
+                changed: list[Page] = []
+                for k in group:
+                    pages[k] = out / KOL_DIR / names[k]
+                    inputs = kol_page_inputs(data, k, f"../{INDEX}", f"../{COMPARE}" if chosen else None)
+                    payload = pickled(inputs)  # once: the fingerprint's bytes are also a worker's task
+                    print_ = None if payload is None else fingerprint_of(payload)
+                    if print_ is None or names[k] not in existing or stamped(pages[k]) != print_:
+                        changed.append(Page(str(pages[k]), inputs, payload, print_))
+                writer.write(changed)
+        # Every KOL page is written (leaving the writer waited for its workers): the pages that
+        # link to them go last, so a reader of the report never follows a link to a missing page.
         if compare_path:
             load_details(conn, data, chosen)
             atomic_write(compare_path, compare_page(data, chosen, from_root, INDEX))
         else:
             (out / COMPARE).unlink(missing_ok=True)
         atomic_write(out / INDEX, index_page(data, kols, from_root, COMPARE if chosen else None))
-        pages: dict[str, Path] = {}
-        for first in range(0, len(kols), KOLS_PER_READ):
-            group = kols[first : first + KOLS_PER_READ]
-            load_details(conn, data, group)
-            changed: list[Page] = []
-            for k in group:
-                pages[k] = out / KOL_DIR / names[k]
-                inputs = kol_page_inputs(data, k, f"../{INDEX}", f"../{COMPARE}" if chosen else None)
-                payload = pickled(inputs)  # once: the fingerprint's bytes are also a worker's task
-                print_ = None if payload is None else fingerprint_of(payload)
-                if print_ is None or names[k] not in existing or stamped(pages[k]) != print_:
-                    changed.append(Page(str(pages[k]), inputs, payload, print_))
-            writer.write(changed)
     for stale in set((out / KOL_DIR).glob("*.html")) - set(pages.values()):
         stale.unlink()
     return ReportResult(

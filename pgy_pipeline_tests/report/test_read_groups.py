@@ -76,3 +76,25 @@ def test_no_full_collection_runs_while_the_pages_are_built_and_the_collector_is_
     assert len(during) == len(KOLS)
     assert all(t[:2] == before[:2] and t[2] >= 1_000_000 for t in during)
     assert gc.get_threshold() == before  # after a report, and after one that failed
+
+
+def test_the_index_and_the_comparison_are_written_after_every_kol_page(
+    warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A reader with the report open never follows a link to a KOL page not written yet.
+    from pgy_pipeline.report import kol_pages
+
+    written: list[str] = []
+    real = kol_pages.atomic_write
+
+    def spy(path: Path, text: str) -> None:
+        written.append(Path(path).name)
+        real(path, text)
+
+    monkeypatch.setattr(kol_pages, "atomic_write", spy)
+    monkeypatch.setattr(write_module, "atomic_write", spy)
+    write_report(warehouse, tmp_path / "out", compare=[A, C], processes=1)
+
+    pages = [i for i, name in enumerate(written) if name not in ("index.html", "compare.html")]
+    assert len(pages) == len(KOLS)
+    assert written[-2:] == ["compare.html", "index.html"] and max(pages) < len(written) - 2
