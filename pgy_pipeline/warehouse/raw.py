@@ -31,7 +31,7 @@ import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -78,9 +78,19 @@ class FetchMeta:
 _BODY_MARK = ', "body": '
 
 
+def _fields(record: RawPage | FetchMeta) -> dict[str, Any]:
+    """A record's fields as a dict, its mappings as dicts; nothing deep-copied, as
+    dataclasses.asdict does (35 µs a record, paid for every page and every fetch)."""
+    return {
+        name: dict(value) if isinstance(value, Mapping) else value
+        for name in record.__slots__
+        for value in (getattr(record, name),)
+    }
+
+
 def encode_line(page: RawPage) -> str:
     """One .jsonl line: metadata, then the body's exact bytes as the last value."""
-    meta = asdict(page)
+    meta = _fields(page)
     body = meta.pop("body")
     if "\n" in body or "\r" in body:
         meta["body_text"] = body
@@ -149,7 +159,7 @@ class RawStore:
         now = now or datetime.now(UTC)
         fetch_id = new_fetch_id(now)
         meta = FetchMeta(fetch_id, user_id, fingerprint, dict(filters), run_id, now.isoformat())
-        self._put(user_id, f"{fetch_id}.meta.json", json.dumps(asdict(meta)))
+        self._put(user_id, f"{fetch_id}.meta.json", json.dumps(_fields(meta)))
         return fetch_id
 
     def append(self, page: RawPage) -> None:

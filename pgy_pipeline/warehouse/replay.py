@@ -25,12 +25,12 @@ import duckdb
 from pgy_pipeline.justoneapi.contract import FieldCounts
 from pgy_pipeline.justoneapi.envelope import classify
 from pgy_pipeline.warehouse.raw import RawStore
-from pgy_pipeline.warehouse.writes import FetchRow, WriteStats, write_fetches
+from pgy_pipeline.warehouse.writes import FETCH_COLUMNS, FetchRow, WriteStats, fetch_values, write_fetches
 
 
 def fetch_row_to_json(row: FetchRow) -> dict[str, object]:
     """The fetches row as JSON, kept beside the raw pages for replays."""
-    out = dataclasses.asdict(row)
+    out = dict(zip(FETCH_COLUMNS, fetch_values(row), strict=True))
     for key in ("started_at", "finished_at"):
         value = out[key]
         out[key] = value.isoformat() if isinstance(value, datetime) else value
