@@ -8,14 +8,13 @@ tested byte for byte against the template it replaced (tests: report/test_cells.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from markupsafe import Markup, escape
 
 from pgy_pipeline.report.layout import fmt_date, fmt_num, fmt_pct, missing, safe_url
-
-Row = Mapping[str, Any]
+from pgy_pipeline.report.queries import Row
 
 # An int's or a float's text, and fmt_num's and fmt_pct's of it, hold nothing to escape (digits,
 # separators, "nan", "inf", "e+", "%", "–"): half of a page's escaping, skipped.
