@@ -16,6 +16,7 @@ import gc
 import importlib.util
 import os
 import shutil
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -105,21 +106,39 @@ def _reading(source: Path | _Snapshots) -> Iterator[duckdb.DuckDBPyConnection]:
         conn.close()
 
 
-@contextlib.contextmanager
-def _young_collections_only() -> Iterator[None]:
-    """Python's collector runs as usual, except its full collections, until the report is written.
+class _YoungCollectionsOnly:
+    """Python's collector runs as usual, except its full collections, while a report is written.
 
     A full collection walks every live object: the roster's summary and a group's rows (~0.5 M
     objects at 10,000 KOLs), again each time the heap grew by a quarter, for no garbage (they
     die by reference count, group by group). In a 10,000-KOL report that was ~1 s of its main
     process, in ~70 ms walks. Young collections still free the cycles that rendering makes.
+    The threshold is the process's: reports written side by side (threads) share one hold, and
+    the last to finish puts the threshold back.
     """
-    young, middle, full = gc.get_threshold()
-    gc.set_threshold(young, middle, 1_000_000)  # a full collection after 10^6 middle ones: never
-    try:
-        yield
-    finally:
-        gc.set_threshold(young, middle, full)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holders = 0
+        self._saved = gc.get_threshold()
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        with self._lock:
+            if not self._holders:
+                self._saved = young, middle, _ = gc.get_threshold()
+                gc.set_threshold(young, middle, 1_000_000)  # a full collection after 10^6 middle ones: never
+            self._holders += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._holders -= 1
+                if not self._holders:
+                    gc.set_threshold(*self._saved)
+
+
+_young_collections_only = _YoungCollectionsOnly().held
 
 
 def write_report(

@@ -98,3 +98,16 @@ def test_the_index_and_the_comparison_are_written_after_every_kol_page(
     pages = [i for i, name in enumerate(written) if name not in ("index.html", "compare.html")]
     assert len(pages) == len(KOLS)
     assert written[-2:] == ["compare.html", "index.html"] and max(pages) < len(written) - 2
+
+
+def test_reports_written_side_by_side_put_the_collector_back_once_the_last_ends() -> None:
+    before = gc.get_threshold()
+    first, second = write_module._young_collections_only(), write_module._young_collections_only()
+
+    first.__enter__()
+    second.__enter__()  # another thread's report starts before the first ends
+    first.__exit__(None, None, None)
+    assert gc.get_threshold()[2] >= 1_000_000  # the second report is still being written
+    second.__exit__(None, None, None)
+
+    assert gc.get_threshold() == before
