@@ -34,7 +34,9 @@ from pgy_pipeline.report.queries import load_details, load_summary
 from pgy_pipeline.report.unchanged import fingerprint_of, pickled, stamped
 
 INDEX, COMPARE, KOL_DIR = "index.html", "compare.html", "kol"
-# KOLs whose page rows are read and held at once: ~0.2 MB each at 20 notes, so ~100 MB.
+# KOLs whose page rows are read and held at once: ~1.5 KB a live note (10,000 KOLs of 60 notes held
+# at once took 899 MiB), so ~45 MB for 500 KOLs of 60. Larger groups were tried: no faster (the
+# workers wait while a big group is read) and heavier.
 KOLS_PER_READ = 500
 
 
