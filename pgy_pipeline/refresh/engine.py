@@ -7,6 +7,7 @@ failure of one KOL never touches another's rows.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import time
@@ -142,7 +143,14 @@ class Refresher:
     def _fetch_and_store(
         self, queries: list[NotesQuery], windows: Mapping[str, date]
     ) -> Iterator[KolOutcome]:
-        """Fetch in worker threads; write, report and yield each KOL's outcome in this thread."""
+        """Fetch in worker threads; write, report and yield each KOL's outcome in this thread.
+
+        At most ``unlanded_max`` KOLs are handed to the workers and not yet written: a KOL is
+        handed over as another lands. When this thread is the bottleneck (no rate limit, KOLs
+        of one page), the fetch waits for it rather than run ahead: the pages held in memory
+        stay bounded, and what is left after the last call is at most that many KOLs to land.
+        """
+        waiting = iter(queries)
         with (
             self.opener.open(self.ledger) as client,
             ThreadPoolExecutor(max_workers=max(1, self.how.kol_workers), thread_name_prefix="kol") as pool,
@@ -150,9 +158,18 @@ class Refresher:
             # Runs in the signal handler: no call starts after it, and sleeping retries wake up.
             forget = self.interrupt.on_request(lambda: client.interrupt(self.interrupt.name))
             fetch = KolFetcher(self.raw, self.run_id, self.how.resume_max_age, self.clock, self.interrupt)
-            futures = {pool.submit(fetch, client, q, windows.get(q.user_id)): q for q in queries}
-            pending: set[Future[Fetched | None]] = set(futures)
+            futures: dict[Future[Fetched | None], NotesQuery] = {}
+            pending: set[Future[Fetched | None]] = set()
+
+            def hand_over() -> None:
+                room = max(self.how.unlanded_max, self.how.kol_workers) - len(futures)
+                for q in itertools.islice(waiting, max(0, room)):
+                    future = pool.submit(fetch, client, q, windows.get(q.user_id))
+                    futures[future] = q
+                    pending.add(future)
+
             try:
+                hand_over()
                 while pending:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     if self.interrupt.requested:
@@ -163,6 +180,8 @@ class Refresher:
                     for f in done:  # a done future holds its KOL's pages: let them go once written
                         del futures[f]
                     del done
+                    if self.interrupt.requested:
+                        not_begun += list(waiting)  # never handed over
                     # Outcomes are written and reported from this thread (Dagster's event log is
                     # written from the step's own thread).
                     for outcome in self._store(fetched) + [
@@ -170,6 +189,7 @@ class Refresher:
                     ]:
                         self._report(outcome)
                         yield outcome
+                    hand_over()
             finally:
                 forget()
 

@@ -35,6 +35,10 @@ class RefreshSettings:
     """How a refresh works (PgyResource's fields, resolved)."""
 
     kol_workers: int = 8  # KOLs fetched at once
+    # KOLs handed to the workers and not yet written to the warehouse, at most (engine.py): what
+    # the fetch may run ahead of the writing thread. ~1 s of one-page KOLs with no rate limit;
+    # never reached when the API's rate is the bottleneck.
+    unlanded_max: int = 256
     retry: RetryPolicy = field(default_factory=RetryPolicy)  # what a failure records for the retry sensor
     resume_max_age: timedelta = timedelta(hours=24)  # a fetch begun this recently is resumed, not begun again
     # A KOL completed within this, with the same filters, is not bought again (0: always bought).
