@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from pgy_pipeline.report import charts, lifecycle_chart
 from pgy_pipeline.report.queries import ReportData
@@ -15,6 +15,19 @@ DEFINITIONS = (
     "endpoint has no comments or shares, so this is not the platform's full engagement rate (互动率). "
     "Only live notes count (deleted or hidden notes are left out)."
 )
+
+
+class PageSource(NamedTuple):
+    """What a KOL page is built from: its KOL's slice of the report's rows (ReportData.of_one) and
+    its links. Pickled, it is the page's fingerprint (unchanged.py) and a worker's task."""
+
+    data: ReportData
+    user_id: str
+    index_href: str
+    compare_href: str | None
+
+    def inputs(self) -> dict[str, Any]:
+        return kol_page_inputs(self.data, self.user_id, self.index_href, self.compare_href)
 
 
 def kol_page_inputs(
@@ -39,7 +52,7 @@ def kol_page_inputs(
         user_id=user_id,
         label=label,
         lb=data.ranked.get(user_id),
-        ranked_count=len(data.leaderboard),
+        ranked_count=data.ranked_count,
         eng=data.engagement.get(user_id),
         removed=(data.roster.get(user_id) or {}).get("removed_at"),
         notes=notes,

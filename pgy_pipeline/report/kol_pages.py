@@ -1,9 +1,9 @@
 """Render and write KOL pages: in this process when they are few, in worker processes when many.
 
-A KOL page is a pure function of its inputs (kol_page.kol_page_inputs), so rendering one needs
-no warehouse. The report's process reads the rows and builds each page's inputs; when a group of
-KOLs has many pages to (re)write, worker processes render and write them beside it while it
-reads the next group. Rendering is pure Python (Jinja) and holds the GIL, so threads would not
+A KOL page is a pure function of its source (kol_page.PageSource: its KOL's rows and its links),
+so building one needs no warehouse. The report's process reads the rows and cuts each page's
+source; when a group of KOLs has many pages to (re)write, worker processes build, render and
+write them beside it while it reads the next group. Rendering is pure Python (Jinja) and holds the GIL, so threads would not
 help: at 10,000 new one-page KOLs, rendering and writing the pages was ~3/4 of the report.
 
 Workers are plain Python processes (``serve``) fed pickled pages through
@@ -27,27 +27,29 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, NamedTuple
 
+from pgy_pipeline.report.kol_page import PageSource
 from pgy_pipeline.report.render import render
 from pgy_pipeline.report.unchanged import stamp
 
 
 class Page(NamedTuple):
-    """A KOL page to write: where it goes, its inputs, and their fingerprint (None: none stamped)."""
+    """A KOL page to write: where it goes, what it is built from, and its fingerprint (None: none stamped)."""
 
     path: str
-    inputs: dict[str, Any] | None  # None in a worker's task: it unpickles ``pickled``
-    pickled: bytes | None  # the inputs as fingerprinted (unchanged.py), sent to a worker as they are
+    source: PageSource | None  # None in a worker's task: it unpickles ``pickled``
+    pickled: bytes | None  # the source as fingerprinted (unchanged.py), sent to a worker as it is
     print_: str | None
 
     def for_worker(self) -> Page:
-        """Without the inputs when they are already pickled: they cross as those bytes."""
-        return self if self.pickled is None else self._replace(inputs=None)
+        """Without the source when it is already pickled: it crosses as those bytes."""
+        return self if self.pickled is None else self._replace(source=None)
 
-    def page_inputs(self) -> dict[str, Any]:
-        if self.inputs is not None:
-            return self.inputs
+    def page_source(self) -> PageSource:
+        if self.source is not None:
+            return self.source
         assert self.pickled is not None
-        return pickle.loads(self.pickled)
+        source: PageSource = pickle.loads(self.pickled)
+        return source
 
 
 PROCESSES_MAX = 4  # a report shares its machine with the runs; more helps little past the cores
@@ -64,9 +66,9 @@ def atomic_write(path: Path, text: str) -> None:
 
 
 def write_pages(pages: list[Page]) -> int:
-    """Render each page from its inputs and write it, its fingerprint at the end; how many."""
+    """Build each page's inputs from its source, render and write it, its fingerprint at the end; how many."""
     for page in pages:
-        html = render("kol.html", **page.page_inputs())
+        html = render("kol.html", **page.page_source().inputs())
         atomic_write(Path(page.path), stamp(html, page.print_) if page.print_ else html)
     return len(pages)
 
@@ -178,18 +180,26 @@ class PageWriter:
         if exc_type is None:
             self._raise_failure()
 
+    def expect(self, pages: int) -> None:
+        """Start the workers now if ``pages`` are sure to be written (their start overlaps the reads)."""
+        if self.processes > 1 and pages >= self.pool_from:
+            self._start()
+
     def write(self, pages: list[Page]) -> None:
         """Write ``pages`` (one group's): here if they are few, else by the workers."""
         if self.processes <= 1 or (not self._workers and len(pages) < self.pool_from):
             self._written_here += write_pages(pages)
             return
+        self._start()
+        for first in range(0, len(pages), PAGES_PER_TASK):
+            self._raise_failure()
+            self._tasks.put([page.for_worker() for page in pages[first : first + PAGES_PER_TASK]])
+
+    def _start(self) -> None:
         if not self._workers:
             self._workers = [_Worker(self._tasks, self._failures) for _ in range(self.processes)]
             for worker in self._workers:
                 worker.start()
-        for first in range(0, len(pages), PAGES_PER_TASK):
-            self._raise_failure()
-            self._tasks.put([page.for_worker() for page in pages[first : first + PAGES_PER_TASK]])
 
     def _raise_failure(self) -> None:
         if self._failures:

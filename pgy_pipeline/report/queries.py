@@ -185,6 +185,38 @@ class ReportData:
     brands: dict[str, list[Row]] = field(default_factory=dict)
     notice: str | None = None  # shown at the top of every page, e.g. "simulated data"
 
+    @property
+    def ranked_count(self) -> int:
+        """KOLs on the leaderboard (a page shows "rank n of this")."""
+        return self._ranked_count if self._ranked_count is not None else len(self.leaderboard)
+
+    _ranked_count: int | None = None  # set in a one-KOL slice, which holds no leaderboard
+
+    def of_one(self, user_id: str) -> ReportData:
+        """Only what ``user_id``'s page reads (kol_page.kol_page_inputs): its rows and the
+        roster-wide figures a page shows, small enough to send to a worker process. Leaves out
+        what changes with other KOLs and no page shows (the latest fetch, live-note counts), so
+        the slice, and the page's fingerprint, change only when its page would."""
+
+        def one(rows: dict[str, Any]) -> dict[str, Any]:
+            return {user_id: rows[user_id]} if user_id in rows else {}
+
+        return ReportData(
+            roster=one(self.roster),
+            leaderboard=[],
+            ranked=one(self.ranked),
+            latest_fetch=None,
+            engagement=one(self.engagement),
+            organic_vs_cooperation=one(self.organic_vs_cooperation),
+            notes=one(self.notes),
+            cadence=one(self.cadence),
+            history=one(self.history),
+            figures={name: one(rows) for name, rows in self.figures.items()},
+            brands=one(self.brands),
+            notice=self.notice,
+            _ranked_count=self.ranked_count,
+        )
+
     def label(self, user_id: str) -> str | None:
         row = self.roster.get(user_id)
         return row["label"] if row else None

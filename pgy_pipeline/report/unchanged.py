@@ -1,7 +1,7 @@
 """Which KOL pages need writing again: only those whose content would change.
 
-A KOL page is a pure function of its inputs (kol_page.kol_page_inputs) and of the report's code
-(this package's modules and templates). Each page ends with a fingerprint of both; a page whose
+A KOL page is a pure function of its source (kol_page.PageSource: its KOL's rows, its links) and
+of the report's code (this package's modules and templates). Each page ends with a fingerprint of both; a page whose
 fingerprint matches is left as it is. So a run that changed a few KOLs rewrites a few pages,
 not the whole roster's (10,000 new pages take ~7 s on 2 cores). The fingerprint lives in the page
 itself, written in the same atomic rename: a page and its fingerprint cannot disagree, even when
@@ -32,21 +32,21 @@ def code_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def pickled(inputs: dict[str, Any]) -> bytes | None:
-    """A page's inputs as its fingerprint reads them (and a worker receives them); None if they don't pickle.
+def pickled(source: Any) -> bytes | None:
+    """A page's source as its fingerprint reads it (and a worker receives it); None if it does not pickle.
 
     Pickled, not JSON-encoded: 4x faster, and every value keeps its type (1 and 1.0, a date and its
-    text differ). Equal inputs built the same way pickle the same; where they would not (a set's
+    text differ). Equal sources built the same way pickle the same; where they would not (a set's
     order), the page is only rendered once more than needed.
     """
     try:
-        return pickle.dumps(inputs, protocol=5)
+        return pickle.dumps(source, protocol=5)
     except (pickle.PicklingError, TypeError, AttributeError):
         return None
 
 
 def fingerprint_of(data: bytes) -> str:
-    """Of a page's pickled inputs and the code that renders them."""
+    """Of a page's pickled source and the code that renders it."""
     return hashlib.blake2b(code_fingerprint().encode() + data, digest_size=16).hexdigest()
 
 

@@ -27,17 +27,35 @@ import duckdb
 
 from pgy_pipeline.report.compare_page import COMPARE_MAX, COMPARE_MIN, compare_page
 from pgy_pipeline.report.index_page import index_page
-from pgy_pipeline.report.kol_page import kol_page_inputs
+from pgy_pipeline.report.kol_page import PageSource
 from pgy_pipeline.report.kol_pages import Page, PageWriter, atomic_write
 from pgy_pipeline.report.layout import PLOTLY_JS, page_name
 from pgy_pipeline.report.queries import load_details, load_summary
 from pgy_pipeline.report.unchanged import fingerprint_of, pickled, stamped
 
 INDEX, COMPARE, KOL_DIR = "index.html", "compare.html", "kol"
-# KOLs whose page rows are read and held at once: ~1.5 KB a live note (10,000 KOLs of 60 notes held
-# at once took 899 MiB), so ~45 MB for 500 KOLs of 60. Larger groups were tried: no faster (the
-# workers wait while a big group is read) and heavier.
-KOLS_PER_READ = 500
+# The KOLs whose page rows are read and held at once: up to NOTES_PER_READ live notes, ~1.5 KB each
+# (10,000 KOLs of 60 notes held at once took 899 MiB), so ~45 MB; and up to KOLS_PER_READ KOLs. A
+# read costs ~0.1 s whatever its size: 10,000 KOLs of one page read 500 at a time took 1.7 s, 2,000
+# at a time 1.1 s. Larger groups of big KOLs were no faster (the workers wait while one is read).
+NOTES_PER_READ = 30_000
+KOLS_PER_READ = 2_000
+
+
+def read_groups(kols: Sequence[str], live_notes: dict[str, int]) -> Iterator[list[str]]:
+    """``kols`` in order, cut into groups of at most NOTES_PER_READ live notes and KOLS_PER_READ
+    KOLs (a KOL with more notes than that is a group of its own)."""
+    group: list[str] = []
+    notes = 0
+    for k in kols:
+        n = live_notes.get(k, 0)
+        if group and (notes + n > NOTES_PER_READ or len(group) >= KOLS_PER_READ):
+            yield group
+            group, notes = [], 0
+        group.append(k)
+        notes += n
+    if group:
+        yield group
 
 
 class ReportError(ValueError):
@@ -186,17 +204,18 @@ def write_report(
         from_root = {k: f"{KOL_DIR}/{n}" for k, n in names.items()}
         pages: dict[str, Path] = {}
         with PageWriter(processes) as writer:
-            for first in range(0, len(kols), KOLS_PER_READ):
-                group = kols[first : first + KOLS_PER_READ]
+            # Many pages not there yet (a new roster): the workers start now, beside the first read.
+            writer.expect(sum(1 for n in names.values() if n not in existing))
+            for group in read_groups(kols, data.live_notes):
                 load_details(conn, data, group)
                 changed: list[Page] = []
                 for k in group:
                     pages[k] = out / KOL_DIR / names[k]
-                    inputs = kol_page_inputs(data, k, f"../{INDEX}", f"../{COMPARE}" if chosen else None)
-                    payload = pickled(inputs)  # once: the fingerprint's bytes are also a worker's task
+                    source = PageSource(data.of_one(k), k, f"../{INDEX}", f"../{COMPARE}" if chosen else None)
+                    payload = pickled(source)  # once: the fingerprint's bytes are also a worker's task
                     print_ = None if payload is None else fingerprint_of(payload)
                     if print_ is None or names[k] not in existing or stamped(pages[k]) != print_:
-                        changed.append(Page(str(pages[k]), inputs, payload, print_))
+                        changed.append(Page(str(pages[k]), source, payload, print_))
                 writer.write(changed)
         # Every KOL page is written (leaving the writer waited for its workers): the pages that
         # link to them go last, so a reader of the report never follows a link to a missing page.

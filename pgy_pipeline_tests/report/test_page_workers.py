@@ -49,8 +49,8 @@ def test_few_changed_pages_start_no_worker(own_warehouse: Path, tmp_path: Path) 
 
 
 def test_a_page_that_fails_in_a_worker_fails_the_report_with_the_workers_error(tmp_path: Path) -> None:
-    bad = Page(str(tmp_path / "never.html"), {"title": "x"}, pickle.dumps({"title": "x"}), None)  # needs more
-    failing = pytest.raises(RuntimeError, match=r"(?s)report worker process failed.*UndefinedError")
+    bad = Page(str(tmp_path / "never.html"), None, pickle.dumps(("not a page source",)), None)
+    failing = pytest.raises(RuntimeError, match=r"(?s)report worker process failed.*AttributeError")
     with failing, PageWriter(processes=2, pool_from=1) as writer:
         writer.write([bad])
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gc
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -38,21 +37,46 @@ def test_a_page_is_rendered_with_the_rows_of_its_group_only(
     own_warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     held: list[set[str]] = []
-    inputs = kol_page.kol_page_inputs
+    real = ReportData.of_one
 
-    def spy(data: ReportData, user_id: str, *args: Any) -> dict[str, Any]:
+    def spy(data: ReportData, user_id: str) -> ReportData:
         held.append(set(data.notes) | set(data.cadence) | set(data.history) | set(data.figure_kols()))
-        return inputs(data, user_id, *args)
+        return real(data, user_id)
 
     monkeypatch.setattr(write_module, "KOLS_PER_READ", 2)
-    monkeypatch.setattr(write_module, "kol_page_inputs", spy)
+    monkeypatch.setattr(ReportData, "of_one", spy)
     write_report(own_warehouse, tmp_path / "report")
     kols = sorted(KOLS)
     groups = [set(kols[i : i + 2]) for i in range(0, len(kols), 2)]
     assert len(held) == len(kols)
-    # The page of the i-th KOL was rendered holding the rows of its own group and no other.
+    # The page of the i-th KOL was cut from the rows of its own group and no other.
     assert all(rows <= groups[i // 2] for i, rows in enumerate(held)), held
     assert A in held[kols.index(A)]
+
+
+def test_groups_hold_at_most_so_many_notes_and_kols(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(write_module, "NOTES_PER_READ", 100)
+    monkeypatch.setattr(write_module, "KOLS_PER_READ", 3)
+    notes = {"a": 60, "b": 30, "c": 20, "d": 250, "e": 1, "f": 1, "g": 1, "h": 1}
+
+    groups = list(write_module.read_groups([*notes, "no_notes"], notes))
+
+    # a+b fit (90), c would make 110; d alone is over the cap: a group of its own; then 3 KOLs at most.
+    assert groups == [["a", "b"], ["c"], ["d"], ["e", "f", "g"], ["h", "no_notes"]]
+
+
+def test_a_page_built_from_its_kols_slice_is_the_page_built_from_every_row(own_warehouse: Path) -> None:
+    # What a worker gets (ReportData.of_one) must hold everything the page shows.
+    import duckdb
+
+    from pgy_pipeline.report.queries import load
+
+    with duckdb.connect(str(own_warehouse), read_only=True) as conn:
+        data = load(conn)
+    assert data.ranked and data.figures and data.notes
+    for k in KOLS:
+        whole = kol_page.kol_page_inputs(data, k, "../index.html", "../compare.html")
+        assert kol_page.PageSource(data.of_one(k), k, "../index.html", "../compare.html").inputs() == whole
 
 
 def test_no_full_collection_runs_while_the_pages_are_built_and_the_collector_is_restored_after(
@@ -61,13 +85,13 @@ def test_no_full_collection_runs_while_the_pages_are_built_and_the_collector_is_
     # A full collection walks the roster's summary and a group's rows again and again, for no
     # garbage: ~1 s of a 10,000-KOL report. Young collections go on as usual.
     during: list[tuple[int, int, int]] = []
-    real = write_module.kol_page_inputs
+    real = ReportData.of_one
 
-    def spy(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    def spy(data: ReportData, user_id: str) -> ReportData:
         during.append(gc.get_threshold())
-        return real(*args, **kwargs)
+        return real(data, user_id)
 
-    monkeypatch.setattr(write_module, "kol_page_inputs", spy)
+    monkeypatch.setattr(ReportData, "of_one", spy)
     before = gc.get_threshold()
     write_report(warehouse, tmp_path / "out")
     with pytest.raises(write_module.ReportError):
