@@ -70,7 +70,9 @@ _CONFIG_JSON = to_json(_CONFIG)
 
 def render(fig: Mapping[str, Any], div_id: str, height: int = 340) -> str:
     """An HTML fragment drawing ``fig``; plotly.js must already be loaded by the page."""
-    args = ",".join((to_json(div_id), to_json(fig.get("data", [])), to_json(fig.get("layout", {})), _CONFIG_JSON))
+    args = ",".join(
+        (to_json(div_id), to_json(fig.get("data", [])), to_json(fig.get("layout", {})), _CONFIG_JSON)
+    )
     return (
         f'<div class="chart"><div style="height:{height}px; width:100%;">'
         f'<div id="{div_id}" class="plotly-graph-div" style="height:100%; width:100%;"></div>'

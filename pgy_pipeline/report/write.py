@@ -211,11 +211,11 @@ def write_report(
                 changed: list[Page] = []
                 for k in group:
                     pages[k] = out / KOL_DIR / names[k]
-                    source = PageSource(data.of_one(k), k, f"../{INDEX}", f"../{COMPARE}" if chosen else None)
-                    payload = pickled(source)  # once: the fingerprint's bytes are also a worker's task
+                    cut = PageSource(data.of_one(k), k, f"../{INDEX}", f"../{COMPARE}" if chosen else None)
+                    payload = pickled(cut)  # once: the fingerprint's bytes are also a worker's task
                     print_ = None if payload is None else fingerprint_of(payload)
                     if print_ is None or names[k] not in existing or stamped(pages[k]) != print_:
-                        changed.append(Page(str(pages[k]), source, payload, print_))
+                        changed.append(Page(str(pages[k]), cut, payload, print_))
                 writer.write(changed)
         # Every KOL page is written (leaving the writer waited for its workers): the pages that
         # link to them go last, so a reader of the report never follows a link to a missing page.
