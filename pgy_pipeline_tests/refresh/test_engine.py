@@ -122,9 +122,13 @@ def test_a_publish_that_fails_after_the_commit_fails_no_kol(sim: Simulator, tmp_
             assert stored_frame(conn, user) == expected_frame(sim, user)
 
 
-def test_an_interrupt_stops_the_calls_writes_what_is_complete_and_begins_no_other_kol(tmp_path: Path) -> None:
+@pytest.mark.parametrize("unlanded_max", [256, 2])  # every KOL handed to the workers at once, or 2
+def test_an_interrupt_stops_the_calls_writes_what_is_complete_and_begins_no_other_kol(
+    tmp_path: Path, unlanded_max: int
+) -> None:
     """The switch a SIGINT flips (interrupts.stopping()), flipped here after the 4th call: the
-    calls in flight finish, no other starts, complete KOLs are written, the rest are INTERRUPTED."""
+    calls in flight finish, no other starts, complete KOLs are written, the rest are INTERRUPTED
+    (also those never handed to a worker)."""
     kols = [f"k{i:02d}" for i in range(8)]
     interrupt = Interrupt()
     with Simulator("clean", seed=3, as_of=ANCHOR, fixed_counts=dict.fromkeys(kols, 20)) as sim:
@@ -145,7 +149,7 @@ def test_an_interrupt_stops_the_calls_writes_what_is_complete_and_begins_no_othe
         refresher = Refresher(
             Opener(),
             Stores(Warehouse(tmp_path), RawStore(tmp_path), PipelineState(tmp_path)),
-            RefreshSettings(kol_workers=2),
+            RefreshSettings(kol_workers=2, unlanded_max=unlanded_max),
             "run",
             interrupt=interrupt,
         )
@@ -253,3 +257,47 @@ def test_a_written_kols_pages_are_let_go_so_memory_does_not_grow_with_the_roster
     assert [o.status for o in outcomes] == [KolStatus.OK] * len(users)
     assert len(kept) == len(users)
     assert all(not k for k in kept), [sorted(k) for k in kept]  # no earlier batch is still held
+
+
+def test_the_fetch_runs_at_most_unlanded_max_kols_ahead_of_the_writing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a slow writer (no rate limit, KOLs of one page), the workers begin a KOL only while
+    fewer than ``unlanded_max`` are begun and not yet written: the fetch waits for the writing
+    instead of leaving it a backlog to work through after the last call."""
+    import threading
+    import time
+
+    from pgy_pipeline.refresh.fetch import KolFetcher
+    from pgy_pipeline.refresh.handoff import Fetched
+
+    kols = [f"k{i:02d}" for i in range(12)]
+    lock = threading.Lock()
+    begun: list[str] = []
+    landed: list[str] = []
+    ahead: list[int] = []  # at each KOL's start: KOLs begun and not yet written, this one included
+    fetch, store = KolFetcher.__call__, Refresher._store
+
+    def spy_fetch(self: KolFetcher, client: Any, query: Any, stop_before: Any) -> Fetched | None:
+        with lock:
+            begun.append(query.user_id)
+            ahead.append(len(begun) - len(landed))
+        return fetch(self, client, query, stop_before)
+
+    def slow_store(self: Refresher, batch: list[Fetched], again: bool = True) -> list[KolOutcome]:
+        time.sleep(0.02)  # the writing thread is the bottleneck
+        outcomes = store(self, batch, again)
+        with lock:
+            landed.extend(f.query.user_id for f in batch)
+        return outcomes
+
+    monkeypatch.setattr(KolFetcher, "__call__", spy_fetch)
+    monkeypatch.setattr(Refresher, "_store", slow_store)
+    with Simulator("clean", seed=3, as_of=ANCHOR, fixed_counts=dict.fromkeys(kols, 3)) as sim:
+        outcomes = make_refresher(sim, tmp_path, unlanded_max=3).refresh(kols)
+        assert [o.status for o in outcomes] == [KolStatus.OK] * len(kols)
+        assert sorted(begun) == sorted(landed) == kols
+        assert max(ahead) <= 3, ahead
+        with Warehouse(tmp_path).connect_snapshot() as conn:
+            for user in kols:
+                assert stored_frame(conn, user) == expected_frame(sim, user)
