@@ -36,7 +36,7 @@ def kol_page_inputs(
     """Everything ``kol.html`` shows of ``user_id``: the page is a pure function of this."""
     label = data.label(user_id)
     name = label or user_id
-    notes = data.notes.get(user_id, [])
+    notes = data.notes_of(user_id)
     cadence = data.cadence.get(user_id, [])
     history = data.history.get(user_id, [])
     segments = kol_segments(data, user_id)
