@@ -249,34 +249,29 @@ def _rows(conn: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = 
     return [dict(zip(names, values, strict=True)) for values in cur.fetchall()]
 
 
-def _per_kol(
-    conn: duckdb.DuckDBPyConnection, read: PerKol, kols: Sequence[str] | None
-) -> dict[str, list[Row]]:
-    """``read``'s rows grouped by KOL, of ``kols`` only (None: every KOL)."""
-    if kols is not None and not kols:
-        return {}
-    rows = (
-        _rows(conn, read.sql(True), read.params(kols)) if kols is not None else _rows(conn, read.sql(False))
-    )
-    out: dict[str, list[Row]] = defaultdict(list)
-    for row in rows:
-        out[row["user_id"]].append(row)
-    return dict(out)
-
-
 def _tuples_per_kol(
-    conn: duckdb.DuckDBPyConnection, read: PerKol, kols: Sequence[str]
+    conn: duckdb.DuckDBPyConnection, read: PerKol, kols: Sequence[str] | None
 ) -> tuple[tuple[str, ...], dict[str, list[tuple[Any, ...]]]]:
-    """``read``'s column names, and its rows of ``kols`` as tuples grouped by KOL."""
-    if not kols:
+    """``read``'s column names, and its rows as tuples grouped by KOL, of ``kols`` only (None: every KOL)."""
+    if kols is not None and not kols:
         return (), {}
-    cur = conn.execute(read.sql(True), read.params(kols))
+    cur = (
+        conn.execute(read.sql(True), read.params(kols)) if kols is not None else conn.execute(read.sql(False))
+    )
     names = tuple(d[0] for d in cur.description or ())
     at = names.index("user_id")
     out: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
     for values in cur.fetchall():
         out[values[at]].append(values)
     return names, dict(out)
+
+
+def _per_kol(
+    conn: duckdb.DuckDBPyConnection, read: PerKol, kols: Sequence[str] | None
+) -> dict[str, list[Row]]:
+    """``read``'s rows grouped by KOL, of ``kols`` only (None: every KOL)."""
+    names, grouped = _tuples_per_kol(conn, read, kols)
+    return {k: [dict(zip(names, values, strict=True)) for values in rows] for k, rows in grouped.items()}
 
 
 def _table_exists(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
