@@ -21,7 +21,7 @@ from .drift import DRIFT_STOP_KOLS, Drift
 from .envelope import Reading, build_page, classify
 from .errors import ApiError, Interrupted, RetryableError, SchemaDriftStop, StopAllCalls
 from .models import CallRecord, FetchResult, Page
-from .pagination import CallTally, fetch_all
+from .pagination import CallTally, PageShare, fetch_all
 from .params import ENDPOINT_PATH, NotesQuery
 from .ratelimit import RateLimiter, limiter_key
 from .redaction import install_log_redaction, register_secret, strip_query
@@ -86,6 +86,7 @@ class NotesDetailClient:
         self._before_call = before_call
         self._after_call = after_call
         self._drifted_kols: set[str] = set()
+        self._pages_in_flight = PageShare(config.page_workers)  # shared by the KOLs fetched at once
         self._owns_session = session is None
         self._session = session if session is not None else self._new_session()
         self._url = config.base_url + ENDPOINT_PATH
@@ -150,16 +151,19 @@ class NotesDetailClient:
         raises FetchIncomplete carrying what was read, so a retry buys only what is missing.
         ``stop_before`` (LATEST order only) ends an incremental fetch after the first page reaching back
         past that date: such a fetch is never evidence that a note is gone.
+        Fetches running at once through this client share their pages in flight (PageShare): up to
+        ``page_workers`` each, more for the last ones left when others have ended.
         """
-        return fetch_all(
-            self._get_page,
-            query,
-            max_pages=self.config.max_pages,
-            page_workers=self.config.page_workers,
-            known_pages=known_pages,
-            on_page=on_page,
-            stop_before=stop_before,
-        )
+        with self._pages_in_flight.joined() as page_workers:
+            return fetch_all(
+                self._get_page,
+                query,
+                max_pages=self.config.max_pages,
+                page_workers=page_workers,
+                known_pages=known_pages,
+                on_page=on_page,
+                stop_before=stop_before,
+            )
 
     def interrupt(self, reason: str) -> None:
         """Stop every later call (``Interrupted``); calls in flight finish. Safe in a signal handler:

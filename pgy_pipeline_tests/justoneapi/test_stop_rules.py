@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import Counter
@@ -19,7 +20,7 @@ from pgy_pipeline.justoneapi import (
     Page,
     RetryableError,
 )
-from pgy_pipeline.justoneapi.pagination import CallTally, fetch_all
+from pgy_pipeline.justoneapi.pagination import CallTally, PageShare, fetch_all
 
 QUERY = NotesQuery("kol_s")
 NEWEST = date(2026, 3, 8)
@@ -287,3 +288,35 @@ def test_stop_before_needs_the_latest_order(order: str) -> None:
     with pytest.raises(ValueError, match="stop_before"):
         fetch_all(api, query, max_pages=250, page_workers=4, stop_before=NEWEST)
     assert api.total_calls == 0
+
+
+# -- pages in flight shared by the fetches of one client -------------------------------------
+
+
+def test_a_share_gives_the_slots_of_ended_fetches_to_those_still_running() -> None:
+    share = PageShare(4)
+    with share.joined() as alone:
+        assert alone() == 4  # a fetch alone from the start keeps page_workers
+    with contextlib.ExitStack() as stack:
+        first = stack.enter_context(share.joined())
+        for _ in range(7):
+            stack.enter_context(share.joined())
+        assert first() == 4  # eight at once: four each, 32 in flight
+        stack.close()
+        with share.joined() as last, share.joined():
+            assert last() == 16  # two left: the 32 split between them
+        with share.joined() as last:
+            assert last() == 32
+
+
+def test_the_last_fetch_left_has_the_pages_in_flight_of_the_others() -> None:
+    share = PageShare(4)
+    with contextlib.ExitStack() as others:
+        for _ in range(3):
+            others.enter_context(share.joined())  # three fetches that end before the last one reads
+    api = FakeApi.of(listing(200, dated=False), total=200)  # 25 pages
+    with share.joined() as workers:
+        result = fetch_all(api, QUERY, max_pages=250, page_workers=workers)
+    assert result.complete and len(result.notes) == 200
+    assert 4 < api.most_running <= 12  # three fetches were seen at once: 3 x 4 in flight
+    assert api.total_calls == 25  # no page bought twice, none past the end
