@@ -14,7 +14,7 @@ exists in no view.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -224,8 +224,7 @@ class ReportData:
 
     def notes_of(self, user_id: str) -> list[Row]:
         """``user_id``'s live notes, as rows (NOTES' columns), in NOTES' order."""
-        names = self.note_columns
-        return [dict(zip(names, values, strict=True)) for values in self.notes.get(user_id, [])]
+        return as_rows(self.note_columns, self.notes.get(user_id, []))
 
     def label(self, user_id: str) -> str | None:
         row = self.roster.get(user_id)
@@ -243,10 +242,14 @@ class ReportData:
         return {k for name, rows in self.figures.items() if name not in SUMMARY_FIGURES for k in rows}
 
 
+def as_rows(names: Sequence[str], tuples: Iterable[tuple[Any, ...]]) -> list[Row]:
+    """Tuples of a query's values as rows keyed by its column ``names``."""
+    return [dict(zip(names, values, strict=True)) for values in tuples]
+
+
 def _rows(conn: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[Row]:
     cur = conn.execute(sql, params)
-    names = [d[0] for d in cur.description or ()]
-    return [dict(zip(names, values, strict=True)) for values in cur.fetchall()]
+    return as_rows([d[0] for d in cur.description or ()], cur.fetchall())
 
 
 def _tuples_per_kol(
@@ -271,7 +274,7 @@ def _per_kol(
 ) -> dict[str, list[Row]]:
     """``read``'s rows grouped by KOL, of ``kols`` only (None: every KOL)."""
     names, grouped = _tuples_per_kol(conn, read, kols)
-    return {k: [dict(zip(names, values, strict=True)) for values in rows] for k, rows in grouped.items()}
+    return {k: as_rows(names, rows) for k, rows in grouped.items()}
 
 
 def _table_exists(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
