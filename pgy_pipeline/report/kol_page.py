@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from pgy_pipeline.report import charts, lifecycle_chart
-from pgy_pipeline.report.queries import ReportData
+from pgy_pipeline.report.queries import TOP_NOTES, ReportData
 from pgy_pipeline.report.segments import kol_segments
 from pgy_pipeline.report.shortlist import lifecycle_chart_data, percentile_rows
 
-TOP_NOTES = 10
 DEFINITIONS = (
     "like_collect = likes + collects (赞藏); like_collect rate = like_collect / reads. The Notes Details "
     "endpoint has no comments or shares, so this is not the platform's full engagement rate (互动率). "
@@ -66,7 +65,7 @@ def kol_page_inputs(
             monthly=True,
         ),
         top_count=TOP_NOTES,
-        top_notes=sorted((n for n in notes if n["reads_rank"] <= TOP_NOTES), key=lambda n: n["reads_rank"]),
+        top_notes=data.top_notes.get(user_id, []),
         figures_built=bool(data.figures),
         category=data.category(user_id),
         costs=data.figure("costs", user_id),

@@ -72,17 +72,28 @@ SELECT user_id, as_of_date, notes, notes_30d, notes_90d, notes_per_week_90d, las
 FROM kol_engagement ORDER BY user_id
 """
 
-# Titles, brands and images are descriptive columns note_engagement leaves out: joined from notes.
-# reads_rank orders a KOL's notes by reads for the "top notes" table.
+# Every live note is a point of its KOL's chart of reads by publish date: only what the chart
+# shows is read for all of them (~170 a full KOL, a report's most rows). Titles come from notes.
 NOTES: Final = PerKol(
     """
-SELECT e.user_id, e.note_id, n.title, e.publish_date, e.is_video, e.is_cooperation, n.brand_name,
-       n.img_url, e.read_num, e.like_num, e.collect_num, e.like_collect, e.like_collect_rate,
-       row_number() OVER (PARTITION BY e.user_id ORDER BY e.read_num DESC NULLS LAST, e.note_id)
-           AS reads_rank
+SELECT e.user_id, e.note_id, n.title, e.publish_date, e.is_cooperation, e.read_num, e.like_collect
 FROM note_engagement e JOIN notes n USING (user_id, note_id)
 """,
     "user_id, publish_date NULLS LAST, note_id",
+)
+
+# A KOL's "top notes" table: its TOP_NOTES notes with the most reads, with what the table shows
+# (brands and images are descriptive columns note_engagement leaves out: joined from notes).
+TOP_NOTES = 10
+TOP_NOTES_READ: Final = PerKol(
+    f"""
+SELECT e.user_id, e.note_id, n.title, e.publish_date, e.is_video, e.is_cooperation, n.brand_name,
+       n.img_url, e.read_num, e.like_num, e.collect_num, e.like_collect, e.like_collect_rate
+FROM note_engagement e JOIN notes n USING (user_id, note_id)
+QUALIFY row_number() OVER (PARTITION BY e.user_id ORDER BY e.read_num DESC NULLS LAST, e.note_id)
+    <= {TOP_NOTES}
+""",
+    "user_id, read_num DESC NULLS LAST, note_id",
 )
 
 # How many live notes each KOL has (the index's unranked rows, the report's totals).
@@ -182,6 +193,7 @@ class ReportData:
     # ``notes_of`` gives them as rows.
     notes: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
     note_columns: tuple[str, ...] = ()
+    top_notes: dict[str, list[Row]] = field(default_factory=dict)  # TOP_NOTES_READ's, by reads
     cadence: dict[str, list[Row]] = field(default_factory=dict)
     history: dict[str, list[Row]] = field(default_factory=dict)
     # The buyer's figures, by name of FIGURES (empty before the engagement run built them).
@@ -214,6 +226,7 @@ class ReportData:
             organic_vs_cooperation=one(self.organic_vs_cooperation),
             notes=one(self.notes),
             note_columns=self.note_columns,
+            top_notes=one(self.top_notes),
             cadence=one(self.cadence),
             history=one(self.history),
             figures={name: one(rows) for name, rows in self.figures.items()},
@@ -312,6 +325,7 @@ def load_details(conn: duckdb.DuckDBPyConnection, data: ReportData, kols: Sequen
     of the KOLs read before (a group at a time keeps the report's memory bounded)."""
     data.organic_vs_cooperation = _per_kol(conn, ORGANIC_VS_COOPERATION, kols)
     data.note_columns, data.notes = _tuples_per_kol(conn, NOTES, kols)
+    data.top_notes = _per_kol(conn, TOP_NOTES_READ, kols)
     data.cadence = _per_kol(conn, CADENCE, kols)
     data.history = _per_kol(conn, HISTORY, kols)
     data.brands = _per_kol(conn, BRANDS, kols)

@@ -117,6 +117,28 @@ def test_top_notes_show_title_date_reads_rate_and_the_cover_image(report, ro):
     assert '<img class="cover" src="https://example.invalid/' in html and 'alt="cover of ' in html
 
 
+def test_the_top_notes_table_holds_the_ten_most_read_notes_in_order_of_reads(report, ro):
+    for user_id in KOLS:
+        html = _html(report.kol_pages[user_id])
+        # Ties in reads go by note id; notes without reads (NULL) come last.
+        expected = ro.execute(
+            "SELECT note_id FROM note_engagement WHERE user_id = ? "
+            "ORDER BY read_num DESC NULLS LAST, note_id LIMIT 10",
+            [user_id],
+        ).fetchall()
+        if not expected:
+            assert "notes by reads</h2>" not in html
+            continue
+        table = html[html.index("notes by reads</h2>") :]
+        table = table[: table.index("</table>")]
+        shown = re.findall(r'<span class="muted">([^<]*)</span></td>', table)
+        assert shown == [esc(n) for (n,) in expected], user_id
+    live = ro.execute(
+        "SELECT max(n) FROM (SELECT count(*) AS n FROM note_engagement GROUP BY user_id)"
+    ).fetchone()
+    assert live[0] > 10  # some KOL has notes the table leaves out
+
+
 def test_text_from_the_data_is_escaped(report):
     every_page = "".join(_html(p) for p in [report.index, report.compare, *report.kol_pages.values()])
     assert "<script>alert" not in every_page and "<b>bold</b>" not in every_page
