@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from pgy_pipeline.report.layout import FONT_STACK, esc
+from pgy_pipeline.report.layout import FONT_STACK, esc, esc_all
 from pgy_pipeline.report.queries import Row
 
 ORGANIC, COOPERATION = "#2f9e44", "#e8590c"
@@ -80,8 +80,10 @@ def render(fig: Mapping[str, Any], div_id: str, height: int = 340) -> str:
     )
 
 
-def _hover(notes: Sequence[Row]) -> list[str]:
-    return [f"{esc(n['title'] or '(untitled)')}<br>{n['publish_date']}" for n in notes]
+def _hover(notes: Sequence[Row], dates: Sequence[str]) -> list[str]:
+    """Each note's title and publish date (``dates``, as text) for its point's hover box."""
+    titles = esc_all([n["title"] or "(untitled)" for n in notes])
+    return [f"{title}<br>{date}" for title, date in zip(titles, dates, strict=True)]
 
 
 def notes_by_date(notes: Sequence[Row], title: str) -> dict[str, Any]:
@@ -97,7 +99,7 @@ def notes_by_date(notes: Sequence[Row], title: str) -> dict[str, Any]:
             "type": "scatter",
             "mode": "markers",
             "x": x,
-            "text": _hover(rows),
+            "text": _hover(rows, x),
             "marker": marker,
             "name": kind,
             "legendgroup": kind,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -76,6 +77,20 @@ _SAFE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 def esc(value: Any) -> str:
     """``value`` as HTML text (the escaping the templates apply), for text placed in chart data."""
     return str(escape("" if value is None else str(value)))
+
+
+_JOIN = "\x00"  # escaping leaves it as it is
+
+
+def esc_all(values: Sequence[Any]) -> list[str]:
+    """``esc`` of each of ``values``, with one call to the escaper for all of them (a page's ~170
+    note titles: one call each was a fifth of the KOL page's time). Texts that hold the joining
+    character themselves are escaped one by one."""
+    texts = ["" if v is None else str(v) for v in values]
+    joined = _JOIN.join(texts)
+    if not texts or joined.count(_JOIN) != len(texts) - 1:
+        return [str(escape(t)) for t in texts]
+    return str(escape(joined)).split(_JOIN)
 
 
 # An http(s) URL with a host and no whitespace, quote, angle bracket, backslash or control

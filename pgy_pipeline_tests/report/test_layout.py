@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from pgy_pipeline.report.layout import esc, fmt_date, fmt_num, fmt_pct, page_name, safe_url
+from pgy_pipeline.report.layout import esc, esc_all, fmt_date, fmt_num, fmt_pct, page_name, safe_url
 from pgy_pipeline.report.render import environment
 
 
@@ -31,6 +31,14 @@ def test_labels_are_escaped_and_a_missing_label_says_so():
     )
     assert "(no label)" in kol_name(None, "k1")
     assert esc(None) == ""
+
+
+def test_many_texts_escaped_at_once_are_each_escaped_as_alone():
+    texts = ['<script>alert("x")</script>', None, "", "a & b", "it's", "\x00<b>\x00", "名字", "\x00"]
+    assert esc_all(texts) == [esc(t) for t in texts]  # texts with the joining character too
+    plain = ['<img src=x onerror="1">', None, "", "&amp;", "\n<i>"]
+    assert esc_all(plain) == [esc(t) for t in plain]
+    assert esc_all([]) == []
 
 
 def test_only_http_and_https_urls_may_reach_an_attribute():
