@@ -2,11 +2,18 @@
 
 Run: `python -m bench.report_bench [KOLS]` (from .venv). Prints the figures and appends them
 to bench/RESULTS.md.
+
+`python -m bench.report_bench --warehouse DATA/pgy.duckdb [--runs 5]` times the report of an
+existing warehouse instead (e.g. one `pgy refresh` of the `realistic` simulator filled), every page
+new each run: the wall time with the page workers, the CPU of the report's own process and of its
+workers, and the CPU of the same report written in one process (the work itself, whatever the cores).
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
+import resource
+import statistics
 import tempfile
 import time
 from datetime import date
@@ -70,5 +77,48 @@ def main(kols: int) -> None:
     )
 
 
+def _timed(db: Path, processes: int | None) -> tuple[float, float, float, int]:
+    """One report of ``db`` into a new folder: wall, this process's CPU, its workers' CPU, pages."""
+    with tempfile.TemporaryDirectory() as out:
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu, started = time.process_time(), time.perf_counter()
+        result = write_report(db, Path(out), processes=processes)
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    workers = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
+    return wall, cpu, workers, len(result.kol_pages)
+
+
+def of_warehouse(db: Path, runs: int, note: str) -> None:
+    """The report of an existing warehouse, ``runs`` times each way, alternating; medians."""
+    pooled, alone = [], []
+    for _ in range(runs):
+        pooled.append(_timed(db, None))
+        alone.append(_timed(db, 1))
+    wall, cpu, workers, pages = (statistics.median(x) for x in zip(*pooled, strict=True))
+    one = statistics.median(x[1] for x in alone)
+    spread = f"{min(x[0] for x in pooled):.2f}..{max(x[0] for x in pooled):.2f}"
+    record(
+        f"HTML report of {db.name}, {int(pages)} KOL pages, median of {runs}",
+        [
+            line("wall time, with the page workers (s)", f"{wall:.2f}", "-", None),
+            line("  fastest..slowest run (s)", spread, "-", None),
+            line("CPU of the report's own process (s)", f"{cpu:.2f}", "-", None),
+            line("CPU of its page workers (s)", f"{workers:.2f}", "-", None),
+            line("CPU of the same report in one process (s)", f"{one:.2f}", "-", None),
+        ],
+        note,
+    )
+
+
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000)
+    ap = argparse.ArgumentParser()
+    ap.add_argument("kols", type=int, nargs="?", default=1000)
+    ap.add_argument("--warehouse", type=Path, default=None, help="time the report of this warehouse file")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--note", default="")
+    args = ap.parse_args()
+    if args.warehouse:
+        of_warehouse(args.warehouse, args.runs, args.note)
+    else:
+        main(args.kols)
