@@ -240,7 +240,13 @@ class PgyResource(dg.ConfigurableResource):
     flag_cadence_factor: float = Field(
         default=FIGURES.flag_cadence_factor, description=FIGURE_DOCS["flag_cadence_factor"]
     )
-    publish_interval_s: float = Field(default=2.0, description="Least seconds between snapshot publishes.")
+    publish_interval_s: float = Field(
+        default=2.0,
+        description=(
+            "Least seconds between snapshot publishes during a run (and at least ten times the last "
+            "publish's duration, so a big warehouse is not copied most of the time); 0: after every write."
+        ),
+    )
 
     @property
     def path(self) -> Path:
