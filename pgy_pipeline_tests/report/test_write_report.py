@@ -104,13 +104,18 @@ def test_each_kol_page_shows_its_label_and_the_figures_of_the_views(report, ro):
             assert f"{eng[0]:.2f}" in html
 
 
+def _most_read(ro, user_id: str, columns: str, limit: int) -> list[tuple]:
+    """A KOL's most read live notes: ties in reads go by note id, notes without reads (NULL) last."""
+    return ro.execute(
+        f"SELECT {columns} FROM note_engagement WHERE user_id = ? "
+        f"ORDER BY read_num DESC NULLS LAST, note_id LIMIT {limit}",
+        [user_id],
+    ).fetchall()
+
+
 def test_top_notes_show_title_date_reads_rate_and_the_cover_image(report, ro):
     html = _html(report.kol_pages[A])
-    top = ro.execute(
-        "SELECT note_id, publish_date, read_num, like_collect_rate FROM note_engagement "
-        "WHERE user_id = ? ORDER BY read_num DESC NULLS LAST LIMIT 3",
-        [A],
-    ).fetchall()
+    top = _most_read(ro, A, "note_id, publish_date, read_num, like_collect_rate", 3)
     for note_id, published, reads, rate in top:
         row = _row(html, note_id)
         assert published.isoformat() in row and fmt_num(reads) in row and fmt_pct(rate) in row
@@ -120,12 +125,7 @@ def test_top_notes_show_title_date_reads_rate_and_the_cover_image(report, ro):
 def test_the_top_notes_table_holds_the_ten_most_read_notes_in_order_of_reads(report, ro):
     for user_id in KOLS:
         html = _html(report.kol_pages[user_id])
-        # Ties in reads go by note id; notes without reads (NULL) come last.
-        expected = ro.execute(
-            "SELECT note_id FROM note_engagement WHERE user_id = ? "
-            "ORDER BY read_num DESC NULLS LAST, note_id LIMIT 10",
-            [user_id],
-        ).fetchall()
+        expected = _most_read(ro, user_id, "note_id", 10)
         if not expected:
             assert "notes by reads</h2>" not in html
             continue
