@@ -257,3 +257,26 @@ def test_a_publish_failure_fails_no_kol_and_the_run_says_the_snapshot_lags(make_
     env.refresh(["k1"])  # the next run's publish carries both
     with env.db() as conn:
         assert stored_frame(conn, "k2") == expected_frame(env.sim, "k2")
+
+
+def test_a_run_publishes_no_snapshot_before_its_first_call_and_one_at_its_end(make_env: MakeEnv, monkeypatch):
+    from pgy_pipeline.justoneapi.client import NotesDetailClient
+    from pgy_pipeline.warehouse.db import Warehouse
+
+    env = make_env(fixed_counts={"k1": 9})
+    env.refresh(["k1"])  # the warehouse and its snapshot exist, as on any day but the first
+    order: list[str] = []
+    publish, attempt = Warehouse._publish_locked, NotesDetailClient._attempt
+
+    def published(self: Warehouse) -> None:
+        order.append("publish")
+        publish(self)
+
+    def called(self: NotesDetailClient, *args, **kwargs):
+        order.append("call")
+        return attempt(self, *args, **kwargs)
+
+    monkeypatch.setattr(Warehouse, "_publish_locked", published)
+    monkeypatch.setattr(NotesDetailClient, "_attempt", called)
+    env.refresh(["k1"])
+    assert order[0] == "call" and order[-1] == "publish", order  # each publish copies the whole file

@@ -51,7 +51,9 @@ def prepare_warehouse(context: dg.AssetExecutionContext, pgy: PgyResource, roste
     partitions = context.instance.get_dynamic_partitions(KOLS_PARTITIONS_NAME)
     labels, categories = roster.labels, roster.categories
     try:
-        with warehouse.write() as conn:
+        # Not published here: a publish copies the whole file (1.45 s for a year-old warehouse of
+        # 1,000 KOLs) and would come before the first call; the run's first landed KOLs or its end carry it.
+        with warehouse.write(publish=False) as conn:
             sync_kols(conn, [(u, labels.get(u), categories.get(u)) for u in partitions])
             try:
                 load_prices(conn, pgy.path)
