@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
+from typing import Any
 
 from pgy_pipeline.warehouse import queries
 from pgy_pipeline.warehouse.gone import COUNTS_FOR_GONE, FETCH_SCOPE
 from pgy_pipeline_tests.warehouse.lab import Lab, note, pages_of
 
 KOLS = ("kol_a", "kol_b", "kol_c")
-KINDS = (
+KINDS: tuple[dict[str, Any], ...] = (
     {},
     {},
     {},
