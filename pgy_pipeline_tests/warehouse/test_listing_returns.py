@@ -1,7 +1,7 @@
 """Which notes came back after missing from counting fetches: the fast query equals the plain one.
 
-``queries._listing_returns_sql`` reads only the sightings of the window (a year-old warehouse made
-the plain query take 52 s); the plain query is kept here as the reference, and both run on random
+``queries._listing_returns_sql`` reads only the sightings of the window (on a year-old warehouse
+the plain query took 47.8 s); the plain query is kept here as the reference, and both run on random
 histories built through the real write path: complete, incomplete, filtered and third-platform
 fetches of a few KOLs, days apart, listing random subsets of their notes.
 """
