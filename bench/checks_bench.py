@@ -5,7 +5,8 @@ Usage: python -m bench.checks_bench [--kols 1000] [--days 365]
 Generates the warehouse of bench/lake_bench.py (a year of daily full fetches, ~46 million
 `note_snapshots` rows at 1,000 KOLs), then times each query the checks of the engagement run make
 (defs/checks.py) and the plan's evidence of listing glitches for the whole roster
-(refresh/plan.py), twice each; prints the faster and records it.
+(refresh/plan.py), and the report's reads of the KOL pages' rows, group by group
+(report/queries.py), twice each; prints the faster and records it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,15 @@ def _best(read: Callable[[], Any]) -> float:
         read()
         times.append(time.perf_counter() - started)
     return min(times)
+
+
+def _report_reads(conn: Any) -> None:
+    from pgy_pipeline.report import queries as report_queries
+    from pgy_pipeline.report.write import read_groups
+
+    data = report_queries.load_summary(conn)
+    for group in read_groups(sorted(data.roster), data.live_notes):
+        report_queries.load_details(conn, data, group)
 
 
 def main() -> None:
@@ -63,6 +73,7 @@ def main() -> None:
                 "plan: listing glitches of every KOL, 30 days": lambda: queries.listing_glitches(
                     conn, kols, newest - timedelta(days=30)
                 ),
+                "report: the KOL pages' rows, every group (their history most)": lambda: _report_reads(conn),
             }
             out = [line("note_snapshots rows", f"{rows:,}", "-", None)]
             out += [line(name, f"{_best(read):.3f} s", "-", None) for name, read in reads.items()]
