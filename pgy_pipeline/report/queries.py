@@ -114,8 +114,8 @@ FROM months LEFT JOIN m USING (user_id, month)
 )
 
 # Only complete unfiltered fetches hold every live note, so only their sums are comparable. Summed in
-# one pass per report into a temporary table the groups read (load_summary): a pass per group made a
-# report quadratic in the roster (a year of 1,000 KOLs, 46 million snapshots: 1.6 s a group).
+# one pass per report into a temporary table the groups read (load_summary): a pass over every snapshot
+# per group grew with the roster squared (3,000 KOLs x 120 days: 6.4 -> 5.5 s; bench/checks_bench.py).
 _HISTORY_SUMS: Final = PerKol(
     """
 SELECT f.user_id, f.fetch_id, f.finished_at AS fetched_at, count(*) AS notes,

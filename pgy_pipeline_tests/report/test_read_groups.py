@@ -138,9 +138,9 @@ def test_reports_written_side_by_side_put_the_collector_back_once_the_last_ends(
 
 
 def test_the_history_is_summed_once_for_the_report_not_once_a_group(own_warehouse: Path) -> None:
-    # The sums read every snapshot: once per group made a report quadratic in the roster (a year of
-    # 1,000 KOLs: 1.6 s a group). Summed when the summary is read, a group reads only the sums, so
-    # snapshots dropped after that no longer reach the groups' history.
+    # The sums read every snapshot: a pass per group grew with the roster squared. Summed when the
+    # summary is read, a group reads only the sums, so snapshots dropped after that no longer reach
+    # the groups' history.
     import duckdb
 
     from pgy_pipeline.report.queries import load, load_details, load_summary
