@@ -37,7 +37,7 @@ def _best(read: Callable[[], Any]) -> float:
 
 
 def _report_reads(conn: Any) -> None:
-    from pgy_pipeline.report import queries as report_queries
+    from pgy_pipeline.report import loading as report_queries
     from pgy_pipeline.report.write import read_groups
 
     data = report_queries.load_summary(conn)

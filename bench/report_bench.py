@@ -6,13 +6,15 @@ to bench/RESULTS.md.
 `python -m bench.report_bench --warehouse DATA/pgy.duckdb [--runs 5]` times the report of an
 existing warehouse instead (e.g. one `pgy refresh` of the `realistic` simulator filled), every page
 new each run: the wall time with the page workers, the CPU of the report's own process and of its
-workers, and the CPU of the same report written in one process (the work itself, whatever the cores).
+workers, and the CPU of the same report written in one process (the work itself, whatever the cores);
+then, on a copy, a report written over the last one with nothing changed, and with one note changed.
 """
 
 from __future__ import annotations
 
 import argparse
 import resource
+import shutil
 import statistics
 import tempfile
 import time
@@ -89,14 +91,40 @@ def _timed(db: Path, processes: int | None) -> tuple[float, float, float, int]:
     return wall, cpu, workers, len(result.kol_pages)
 
 
+def _again(db: Path, runs: int) -> tuple[float, float]:
+    """Medians of a report written over the last one: nothing changed; one KOL's note title changed
+    (each run another KOL), on a copy of ``db``."""
+    same, one = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        copy, out = Path(tmp) / "pgy.duckdb", Path(tmp) / "report"
+        shutil.copyfile(db, copy)
+        write_report(copy, out)
+        with duckdb.connect(str(copy), read_only=True) as conn:
+            notes = conn.execute("SELECT user_id, note_id FROM notes USING SAMPLE 100 ROWS").fetchall()
+        for run in range(runs):
+            started = time.perf_counter()
+            write_report(copy, out)
+            same.append(time.perf_counter() - started)
+            with duckdb.connect(str(copy)) as conn:
+                conn.execute(
+                    "UPDATE notes SET title = title || '!' WHERE user_id = ? AND note_id = ?", notes[run]
+                )
+            started = time.perf_counter()
+            written = write_report(copy, out).kol_pages_written
+            one.append(time.perf_counter() - started)
+            assert written == 1, written
+    return statistics.median(same), statistics.median(one)
+
+
 def of_warehouse(db: Path, runs: int, note: str) -> None:
     """The report of an existing warehouse, ``runs`` times each way, alternating; medians."""
     pooled, alone = [], []
     for _ in range(runs):
         pooled.append(_timed(db, None))
         alone.append(_timed(db, 1))
+    same, one = _again(db, runs)
     wall, cpu, workers, pages = (statistics.median(x) for x in zip(*pooled, strict=True))
-    one = statistics.median(x[1] for x in alone)
+    alone_cpu = statistics.median(x[1] for x in alone)
     spread = f"{min(x[0] for x in pooled):.2f}..{max(x[0] for x in pooled):.2f}"
     record(
         f"HTML report of {db.name}, {int(pages)} KOL pages, median of {runs}",
@@ -105,7 +133,9 @@ def of_warehouse(db: Path, runs: int, note: str) -> None:
             line("  fastest..slowest run (s)", spread, "-", None),
             line("CPU of the report's own process (s)", f"{cpu:.2f}", "-", None),
             line("CPU of its page workers (s)", f"{workers:.2f}", "-", None),
-            line("CPU of the same report in one process (s)", f"{one:.2f}", "-", None),
+            line("CPU of the same report in one process (s)", f"{alone_cpu:.2f}", "-", None),
+            line("wall time of a report again, no page changed (s)", f"{same:.2f}", "-", None),
+            line("wall time of a report again, one KOL's note changed (s)", f"{one:.2f}", "-", None),
         ],
         note,
     )

@@ -1,9 +1,9 @@
 """Every read the report makes, by name: one query per view, for the roster or a group of KOLs.
 
 What the index needs of every KOL (one row each, and the buyer's costs, percentiles and flags) is
-read once (``load_summary``); what only a KOL's own page shows (its notes, cadence, history,
-brands, lifecycle...) is read for a group of KOLs at a time (``load_details``), so the report's
-memory follows the group, not the roster (10,000 KOLs of 20 notes held at once: 2.5 GB).
+read once; what only a KOL's own page shows (its notes, cadence, history, brands, lifecycle...)
+is read for a group of KOLs at a time, so the report's memory follows the group, not the roster
+(10,000 KOLs of 20 notes held at once: 2.5 GB). loading.py reads them into a ``ReportData``.
 
 The figures come from the warehouse's views (and the ``kol_engagement`` table) as they are, so the
 report never disagrees with what an analyst reads in DuckDB. Python only groups rows by KOL; the
@@ -12,12 +12,9 @@ one aggregate computed here (notes per month, totals per fetch) exists in no vie
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
-
-import duckdb
 
 Row = dict[str, Any]
 
@@ -31,15 +28,20 @@ class PerKol:
     order: str
 
     def query(self, kols: Sequence[str] | None) -> tuple[str, list[Any] | None]:
-        """The query of ``kols`` (None: every KOL) and its parameters: their first and last user id in
-        order, and their list. The range is what DuckDB pushes down into the scans (an
-        ``IN (SELECT unnest(?))`` alone read every KOL's rows for each group: 0.3 s against 0.01)."""
+        """The query of ``kols`` (None: every KOL), in order, and its parameters."""
+        sql, params = self.rows_of(kols)
+        return f"{sql} ORDER BY {self.order}", params
+
+    def rows_of(self, kols: Sequence[str] | None) -> tuple[str, list[Any] | None]:
+        """The rows of ``kols`` (None: every KOL) as a subquery ``q``, in no order, and its parameters:
+        their first and last user id in order, and their list. The range is what DuckDB pushes down
+        into the scans (``IN (SELECT unnest(?))`` alone read every KOL's rows: 0.3 s against 0.01)."""
         if kols is None:
-            return f"SELECT * FROM ({self.body}) AS q ORDER BY {self.order}", None
+            return f"SELECT * FROM ({self.body}) AS q", None
         some = sorted(kols)
         where = "WHERE user_id BETWEEN ? AND ? AND list_contains(?::VARCHAR[], user_id)"
         first, last = (some[0], some[-1]) if some else ("", "")
-        return f"SELECT * FROM ({self.body}) AS q {where} ORDER BY {self.order}", [first, last, some]
+        return f"SELECT * FROM ({self.body}) AS q {where}", [first, last, some]
 
 
 # Every KOL the warehouse knows: the roster, plus any KOL whose notes outlived its roster row.
@@ -116,7 +118,7 @@ FROM months LEFT JOIN m USING (user_id, month)
 # Only complete unfiltered fetches hold every live note, so only their sums are comparable. Summed in
 # one pass per report into a temporary table the groups read (load_summary): a pass over every snapshot
 # per group grew with the roster squared (3,000 KOLs x 120 days: 6.4 -> 5.5 s; bench/checks_bench.py).
-_HISTORY_SUMS: Final = PerKol(
+HISTORY_SUMS: Final = PerKol(
     """
 SELECT f.user_id, f.fetch_id, f.finished_at AS fetched_at, count(*) AS notes,
        sum(s.read_num) AS reads, sum(s.like_num + s.collect_num) AS like_collect
@@ -260,89 +262,3 @@ class ReportData:
 def as_rows(names: Sequence[str], tuples: Iterable[tuple[Any, ...]]) -> list[Row]:
     """Tuples of a query's values as rows keyed by its column ``names``."""
     return [dict(zip(names, values, strict=True)) for values in tuples]
-
-
-def _rows(conn: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[Row]:
-    cur = conn.execute(sql, params)
-    return as_rows([d[0] for d in cur.description or ()], cur.fetchall())
-
-
-def _tuples_per_kol(
-    conn: duckdb.DuckDBPyConnection, read: PerKol, kols: Sequence[str] | None
-) -> tuple[tuple[str, ...], dict[str, list[tuple[Any, ...]]]]:
-    """``read``'s column names, and its rows as tuples grouped by KOL, of ``kols`` only (None: every KOL)."""
-    if kols is not None and not kols:
-        return (), {}
-    cur = conn.execute(*read.query(kols))
-    names = tuple(d[0] for d in cur.description or ())
-    at = names.index("user_id")
-    out: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
-    for values in cur.fetchall():
-        out[values[at]].append(values)
-    return names, dict(out)
-
-
-def _per_kol(
-    conn: duckdb.DuckDBPyConnection, read: PerKol, kols: Sequence[str] | None
-) -> dict[str, list[Row]]:
-    """``read``'s rows grouped by KOL, of ``kols`` only (None: every KOL)."""
-    names, grouped = _tuples_per_kol(conn, read, kols)
-    return {k: as_rows(names, rows) for k, rows in grouped.items()}
-
-
-def _table_exists(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
-    row = conn.execute(
-        "SELECT count(*) FROM (SELECT table_name AS name FROM duckdb_tables() WHERE schema_name = 'main' "
-        "UNION ALL SELECT view_name FROM duckdb_views() WHERE schema_name = 'main') WHERE name = ?",
-        [name],
-    ).fetchone()
-    return bool(row and row[0])
-
-
-def _sum_history(conn: duckdb.DuckDBPyConnection, only: set[str] | None) -> None:
-    """HISTORY's rows, of ``only`` (None: every KOL), into a temporary table of this connection."""
-    sql, params = _HISTORY_SUMS.query(None if only is None else sorted(only))
-    conn.execute(f"CREATE OR REPLACE TEMP TABLE {HISTORY_TABLE} AS {sql}", params)
-
-
-def load_summary(conn: duckdb.DuckDBPyConnection, only: set[str] | None = None) -> ReportData:
-    """What the index shows of every KOL; ``only`` keeps the per-KOL figures (and history) of those KOLs."""
-    _sum_history(conn, only)
-    latest = conn.execute(LATEST_FETCH_SQL).fetchone()
-    has_engagement = _table_exists(conn, "kol_engagement")
-    leaderboard = _rows(conn, LEADERBOARD_SQL)
-    data = ReportData(
-        roster={r["user_id"]: r for r in _rows(conn, ROSTER_SQL)},
-        leaderboard=leaderboard,
-        ranked={r["user_id"]: r for r in leaderboard},
-        latest_fetch=latest[0] if latest else None,
-    )
-    if has_engagement:
-        data.engagement = {r["user_id"]: r for r in _rows(conn, ENGAGEMENT_SQL)}
-    data.live_notes = {r["user_id"]: r["notes"] for r in _rows(conn, LIVE_NOTES_SQL)}
-    # Written by the same engagement run as kol_engagement: all there, or (before it ran) none.
-    if has_engagement and _table_exists(conn, "rising_notes"):
-        some = sorted(only) if only is not None else None
-        data.figures = {name: _per_kol(conn, FIGURES[name], some) for name in SUMMARY_FIGURES}
-    return data
-
-
-def load_details(conn: duckdb.DuckDBPyConnection, data: ReportData, kols: Sequence[str]) -> None:
-    """Read into ``data`` what the pages of ``kols`` show beyond the summary, replacing the rows
-    of the KOLs read before (a group at a time keeps the report's memory bounded)."""
-    data.organic_vs_cooperation = _per_kol(conn, ORGANIC_VS_COOPERATION, kols)
-    data.note_columns, data.notes = _tuples_per_kol(conn, NOTES, kols)
-    data.top_notes = _per_kol(conn, TOP_NOTES_READ, kols)
-    data.cadence = _per_kol(conn, CADENCE, kols)
-    data.history = _per_kol(conn, HISTORY, kols)
-    data.brands = _per_kol(conn, BRANDS, kols)
-    if data.figures:
-        for name in FIGURES.keys() - set(SUMMARY_FIGURES):
-            data.figures[name] = _per_kol(conn, FIGURES[name], kols)
-
-
-def load(conn: duckdb.DuckDBPyConnection, only: set[str] | None = None) -> ReportData:
-    """Everything the report shows, at once; ``only`` keeps the per-KOL rows of those KOLs."""
-    data = load_summary(conn, only)
-    load_details(conn, data, sorted(only) if only is not None else sorted(data.roster))
-    return data

@@ -30,8 +30,9 @@ from pgy_pipeline.report.index_page import index_page
 from pgy_pipeline.report.kol_page import PageSource
 from pgy_pipeline.report.kol_pages import Page, PageWriter, atomic_write
 from pgy_pipeline.report.layout import PLOTLY_JS, page_name
-from pgy_pipeline.report.queries import load_details, load_summary
-from pgy_pipeline.report.unchanged import fingerprint_of, pickled, stamped
+from pgy_pipeline.report.loading import detail_reads, load_details, load_summary
+from pgy_pipeline.report.queries import ReportData
+from pgy_pipeline.report.unchanged import details_digests, fingerprint_of, pickled, stamped
 
 INDEX, COMPARE, KOL_DIR = "index.html", "compare.html", "kol"
 # The KOLs whose page rows are read and held at once: up to NOTES_PER_READ live notes, ~1.5 KB each
@@ -161,6 +162,23 @@ class _YoungCollectionsOnly:
 _young_collections_only = _YoungCollectionsOnly().held
 
 
+def _fingerprints(
+    conn: duckdb.DuckDBPyConnection,
+    data: ReportData,
+    kols: Sequence[str] | None,
+    links: tuple[str, str | None],
+) -> dict[str, str | None]:
+    """Each KOL page's fingerprint (unchanged.py), of ``kols`` (None: the roster), from the summary
+    ``data`` holds and the digest of the rows only its page shows, before any of those is read
+    (None: its source does not pickle)."""
+    digests = details_digests(conn, detail_reads(data), kols)
+    prints: dict[str, str | None] = {}
+    for k in sorted(data.roster) if kols is None else kols:
+        summary = pickled(PageSource(data.of_one(k), k, *links))
+        prints[k] = None if summary is None else fingerprint_of(summary + digests.get(k, b""))
+    return prints
+
+
 def write_report(
     db_path: str | os.PathLike[str] | _Snapshots,
     out_dir: str | os.PathLike[str],
@@ -195,28 +213,24 @@ def write_report(
         kols = sorted(data.roster if only is None else only)
 
         (out / KOL_DIR).mkdir(parents=True, exist_ok=True)
-        # Listed once: a page not there is written without opening it to read its fingerprint
-        # (10,000 new pages: 10,000 failed opens, slow beside the workers creating files there).
+        # Listed once (10,000 new pages: 10,000 failed opens, slow beside the workers creating files).
         existing = {entry.name for entry in os.scandir(out / KOL_DIR)}
         _write_plotly_js(out)
         names = {k: page_name(k) for k in kols}
         compare_path = out / COMPARE if chosen else None
         from_root = {k: f"{KOL_DIR}/{n}" for k, n in names.items()}
-        pages: dict[str, Path] = {}
+        pages = {k: out / KOL_DIR / names[k] for k in kols}
+        links = (f"../{INDEX}", f"../{COMPARE}" if chosen else None)
+        prints = _fingerprints(conn, data, None if only is None else kols, links)
+        changed = [
+            k for k in kols if prints[k] is None or names[k] not in existing or stamped(pages[k]) != prints[k]
+        ]
         with PageWriter(processes) as writer:
-            # Many pages not there yet (a new roster): the workers start now, beside the first read.
-            writer.expect(sum(1 for n in names.values() if n not in existing))
-            for group in read_groups(kols, data.live_notes):
+            writer.expect(len(changed))  # the workers start now, beside the first read
+            for group in read_groups(changed, data.live_notes):
                 load_details(conn, data, group)
-                changed: list[Page] = []
-                for k in group:
-                    pages[k] = out / KOL_DIR / names[k]
-                    cut = PageSource(data.of_one(k), k, f"../{INDEX}", f"../{COMPARE}" if chosen else None)
-                    payload = pickled(cut)  # once: the fingerprint's bytes are also a worker's task
-                    print_ = None if payload is None else fingerprint_of(payload)
-                    if print_ is None or names[k] not in existing or stamped(pages[k]) != print_:
-                        changed.append(Page(str(pages[k]), cut, payload, print_))
-                writer.write(changed)
+                cuts = {k: PageSource(data.of_one(k), k, *links) for k in group}
+                writer.write([Page(str(pages[k]), cut, pickled(cut), prints[k]) for k, cut in cuts.items()])
         # Every KOL page is written (leaving the writer waited for its workers): the pages that
         # link to them go last, so a reader of the report never follows a link to a missing page.
         if compare_path:

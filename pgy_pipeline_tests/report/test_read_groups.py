@@ -48,10 +48,13 @@ def test_a_page_is_rendered_with_the_rows_of_its_group_only(
     write_report(own_warehouse, tmp_path / "report")
     kols = sorted(KOLS)
     groups = [set(kols[i : i + 2]) for i in range(0, len(kols), 2)]
-    assert len(held) == len(kols)
-    # The page of the i-th KOL was cut from the rows of its own group and no other.
-    assert all(rows <= groups[i // 2] for i, rows in enumerate(held)), held
-    assert A in held[kols.index(A)]
+    # Every page's fingerprint comes first, from no page's rows (unchanged.py: their digests)...
+    fingerprinted, rendered = held[: len(kols)], held[len(kols) :]
+    assert fingerprinted == [set()] * len(kols)
+    # ...then the page of the i-th KOL was cut from the rows of its own group and no other.
+    assert len(rendered) == len(kols)
+    assert all(rows <= groups[i // 2] for i, rows in enumerate(rendered)), rendered
+    assert A in rendered[kols.index(A)]
 
 
 def test_groups_hold_at_most_so_many_notes_and_kols(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -69,7 +72,7 @@ def test_a_page_built_from_its_kols_slice_is_the_page_built_from_every_row(own_w
     # What a worker gets (ReportData.of_one) must hold everything the page shows.
     import duckdb
 
-    from pgy_pipeline.report.queries import load
+    from pgy_pipeline.report.loading import load
 
     with duckdb.connect(str(own_warehouse), read_only=True) as conn:
         data = load(conn)
@@ -97,7 +100,7 @@ def test_no_full_collection_runs_while_the_pages_are_built_and_the_collector_is_
     with pytest.raises(write_module.ReportError):
         write_report(warehouse, tmp_path / "out", user_ids=["no_such_kol"])
 
-    assert len(during) == len(KOLS)
+    assert len(during) == 2 * len(KOLS)  # each page's fingerprint, then its page
     assert all(t[:2] == before[:2] and t[2] >= 1_000_000 for t in during)
     assert gc.get_threshold() == before  # after a report, and after one that failed
 
@@ -143,7 +146,7 @@ def test_the_history_is_summed_once_for_the_report_not_once_a_group(own_warehous
     # the groups' history.
     import duckdb
 
-    from pgy_pipeline.report.queries import load, load_details, load_summary
+    from pgy_pipeline.report.loading import load, load_details, load_summary
 
     with duckdb.connect(str(own_warehouse)) as conn:
         expected = load(conn).history
