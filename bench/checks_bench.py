@@ -5,8 +5,8 @@ Usage: python -m bench.checks_bench [--kols 1000] [--days 365]
 Generates the warehouse of bench/lake_bench.py (a year of daily full fetches, ~46 million
 `note_snapshots` rows at 1,000 KOLs), then times each query the checks of the engagement run make
 (defs/checks.py) and the plan's evidence of listing glitches for the whole roster
-(refresh/plan.py), and the report's reads of the KOL pages' rows, group by group
-(report/queries.py), twice each; prints the faster and records it.
+(refresh/plan.py), and the report's reads of the KOL pages' rows, group by group, and of their
+digests alone (report/loading.py, unchanged.py), twice each; prints the faster and records it.
 """
 
 from __future__ import annotations
@@ -37,12 +37,19 @@ def _best(read: Callable[[], Any]) -> float:
 
 
 def _report_reads(conn: Any) -> None:
-    from pgy_pipeline.report import loading as report_queries
+    from pgy_pipeline.report import loading
     from pgy_pipeline.report.write import read_groups
 
-    data = report_queries.load_summary(conn)
+    data = loading.load_summary(conn)
     for group in read_groups(sorted(data.roster), data.live_notes):
-        report_queries.load_details(conn, data, group)
+        loading.load_details(conn, data, group)
+
+
+def _report_digests(conn: Any) -> None:
+    from pgy_pipeline.report import loading
+    from pgy_pipeline.report.unchanged import details_digests
+
+    details_digests(conn, loading.detail_reads(loading.load_summary(conn)), None)
 
 
 def main() -> None:
@@ -74,6 +81,9 @@ def main() -> None:
                     conn, kols, newest - timedelta(days=30)
                 ),
                 "report: the KOL pages' rows, every group (their history most)": lambda: _report_reads(conn),
+                "report: the summary and the KOL pages' digests (no page changed)": lambda: _report_digests(
+                    conn
+                ),
             }
             out = [line("note_snapshots rows", f"{rows:,}", "-", None)]
             out += [line(name, f"{_best(read):.3f} s", "-", None) for name, read in reads.items()]

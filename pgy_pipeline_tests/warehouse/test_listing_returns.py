@@ -24,13 +24,16 @@ KINDS: tuple[dict[str, Any], ...] = (
     {"status": "incomplete", "stop_reason": "page_cap"},
     {"advertise_switch": "ORGANIC_ONLY"},
     {"third_platform": True},
+    {"third_platform": True},
 )
 
 
-def _reference_sql(since: str, min_misses: int, for_users: bool) -> str:
+def _reference_sql(since: str, min_misses: int, for_users: bool, scope: str | None = None) -> str:
     """The plain query: every sighting of every note with the one before it (a window over the
-    whole history), and the counting fetches between the two counted one by one."""
+    whole history), and the counting fetches between the two counted one by one. ``scope``: of
+    the notes of that scope only."""
     users = "AND s.user_id IN (SELECT unnest($users::VARCHAR[]))" if for_users else ""
+    users += f" AND n.scope = '{scope}'" if scope else ""
     return f"""
         WITH counting AS (
             SELECT user_id, {FETCH_SCOPE} AS scope, started_at FROM fetches WHERE {COUNTS_FOR_GONE}
@@ -58,11 +61,16 @@ def _reference_sql(since: str, min_misses: int, for_users: bool) -> str:
 
 
 def _history(lab: Lab, rng: random.Random) -> None:
-    pool = {k: [note(f"{k}-{i}") for i in range(8)] for k in KOLS}
+    # The third-platform listing holds other notes than the default one (they are disjoint).
+    pool = {
+        (k, tp): [note(f"{k}-{'tp' if tp else ''}{i}") for i in range(8)]
+        for k in KOLS
+        for tp in (False, True)
+    }
     for _ in range(rng.randint(4, 16)):
-        kol = rng.choice(KOLS)
-        listed = [n for n in pool[kol] if rng.random() < 0.7]
-        lab.fetch(kol, pages_of(listed), **rng.choice(KINDS))
+        kol, kind = rng.choice(KOLS), rng.choice(KINDS)
+        listed = [n for n in pool[kol, "third_platform" in kind] if rng.random() < 0.7]
+        lab.fetch(kol, pages_of(listed), **kind)
         lab.tick(minutes=rng.choice((10, 60 * 24, 60 * 24 * 3)))
 
 
@@ -74,7 +82,7 @@ def _both(lab: Lab, since: str, misses: int, users: list[str] | None, params: di
 
 
 def test_the_windowed_query_finds_the_returns_the_plain_one_finds(tmp_path) -> None:
-    returns = 0
+    returns = third_platform = 0
     for seed in range(24):
         rng = random.Random(seed)
         lab = Lab(tmp_path / str(seed))
@@ -84,9 +92,18 @@ def test_the_windowed_query_finds_the_returns_the_plain_one_finds(tmp_path) -> N
             fast, plain = _both(lab, newest, 2, None, {"window": timedelta(days=days)})
             assert fast == plain, (seed, days)
             returns += len(plain)
+            args = {"window": timedelta(days=days)}
+            third_platform += len(
+                lab.conn.execute(_reference_sql(newest, 2, False, "third_platform"), args).fetchall()
+            )
         for back in (1, 4, 40):  # the plan's evidence: one miss is enough, for some KOLs, since a time
             since = lab.now - timedelta(days=back)
             fast, plain = _both(lab, "$since", 1, list(KOLS[:2]), {"since": since})
             assert fast == plain, (seed, back)
             returns += len(plain)
+            args = {"since": since, "users": list(KOLS[:2])}
+            third_platform += len(
+                lab.conn.execute(_reference_sql("$since", 1, True, "third_platform"), args).fetchall()
+            )
     assert returns >= 20  # the histories hold returns: not a comparison of two empty answers
+    assert third_platform >= 5  # and returns of the third-platform listing, which has its own fetches
