@@ -92,7 +92,7 @@ def test_the_windowed_query_finds_the_returns_the_plain_one_finds(tmp_path) -> N
             fast, plain = _both(lab, newest, 2, None, {"window": timedelta(days=days)})
             assert fast == plain, (seed, days)
             returns += len(plain)
-            args = {"window": timedelta(days=days)}
+            args: dict[str, Any] = {"window": timedelta(days=days)}
             third_platform += len(
                 lab.conn.execute(_reference_sql(newest, 2, False, "third_platform"), args).fetchall()
             )
