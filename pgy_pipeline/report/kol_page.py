@@ -18,7 +18,8 @@ DEFINITIONS = (
 
 class PageSource(NamedTuple):
     """What a KOL page is built from: its KOL's slice of the report's rows (ReportData.of_one) and
-    its links. Pickled, it is the page's fingerprint (unchanged.py) and a worker's task."""
+    its links. Pickled, it is a worker's task; cut before any of its page-only rows are read, it is
+    the page's fingerprint with their digest (unchanged.py)."""
 
     data: ReportData
     user_id: str

@@ -37,7 +37,7 @@ class Page(NamedTuple):
 
     path: str
     source: PageSource | None  # None in a worker's task: it unpickles ``pickled``
-    pickled: bytes | None  # the source as fingerprinted (unchanged.py), sent to a worker as it is
+    pickled: bytes | None  # the source, pickled once, sent to a worker as it is
     print_: str | None
 
     def for_worker(self) -> Page:
