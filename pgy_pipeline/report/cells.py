@@ -1,7 +1,7 @@
-"""The KOL page's hot pieces, built in Python: numeric cells, KPI tiles and the rows of its tables.
+"""The pages' hot pieces, built in Python: numeric cells, KPI tiles and the rows of their tables.
 
-A 10,000-KOL report renders each of them tens of times a page; a Jinja macro call costs ~10x a
-function's, and a template loop ~40 µs a row. Each piece escapes every value exactly as ``{{ }}``
+A 10,000-KOL report renders each of them tens of times a KOL page, and the index a row a KOL; a
+Jinja macro call costs ~10x a function's, and a template loop ~40 µs a row. Each piece escapes every value exactly as ``{{ }}``
 would (markupsafe's ``escape``) and returns ``Markup``, so a template places it as it is. Each is
 tested byte for byte against the template it replaced (tests: report/test_cells.py).
 """
@@ -116,4 +116,46 @@ def _note_row(n: Row, eng: Row | None) -> str:
         f'<td data-v="{escape(published or "")}">{escape(fmt_date(published))}</td>'
         f"{num_cell(n['read_num'])}{num_cell(n['like_collect'])}{pct_cell(n['like_collect_rate'])}"
         f"{num_cell(n['like_num'])}{num_cell(n['collect_num'])}</tr>"
+    )
+
+
+def kol_link_cell(label: str | None, user_id: str, href: str) -> str:
+    """A KOL's name (its label and id, or its id alone) linked to its page, sorting by its label."""
+    if label:
+        name = f'{escape(label)} <span class="muted">{escape(user_id)}</span>'
+    else:
+        name = f'<span class="muted">(no label)</span> {escape(user_id)}'
+    return f'<td data-v="{escape(label or user_id)}"><a href="{escape(href)}">{name}</a></td>'
+
+
+def leaderboard_rows(ranked: Sequence[Row]) -> Markup:
+    """The rows of the index's leaderboard (index_page.py), one line each."""
+    return Markup("".join(_leaderboard_row(r) + "\n" for r in ranked))
+
+
+def _leaderboard_row(r: Row) -> str:
+    flags, cost, category = r["flags"], r["cost"], r["category"]
+    names = escape(" ".join(str(f["flag"]) for f in flags))
+    reasons = escape("; ".join(str(f["reason"]) for f in flags))
+    shown = f'<span class="tag flag">{len(flags)}: {escape(", ".join(str(f["flag"]) for f in flags))}</span>'
+    return (
+        f'<tr data-user="{escape(r["user_id"])}" data-category="{escape(category or "")}" '
+        f'data-cost="{escape(sort_value(cost))}" data-pct="{escape(sort_value(r["roster_pct"]))}" '
+        f'data-flags="{len(flags)}">{num_cell(r["rank"])}{kol_link_cell(r["label"], r["user_id"], r["href"])}'
+        f"{num_cell(r['notes'])}{pct_cell(r['like_collect_rate_pooled'])}{pct_cell(r['like_collect_rate_median'])}"
+        f'{num_cell(r["reads_median"])}<td data-v="{escape(category or "")}">{escape(category or "–")}</td>'
+        f"{pct_cell(r['roster_pct'])}{pct_cell(r['category_pct'])}"
+        f"{num_cell(cost, '–' if missing(cost) else f'{cost:,.2f}')}"
+        f'<td class="num" data-v="{len(flags)}" data-csv="{names}" title="{reasons}">'
+        f"{shown if flags else '0'}</td></tr>"
+    )
+
+
+def unranked_rows(unranked: Sequence[Row]) -> Markup:
+    """The rows of the index's table of KOLs not ranked, one line each."""
+    return Markup(
+        "".join(
+            f"<tr>{kol_link_cell(r['label'], r['user_id'], r['href'])}{num_cell(r['notes'])}</tr>\n"
+            for r in unranked
+        )
     )

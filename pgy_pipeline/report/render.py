@@ -44,6 +44,8 @@ def environment() -> jinja2.Environment:
         percentile_rows=cells.percentile_rows,
         segment_rows=cells.segment_rows,
         note_rows=cells.note_rows,
+        leaderboard_rows=cells.leaderboard_rows,
+        unranked_rows=cells.unranked_rows,
         css=Markup(CSS),  # a constant of layout.py
         sort_js=Markup(SORT_JS),  # a constant of layout.py
         plotly_js=PLOTLY_JS,

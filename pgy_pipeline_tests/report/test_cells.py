@@ -147,3 +147,58 @@ def test_a_numeric_cell_is_what_the_escaping_cell_wrote(value):
     for shown in HOSTILE:
         assert num_cell(value, shown) == _reference_num_cell(value, shown)
         assert num_cell(f"<b>{value}&", shown) == _reference_num_cell(f"<b>{value}&", shown)  # text sorts too
+
+
+# The index's loops and the link macro before its rows moved to Python.
+INDEX_REFERENCE = """{% from "macros.html" import kol_name %}
+{% macro kol_link_cell(label, user_id, href) -%}
+<td data-v="{{ label or user_id }}"><a href="{{ href }}">{{ kol_name(label, user_id) }}</a></td>
+{%- endmacro %}
+{% for r in ranked %}
+<tr data-user="{{ r.user_id }}" data-category="{{ r.category or "" }}" data-cost="{{ r.cost|sort_value }}" data-pct="{{ r.roster_pct|sort_value }}" data-flags="{{ r.flags|length }}">{{ num_cell(r.rank) }}{{ kol_link_cell(r.label, r.user_id, r.href) }}{{ num_cell(r.notes) }}{{ pct_cell(r.like_collect_rate_pooled) }}{{ pct_cell(r.like_collect_rate_median) }}{{ num_cell(r.reads_median) }}<td data-v="{{ r.category or "" }}">{{ r.category or "–" }}</td>{{ pct_cell(r.roster_pct) }}{{ pct_cell(r.category_pct) }}{{ num_cell(r.cost, "–" if missing(r.cost) else "{:,.2f}".format(r.cost)) }}<td class="num" data-v="{{ r.flags|length }}" data-csv="{{ r.flags|map(attribute="flag")|join(" ") }}" title="{{ r.flags|map(attribute="reason")|join("; ") }}">{% if r.flags %}<span class="tag flag">{{ r.flags|length }}: {{ r.flags|map(attribute="flag")|join(", ") }}</span>{% else %}0{% endif %}</td></tr>
+{% endfor %}
+--
+{% for r in unranked %}
+<tr>{{ kol_link_cell(r.label, r.user_id, r.href) }}{{ num_cell(r.notes) }}</tr>
+{% endfor %}
+"""
+
+
+def _index_rows() -> list[dict[str, Any]]:
+    labels = [None, "", "厨房小白", "<i>Coco</i> & 'x'"]
+    categories = [None, "", "美食", '<b>"c"</b>']
+    costs = [None, float("nan"), 0, 12.345, 1234567.891, Decimal("3.5")]
+    flags = [
+        [],
+        [{"flag": "stale_price", "reason": "price older than 180 days"}],
+        [{"flag": "a<b", "reason": 'x & "y"'}, {"flag": "spike", "reason": "reads 9x"}],
+    ]
+    numbers = [None, float("nan"), 0, 7, 1234.5]
+    combos = itertools.product(labels, categories, costs, flags, numbers)
+    return [
+        {
+            "user_id": f"kol<{i}>&",
+            "label": label,
+            "href": f"kol/kol{i}.html?a=1&b=<2>",
+            "rank": i,
+            "notes": number,
+            "like_collect_rate_pooled": number,
+            "like_collect_rate_median": 0.05,
+            "reads_median": number,
+            "category": category,
+            "roster_pct": number,
+            "category_pct": None,
+            "cost": cost,
+            "flags": flag,
+        }
+        for i, (label, category, cost, flag, number) in enumerate(combos)
+    ]
+
+
+def test_the_index_rows_are_the_template_loops_byte_for_byte():
+    from pgy_pipeline.report.cells import leaderboard_rows, unranked_rows
+
+    rows = _index_rows()
+    expected = environment().from_string(INDEX_REFERENCE).render(ranked=rows, unranked=rows)
+    assert leaderboard_rows(rows) + "--\n" + unranked_rows(rows) == expected
+    assert "<i>" not in expected and "<b>" not in expected and "<2>" not in expected
