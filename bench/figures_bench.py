@@ -29,6 +29,7 @@ from pgy_pipeline.warehouse import figures, flags, lifecycle
 from pgy_pipeline.warehouse.engagement import build_kol_engagement, refresh_kol_engagement
 from pgy_pipeline.warehouse.engagement_settings import EngagementSettings
 from pgy_pipeline.warehouse.migrations import migrate
+from pgy_pipeline.warehouse.writes import store_fetch_totals
 
 AS_OF = date(2026, 12, 1)
 NEXT = date(2026, 12, 2)  # the next day's run: the lifecycle keeps the points of settled notes
@@ -67,6 +68,7 @@ def build(db: Path, kols: int) -> int:
                 "n.collect_num, 0, 'default' "
                 f"FROM notes n WHERE n.publish_date <= DATE '{AS_OF}' - {d}"
             )
+        store_fetch_totals(conn, "SELECT DISTINCT fetch_id FROM note_snapshots")  # as the writer does
         row = conn.execute("SELECT count(*) FROM note_snapshots").fetchone()
         conn.execute("CHECKPOINT")
     return int(row[0]) if row else 0

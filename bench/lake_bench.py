@@ -110,6 +110,8 @@ FROM _bench_notes n CROSS JOIN _bench_days d
 
 def generate(wh, kols: list[str], days: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
     """Fill ``wh`` with ``days`` daily full fetches of ``kols`` ending yesterday; returns rows and seconds."""
+    from pgy_pipeline.warehouse.writes import store_fetch_totals
+
     notes = _notes_frame(kols)
     last = datetime.now(UTC).date() - timedelta(days=1)
     first = last - timedelta(days=days - 1)
@@ -124,6 +126,7 @@ def generate(wh, kols: list[str], days: int) -> dict[str, float]:  # type: ignor
         conn.execute(_FETCHES)
         conn.execute(_NOTES, {"first": first, "last": last})
         conn.execute(_SNAPSHOTS)
+        store_fetch_totals(conn, "SELECT fetch_id FROM fetches")  # as the writer does with its snapshots
         rows = conn.execute("SELECT count(*) FROM note_snapshots").fetchone()[0]
         conn.unregister("_bench_notes")
         conn.execute("DROP TABLE _bench_days")

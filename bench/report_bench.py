@@ -27,6 +27,7 @@ from bench.common import line, record
 from pgy_pipeline.report import write_report
 from pgy_pipeline.warehouse import Warehouse
 from pgy_pipeline.warehouse.engagement import refresh_kol_engagement
+from pgy_pipeline.warehouse.writes import store_fetch_totals
 
 
 def build(data: Path, kols: int) -> Path:
@@ -55,6 +56,7 @@ def build(data: Path, kols: int) -> Path:
                 f"read_num * {f + 1} / 3, like_num, collect_num, 0, 'default' FROM notes, range({kols}) a(k) "
                 "WHERE user_id = printf('kol%05d', k)"
             )
+        store_fetch_totals(conn, "SELECT fetch_id FROM fetches")  # as the writer does with its snapshots
         refresh_kol_engagement(conn, date.today())
     return db
 

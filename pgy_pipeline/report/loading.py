@@ -16,8 +16,6 @@ from pgy_pipeline.report.queries import (
     ENGAGEMENT_SQL,
     FIGURES,
     HISTORY,
-    HISTORY_SUMS,
-    HISTORY_TABLE,
     LATEST_FETCH_SQL,
     LEADERBOARD_SQL,
     LIVE_NOTES_SQL,
@@ -70,15 +68,8 @@ def _table_exists(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
     return bool(row and row[0])
 
 
-def _sum_history(conn: duckdb.DuckDBPyConnection, only: set[str] | None) -> None:
-    """HISTORY's rows, of ``only`` (None: every KOL), into a temporary table of this connection."""
-    sql, params = HISTORY_SUMS.query(None if only is None else sorted(only))
-    conn.execute(f"CREATE OR REPLACE TEMP TABLE {HISTORY_TABLE} AS {sql}", params)
-
-
 def load_summary(conn: duckdb.DuckDBPyConnection, only: set[str] | None = None) -> ReportData:
-    """What the index shows of every KOL; ``only`` keeps the per-KOL figures (and history) of those KOLs."""
-    _sum_history(conn, only)
+    """What the index shows of every KOL; ``only`` keeps the per-KOL figures of those KOLs."""
     latest = conn.execute(LATEST_FETCH_SQL).fetchone()
     has_engagement = _table_exists(conn, "kol_engagement")
     leaderboard = _rows(conn, LEADERBOARD_SQL)

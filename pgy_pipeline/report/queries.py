@@ -115,21 +115,17 @@ FROM months LEFT JOIN m USING (user_id, month)
     "user_id, month",
 )
 
-# Only complete unfiltered fetches hold every live note, so only their sums are comparable. Summed in
-# one pass per report into a temporary table the groups read (load_summary): a pass over every snapshot
-# per group grew with the roster squared (3,000 KOLs x 120 days: 6.4 -> 5.5 s; bench/checks_bench.py).
-HISTORY_SUMS: Final = PerKol(
+# Only complete unfiltered fetches hold every live note, so only their totals are comparable. The
+# writer stores each fetch's totals with its snapshots (fetch_totals): summing a year of snapshots
+# here took ~1.3 s of every report of 1,000 KOLs (bench/checks_bench.py).
+HISTORY: Final = PerKol(
     """
-SELECT f.user_id, f.fetch_id, f.finished_at AS fetched_at, count(*) AS notes,
-       sum(s.read_num) AS reads, sum(s.like_num + s.collect_num) AS like_collect
-FROM fetches f JOIN note_snapshots s USING (fetch_id)
+SELECT f.user_id, f.fetch_id, f.finished_at AS fetched_at, t.notes, t.reads, t.like_collect
+FROM fetches f JOIN fetch_totals t USING (fetch_id)
 WHERE f.is_full AND f.status = 'complete'
-GROUP BY ALL
 """,
     "user_id, fetched_at",
 )
-HISTORY_TABLE = "report_history"
-HISTORY: Final = PerKol(f"SELECT * FROM {HISTORY_TABLE}", "user_id, fetched_at")
 
 LATEST_FETCH_SQL = "SELECT max(finished_at) FROM fetches"
 

@@ -33,6 +33,7 @@ from pgy_pipeline.report.layout import PLOTLY_JS, page_name
 from pgy_pipeline.report.loading import detail_reads, load_details, load_summary
 from pgy_pipeline.report.queries import ReportData
 from pgy_pipeline.report.unchanged import details_digests, fingerprint_of, pickled, stamped
+from pgy_pipeline.warehouse.migrations import LATEST_VERSION, current_version
 
 INDEX, COMPARE, KOL_DIR = "index.html", "compare.html", "kol"
 # The KOLs whose page rows are read and held at once: up to NOTES_PER_READ live notes, ~1.5 KB each
@@ -122,6 +123,14 @@ def _reading(source: Path | _Snapshots) -> Iterator[duckdb.DuckDBPyConnection]:
         except duckdb.Error as exc:
             raise ReportError(f"cannot open the warehouse {source} read-only: {exc}") from None
     try:
+        version = current_version(conn)
+        if version < LATEST_VERSION:
+            # A pgy-pipeline upgrade reads tables the warehouse gets at its first write (migrations).
+            raise ReportError(
+                f"the warehouse is at schema version {version} and this pgy-pipeline reads version "
+                f"{LATEST_VERSION}: write to it once (`pgy refresh`, or `make run`), which upgrades it, "
+                "then write the report"
+            )
         yield conn
     finally:
         conn.close()

@@ -30,6 +30,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "fetches": ("fetch_id",),
     "notes": ("user_id", "note_id"),
     "note_snapshots": ("fetch_id", "note_id"),
+    "fetch_totals": ("fetch_id",),
     "schema_version": ("version",),
 }
 

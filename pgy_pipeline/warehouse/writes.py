@@ -165,6 +165,7 @@ def write_fetches(
         conn.execute("CREATE OR REPLACE TEMP TABLE _batch_users AS SELECT DISTINCT user_id FROM _fetch_batch")
         users = [f.user_id for f in fetches if f.fetch_id in with_files]
         upserted = upsert_notes(conn, several_per_note=len(users) != len(set(users)))
+        store_fetch_totals(conn)
         gone = apply_gone_rule(conn, "_batch_users")
         calls_n = _append_calls(conn, calls, calls_may_be_stored)
     finally:
@@ -188,6 +189,21 @@ def write_fetches(
         revived_by_user=gone.revived_by_user,
         null_metrics_by_user={u: n for u, n in nulls_by_user.items() if n},
         dates_unreadable_by_user={u: n for u, n in dates_by_user.items() if n},
+    )
+
+
+def store_fetch_totals(
+    conn: duckdb.DuckDBPyConnection, fetch_ids: str = "SELECT fetch_id FROM _fetch_batch"
+) -> None:
+    """fetch_totals of the fetches ``fetch_ids`` (a query) selects, summed from their stored
+    snapshots (a resumed fetch's grow with it); the writer calls it in the transaction that stored
+    them. Fetch ids sort by time: the read prunes by zone maps (notes.py::_append_snapshots). Code
+    that stores snapshots by other means (tests, benchmarks) calls it after them."""
+    batch = f"fetch_id IN ({fetch_ids})"
+    conn.execute(f"DELETE FROM fetch_totals WHERE {batch}")
+    conn.execute(
+        "INSERT INTO fetch_totals BY NAME SELECT fetch_id, count(*) AS notes, sum(read_num) AS reads, "
+        f"sum(like_num + collect_num) AS like_collect FROM note_snapshots WHERE {batch} GROUP BY fetch_id"
     )
 
 

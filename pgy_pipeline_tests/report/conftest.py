@@ -16,6 +16,7 @@ import pytest
 
 from pgy_pipeline.warehouse.engagement import refresh_kol_engagement
 from pgy_pipeline.warehouse.migrations import migrate
+from pgy_pipeline.warehouse.writes import store_fetch_totals
 
 HOSTILE_TITLE = "<script>alert('x')</script> 好物 & more"
 HOSTILE_BRAND = 'Brand "<b>bold</b>"'
@@ -125,6 +126,7 @@ def _fill(conn: duckdb.DuckDBPyConnection) -> None:
                     for nid, *metrics in notes
                 ],
             )
+    store_fetch_totals(conn, "SELECT fetch_id FROM fetches")  # as the writer does with its snapshots
 
 
 @pytest.fixture(scope="session")

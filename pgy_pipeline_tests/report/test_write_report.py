@@ -259,3 +259,17 @@ def test_the_buyers_figures_are_shown_as_the_tables_hold_them(report, ro):
     assert f">{CATEGORIES[A]}<" in board and f"{per_1k:,.2f}" in board
     compare = _row(_html(report.compare), "<th>cost / 1,000 reads (90 days)</th>")
     assert re.findall(r"<td class=num>([^<]*)</td>", compare) == [f"{per_1k:,.2f}", "–", "–"]  # A, B, C
+
+
+def test_a_warehouse_of_an_older_schema_is_refused_with_what_to_do(tmp_path):
+    # After an upgrade, the report reads tables the warehouse gets at its first write: it says so
+    # instead of failing on a missing table.
+    from pgy_pipeline.warehouse.migrations import LATEST_VERSION, migrate
+
+    db = tmp_path / "old.duckdb"
+    with duckdb.connect(str(db)) as conn:
+        migrate(conn, target=LATEST_VERSION - 1)
+    out = tmp_path / "out"
+    with pytest.raises(ReportError, match=rf"schema version {LATEST_VERSION - 1}.*`pgy refresh`"):
+        write_report(db, out)
+    assert not out.exists()  # nothing half-written

@@ -100,3 +100,25 @@ def test_a_version_2_database_gets_scopes_and_evidence_based_gone_marks(tmp_path
     ]
     assert snaps == [("f1", "default"), ("f2", "third_platform")]
     assert len(comments) == 3 and all(c for _, c in comments)  # notes, note_snapshots, note_growth
+
+
+def test_a_version_5_database_gets_each_fetch_s_totals_summed_from_its_snapshots(tmp_path):
+    wh = Warehouse(tmp_path)
+    wh.state_dir.mkdir(parents=True)
+    conn = duckdb.connect(str(wh.working_path))
+    assert migrate(conn, target=5) == 5
+    conn.execute(
+        "INSERT INTO note_snapshots (fetch_id, user_id, note_id, fetched_at, page_number, read_num, like_num, "
+        "collect_num) SELECT 'f' || (i % 3), 'u', 'n' || i, now(), 1, CASE WHEN i = 4 THEN NULL ELSE i END, "
+        "i, CASE WHEN i = 5 THEN NULL ELSE 1 END FROM range(10) t(i)"
+    )
+    conn.close()
+
+    wh.ensure()
+    with wh.connect_snapshot() as snap:
+        totals = snap.execute("SELECT * FROM fetch_totals ORDER BY fetch_id").fetchall()
+        sums = snap.execute(
+            "SELECT fetch_id, count(*), sum(read_num), sum(like_num + collect_num) FROM note_snapshots "
+            "GROUP BY fetch_id ORDER BY fetch_id"
+        ).fetchall()
+    assert totals == sums and len(totals) == 3
