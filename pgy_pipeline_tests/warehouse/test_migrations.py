@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -11,11 +12,17 @@ from pgy_pipeline.warehouse import LATEST_VERSION, SchemaTooNewError, Warehouse
 from pgy_pipeline.warehouse.migrations import current_version, migrate
 
 
-def test_a_version_1_database_is_upgraded_with_every_row_kept(tmp_path):
+def _at_version(tmp_path: Path, version: int) -> tuple[Warehouse, duckdb.DuckDBPyConnection]:
+    """A warehouse whose working copy an older pgy-pipeline left at schema ``version``, open to fill."""
     wh = Warehouse(tmp_path)
     wh.state_dir.mkdir(parents=True)
     conn = duckdb.connect(str(wh.working_path))
-    assert migrate(conn, target=1) == 1
+    assert migrate(conn, target=version) == version
+    return wh, conn
+
+
+def test_a_version_1_database_is_upgraded_with_every_row_kept(tmp_path):
+    wh, conn = _at_version(tmp_path, 1)
     conn.execute(
         "INSERT INTO notes (user_id, note_id, read_num, first_seen_at, last_seen_at, last_fetch_id) "
         "SELECT 'u' || (i % 7), 'n' || i, i, now(), now(), 'f' FROM range(5000) t(i)"
@@ -54,10 +61,7 @@ def test_a_database_from_a_newer_pgy_pipeline_is_refused_untouched(tmp_path):
 
 
 def test_a_version_2_database_gets_scopes_and_evidence_based_gone_marks(tmp_path):
-    wh = Warehouse(tmp_path)
-    wh.state_dir.mkdir(parents=True)
-    conn = duckdb.connect(str(wh.working_path))
-    assert migrate(conn, target=2) == 2
+    wh, conn = _at_version(tmp_path, 2)
     fetch = (
         "INSERT INTO fetches (fetch_id, user_id, advertise_switch, order_type, note_type, is_third_platform, "
         "is_full, status, started_at, finished_at, notes_returned, pages, pages_reused, calls, retries, "
@@ -103,10 +107,7 @@ def test_a_version_2_database_gets_scopes_and_evidence_based_gone_marks(tmp_path
 
 
 def test_a_version_5_database_gets_each_fetch_s_totals_summed_from_its_snapshots(tmp_path):
-    wh = Warehouse(tmp_path)
-    wh.state_dir.mkdir(parents=True)
-    conn = duckdb.connect(str(wh.working_path))
-    assert migrate(conn, target=5) == 5
+    wh, conn = _at_version(tmp_path, 5)
     conn.execute(
         "INSERT INTO note_snapshots (fetch_id, user_id, note_id, fetched_at, page_number, read_num, like_num, "
         "collect_num) SELECT 'f' || (i % 3), 'u', 'n' || i, now(), 1, CASE WHEN i = 4 THEN NULL ELSE i END, "
