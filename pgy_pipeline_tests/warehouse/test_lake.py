@@ -93,7 +93,8 @@ def test_the_lake_carries_the_same_schema_and_comments_as_the_file(lake_env):
 
 
 def test_a_lake_made_at_an_older_version_is_migrated_in_place(tmp_path):
-    """Migrations after a lake was made (004: billed calls, 005: categories) run on DuckLake as they are."""
+    """Migrations after a lake was made (004: billed calls, 005: categories, 006: fetch totals) run on
+    DuckLake as they are."""
     cfg = LakeConfig(f"sqlite:{tmp_path / 'catalog.sqlite'}", f"{tmp_path / 'files'}/")
 
     def at_version_3() -> duckdb.DuckDBPyConnection:
@@ -109,6 +110,10 @@ def test_a_lake_made_at_an_older_version_is_migrated_in_place(tmp_path):
             "(now(), 'u', 2, 2, 502, NULL, 'retry', 5)"
         )
         conn.execute("INSERT INTO kols (user_id, label, added_at) VALUES ('u', 'x', now())")
+        conn.execute(
+            "INSERT INTO note_snapshots (fetch_id, user_id, note_id, fetched_at, page_number, read_num, like_num, "
+            "collect_num) VALUES ('f1', 'u', 'n1', now(), 1, 10, 2, 1), ('f1', 'u', 'n2', now(), 1, NULL, 3, 1)"
+        )
         assert current_version(conn) == 3
     lake = LakeWarehouse(cfg)
     try:
@@ -124,6 +129,7 @@ def test_a_lake_made_at_an_older_version_is_migrated_in_place(tmp_path):
                 (1, 2)
             ]
             assert conn.execute("SELECT user_id, category FROM kols").fetchall() == [("u", None)]
+            assert conn.execute("SELECT * FROM fetch_totals").fetchall() == [("f1", 2, 10, 7)]
             comment = conn.execute(
                 "SELECT comment FROM duckdb_columns() WHERE database_name = current_database() "
                 "AND table_name = 'kols' AND column_name = 'category'"
