@@ -135,9 +135,10 @@ def leaderboard_rows(ranked: Sequence[Row]) -> Markup:
 
 def _leaderboard_row(r: Row) -> str:
     flags, cost, category = r["flags"], r["cost"], r["category"]
-    names = escape(" ".join(str(f["flag"]) for f in flags))
+    flag_names = [str(f["flag"]) for f in flags]
+    names = escape(" ".join(flag_names))
     reasons = escape("; ".join(str(f["reason"]) for f in flags))
-    shown = f'<span class="tag flag">{len(flags)}: {escape(", ".join(str(f["flag"]) for f in flags))}</span>'
+    shown = f'<span class="tag flag">{len(flags)}: {escape(", ".join(flag_names))}</span>'
     return (
         f'<tr data-user="{escape(r["user_id"])}" data-category="{escape(category or "")}" '
         f'data-cost="{escape(sort_value(cost))}" data-pct="{escape(sort_value(r["roster_pct"]))}" '

@@ -7,7 +7,8 @@ is read for a group of KOLs at a time, so the report's memory follows the group,
 
 The figures come from the warehouse's views (and the ``kol_engagement`` table) as they are, so the
 report never disagrees with what an analyst reads in DuckDB. Python only groups rows by KOL; the
-one aggregate computed here (notes per month, totals per fetch) exists in no view.
+one aggregate computed here (notes per month) exists in no view, and the totals per fetch come
+from the table the writer keeps (fetch_totals).
 """
 
 from __future__ import annotations
