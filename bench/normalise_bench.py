@@ -54,7 +54,7 @@ def main() -> None:
     t1 = time.perf_counter()
     with wh.write(publish=False) as conn:
         queries.row_count(conn, "note_engagement")
-        kols = refresh_kol_engagement(conn, date(2026, 3, 8))
+        kols = refresh_kol_engagement(conn, date(2026, 3, 8)).kols
     t_derived = time.perf_counter() - t1
     t2 = time.perf_counter()
     wh.publish()

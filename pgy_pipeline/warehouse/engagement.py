@@ -12,9 +12,11 @@ cover the KOL's default listing, what the platform shows buyers (``notes.scope``
 from __future__ import annotations
 
 from datetime import date
+from typing import NamedTuple
 
 import duckdb
 
+from pgy_pipeline.warehouse import engagement_inputs as inputs
 from pgy_pipeline.warehouse.comments import apply_comments as _apply_comments
 from pgy_pipeline.warehouse.engagement_settings import EngagementSettings
 from pgy_pipeline.warehouse.figures import refresh_figures
@@ -204,8 +206,12 @@ KOL_ENGAGEMENT_COLUMNS, KOL_ENGAGEMENT_COMMENTS = _columns()
 MEDIAN_VALUES_PER_STATEMENT = 10_000_000
 
 
-def kol_engagement_statements(notes: int, median_values: int = MEDIAN_VALUES_PER_STATEMENT) -> list[str]:
-    """The SQL that rebuilds kol_engagement over ``notes`` live notes, in order (one transaction)."""
+def kol_engagement_statements(
+    notes: int, median_values: int = MEDIAN_VALUES_PER_STATEMENT, only: str | None = None
+) -> list[str]:
+    """The SQL that rebuilds kol_engagement over ``notes`` live notes, in order (one transaction).
+    ``only``: a table of user_ids whose rows alone are rebuilt, the others kept (engagement_inputs.py)."""
+    where = f" WHERE user_id IN (SELECT user_id FROM {only})" if only else ""
     aggregates = [(name, sql) for name, sql in KOL_ENGAGEMENT_COLUMNS if name not in _OWN]
     medians = [c for c in aggregates if c[1].startswith("median(")]
     per = max(1, median_values // max(notes, 1))
@@ -215,7 +221,7 @@ def kol_engagement_statements(notes: int, median_values: int = MEDIAN_VALUES_PER
     statements = [
         f"CREATE OR REPLACE TEMP TABLE kol_engagement_part{j} AS SELECT user_id, "
         + ", ".join(f"{sql} AS {name}" for name, sql in part)
-        + " FROM note_engagement GROUP BY user_id"
+        + f" FROM note_engagement{where} GROUP BY user_id"
         for j, part in enumerate(parts)
     ]
     select = ", ".join(
@@ -223,8 +229,7 @@ def kol_engagement_statements(notes: int, median_values: int = MEDIAN_VALUES_PER
         for name, sql in KOL_ENGAGEMENT_COLUMNS
     )
     joins = "".join(f" JOIN kol_engagement_part{j} p{j} USING (user_id)" for j in range(1, len(parts)))
-    statements.append(f"""
-CREATE OR REPLACE TABLE kol_engagement AS
+    rows = f"""
 SELECT user_id, {select}
 FROM kol_engagement_part0 p0{joins}
 LEFT JOIN kols k USING (user_id)
@@ -232,11 +237,19 @@ LEFT JOIN (
     SELECT user_id,
            max(finished_at) FILTER (WHERE {FULL_FETCH}) AS last_full_refresh_at,
            max(finished_at) FILTER (WHERE {INCREMENTAL_FETCH}) AS last_incremental_refresh_at
-    FROM fetches GROUP BY user_id
+    FROM fetches{where} GROUP BY user_id
 ) r USING (user_id)
-""")
+"""
+    if only:
+        statements += [f"DELETE FROM kol_engagement{where}", f"INSERT INTO kol_engagement BY NAME {rows}"]
+    else:
+        statements.append(f"CREATE OR REPLACE TABLE kol_engagement AS {rows}")
     statements += [f"DROP TABLE kol_engagement_part{j}" for j in range(len(parts))]
     return statements
+
+
+# What the columns are computed with: part of the key the rows were built under (engagement_inputs.py).
+_COLUMNS_SQL = repr(KOL_ENGAGEMENT_COLUMNS)
 
 
 def build_kol_engagement(
@@ -244,22 +257,39 @@ def build_kol_engagement(
     as_of: date,
     settings: EngagementSettings,
     median_values: int = MEDIAN_VALUES_PER_STATEMENT,
-) -> None:
-    """Rebuild the kol_engagement table alone (kol_engagement_statements)."""
-    row = conn.execute("SELECT count(*) FROM note_engagement").fetchone()
-    params = {"as_of": as_of, "viral_low": settings.viral_low_likes, "viral_high": settings.viral_high_likes}
-    for sql in kol_engagement_statements(int(row[0]) if row else 0, median_values):
-        conn.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
-    _apply_comments(conn, "kol_engagement", KOL_ENGAGEMENT_COMMENTS)
+) -> int:
+    """Rebuild the rows of kol_engagement whose inputs changed (every row on another day, with other
+    settings or another version of its SQL: engagement_inputs.py); returns how many KOLs were rebuilt."""
+    key = inputs.build_key(as_of, settings, _COLUMNS_SQL)
+    stale = inputs.stale_kols(conn, key)
+    only = None if stale is None else inputs.STALE  # None: every row
+    if stale != 0:
+        where = "" if only is None else f" WHERE user_id IN (SELECT user_id FROM {only})"
+        row = conn.execute(f"SELECT count(*) FROM note_engagement{where}").fetchone()
+        params = {
+            "as_of": as_of,
+            "viral_low": settings.viral_low_likes,
+            "viral_high": settings.viral_high_likes,
+        }
+        for sql in kol_engagement_statements(int(row[0]) if row else 0, median_values, only=only):
+            conn.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
+    if only is None:
+        _apply_comments(conn, "kol_engagement", KOL_ENGAGEMENT_COMMENTS)
+    return inputs.record(conn, key, only_stale=only is not None)
+
+
+class EngagementRows(NamedTuple):
+    kols: int  # rows of kol_engagement: the KOLs with a live note
+    rebuilt: int  # of them rebuilt by this run (with the rows removed), the others' inputs unchanged
 
 
 def refresh_kol_engagement(
     conn: duckdb.DuckDBPyConnection, as_of: date, settings: EngagementSettings | None = None
-) -> int:
-    """Rebuild kol_engagement, then the figures built on it (figures.py): costs, percentiles,
-    lifecycle and flags. Returns the KOLs of kol_engagement."""
+) -> EngagementRows:
+    """Rebuild kol_engagement where its inputs changed, then the figures built on it (figures.py):
+    costs, percentiles, lifecycle and flags."""
     s = settings or EngagementSettings()
-    build_kol_engagement(conn, as_of, s)
+    rebuilt = build_kol_engagement(conn, as_of, s)
     refresh_figures(conn, as_of, s)
     row = conn.execute("SELECT count(*) FROM kol_engagement").fetchone()
-    return int(row[0]) if row else 0
+    return EngagementRows(int(row[0]) if row else 0, rebuilt)

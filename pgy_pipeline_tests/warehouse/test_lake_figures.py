@@ -66,14 +66,17 @@ def _feed(lab: Lab) -> None:
 
 def _engagement_run(lab: Lab, day: date) -> dict[str, list[tuple[object, ...]]]:
     lab.conn.execute("BEGIN TRANSACTION")  # one transaction, as the kol_engagement asset writes
-    refresh_kol_engagement(lab.conn, day, SETTINGS)
+    rows = refresh_kol_engagement(lab.conn, day, SETTINGS)
     lab.conn.execute("COMMIT")
-    return {t: lab.query(f"SELECT * FROM {t} ORDER BY ALL") for t in (*DERIVED, "rising_notes")}
+    return {t: lab.query(f"SELECT * FROM {t} ORDER BY ALL") for t in (*DERIVED, "rising_notes")} | {
+        "rebuilt": [(rows.rebuilt,)]
+    }
 
 
 def test_the_engagement_run_builds_the_same_figures_on_the_lake_as_in_the_file(tmp_path):
     """Every figure table (and rising_notes) equal on both backends, for a first run and for the
-    next one, which keeps the settled lifecycle points of the previous one."""
+    next one, which keeps the settled lifecycle points of the previous one, and for a run the same
+    day after one KOL's fetch, which rebuilds that KOL's row of kol_engagement only."""
     cfg = LakeConfig(f"sqlite:{tmp_path / 'catalog.sqlite'}", f"{tmp_path / 'files'}/")
     lake = connect_lake(cfg, read_only=False, config={"threads": 1})
     try:
@@ -81,9 +84,13 @@ def test_the_engagement_run_builds_the_same_figures_on_the_lake_as_in_the_file(t
         labs = Lab(tmp_path / "file"), Lab(tmp_path / "lake", conn=lake)
         for lab in labs:
             _feed(lab)
-        for day in (AS_OF, AS_OF + timedelta(days=1)):
+        for day, rebuilt in ((AS_OF, 6), (AS_OF + timedelta(days=1), 6), (AS_OF + timedelta(days=1), 1)):
+            if rebuilt == 1:
+                for lab in labs:
+                    lab.fetch("p0", pages_of([note(100 + i, reads=5000, likes=60) for i in range(4)]))
             on_file, on_lake = (_engagement_run(lab, day) for lab in labs)
             assert on_lake == on_file
+            assert on_file["rebuilt"] == [(rebuilt,)]
             assert all(on_file[t] for t in (*DERIVED, "rising_notes")), [t for t in on_file if not on_file[t]]
     finally:
         lake.close()

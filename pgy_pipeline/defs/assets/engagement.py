@@ -83,7 +83,9 @@ def kol_engagement(context: dg.AssetExecutionContext, pgy: PgyResource) -> dg.Ma
     )
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": rows,
+            "dagster/row_count": rows.kols,
+            # The others' inputs were unchanged (warehouse/engagement_inputs.py): their rows were kept.
+            "kol_engagement_rows_rebuilt": rows.rebuilt,
             "like_collect_rate_chart": dg.MetadataValue.md(markdown_image(svg, "like_collect rate by KOL")),
             "simulated_data": pgy.state().holds_simulated_data(),
             "viral_low_likes": settings.viral_low_likes,
