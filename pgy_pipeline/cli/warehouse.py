@@ -1,4 +1,5 @@
-"""`pgy warehouse migrate`: move the warehouse between the DuckDB file and DuckLake, row for row."""
+"""`pgy warehouse migrate` (move the warehouse between the DuckDB file and DuckLake, row for row) and
+`pgy warehouse upkeep` (DuckLake's maintenance)."""
 
 from __future__ import annotations
 
@@ -62,3 +63,37 @@ def migrate(to: str, data_path: str | None) -> None:
         click.echo("Point every process at it: PGY_WAREHOUSE_URL=<that URL> (and PGY_LAKE_DATA_PATH).")
     else:
         click.echo("Point every process at it: unset PGY_WAREHOUSE_URL, PGY_DATA_DIR=<that data dir>.")
+
+
+@warehouse.command()
+@click.option(
+    "--keep-days",
+    default=7,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Snapshots younger than this stay for time travel; older ones are expired.",
+)
+@click.option(
+    "--grace-hours",
+    default=24,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Files no snapshot needs are deleted once they have waited this long (no read lasts longer).",
+)
+def upkeep(keep_days: int, grace_hours: int) -> None:
+    """DuckLake's upkeep now (the weekly `lake_upkeep` schedule runs it): expire old snapshots, merge
+    small files, delete the files nothing needs. The DuckDB file needs none."""
+    from pgy_pipeline.warehouse import WarehouseError
+    from pgy_pipeline.warehouse.backends import open_warehouse
+    from pgy_pipeline.warehouse.lake import LakeWarehouse
+
+    target = open_warehouse(settings.data_dir())
+    if not isinstance(target, LakeWarehouse):
+        click.echo(f"{target.location}: a DuckDB file is checkpointed at every publish; nothing to do.")
+        return
+    click.echo(f"Upkeep of {target.location} ...")
+    try:
+        result = target.upkeep(keep_days, grace_hours)
+    except WarehouseError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(result.summary())

@@ -17,6 +17,7 @@ from pgy_pipeline.defs.jobs import engagement_job, refresh_job
 from pgy_pipeline.defs.resources import JustOneApiResource, PgyResource
 from pgy_pipeline.defs.schedules import DEFAULT_CRON, DEFAULT_TIMEZONE, build_daily_refresh_schedule
 from pgy_pipeline.defs.sensors import build_retry_sensor, kol_roster_sensor
+from pgy_pipeline.defs.upkeep import lake_upkeep_job, lake_upkeep_schedule
 
 
 def build_defs(
@@ -44,8 +45,8 @@ def build_defs(
     )
     return dg.Definitions(
         assets=[kol_notes, note_engagement, kol_engagement, kol_report],
-        jobs=[refresh_job, engagement_job],
-        schedules=[schedule],
+        jobs=[refresh_job, engagement_job, lake_upkeep_job],
+        schedules=[schedule, lake_upkeep_schedule],
         sensors=[
             kol_roster_sensor,
             build_retry_sensor(retry_interval_s),

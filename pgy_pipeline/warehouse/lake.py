@@ -34,6 +34,7 @@ import duckdb
 
 from pgy_pipeline.warehouse import extensions
 from pgy_pipeline.warehouse.db import KeptEdit, WarehouseError, shielded_connection
+from pgy_pipeline.warehouse.lake_upkeep import UpkeepResult, upkeep
 from pgy_pipeline.warehouse.migrations import migrate
 from pgy_pipeline.warehouse.s3 import S3Config
 from pgy_pipeline.warehouse.transaction import transaction
@@ -221,6 +222,11 @@ class LakeWarehouse:
     def ensure(self) -> None:
         with self._writer_lock():
             self._cursor().close()
+
+    def upkeep(self, keep_days: int, grace_hours: int) -> UpkeepResult:
+        """DuckLake's maintenance (lake_upkeep.py), under the writer lock: no run writes meanwhile."""
+        with self._writer_lock(), shielded_connection(self._cursor) as conn:
+            return upkeep(conn, ALIAS, keep_days, grace_hours)
 
     def publish(self) -> str:
         """Nothing to copy: every commit is already a snapshot readers see."""

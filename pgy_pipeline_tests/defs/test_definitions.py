@@ -34,7 +34,8 @@ REPO = Path(__file__).resolve().parents[2]
 def test_definitions_load_and_validate_in_process():
     defs = build_defs()
     dg.Definitions.validate_loadable(defs)
-    assert {j.name for j in defs.jobs} == {"refresh_kols", "refresh_engagement"}
+    assert {j.name for j in defs.jobs} == {"refresh_kols", "refresh_engagement", "lake_upkeep"}
+    assert {s.name for s in defs.schedules} == {"daily_refresh", "weekly_lake_upkeep"}
     assets = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
     assert assets == {"note_pages", "notes", "note_engagement", "kol_engagement", "kol_report"}
 
