@@ -66,3 +66,26 @@ def test_writers_on_several_hosts_queue_instead_of_conflicting(lake):
     with LakeWarehouse(lake).connect_snapshot() as conn:
         assert conn.execute("SELECT label FROM kols WHERE user_id = 'shared'").fetchone() == ("+" * 18,)
         assert conn.execute("SELECT count(*) FROM kols").fetchone() == (19,)
+
+
+def test_the_upkeep_of_a_lake_on_postgres_and_s3_deletes_objects_and_keeps_every_row(
+    lake, make_env: MakeEnv, monkeypatch
+):
+    env = make_env(fixed_counts={"kol_a": 20, "kol_b": 9})
+    for _ in range(2):
+        assert all(s.success for s in env.refresh(["kol_a", "kol_b"], {"force": True}))
+    monkeypatch.setenv("PGY_DATA_DIR", str(env.data_dir))
+
+    def objects_and_rows() -> tuple[int, list[tuple[object, ...]]]:
+        with env.db() as conn:
+            row = conn.execute(f"SELECT count(*) FROM glob('{lake.data_path}**/*.parquet')").fetchone()
+            notes = conn.execute("SELECT * FROM notes ORDER BY ALL").fetchall()
+        return (int(row[0]) if row else 0), notes
+
+    objects, notes = objects_and_rows()
+    for _ in range(2):  # the second deletes what the first freed
+        done = CliRunner().invoke(main, ["warehouse", "upkeep", "--keep-days", "0", "--grace-hours", "0"])
+        assert done.exit_code == 0 and "DuckLake (postgres catalog" in done.output, done.output
+    after, notes_after = objects_and_rows()
+    assert notes_after == notes and len(notes) == 29
+    assert 0 < after < objects / 2, (objects, after)
