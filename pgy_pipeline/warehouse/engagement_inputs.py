@@ -24,7 +24,7 @@ import duckdb
 from pgy_pipeline.warehouse.comments import apply_comments
 from pgy_pipeline.warehouse.engagement_settings import EngagementSettings
 from pgy_pipeline.warehouse.history import FULL_FETCH, INCREMENTAL_FETCH
-from pgy_pipeline.warehouse.migrations import views_sql
+from pgy_pipeline.warehouse.migrations import VIEWS_HASH
 
 TABLE = "kol_engagement_inputs"
 NOW = "kol_engagement_inputs_now"  # this run's digests (temp)
@@ -92,7 +92,7 @@ COMMENTS = {
 
 def build_key(as_of: date, settings: EngagementSettings, columns_sql: str) -> str:
     """What every row of kol_engagement was built with besides its KOL's inputs."""
-    code = hashlib.sha256(f"{columns_sql}\n{views_sql()}".encode()).hexdigest()[:16]
+    code = hashlib.sha256(f"{columns_sql}\n{VIEWS_HASH}".encode()).hexdigest()[:16]
     return f"{as_of.isoformat()}|{settings.viral_low_likes}|{settings.viral_high_likes}|{code}"
 
 

@@ -44,20 +44,21 @@ def views_sql() -> str:
     return resources.files(_SQL_PACKAGE).joinpath("views.sql").read_text(encoding="utf-8")
 
 
-_VIEWS_HASH = hashlib.sha256(views_sql().encode("utf-8")).hexdigest()[:16]
+# The views in place carry it (schema_views); kol_engagement_inputs keys its rows on it too.
+VIEWS_HASH = hashlib.sha256(views_sql().encode("utf-8")).hexdigest()[:16]
 
 
 def apply_views(conn: duckdb.DuckDBPyConnection, lake: bool = False) -> bool:
     """(Re)create the views when ``views.sql`` changed since they were last created."""
     conn.execute("CREATE TABLE IF NOT EXISTS schema_views (hash VARCHAR)")
     row = conn.execute("SELECT max(hash) FROM schema_views").fetchone()
-    if row and row[0] == _VIEWS_HASH:
+    if row and row[0] == VIEWS_HASH:
         return False
     conn.execute("BEGIN TRANSACTION")
     try:
         conn.execute(lake_views(views_sql()) if lake else views_sql())
         conn.execute("DELETE FROM schema_views")
-        conn.execute("INSERT INTO schema_views VALUES (?)", [_VIEWS_HASH])
+        conn.execute("INSERT INTO schema_views VALUES (?)", [VIEWS_HASH])
         conn.execute("COMMENT ON TABLE schema_views IS 'Hash of the view definitions in place.'")
         conn.execute("COMMENT ON COLUMN schema_views.hash IS 'sha256 prefix of views.sql.'")
     except BaseException:
