@@ -7,6 +7,7 @@ import click
 
 from pgy_pipeline import settings
 from pgy_pipeline.cli.app import main
+from pgy_pipeline.warehouse.lake_upkeep import GRACE_HOURS, GRACE_HOURS_HELP, KEEP_DAYS, KEEP_DAYS_HELP
 
 
 @main.group()
@@ -67,18 +68,10 @@ def migrate(to: str, data_path: str | None) -> None:
 
 @warehouse.command()
 @click.option(
-    "--keep-days",
-    default=7,
-    show_default=True,
-    type=click.IntRange(min=0),
-    help="Snapshots younger than this stay for time travel; older ones are expired.",
+    "--keep-days", default=KEEP_DAYS, show_default=True, type=click.IntRange(min=0), help=KEEP_DAYS_HELP
 )
 @click.option(
-    "--grace-hours",
-    default=24,
-    show_default=True,
-    type=click.IntRange(min=0),
-    help="Files no snapshot needs are deleted once they have waited this long (no read lasts longer).",
+    "--grace-hours", default=GRACE_HOURS, show_default=True, type=click.IntRange(min=0), help=GRACE_HOURS_HELP
 )
 def upkeep(keep_days: int, grace_hours: int) -> None:
     """DuckLake's upkeep now (the weekly `lake_upkeep` schedule runs it): expire old snapshots, merge

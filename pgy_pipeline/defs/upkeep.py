@@ -12,16 +12,15 @@ from pydantic import Field
 from pgy_pipeline.defs.resources import PgyResource
 from pgy_pipeline.defs.schedules import DEFAULT_TIMEZONE
 from pgy_pipeline.warehouse.lake import LakeWarehouse
+from pgy_pipeline.warehouse.lake_upkeep import GRACE_HOURS, GRACE_HOURS_HELP, KEEP_DAYS, KEEP_DAYS_HELP
 
 UPKEEP_JOB_NAME = "lake_upkeep"
 UPKEEP_CRON = "0 3 * * 0"  # Sunday 03:00 in the pipeline's time zone, before the daily refresh
 
 
 class UpkeepConfig(dg.Config):
-    keep_days: int = Field(default=7, ge=0, description="Snapshots younger than this stay for time travel.")
-    grace_hours: int = Field(
-        default=24, ge=0, description="Files no snapshot needs are deleted once they have waited this long."
-    )
+    keep_days: int = Field(default=KEEP_DAYS, ge=0, description=KEEP_DAYS_HELP)
+    grace_hours: int = Field(default=GRACE_HOURS, ge=0, description=GRACE_HOURS_HELP)
 
 
 @dg.op(name="upkeep_the_lake")
@@ -59,5 +58,5 @@ lake_upkeep_schedule = dg.ScheduleDefinition(
     cron_schedule=UPKEEP_CRON,
     execution_timezone=DEFAULT_TIMEZONE,
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Expire lake snapshots older than 7 days, merge small files, delete unneeded files.",
+    description=f"Expire lake snapshots older than {KEEP_DAYS} days, merge small files, delete unneeded files.",
 )

@@ -211,7 +211,7 @@ def kol_engagement_statements(
 ) -> list[str]:
     """The SQL that rebuilds kol_engagement over ``notes`` live notes, in order (one transaction).
     ``only``: a table of user_ids whose rows alone are rebuilt, the others kept (engagement_inputs.py)."""
-    where = f" WHERE user_id IN (SELECT user_id FROM {only})" if only else ""
+    where = inputs.of_kols_in(only)
     aggregates = [(name, sql) for name, sql in KOL_ENGAGEMENT_COLUMNS if name not in _OWN]
     medians = [c for c in aggregates if c[1].startswith("median(")]
     per = max(1, median_values // max(notes, 1))
@@ -264,8 +264,7 @@ def build_kol_engagement(
     stale = inputs.stale_kols(conn, key)
     only = None if stale is None else inputs.STALE  # None: every row
     if stale != 0:
-        where = "" if only is None else f" WHERE user_id IN (SELECT user_id FROM {only})"
-        row = conn.execute(f"SELECT count(*) FROM note_engagement{where}").fetchone()
+        row = conn.execute(f"SELECT count(*) FROM note_engagement{inputs.of_kols_in(only)}").fetchone()
         params = {
             "as_of": as_of,
             "viral_low": settings.viral_low_likes,

@@ -90,6 +90,11 @@ COMMENTS = {
 }
 
 
+def of_kols_in(table: str | None) -> str:
+    """A WHERE clause keeping the rows of the KOLs listed in ``table`` ("" for None: every KOL)."""
+    return "" if table is None else f" WHERE user_id IN (SELECT user_id FROM {table})"
+
+
 def build_key(as_of: date, settings: EngagementSettings, columns_sql: str) -> str:
     """What every row of kol_engagement was built with besides its KOL's inputs."""
     code = hashlib.sha256(f"{columns_sql}\n{VIEWS_HASH}".encode()).hexdigest()[:16]
@@ -116,9 +121,9 @@ def record(conn: duckdb.DuckDBPyConnection, key: str, only_stale: bool) -> int:
     returns how many KOLs' rows were rebuilt (a KOL with no live note left: its row removed)."""
     counted = conn.execute(f"SELECT count(*) FROM {STALE if only_stale else NOW}").fetchone()
     if only_stale:
-        conn.execute(f"DELETE FROM {TABLE} WHERE user_id IN (SELECT user_id FROM {STALE})")
+        conn.execute(f"DELETE FROM {TABLE}{of_kols_in(STALE)}")
         conn.execute(
-            f"INSERT INTO {TABLE} SELECT user_id, digest, ? FROM {NOW} WHERE user_id IN (SELECT user_id FROM {STALE})",
+            f"INSERT INTO {TABLE} SELECT user_id, digest, ? FROM {NOW}{of_kols_in(STALE)}",
             [key],
         )
     else:

@@ -21,8 +21,19 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import duckdb
+if TYPE_CHECKING:  # the `pgy` command imports this module for its defaults, and DuckDB only when it runs
+    import duckdb
+
+
+# The defaults of the weekly job and of `pgy warehouse upkeep`, with what each means.
+KEEP_DAYS = 7
+KEEP_DAYS_HELP = "Snapshots younger than this many days stay for time travel; older ones are expired."
+GRACE_HOURS = 24
+GRACE_HOURS_HELP = (
+    "Files no snapshot needs are deleted once they have waited this many hours (no read lasts longer)."
+)
 
 
 @dataclass(frozen=True)
