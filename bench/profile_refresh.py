@@ -89,6 +89,7 @@ def install(probes: Probes, phases: Phases) -> dict[str, str]:
     report_asset = importlib.import_module("pgy_pipeline.defs.assets.report")
     client = importlib.import_module("pgy_pipeline.justoneapi.client")
     engine = importlib.import_module("pgy_pipeline.refresh.engine")
+    landing = importlib.import_module("pgy_pipeline.refresh.landing")
     from pgy_pipeline.cli import heap, runner
     from pgy_pipeline.defs import dagster_private
     from pgy_pipeline.justoneapi.ratelimit import RateLimiter
@@ -114,9 +115,9 @@ def install(probes: Probes, phases: Phases) -> dict[str, str]:
         (RawStore, "resumable", "raw: look for a resumable fetch", PER_KOL),
         (RawStore, "begin", "raw: begin a fetch (meta file)", PER_KOL),
         (RawStore, "mark_done", "raw: seal a fetch (done file)", PER_KOL),
-        (engine.Refresher, "_store", "engine: batch of landed KOLs (rows, seals)", PER_KOL),
+        (landing.Lander, "land", "landing: batch of landed KOLs (rows, seals)", PER_KOL),
         (Warehouse, "_connect_rw", "DuckDB: connect + schema check", PER_KOL),
-        (engine, "write_fetches", "DuckDB: write_fetches statements", PER_KOL),
+        (landing, "write_fetches", "DuckDB: write_fetches statements", PER_KOL),
         (Warehouse, "_checkpoint_and_publish", "DuckDB: checkpoint + publish the snapshot", PER_KOL),
         (Warehouse, "publish", "DuckDB: the run's last publish", PER_RUN),
         (PipelineState, "reserve_block", "budget: reserve a block of calls (SQLite)", PER_PAGE),

@@ -132,9 +132,9 @@ def warehouse_lock_is_free(data: Path) -> bool:
 def _instrumented_pgy() -> None:
     """`pgy` whose first group write also runs ``block_in_duckdb`` in its transaction."""
     from pgy_pipeline.cli import run
-    from pgy_pipeline.refresh import engine
+    from pgy_pipeline.refresh import landing
 
-    real = engine.write_fetches
+    real = landing.write_fetches
     fired: list[bool] = []
 
     def write_fetches(conn: duckdb.DuckDBPyConnection, *args: Any, **kwargs: Any) -> Any:
@@ -144,7 +144,7 @@ def _instrumented_pgy() -> None:
             block_in_duckdb(conn, Path(os.environ[IN_WRITE_MARKER]))
         return stats
 
-    engine.write_fetches = write_fetches  # type: ignore[assignment]
+    landing.write_fetches = write_fetches  # type: ignore[assignment]
     sys.argv[0] = PGY
     run()
 

@@ -1,48 +1,39 @@
-"""The refresh engine: fetch every page of many KOLs (raw layer first), then write the warehouse.
+"""The refresh engine: fetch every page of many KOLs (raw layer first), then land them.
 
-The functional core the Dagster assets call; it knows nothing about Dagster. Many KOLs are fetched concurrently through one client (one shared, adaptive rate
-limiter); finished KOLs are written to DuckDB in short group-commit transactions, and a
-failure of one KOL never touches another's rows.
+The functional core the Dagster assets call; it knows nothing about Dagster. Many KOLs are
+fetched at once through one client (one shared rate limiter): what each worker thread does is
+``KolFetcher``, below. The engine's own thread lands what they hand back (landing.py: short
+group-commit transactions, and a failure of one KOL never touches another's rows) and reports
+each outcome.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
 from pgy_pipeline.interrupts import Interrupt
 from pgy_pipeline.justoneapi import (
-    NoContent,
+    ApiError,
+    FetchIncomplete,
+    Interrupted,
+    NotesDetailClient,
     NotesQuery,
-    QuotaExceeded,
-    StopAllCalls,
+    Page,
 )
-from pgy_pipeline.refresh.convert import (
-    calls_frame,
-    fetch_row,
-)
-from pgy_pipeline.refresh.fetch import KolFetcher
+from pgy_pipeline.refresh.convert import page_from_stored, raw_from_page
 from pgy_pipeline.refresh.handoff import CallLedger, Fetched
-from pgy_pipeline.refresh.outcomes import (
-    ErrorKind,
-    KolOutcome,
-    KolStatus,
-    error_kind,
-    failed_outcome,
-    not_started_outcome,
-    ok_outcome,
-)
+from pgy_pipeline.refresh.landing import Lander
+from pgy_pipeline.refresh.outcomes import ErrorKind, KolOutcome, KolStatus, not_started_outcome
 from pgy_pipeline.refresh.parts import ClientOpener, RefreshSettings, Stores
 from pgy_pipeline.refresh.plan import fetched_recently
-from pgy_pipeline.warehouse import PublishError, WriteInterrupted
-from pgy_pipeline.warehouse.replay import fetch_row_to_json
-from pgy_pipeline.warehouse.state import next_quota_reset
-from pgy_pipeline.warehouse.writes import FetchRow, write_fetches
+from pgy_pipeline.warehouse import PublishError
+from pgy_pipeline.warehouse.raw import RawStore
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +41,10 @@ log = logging.getLogger(__name__)
 class Refresher:
     """Runs the refresh of many KOLs with one client; reports each outcome as it lands.
 
-    Worker threads only fetch (and append pages to the raw layer). This thread writes
-    what they finished to DuckDB with group commit: every KOL completed since the last
-    write goes into one transaction, so a thousand KOLs cost a few hundred short write
-    windows, not a thousand. A failed batch is retried KOL by KOL, so one bad KOL never
-    takes others down with it.
+    Worker threads only fetch (and append pages to the raw layer). This thread lands what
+    they finished with group commit (landing.py): every KOL completed since the last write
+    goes into one transaction, so a thousand KOLs cost a few hundred short write windows,
+    not a thousand.
     """
 
     def __init__(
@@ -76,6 +66,7 @@ class Refresher:
         self.run_id = run_id
         self.on_outcome = on_outcome
         self.clock = self.how.clock
+        self.lander = Lander(stores, self.ledger, run_id, self.how.retry, self.clock)
         # Set when the last publish of a refresh failed: the snapshot readers open is stale.
         self.publish_error: str | None = None
 
@@ -184,7 +175,7 @@ class Refresher:
                         not_begun += list(waiting)  # never handed over
                     # Outcomes are written and reported from this thread (Dagster's event log is
                     # written from the step's own thread).
-                    for outcome in self._store(fetched) + [
+                    for outcome in self.lander.land(fetched) + [
                         not_started_outcome(q.user_id, self.interrupt.name) for q in not_begun
                     ]:
                         self._report(outcome)
@@ -197,117 +188,70 @@ class Refresher:
         if self.on_outcome:
             self.on_outcome(outcome)
 
-    # -- this thread: write and report -------------------------------------------------------
 
-    def _store(self, batch: list[Fetched], again: bool = True) -> list[KolOutcome]:
-        """Write ``batch`` and report each KOL; ``again``: an interrupted write is retried once."""
-        if not batch:
-            return []
-        writable = [f for f in batch if f.internal is None and f.fetch_id is not None]
-        rows = [self._row(f) for f in writable]
-        fetch_ids = {f.query.user_id: f.fetch_id for f in writable if f.fetch_id}
-        calls = [c for f in writable for c in self.ledger.take(f.query.user_id)]
-        files = [
-            self.raw.fetch_file(f.query.user_id, r.fetch_id)
-            for f, r in zip(writable, rows, strict=True)
-            if f.error is None
-        ]
-        outcomes: list[KolOutcome] = []
+@dataclass(frozen=True)
+class KolFetcher:
+    """Fetches one KOL in a worker thread, resuming a recent unfinished fetch from its stored pages."""
+
+    raw: RawStore
+    run_id: str | None
+    resume_max_age: timedelta
+    clock: Callable[[], datetime]
+    interrupt: Interrupt
+
+    def __call__(
+        self, client: NotesDetailClient, query: NotesQuery, stop_before: date | None
+    ) -> Fetched | None:
+        """The KOL's fetch, or None when an interrupt came before it began."""
+        started = time.monotonic()
+        user_id = query.user_id
+        windowed = stop_before is not None
+        if self.interrupt.requested:
+            return None
         try:
-            with self.warehouse.write() as conn:
-                frame = calls_frame(calls, self.run_id, fetch_ids)
-                stats = write_fetches(conn, rows, files, frame, calls_may_be_stored=not again)
+            fp = query.fingerprint()
+            # Full and incremental fetches ask for the same pages: either reuses the other's.
+            now = self.clock()
+            fetch_id = self.raw.resumable(user_id, fp, self.resume_max_age, now)
+            stored = self.raw.pages(user_id, fetch_id) if fetch_id else {}
+            known = {n: page_from_stored(rp, query) for n, rp in stored.items()}
+            if any(page.drift is not None for page in known.values()):
+                # A fetch that drifted stays as it is, for `pgy replay` once the code reads its shape
+                # (then its pages parse without drift and it is resumed like any other). Until then a
+                # new attempt is a new fetch: the vendor may have changed back.
+                fetch_id, known = None, {}
+            if fetch_id is None:
+                fetch_id = self.raw.begin(user_id, fp, query.filters(), self.run_id, now)
+        except Exception as exc:  # storage trouble must not kill the other KOLs
+            log.exception("cannot prepare the fetch of %s", user_id)
+            return Fetched(query, None, started, internal=f"raw layer: {exc}")
+        started_at = min((p.fetched_at for p in known.values()), default=None)
+
+        def persist(page: Page) -> None:
+            self.raw.append(raw_from_page(page, fetch_id, self.run_id))
+
+        try:
+            with self.raw.syncing(user_id, fetch_id):  # pages durable before the writer gets them
+                result = client.fetch_all(query, known_pages=known, on_page=persist, stop_before=stop_before)
+        except FetchIncomplete as exc:
+            if isinstance(exc.cause, Interrupted) and not (exc.result.pages or exc.result.calls):
+                return None  # interrupted before its first call: not begun, nothing to record
+            return Fetched(
+                query,
+                fetch_id,
+                started,
+                exc.result,
+                exc.cause,
+                exc.failed_pages,
+                started_at,
+                windowed=windowed,
+            )
+        except ApiError as exc:  # e.g. a stop raised before page 1
+            return Fetched(query, fetch_id, started, None, exc, {}, started_at, windowed=windowed)
         except Exception as exc:
-            if again and isinstance(exc, WriteInterrupted):
-                # A signal cancelled the write, which rolled back; the stop is on now, so this one runs.
-                log.warning("an interrupt cancelled the write of %d KOL(s); writing them again", len(batch))
-                self.ledger.give_back(calls)
-                return self._store(batch, again=False)
-            if len(batch) > 1:
-                log.warning("a group write of %d KOLs failed (%s); writing them one by one", len(batch), exc)
-                self.ledger.give_back(calls)  # for the single writes
-                return [o for f in batch for o in self._store([f], again)]
-            log.exception("writing %s to DuckDB failed", batch[0].query.user_id)
-            batch[0].internal = f"DuckDB write failed: {exc}"
-            batch[0].unwritten = batch[0].error is None and batch[0].result is not None
-            return self._timed(batch, self._not_written(batch))  # nothing to seal: nothing was written
-        seals = []
-        for f, row in zip(writable, rows, strict=True):
-            if f.error is None:
-                seals.append((f.query.user_id, row.fetch_id, fetch_row_to_json(row)))
-                outcomes.append(ok_outcome(f.query.user_id, f.fetch_id, f.result, stats, windowed=f.windowed))
-            else:
-                # Its row is kept too, so that a rebuild from the raw layer has every fetch.
-                self.raw.mark_failed(f.query.user_id, row.fetch_id, fetch_row_to_json(row))
-                outcomes.append(self._failed(f))
-        # Sealed only once DuckDB has them: a crash before this point resumes the fetches from
-        # their stored pages at no cost, and the rewrite is idempotent.
-        self.raw.mark_done_many(seals)
-        # One state transaction for the batch (a commit each cost ~2 ms of the step's time per KOL).
-        self.state.clear_failures([o.user_id for o in outcomes if o.status == KolStatus.OK])
-        return self._timed(batch, outcomes + self._not_written(batch))
-
-    @staticmethod
-    def _not_written(batch: list[Fetched]) -> list[KolOutcome]:
-        """The KOLs of ``batch`` that failed outside the API: storage, a bug, the DuckDB write."""
-        return [
-            KolOutcome(
-                f.query.user_id,
-                KolStatus.FAILED,
-                fetch_id=f.fetch_id,
-                error_kind=ErrorKind.INTERNAL,
-                message=f.internal,
-                unwritten=f.unwritten,
+            log.exception("the fetch of %s failed outside the API", user_id)
+            return Fetched(
+                query, fetch_id, started, internal=f"{type(exc).__name__}: {exc}", windowed=windowed
             )
-            for f in batch
-            if f.internal is not None or f.fetch_id is None
-        ]
-
-    @staticmethod
-    def _timed(batch: list[Fetched], outcomes: list[KolOutcome]) -> list[KolOutcome]:
-        now = time.monotonic()
-        started = {f.query.user_id: f.started for f in batch}
-        for o in outcomes:
-            o.duration_s = now - started[o.user_id]
-        return outcomes
-
-    def _row(self, f: Fetched) -> FetchRow:
-        return fetch_row(
-            f.query,
-            f.result,
-            f.error,
-            fetch_id=f.fetch_id or "",
-            run_id=self.run_id,
-            started_at=f.started_at,
-            finished_at=self.clock(),
-            failed_pages=f.failed_pages,
-            windowed=f.windowed,
-        )
-
-    def _failed(self, f: Fetched) -> KolOutcome:
-        cause = f.error
-        assert cause is not None
-        outcome = failed_outcome(f.query.user_id, f.fetch_id, cause, f.failed_pages, f.result)
-        kind = error_kind(cause)
-        if isinstance(cause, QuotaExceeded):
-            self.state.set_stop(cause.stop_kind, next_quota_reset(), "daily quota exceeded (code 303)")
-        if isinstance(cause, NoContent):
-            # A filtered listing may well be empty; only the whole listing says the KOL has nothing.
-            self.state.clear_failure(f.query.user_id)
-            if f.query.is_unfiltered:
-                self.state.mark_no_content(f.query.user_id, self.clock(), self.run_id)
-        elif not isinstance(cause, StopAllCalls):
-            # Stops are run-wide (token, quota, balance, budget, drift, interrupt): not this KOL's fault.
-            self.state.record_failure(
-                f.query.user_id,
-                code=cause.code,
-                error_kind=kind,
-                failed_pages=outcome.failed_pages,
-                message=outcome.message or "",
-                run_id=self.run_id,
-                retryable=outcome.retryable,
-                cooldown_s=self.how.retry.cooldown_s,
-                max_attempts=self.how.retry.max_attempts,
-                filters=json.dumps(f.query.filters()),
-            )
-        return outcome
+        first = min((p.fetched_at for p in result.pages), default=started_at)
+        return Fetched(query, fetch_id, started, result, None, {}, first, windowed=windowed)

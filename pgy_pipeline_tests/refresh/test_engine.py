@@ -14,8 +14,9 @@ import pytest
 
 from pgy_pipeline.interrupts import Interrupt
 from pgy_pipeline.justoneapi import CallRecord, NotesDetailClient
-from pgy_pipeline.refresh import KolOutcome, KolStatus, Refresher, engine
+from pgy_pipeline.refresh import KolOutcome, KolStatus, Refresher, landing
 from pgy_pipeline.refresh.handoff import CallLedger
+from pgy_pipeline.refresh.landing import Lander
 from pgy_pipeline.refresh.outcomes import InterruptSummary
 from pgy_pipeline.refresh.parts import ConfigClient, RefreshSettings, Stores
 from pgy_pipeline.simulator import Simulator
@@ -74,19 +75,19 @@ def test_a_fetch_is_sealed_only_after_duckdb_has_its_notes(
     If the raw fetch were sealed before the write, the next run would see a completed fetch,
     skip it as fresh, and the notes would never reach DuckDB.
     """
-    real = engine.write_fetches
+    real = landing.write_fetches
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise OSError("disk full")
 
-    monkeypatch.setattr(engine, "write_fetches", broken)
+    monkeypatch.setattr(landing, "write_fetches", broken)
     first = make_refresher(sim, tmp_path).refresh(KOLS[:1])
     assert first[0].status == KolStatus.FAILED
     raw = RawStore(tmp_path)
     assert list(raw.iter_done_fetches()) == []  # not sealed
     paid = sim.counters().calls_total
 
-    monkeypatch.setattr(engine, "write_fetches", real)
+    monkeypatch.setattr(landing, "write_fetches", real)
     second = make_refresher(sim, tmp_path, fresh_for=timedelta(hours=1)).refresh(KOLS[:1])
     assert second[0].status == KolStatus.OK
     assert second[0].pages_reused == second[0].pages  # resumed from the stored pages
@@ -177,7 +178,7 @@ def test_a_write_interrupted_during_a_commit_that_landed_records_each_call_once(
     writes the batch again. The notes are idempotent; the spend ledger must be too."""
     from pgy_pipeline.warehouse import WriteInterrupted
 
-    real = engine.write_fetches
+    real = landing.write_fetches
     first = [True]
 
     def committed_then_interrupted(*args: Any, **kwargs: Any) -> Any:
@@ -190,7 +191,7 @@ def test_a_write_interrupted_during_a_commit_that_landed_records_each_call_once(
             raise WriteInterrupted("interrupted: the transaction was rolled back")
         return stats
 
-    monkeypatch.setattr(engine, "write_fetches", committed_then_interrupted)
+    monkeypatch.setattr(landing, "write_fetches", committed_then_interrupted)
     refresher = make_refresher(sim, tmp_path)
     (outcome,) = refresher.refresh(KOLS[:1])
     assert outcome.status == KolStatus.OK
@@ -205,7 +206,7 @@ def test_each_fetch_is_fsynced_once_before_duckdb_gets_its_rows(
 ) -> None:
     """Grouped durability: one fsync per KOL fetch, not per page, and always before the write."""
     events: list[tuple[str, str]] = []
-    real_write = engine.write_fetches
+    real_write = landing.write_fetches
 
     def fsync(fd: int) -> None:
         events.append(("fsync", os.path.basename(os.readlink(f"/proc/self/fd/{fd}"))))
@@ -215,7 +216,7 @@ def test_each_fetch_is_fsynced_once_before_duckdb_gets_its_rows(
         return real_write(conn, rows, files, *a, **kw)
 
     monkeypatch.setattr(os, "fsync", fsync)
-    monkeypatch.setattr(engine, "write_fetches", write)
+    monkeypatch.setattr(landing, "write_fetches", write)
     outcomes = make_refresher(sim, tmp_path).refresh(KOLS)
     assert sum(o.pages for o in outcomes) > len(KOLS)  # several pages per KOL: grouping shows
     written = [name for kind, name in events if kind == "write"]
@@ -239,9 +240,9 @@ def test_a_written_kols_pages_are_let_go_so_memory_does_not_grow_with_the_roster
     writing: set[str] = set()  # the KOLs of the batch being written now
     reported: set[str] = set()
     kept: list[set[str]] = []
-    store = Refresher._store
+    store = Lander.land
 
-    def spy_store(self: Refresher, batch: list[Fetched], again: bool = True) -> list[KolOutcome]:
+    def spy_store(self: Lander, batch: list[Fetched], again: bool = True) -> list[KolOutcome]:
         writing.clear()
         writing.update(f.query.user_id for f in batch)
         return store(self, batch, again)
@@ -252,7 +253,7 @@ def test_a_written_kols_pages_are_let_go_so_memory_does_not_grow_with_the_roster
         alive = {o.query.user_id for o in gc.get_objects() if isinstance(o, Fetched)}
         kept.append(alive & reported - writing)
 
-    monkeypatch.setattr(Refresher, "_store", spy_store)
+    monkeypatch.setattr(Lander, "land", spy_store)
     outcomes = make_refresher(sim, tmp_path, on_outcome=look).refresh(users)
     assert [o.status for o in outcomes] == [KolStatus.OK] * len(users)
     assert len(kept) == len(users)
@@ -268,7 +269,7 @@ def test_the_fetch_runs_at_most_unlanded_max_kols_ahead_of_the_writing(
     import threading
     import time
 
-    from pgy_pipeline.refresh.fetch import KolFetcher
+    from pgy_pipeline.refresh.engine import KolFetcher
     from pgy_pipeline.refresh.handoff import Fetched
 
     kols = [f"k{i:02d}" for i in range(12)]
@@ -276,7 +277,7 @@ def test_the_fetch_runs_at_most_unlanded_max_kols_ahead_of_the_writing(
     begun: list[str] = []
     landed: list[str] = []
     ahead: list[int] = []  # at each KOL's start: KOLs begun and not yet written, this one included
-    fetch, store = KolFetcher.__call__, Refresher._store
+    fetch, store = KolFetcher.__call__, Lander.land
 
     def spy_fetch(self: KolFetcher, client: Any, query: Any, stop_before: Any) -> Fetched | None:
         with lock:
@@ -284,7 +285,7 @@ def test_the_fetch_runs_at_most_unlanded_max_kols_ahead_of_the_writing(
             ahead.append(len(begun) - len(landed))
         return fetch(self, client, query, stop_before)
 
-    def slow_store(self: Refresher, batch: list[Fetched], again: bool = True) -> list[KolOutcome]:
+    def slow_store(self: Lander, batch: list[Fetched], again: bool = True) -> list[KolOutcome]:
         time.sleep(0.02)  # the writing thread is the bottleneck
         outcomes = store(self, batch, again)
         with lock:
@@ -292,7 +293,7 @@ def test_the_fetch_runs_at_most_unlanded_max_kols_ahead_of_the_writing(
         return outcomes
 
     monkeypatch.setattr(KolFetcher, "__call__", spy_fetch)
-    monkeypatch.setattr(Refresher, "_store", slow_store)
+    monkeypatch.setattr(Lander, "land", slow_store)
     with Simulator("clean", seed=3, as_of=ANCHOR, fixed_counts=dict.fromkeys(kols, 3)) as sim:
         outcomes = make_refresher(sim, tmp_path, unlanded_max=3).refresh(kols)
         assert [o.status for o in outcomes] == [KolStatus.OK] * len(kols)

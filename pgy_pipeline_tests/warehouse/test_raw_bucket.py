@@ -12,7 +12,7 @@ from typing import Any
 import obstore
 import pytest
 
-from pgy_pipeline.refresh import KolStatus, Refresher, engine
+from pgy_pipeline.refresh import KolStatus, Refresher, landing
 from pgy_pipeline.refresh.parts import ConfigClient, RefreshSettings, Stores
 from pgy_pipeline.simulator import Simulator
 from pgy_pipeline.warehouse import Warehouse
@@ -74,12 +74,12 @@ def test_each_page_is_one_object_and_each_fetch_is_sealed(sim, tmp_path, bucket)
 def test_a_crash_before_the_seal_resumes_from_the_bucket_and_buys_nothing_twice(
     sim, tmp_path, bucket, monkeypatch
 ):
-    real = engine.write_fetches
-    monkeypatch.setattr(engine, "write_fetches", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
+    real = landing.write_fetches
+    monkeypatch.setattr(landing, "write_fetches", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
     first = refresher(sim, tmp_path, bucket).refresh(KOLS[:1])
     assert first[0].status == KolStatus.FAILED and list(bucket.iter_done_fetches()) == []
     paid = sim.counters().calls_total
-    monkeypatch.setattr(engine, "write_fetches", real)
+    monkeypatch.setattr(landing, "write_fetches", real)
     # Another worker, another disk: only the bucket is shared.
     other = BucketRawStore(bucket.url, s3_server.config(bucket._store.config["endpoint"]))
     second = refresher(sim, tmp_path / "other", other, fresh_for=timedelta(hours=1)).refresh(KOLS[:1])
