@@ -92,7 +92,9 @@ def install(probes: Probes, phases: Phases) -> dict[str, str]:
     landing = importlib.import_module("pgy_pipeline.refresh.landing")
     from pgy_pipeline.cli import heap, runner
     from pgy_pipeline.defs import dagster_private
+    from pgy_pipeline.justoneapi.call_hooks import CallHooks
     from pgy_pipeline.justoneapi.ratelimit import RateLimiter
+    from pgy_pipeline.justoneapi.stop_switch import StopSwitch
     from pgy_pipeline.warehouse.db import Warehouse
     from pgy_pipeline.warehouse.raw import RawStore
     from pgy_pipeline.warehouse.state import PipelineState
@@ -107,8 +109,8 @@ def install(probes: Probes, phases: Phases) -> dict[str, str]:
         (client, "classify", "parse: envelope + contract (classify)", PER_PAGE),
         (client, "build_page", "parse: build the Page (models)", PER_PAGE),
         (RateLimiter, "acquire", "limiter: wait for a slot", PER_PAGE),
-        (client.NotesDetailClient, "_gate", "budget: take a call of the block (SQLite per block)", PER_PAGE),
-        (client.NotesDetailClient, "_report", "call bookkeeping: settle budget, ledger, log", PER_PAGE),
+        (StopSwitch, "gate", "budget: take a call of the block (SQLite per block)", PER_PAGE),
+        (CallHooks, "called", "call bookkeeping: settle budget, ledger, log", PER_PAGE),
         (RawStore, "append", "raw: append a page (encode, write)", PER_PAGE),
         (RawStore, "_sync", "raw: fsync a fetch's pages (grouped)", PER_KOL),
         (client, "fetch_all", "pagination: windows, page threads, stop rules", PER_PAGE),

@@ -72,7 +72,7 @@ def test_the_walk_finds_every_module() -> None:
         "pgy_pipeline.defs.checks",
         "pgy_pipeline.defs.assets.kol_notes",
         "pgy_pipeline.refresh.engine",
-        "pgy_pipeline.justoneapi.pagination",
+        "pgy_pipeline.justoneapi.client",
         "pgy_pipeline.warehouse.db",
         "pgy_pipeline.cli.app",
     ):

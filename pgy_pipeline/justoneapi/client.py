@@ -1,65 +1,53 @@
-"""The HTTP client of Notes Details (V1): one call, our own bounded retries, and the stop-all switch."""
+"""The HTTP client of Notes Details (V1): every page of one query, and the calls that buy them.
+
+- ``NotesDetailClient.fetch_all`` reads every page of one query: one page at a time, or a bounded
+  window of them in parallel; pages stored by an earlier attempt are reused; each bought page is
+  handed to the caller as it comes. When to stop is stop_rules.py's.
+- Each page is one call, made again on our own bounded retries (retry_rules.py), paced by the
+  shared rate limiter (ratelimit.py); the stop-all switch (stop_switch.py) ends every call once
+  a run-wide stop is met.
+"""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
-import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, date, datetime
-from http.cookiejar import DefaultCookiePolicy
 from types import TracebackType
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
 
+from .call_hooks import CallHooks
 from .config import ClientConfig
-from .drift import DRIFT_STOP_KOLS, Drift
 from .envelope import Reading, build_page, classify
-from .errors import ApiError, Interrupted, RetryableError, SchemaDriftStop, StopAllCalls
-from .models import CallRecord, FetchResult, Page
-from .pagination import CallTally, PageShare, fetch_all
-from .params import ENDPOINT_PATH, NotesQuery
+from .errors import ApiError, FetchIncomplete, Interrupted, RetryableError, SchemaDrift, StopAllCalls
+from .models import CallRecord, CallTally, FetchResult, Page
+from .page_share import PageShare, Workers
+from .params import ENDPOINT_PATH, NotesQuery, OrderType
 from .ratelimit import RateLimiter, limiter_key
-from .redaction import install_log_redaction, register_secret, strip_query
+from .redaction import install_log_redaction, register_secret, transport_failure
+from .retry_rules import PageRetries
+from .stop_rules import PagesSeen, Reread, Stop, reusable_pages
+from .stop_switch import StopSwitch
 
 logger = logging.getLogger("pgy_pipeline.justoneapi")
 
-_ERRNO = re.compile(r"\[Errno -?\d+\][^'\")\]]*")
-
-
-def _describe(exc: requests.RequestException) -> str:
-    # The requests exception text embeds the request URL (token included); keep only the reason.
-    text = str(exc)
-    errno = _ERRNO.search(text)
-    if errno:
-        reason = errno.group(0).strip()
-    elif isinstance(exc, requests.ReadTimeout):
-        reason = "read timed out"
-    elif isinstance(exc, requests.ConnectTimeout):
-        reason = "connect timed out"
-    else:
-        reason = text.split("(Caused by", 1)[0][:200]
-    return strip_query(f"{type(exc).__name__}: {reason}")
+PageFetcher = Callable[[NotesQuery, int, CallTally], Page]
 
 
 class NotesDetailClient:
     """Calls Notes Details (V1) with retries, pacing and a process-safe stop switch.
 
-    - ``observer(record)`` receives a CallRecord for every HTTP attempt, from whichever thread made it;
-      an exception in it is logged and ignored (bookkeeping must not fail a paid call).
-    - ``before_call()`` runs before every HTTP attempt (a budget governor); if it raises StopAllCalls
-      (e.g. BudgetExhausted) no request is made and the client stops. ``after_call(record)`` runs after
-      every attempt ``before_call`` let through, so the governor can settle what it reserved (an
-      exception in it is logged and ignored, like the observer's).
-    - Once ``DRIFT_STOP_KOLS`` KOLs answered pages that break the data contract (drift.py), the client
-      stops with SchemaDriftStop: the vendor changed its answers for everyone, and every further page
-      bought would be money spent on a shape the code cannot read yet.
-    - Once any call meets a StopAllCalls outcome (token, quota, balance, budget), every later call of this
-      client raises the same kind at once without touching the network, and sleeping retries wake up.
+    - ``observer``, ``before_call`` and ``after_call`` run around each HTTP attempt (call_hooks.py).
+    - Once any call meets a StopAllCalls outcome (token, quota, balance, budget), or answers drift for
+      ``DRIFT_STOP_KOLS`` KOLs, every later call raises at once without touching the network
+      (stop_switch.py).
     - ``clock`` stamps pages and call records (default: the wall clock in UTC).
     - ``session``: a caller-provided session is used as is and not closed by the client. The client's own
       session ignores proxy/CA environment variables (no environment reads in this package), keeps no
@@ -82,35 +70,19 @@ class NotesDetailClient:
         if config.uses_plain_http:
             logger.warning("base URL %s uses plain HTTP: the token travels unencrypted", config.base_url)
         self.config = config
-        self._observer = observer
-        self._before_call = before_call
-        self._after_call = after_call
-        self._drifted_kols: set[str] = set()
+        self._hooks = CallHooks(observer, before_call, after_call)
         self._pages_in_flight = PageShare(config.page_workers)  # shared by the KOLs fetched at once
         self._owns_session = session is None
-        self._session = session if session is not None else self._new_session()
+        self._session = session if session is not None else config.new_session()
         self._url = config.base_url + ENDPOINT_PATH
         self.limiter = limiter or RateLimiter.shared(
             limiter_key(config.base_url, config.token), config.rate_limit_per_s, config.rate_limit_min_per_s
         )
-        self._stop_lock = threading.RLock()  # interrupt() may run in a signal handler
-        self._stopped: StopAllCalls | None = None
-        self._stop_event = threading.Event()
-        self._random = random.Random()
+        self._switch = StopSwitch()
+        self._random = random.Random()  # the retries' jitter
         # When pages and calls happened, as the pipeline counts time (a pinned simulated day
         # shifts it); the default is the wall clock. Pages and fetches must share one clock.
         self._clock = clock or (lambda: datetime.now(UTC))
-
-    def _new_session(self) -> requests.Session:
-        session = requests.Session()
-        session.trust_env = False
-        session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-        # Retries are ours (they know the business codes); urllib3 must not retry behind our back.
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self.config.pool_maxsize, max_retries=0)
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        session.headers.update({"Accept": "application/json", "User-Agent": self.config.user_agent})
-        return session
 
     def close(self) -> None:
         if self._owns_session:
@@ -125,12 +97,12 @@ class NotesDetailClient:
         self.close()
 
     def __repr__(self) -> str:
-        return f"NotesDetailClient(base_url={self.config.base_url!r}, stopped={self._stopped is not None})"
+        return f"NotesDetailClient(base_url={self.config.base_url!r}, stopped={self.stopped is not None})"
 
     @property
     def stopped(self) -> StopAllCalls | None:
         """The StopAllCalls that halted this client, or None while calls may still be made."""
-        return self._stopped
+        return self._switch.stopped
 
     def get_page(self, query: NotesQuery, page_number: int) -> Page:
         """One page (code 0), after the client's own retries; raises an ApiError subclass otherwise."""
@@ -168,38 +140,7 @@ class NotesDetailClient:
     def interrupt(self, reason: str) -> None:
         """Stop every later call (``Interrupted``); calls in flight finish. Safe in a signal handler:
         it only sets a flag and wakes the sleeping retries, and logs nothing."""
-        self._stop(Interrupted(reason), quiet=True)
-
-    def _stop(self, error: StopAllCalls, *, quiet: bool = False) -> None:
-        with self._stop_lock:
-            if self._stopped is not None:
-                return
-            self._stopped = error
-        self._stop_event.set()
-        if not quiet:
-            # INFO: the caller reports the stop (the run's failure, `pgy refresh`, the alert).
-            logger.info("stopping all calls: %s", error)
-
-    def _stopped_error(self, user_id: str, page_number: int) -> ApiError | None:
-        stopped = self._stopped
-        return None if stopped is None else stopped.copy(user_id=user_id, page_number=page_number)
-
-    def _gate(self, user_id: str, page_number: int) -> ApiError | None:
-        """The error that forbids the next attempt (client stopped, budget governor said no), or None."""
-        error: ApiError | None = self._stopped_error(user_id, page_number)
-        if error is None and self._before_call is not None:
-            try:
-                self._before_call()
-            except StopAllCalls as exc:
-                error = exc.copy(user_id=user_id, page_number=page_number)
-        if isinstance(error, StopAllCalls):
-            self._stop(error)
-        return error
-
-    def _backoff(self, failures: int) -> float:
-        # The exponent is bounded: a long slow-down can count hundreds of answers, and 2.0**1100 overflows.
-        cap = min(self.config.backoff_max_s, self.config.backoff_base_s * 2.0 ** min(failures - 1, 60))
-        return self._random.uniform(0, cap)  # full jitter: spreads retries of many threads apart
+        self._switch.stop(Interrupted(reason), quiet=True)
 
     def _attempt(self, params: Mapping[str, Any], user_id: str, page_number: int) -> tuple[Reading, float]:
         started = time.perf_counter()
@@ -212,13 +153,8 @@ class NotesDetailClient:
                 allow_redirects=False,
             )
             status, headers, content = response.status_code, response.headers, response.content
-        except requests.Timeout as exc:
-            failure = ("timeout", _describe(exc))
-        except requests.ConnectionError as exc:
-            failure = ("connection_error", _describe(exc))
         except requests.RequestException as exc:
-            kind = "broken_body" if isinstance(exc, requests.exceptions.ChunkedEncodingError) else "transport"
-            failure = (kind, _describe(exc))
+            failure = transport_failure(exc)
         latency = time.perf_counter() - started
         if failure is not None:
             # Built outside the except blocks: the requests exception (URL and all) is not kept anywhere.
@@ -228,54 +164,23 @@ class NotesDetailClient:
         reading = classify(status, headers, content, user_id=user_id, page_number=page_number)
         return reading, latency
 
-    def _drifted(self, user_id: str, drift: Drift) -> None:
-        with self._stop_lock:
-            self._drifted_kols.add(user_id)
-            kols = len(self._drifted_kols)
-        if kols >= DRIFT_STOP_KOLS:
-            self._stop(SchemaDriftStop(f"{kols} KOLs' answers changed shape: {drift.detail}", drift=drift))
-
-    def _report(self, record: CallRecord, tally: CallTally | None) -> None:
-        if self._after_call is not None:
-            try:
-                self._after_call(record)
-            except Exception:
-                logger.warning("after_call raised; the call itself is unaffected", exc_info=True)
-        if tally is not None:
-            tally.add(record)
-        logger.debug(
-            "notesDetail user=%s page=%d attempt=%d -> %s (HTTP %s, code %s) in %.3fs",
-            record.user_id,
-            record.page_number,
-            record.attempt,
-            record.outcome,
-            record.http_status,
-            record.code,
-            record.latency_s,
-        )
-        if self._observer is not None:
-            try:
-                self._observer(record)
-            except Exception:
-                logger.warning("call observer raised; the call itself is unaffected", exc_info=True)
-
     def _get_page(self, query: NotesQuery, page_number: int, tally: CallTally | None) -> Page:
         params = query.to_params(page_number)
         user_id = query.user_id
-        attempt = failures = slow_downs = 0
-        slowed_since: float | None = None
+        retries = PageRetries(self.config, self._random)
         while True:
-            error = self._stopped_error(user_id, page_number)
+            error = self._switch.error_for(user_id, page_number)
             if error is None:
                 self.limiter.acquire()
-                error = self._gate(user_id, page_number)  # a stop may also have come while we waited
+                # A stop may also have come while we waited.
+                error = self._switch.gate(user_id, page_number, self._hooks.before_call)
             if error is not None:
                 raise error
-            attempt += 1
+            attempt = retries.next_attempt()
             at = self._clock()
             reading, latency = self._attempt(params, user_id, page_number)
             error = reading.error
-            self._report(
+            self._hooks.called(
                 CallRecord(
                     user_id=user_id,
                     page_number=page_number,
@@ -293,35 +198,153 @@ class NotesDetailClient:
                 self.limiter.on_success()
                 fetched_at = self._clock()
                 if reading.drift is not None:
-                    self._drifted(user_id, reading.drift)
+                    self._switch.drifted(user_id, reading.drift)
                 return build_page(
                     reading, query, page_number, attempts=attempt, latency_s=latency, fetched_at=fetched_at
                 )
             if isinstance(error, StopAllCalls):
-                self._stop(error)
-                raise error
-            if reading.outcome in ("rejected", "no_content"):
+                self._switch.stop(error)
                 raise error
             if reading.outcome == "slow_down":
-                # A slow-down says nothing about this KOL, only about our pace: it is waited out by time,
-                # however many answers that takes, and never uses up max_attempts.
                 self.limiter.on_slow_down()
-                slow_downs += 1
-                now = time.monotonic()
-                slowed_since = now if slowed_since is None else slowed_since
-                remaining = self.config.slow_down_max_wait_s - (now - slowed_since)
-                if remaining <= 0:
-                    waited = f"{now - slowed_since:.1f}s and {slow_downs} slow-downs"
-                    raise error.copy(message=f"{error.message} (still rate limited after {waited})")
-                hinted = reading.retry_after_s
-                delay = self._backoff(slow_downs) if hinted is None else hinted
-                delay = min(delay, self.config.backoff_max_s, remaining)
-            else:
-                failures += 1
-                if failures >= self.config.max_attempts:
-                    tries = f"{attempt} attempt{'s' if attempt > 1 else ''}"
-                    raise error.copy(message=f"{error.message} (gave up after {tries})")
-                delay = self._backoff(failures)  # at most backoff_max_s
+            delay = retries.after(reading, error)  # raises when the page is not tried again
             logger.info("%s; retrying in %.2fs (attempt %d)", error, delay, attempt)
-            # Waiting on the stop event: a stop-all from another thread ends this wait at once.
-            self._stop_event.wait(delay)
+            self._switch.wait(delay)  # a stop-all from another thread ends this wait at once
+
+
+class _Fetch:
+    """One fetch_all call: buys pages into ``seen`` (stop_rules.PagesSeen), from worker threads."""
+
+    def __init__(
+        self,
+        fetch_page: PageFetcher,
+        query: NotesQuery,
+        known: dict[int, Page],
+        on_page: Callable[[Page], None] | None,
+        stop_before: date | None,
+    ) -> None:
+        self.fetch_page = fetch_page
+        self.query = query
+        self.known = known
+        self.on_page = on_page
+        self.seen = PagesSeen(stop_before)
+        self.tally = CallTally()
+        self.failures: dict[int, ApiError] = {}
+        self._lock = threading.Lock()
+        # One on_page at a time, so the caller's storage never sees concurrent writes from one fetch.
+        self._on_page_lock = threading.Lock()
+
+    def get(self, number: int, *, again: bool = False) -> Page:
+        reused = None if again else self.known.get(number)
+        page = reused if reused is not None else self.fetch_page(self.query, number, self.tally)
+        if page.drift is None:
+            with self._lock:
+                self.seen.add(number, page, bought=reused is None)
+        if reused is None and self.on_page is not None:
+            with self._on_page_lock:
+                self.on_page(page)  # a drifted page too: the raw layer keeps it for a replay
+        if page.drift is not None:
+            # The fetch stops: every later page would drift the same way, and each costs money.
+            raise SchemaDrift(
+                page.drift.detail,
+                drift=page.drift,
+                http_status=page.http_status,
+                user_id=self.query.user_id,
+                page_number=number,
+            )
+        return page
+
+    def read(self, numbers: tuple[int, ...], workers: Workers, again: bool = False) -> None:
+        """Read ``numbers`` (ascending); raise FetchIncomplete if any of them failed.
+
+        ``again``: buy a single page once more though it was read (see ``reread``).
+        """
+        if len(numbers) == 1:
+            try:
+                self.get(numbers[0], again=again)
+            except ApiError as exc:
+                self.failures[numbers[0]] = exc
+        else:
+            self._read_window(numbers, workers)
+        if self.failures:
+            # Raised outside any except block, so no other exception rides along as its context.
+            raise self.incomplete()
+
+    def reread(self, number: int) -> None:
+        self.seen.rereads += 1
+        self.read((number,), lambda: 1, again=True)
+
+    def _read_window(self, numbers: tuple[int, ...], workers: Workers) -> None:
+        """At most ``workers()`` pages in flight (asked again as each one ends), started in page order.
+
+        No page starts once one failed or came back empty or short: the list ends there whatever the
+        total claims, so only pages already in flight are bought past it. Those finish and are kept.
+        """
+        queue: Iterator[int] = iter(numbers)
+        other_error: BaseException | None = None
+        halted = False
+        # The pool makes a thread only when a page starts and none is idle: as many as are in flight.
+        with ThreadPoolExecutor(len(numbers), thread_name_prefix="notes-page") as pool:
+            running: dict[Future[Page], int] = {}
+
+            def launch() -> None:
+                room = max(1, workers()) - len(running)
+                for number in itertools.islice(queue, max(0, room)):
+                    running[pool.submit(self.get, number)] = number
+
+            launch()
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    number = running.pop(future)
+                    error = future.exception()
+                    if error is None:
+                        halted = halted or self._ends_list(future.result())
+                    elif isinstance(error, ApiError):
+                        self.failures[number] = error
+                        halted = True
+                    else:
+                        other_error = other_error or error
+                        halted = True
+                if not halted:
+                    launch()
+        if other_error is not None:
+            raise other_error
+
+    def _ends_list(self, page: Page) -> bool:
+        with self._lock:  # pages still in flight may be adding theirs
+            return self.seen.ends_list(page)
+
+    def incomplete(self) -> FetchIncomplete:
+        return FetchIncomplete.of(self.failures, self.seen.result(self.query, self.tally, "failed"))
+
+
+def fetch_all(
+    fetch_page: PageFetcher,
+    query: NotesQuery,
+    *,
+    max_pages: int,
+    page_workers: int | Workers,
+    known_pages: Mapping[int, Page] | None = None,
+    on_page: Callable[[Page], None] | None = None,
+    stop_before: date | None = None,
+) -> FetchResult:
+    """Every page of ``query``, each bought through ``fetch_page``; see NotesDetailClient.fetch_all.
+
+    ``page_workers``: the pages in flight at most, or a function that tells it as each page starts
+    (a PageShare's).
+    """
+    if stop_before is not None and query.order_type is not OrderType.LATEST:
+        # Only newest-first pages let one old note stand for every page after it.
+        raise ValueError(f"stop_before needs order_type LATEST; got order_type {query.order_type.value}")
+    fetch = _Fetch(fetch_page, query, reusable_pages(query, known_pages), on_page, stop_before)
+    workers: Workers = page_workers if callable(page_workers) else lambda: page_workers
+    fetch.read((1,), workers)
+    while True:
+        step = fetch.seen.next_step(max_pages)
+        if isinstance(step, Stop):
+            return fetch.seen.result(query, fetch.tally, step.reason)
+        if isinstance(step, Reread):
+            fetch.reread(step.page)
+        else:
+            fetch.read(step.pages, workers)

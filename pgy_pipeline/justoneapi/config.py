@@ -8,10 +8,13 @@ descriptions. The Dagster resource (defs/resources.py) inherits these fields, so
 from __future__ import annotations
 
 import ipaddress
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 from urllib.parse import urlsplit
 
+import requests
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from requests.adapters import HTTPAdapter
 
 from .params import PROD_GLOBAL_BASE_URL
 
@@ -121,3 +124,16 @@ class ClientConfig(ClientSettings):
         """True when the token would travel unencrypted to a host other than this machine."""
         parts = urlsplit(self.base_url)
         return parts.scheme == "http" and not is_loopback_host(parts.hostname)
+
+    def new_session(self) -> requests.Session:
+        """The HTTP session a client owns: it ignores proxy/CA environment variables (no environment
+        reads in this package), keeps no cookies and never retries on its own."""
+        session = requests.Session()
+        session.trust_env = False
+        session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+        # Retries are ours (they know the business codes); urllib3 must not retry behind our back.
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self.pool_maxsize, max_retries=0)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        session.headers.update({"Accept": "application/json", "User-Agent": self.user_agent})
+        return session

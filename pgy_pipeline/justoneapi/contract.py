@@ -155,7 +155,7 @@ class Envelope(BaseModel):
 
 def read_total(value: Any) -> int | None:
     """``total`` as a count; missing or unreadable is None: it is only a hint (it drifts between calls),
-    and without it paging runs to the end and marks nothing gone (pagination.py)."""
+    and without it paging runs to the end and marks nothing gone (client.py)."""
     try:
         return read_count(value)
     except ValueError:

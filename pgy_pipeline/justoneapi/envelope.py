@@ -4,7 +4,7 @@ Order of evidence: a JSON body with an integer ``code`` is the vendor's envelope
 HTTP 429 carrying code 303 stops the run rather than slowing down); otherwise the HTTP status decides. Only
 an integer 0 is success, and its ``data`` is read against the data contract (contract.py): a code-0 page
 whose shape broke (no ``data.list``, a field renamed or reformatted on most notes) is still a page, with
-its ``drift`` set, so its body is stored before the fetch stops (pagination.py). Unknown codes and odd
+its ``drift`` set, so its body is stored before the fetch stops (client.py). Unknown codes and odd
 shapes fail closed, unretried.
 """
 
@@ -127,7 +127,7 @@ def _read_success(http_status: int, text: str, env: Envelope) -> Reading | str:
     """The Reading of a code-0 answer read against the data contract, or why it is malformed.
 
     An answer that breaks the contract as a whole is still a Reading ("ok"), with its ``drift``: the
-    fetch stores its body, then stops (pagination.py).
+    fetch stores its body, then stops (client.py).
     """
     counts = FieldCounts()
     notes: tuple[Note, ...] = ()

@@ -291,6 +291,13 @@ class FetchIncomplete(ApiError):
     default_kind = "incomplete"
     summary = "fetch incomplete"
 
+    @classmethod
+    def of(cls, failures: Mapping[int, ApiError], result: FetchResult) -> FetchIncomplete:
+        """The fetch's failed pages (at least one), its cause the most severe failure, then the first page."""
+        failed = sorted(failures.items(), key=lambda item: (severity(item[1]), item[0]))
+        failed_pages = {n: e.code if e.code is not None else e.kind for n, e in failures.items()}
+        return cls(failed[0][1], result, failed_pages)
+
     def __init__(
         self,
         cause: ApiError,

@@ -10,6 +10,8 @@ notes break the contract as a whole carries its ``drift`` (``drift.py``). A list
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -100,6 +102,26 @@ class CallRecord:
     latency_s: float
     error: str | None  # redacted
     at: datetime  # aware, UTC, when the attempt started
+
+
+class CallTally:
+    """Thread-safe counts of the HTTP attempts made for one fetch."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.calls = 0
+        self.retries = 0
+        self.codes: Counter[int] = Counter()
+        self.http_statuses: Counter[int] = Counter()
+
+    def add(self, record: CallRecord) -> None:
+        with self._lock:
+            self.calls += 1
+            self.retries += record.attempt > 1
+            if record.code is not None:
+                self.codes[record.code] += 1
+            if record.http_status is not None:
+                self.http_statuses[record.http_status] += 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,8 @@ import threading
 import traceback
 from urllib.parse import quote, quote_plus
 
+import requests
+
 MASK = "***"
 
 _QUERY_TOKEN = re.compile(r"(?i)(token=)[^&\s'\"#)<>,;]+")
@@ -105,3 +107,34 @@ def install_log_redaction() -> None:
             logger = logging.getLogger(name)
             if _FILTER not in logger.filters:
                 logger.addFilter(_FILTER)
+
+
+_ERRNO = re.compile(r"\[Errno -?\d+\][^'\")\]]*")
+
+
+def describe_request_error(exc: requests.RequestException) -> str:
+    """The kind and reason of a transport failure, without the request URL its text embeds (token included)."""
+    text = str(exc)
+    errno = _ERRNO.search(text)
+    if errno:
+        reason = errno.group(0).strip()
+    elif isinstance(exc, requests.ReadTimeout):
+        reason = "read timed out"
+    elif isinstance(exc, requests.ConnectTimeout):
+        reason = "connect timed out"
+    else:
+        reason = text.split("(Caused by", 1)[0][:200]
+    return strip_query(f"{type(exc).__name__}: {reason}")
+
+
+def transport_failure(exc: requests.RequestException) -> tuple[str, str]:
+    """The error kind of a request that got no answer, and its description without the URL."""
+    if isinstance(exc, requests.Timeout):
+        kind = "timeout"
+    elif isinstance(exc, requests.ConnectionError):
+        kind = "connection_error"
+    elif isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        kind = "broken_body"
+    else:
+        kind = "transport"
+    return kind, describe_request_error(exc)

@@ -1,4 +1,4 @@
-"""When a fetch may stop: the rules, as a state with no I/O and no threads (pagination.py buys the pages).
+"""When a fetch may stop: the rules, as a state with no I/O and no threads (client.py buys the pages).
 
 Two facts shape them: every call costs money, and the warehouse marks notes "gone" only from complete
 fetches, so "complete" must rest on evidence. The API's own account is the only evidence: the notes
@@ -11,10 +11,12 @@ inflated total cannot buy hundreds of empty pages.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
-from .models import Note, Page, StopReason
+from .models import COMPLETE_STOPS, CallTally, FetchResult, Note, Page, StopReason
+from .params import NotesQuery
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,23 @@ class Read:
 
 
 Step = Stop | Reread | Read
+
+
+def _as_text(params: Mapping[str, object]) -> dict[str, str]:
+    return {key: str(value) for key, value in params.items()}
+
+
+def reusable_pages(query: NotesQuery, known_pages: Mapping[int, Page] | None) -> dict[int, Page]:
+    """``known_pages`` (stored by an earlier attempt), checked to be pages of this very query."""
+    known = dict(known_pages or {})
+    for number, page in known.items():
+        # A page of another user, filter or order holds other notes: reusing it would corrupt the result.
+        if page.page_number != number or page.user_id != query.user_id:
+            raise ValueError(f"known page {number} is page {page.page_number} of user {page.user_id}")
+        # Compared as text: stored pages may have been through JSON or a database.
+        if _as_text(page.query_params) != _as_text(query.to_params(number)):
+            raise ValueError(f"known page {number} was fetched with other parameters than this query")
+    return known
 
 
 def reaches_back(page: Page, stop_before: date) -> bool:
@@ -168,3 +187,25 @@ class PagesSeen:
         if len(self.pages) >= max_pages:
             return Stop("page_cap")
         return Read(self.next_pages(max_pages))
+
+    def result(self, query: NotesQuery, tally: CallTally, stop_reason: StopReason) -> FetchResult:
+        """What the fetch read and what it cost, ending for ``stop_reason``."""
+        notes, duplicates = self.distinct_notes()
+        return FetchResult(
+            query=query,
+            pages=tuple(self.pages[number] for number in sorted(self.pages)),
+            notes=notes,
+            total=max(self.totals, default=None),
+            calls=tally.calls,
+            pages_fetched=len(self.bought),
+            pages_reused=len(self.pages) - len(self.bought),
+            codes=dict(tally.codes),
+            http_statuses=dict(tally.http_statuses),
+            retries=tally.retries,
+            duplicates_dropped=duplicates,
+            stop_reason=stop_reason,
+            complete=stop_reason in COMPLETE_STOPS,
+            total_min=min(self.totals, default=None),
+            windowed=self.stop_before is not None,
+            rereads=self.rereads,
+        )

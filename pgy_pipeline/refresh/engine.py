@@ -121,7 +121,7 @@ class Refresher:
                 )
                 self._report(outcomes[q.user_id])
         queries_to_fetch = [q for q in queries if q.user_id not in outcomes]
-        for outcome in self._fetch_and_store(queries_to_fetch, windows):
+        for outcome in self._fetch_and_land(queries_to_fetch, windows):
             outcomes[outcome.user_id] = outcome
         try:
             self.warehouse.publish_if_dirty()
@@ -131,9 +131,7 @@ class Refresher:
             log.error("%s", exc)
         return [outcomes[q.user_id] for q in queries]
 
-    def _fetch_and_store(
-        self, queries: list[NotesQuery], windows: Mapping[str, date]
-    ) -> Iterator[KolOutcome]:
+    def _fetch_and_land(self, queries: list[NotesQuery], windows: Mapping[str, date]) -> Iterator[KolOutcome]:
         """Fetch in worker threads; write, report and yield each KOL's outcome in this thread.
 
         At most ``unlanded_max`` KOLs are handed to the workers and not yet written: a KOL is

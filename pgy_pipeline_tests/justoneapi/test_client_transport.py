@@ -194,7 +194,7 @@ def test_slow_down_wait_ends_at_once_on_stop_all(scripted: Scripted, client_fact
     for _ in range(3):
         scripted.push(200, envelope(302), {"Retry-After": "5"})
     client = client_factory(scripted.base_url, backoff_max_s=10.0, slow_down_max_wait_s=60.0)
-    stopper = threading.Timer(0.1, client._stop, args=(BudgetExhausted("run budget spent"),))
+    stopper = threading.Timer(0.1, client._switch.stop, args=(BudgetExhausted("run budget spent"),))
     stopper.start()
     started = time.monotonic()
     with pytest.raises(BudgetExhausted):

@@ -20,7 +20,9 @@ from pgy_pipeline.justoneapi import (
     Page,
     RetryableError,
 )
-from pgy_pipeline.justoneapi.pagination import CallTally, PageShare, fetch_all
+from pgy_pipeline.justoneapi.client import fetch_all
+from pgy_pipeline.justoneapi.models import CallTally
+from pgy_pipeline.justoneapi.page_share import PageShare
 
 QUERY = NotesQuery("kol_s")
 NEWEST = date(2026, 3, 8)
