@@ -15,7 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from pgy_pipeline.justoneapi import PROD_CN_BASE_URL, PROD_GLOBAL_BASE_URL
-from pgy_pipeline.warehouse.s3 import S3Config
+from pgy_pipeline.s3 import S3Config
 
 TOKEN_ENV = "JUSTONEAPI_TOKEN"
 BASE_URL_ENV = "JUSTONEAPI_BASE_URL"

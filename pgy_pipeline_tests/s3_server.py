@@ -16,7 +16,7 @@ from pathlib import Path
 
 import requests
 
-from pgy_pipeline.warehouse.s3 import S3Config
+from pgy_pipeline.s3 import S3Config
 from pgy_pipeline_tests.simulator_process import free_port
 
 # moto accepts any credentials; these are what the tests sign with.

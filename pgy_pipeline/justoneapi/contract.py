@@ -13,13 +13,14 @@ proves both read every value alike (a replay must give the live warehouse back).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
 from pydantic_core import PydanticCustomError
 
+from .field_counts import FieldCounts
 from .models import Note
 
 _DIGITS = re.compile(r"[0-9]{1,18}")
@@ -126,7 +127,6 @@ def _rule(name: str) -> Rule:
 
 NOTE_FIELDS: tuple[str, ...] = tuple(NoteContract.model_fields)
 RULES: dict[str, Rule] = {name: _rule(name) for name in NOTE_FIELDS}
-METRIC_FIELDS = ("readNum", "likeNum", "collectNum", "thirdReadUserNum")
 
 
 def read_code(value: Any) -> int:
@@ -169,59 +169,6 @@ class PageData(BaseModel):
 
     notes: list[Any] = Field(alias="list")
     total: Annotated[int | None, PlainValidator(read_total)] = None
-
-
-@dataclass
-class FieldCounts:
-    """Per note field: values sent as null, keys missing, values present but unreadable; new keys seen.
-
-    ``examples`` keeps the first unreadable value of each field and the first value of each new key,
-    for the one line that says what drifted (untrusted: shown truncated, see drift.py); ``expected``
-    what the contract wanted instead.
-    """
-
-    notes: int = 0
-    null: dict[str, int] = field(default_factory=dict)
-    missing: dict[str, int] = field(default_factory=dict)
-    unreadable: dict[str, int] = field(default_factory=dict)
-    new: dict[str, int] = field(default_factory=dict)
-    examples: dict[str, Any] = field(default_factory=dict)
-    expected: dict[str, str] = field(default_factory=dict)
-
-    def add(self, kind: dict[str, int], name: str, example: Any = None, keep: bool = False) -> None:
-        kind[name] = kind.get(name, 0) + 1
-        if keep and name not in self.examples:
-            self.examples[name] = example
-
-    def merge(self, other: FieldCounts) -> None:
-        self.notes += other.notes
-        pairs = [(self.null, other.null), (self.missing, other.missing)]
-        pairs += [(self.unreadable, other.unreadable), (self.new, other.new)]
-        for mine, theirs in pairs:
-            for name, n in theirs.items():
-                mine[name] = mine.get(name, 0) + n
-        for name, value in other.examples.items():
-            self.examples.setdefault(name, value)
-        for name, text in other.expected.items():
-            self.expected.setdefault(name, text)
-
-    def as_json(self) -> dict[str, Any]:
-        """What ``fetches.field_counts`` keeps (no examples: untrusted text stays in the raw layer)."""
-        return {
-            "notes": self.notes,
-            "null": self.null,
-            "missing": self.missing,
-            "unreadable": self.unreadable,
-        }
-
-    @property
-    def null_metrics(self) -> int:
-        """Metric values stored as NULL: sent as null or missing (unreadable ones are in ``unreadable``)."""
-        return sum(self.null.get(m, 0) + self.missing.get(m, 0) for m in METRIC_FIELDS)
-
-    @property
-    def invalid_values(self) -> int:
-        return sum(self.unreadable.values())
 
 
 class NoteShapeError(ValueError):

@@ -22,7 +22,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .contract import FieldCounts
+from .field_counts import FieldCounts
 from .redaction import redact
 
 # A field missing or unreadable on more than this share of a page's notes is drift, not data.

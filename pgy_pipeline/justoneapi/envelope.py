@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .contract import Envelope, FieldCounts, PageData, read_notes
+from .contract import Envelope, PageData, read_notes
 from .drift import Drift, envelope_drift, judge_page
 from .errors import (
     ApiError,
@@ -36,6 +36,7 @@ from .errors import (
     SlowDownError,
     UnknownCode,
 )
+from .field_counts import FieldCounts
 from .models import Note, Outcome, Page
 from .params import NotesQuery
 from .untrusted import snippet

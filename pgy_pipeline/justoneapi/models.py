@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from .params import NotesQuery
 
 if TYPE_CHECKING:
-    from .contract import FieldCounts
     from .drift import Drift
+    from .field_counts import FieldCounts
 
 # "no_content": code 201, the KOL has no content (billed, not retried, not a failure of the fetch).
 Outcome = Literal["ok", "retry", "slow_down", "stop", "rejected", "no_content"]

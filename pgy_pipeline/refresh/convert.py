@@ -20,7 +20,7 @@ from pgy_pipeline.justoneapi import (
     is_billed,
     page_from_raw,
 )
-from pgy_pipeline.justoneapi.contract import FieldCounts
+from pgy_pipeline.justoneapi.field_counts import FieldCounts
 from pgy_pipeline.refresh.outcomes import error_kind, failed_pages_text
 from pgy_pipeline.warehouse.raw import RawPage
 from pgy_pipeline.warehouse.writes import CALL_COLUMNS, FetchRow

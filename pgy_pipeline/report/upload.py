@@ -13,7 +13,7 @@ import mimetypes
 from dataclasses import dataclass
 from pathlib import Path
 
-from pgy_pipeline.warehouse.s3 import S3Config, split_s3_url
+from pgy_pipeline.s3 import S3Config, split_s3_url
 
 INDEX = "index.html"
 

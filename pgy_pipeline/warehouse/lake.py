@@ -32,11 +32,11 @@ from pathlib import Path
 
 import duckdb
 
+from pgy_pipeline.s3 import S3Config
 from pgy_pipeline.warehouse import extensions
 from pgy_pipeline.warehouse.db import KeptEdit, WarehouseError, shielded_connection
 from pgy_pipeline.warehouse.lake_upkeep import UpkeepResult, upkeep
 from pgy_pipeline.warehouse.migrations import migrate
-from pgy_pipeline.warehouse.s3 import S3Config
 from pgy_pipeline.warehouse.transaction import transaction
 
 log = logging.getLogger(__name__)

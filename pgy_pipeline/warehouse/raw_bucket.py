@@ -27,8 +27,8 @@ from pathlib import Path
 import obstore
 from obstore.exceptions import NotFoundError
 
+from pgy_pipeline.s3 import S3Config, split_s3_url
 from pgy_pipeline.warehouse.raw import RawPage, RawStore, decode_line, encode_line
-from pgy_pipeline.warehouse.s3 import S3Config, split_s3_url
 
 _PAGE = re.compile(r"^p(\d+)\.jsonl$")
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import duckdb
 
-from pgy_pipeline.justoneapi.contract import FieldCounts
 from pgy_pipeline.justoneapi.envelope import classify
+from pgy_pipeline.justoneapi.field_counts import FieldCounts
 from pgy_pipeline.warehouse.raw import RawStore
 from pgy_pipeline.warehouse.writes import FETCH_COLUMNS, FetchRow, WriteStats, fetch_values, write_fetches
 

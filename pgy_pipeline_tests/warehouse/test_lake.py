@@ -261,8 +261,8 @@ def test_pgy_query_on_the_lake_can_only_read(refreshed, tmp_path, monkeypatch, s
 
 
 def test_an_unreachable_catalog_is_reported_without_its_password_or_the_bucket_keys(tmp_path):
+    from pgy_pipeline.s3 import S3Config
     from pgy_pipeline.warehouse.lake import LakeConfig, redact
-    from pgy_pipeline.warehouse.s3 import S3Config
 
     cfg = LakeConfig(
         "postgres:dbname=lake host=127.0.0.1 port=9 user=pgy password=pw-SECRET-1",
