@@ -167,7 +167,7 @@ def install(probes: Probes, phases: Phases) -> dict[str, str]:
 # What the step's own thread does, each label with what it calls (these never nest in each other).
 STEP_TIMELINE = (
     "Dagster: handle an event",
-    "engine: batch of landed KOLs (rows, seals)",
+    "landing: batch of landed KOLs (rows, seals)",
     "DuckDB: the run's last publish",
     "plan the run (raw and warehouse reads)",
     "roster into the warehouse (before any call)",
