@@ -247,7 +247,10 @@ def _append_calls(conn: duckdb.DuckDBPyConnection, calls: pd.DataFrame | None, m
 
 
 def sync_kols(conn: duckdb.DuckDBPyConnection, roster: Sequence[tuple[str, str | None, str | None]]) -> None:
-    """Mirror the roster into ``kols``: add new ones, update labels and categories, stamp removals."""
+    """Mirror the roster into ``kols``: add new ones, update labels and categories, stamp removals.
+
+    Only the rows that change are written: on the lake a rewritten row is a deletion and an insertion,
+    and every run syncs the roster."""
     rows = list(roster)
     conn.execute(
         "CREATE OR REPLACE TEMP TABLE _roster AS "
@@ -263,7 +266,9 @@ def sync_kols(conn: duckdb.DuckDBPyConnection, roster: Sequence[tuple[str, str |
         conn.execute(
             """
             MERGE INTO kols USING _roster AS r ON kols.user_id = r.user_id
-            WHEN MATCHED THEN UPDATE SET label = r.label, category = r.category, removed_at = NULL
+            WHEN MATCHED AND (kols.label IS DISTINCT FROM r.label OR kols.category IS DISTINCT FROM r.category
+                OR kols.removed_at IS NOT NULL)
+                THEN UPDATE SET label = r.label, category = r.category, removed_at = NULL
             WHEN NOT MATCHED THEN INSERT (user_id, label, category, added_at)
                 VALUES (r.user_id, r.label, r.category, now())
             """  # a MERGE on the key: DuckLake has no primary keys (lake_schema.py)

@@ -276,3 +276,23 @@ def test_an_unreachable_catalog_is_reported_without_its_password_or_the_bucket_k
     assert "SECRET" not in repr(cfg)
     quoted = cfg.s3.duckdb_secret_sql() + " " + cfg.catalog
     assert "SECRET-" not in redact(quoted) and "pw-" not in redact(quoted)
+
+
+def test_a_run_with_the_roster_unchanged_changes_no_row_of_kols(lake_env):
+    """Every run mirrors the roster into ``kols``; a roster that did not change must not rewrite the
+    table (on the lake each rewritten row is a deletion and an insertion, every run, for ever)."""
+
+    def kols_changes() -> list[tuple[object, ...]]:
+        with lake_env.db() as conn:
+            last = conn.execute("SELECT max(snapshot_id) FROM ducklake_snapshots('lake')").fetchone()[0]
+            return conn.execute(
+                "SELECT change_type, user_id, label FROM ducklake_table_changes('lake', 'main', 'kols', 0, ?) "
+                "ORDER BY ALL",
+                [last],
+            ).fetchall()
+
+    assert all(s.success for s in lake_env.refresh(["kol_a", "kol_b"]))
+    first = kols_changes()
+    assert [c[:2] for c in first] == [("insert", "kol_a"), ("insert", "kol_b")]
+    assert all(s.success for s in lake_env.refresh(["kol_a", "kol_b"], {"force": True}))
+    assert kols_changes() == first
