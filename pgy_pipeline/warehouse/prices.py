@@ -126,15 +126,25 @@ def load_prices(conn: duckdb.DuckDBPyConnection, data_dir: Path) -> int:
     prices = parse_prices(path.read_text(encoding="utf-8-sig"), str(path))
     columns: dict[str, list[object]] = {c: [getattr(p, c) for p in prices] for c in COLUMNS}
     columns["price"] = [str(p.price) for p in prices]  # through text: a price keeps its exact value
-    conn.execute("DELETE FROM kol_prices")
-    if prices:
-        conn.execute(
-            "INSERT INTO kol_prices (user_id, price_type, price, currency, valid_from, valid_to, note) "
-            "SELECT unnest($user_id::VARCHAR[]), unnest($price_type::VARCHAR[]), "
-            "CAST(unnest($price::VARCHAR[]) AS DECIMAL(12, 2)), unnest($currency::VARCHAR[]), "
-            "unnest($valid_from::DATE[]), unnest($valid_to::DATE[]), unnest($note::VARCHAR[])",
-            columns,
-        )
+    conn.execute(
+        "CREATE OR REPLACE TEMP TABLE _prices AS SELECT * FROM kol_prices LIMIT 0; "
+        "INSERT INTO _prices (user_id, price_type, price, currency, valid_from, valid_to, note) "
+        "SELECT unnest($user_id::VARCHAR[]), unnest($price_type::VARCHAR[]), "
+        "CAST(unnest($price::VARCHAR[]) AS DECIMAL(12, 2)), unnest($currency::VARCHAR[]), "
+        "unnest($valid_from::DATE[]), unnest($valid_to::DATE[]), unnest($note::VARCHAR[])",
+        columns,
+    )
+    try:
+        # Replaced only when the file says something else: every run loads it, and on the lake a
+        # replacement is a deletion and an insertion of every row, run after run.
+        differs = conn.execute(
+            "SELECT EXISTS (FROM kol_prices EXCEPT ALL FROM _prices) OR EXISTS (FROM _prices EXCEPT ALL FROM kol_prices)"
+        ).fetchone()
+        if differs and differs[0]:
+            conn.execute("DELETE FROM kol_prices")
+            conn.execute("INSERT INTO kol_prices BY NAME SELECT * FROM _prices")
+    finally:
+        conn.execute("DROP TABLE IF EXISTS _prices")
     return len(prices)
 
 

@@ -278,21 +278,27 @@ def test_an_unreachable_catalog_is_reported_without_its_password_or_the_bucket_k
     assert "SECRET-" not in redact(quoted) and "pw-" not in redact(quoted)
 
 
-def test_a_run_with_the_roster_unchanged_changes_no_row_of_kols(lake_env):
-    """Every run mirrors the roster into ``kols``; a roster that did not change must not rewrite the
-    table (on the lake each rewritten row is a deletion and an insertion, every run, for ever)."""
+def test_a_run_with_the_roster_and_prices_unchanged_changes_no_row_of_either(lake_env):
+    """Every run mirrors the roster into ``kols`` and the prices file into ``kol_prices``; when neither
+    changed, neither table is rewritten (on the lake each rewritten row is a deletion and an insertion,
+    every run, for ever)."""
+    from pgy_pipeline.warehouse.prices import prices_path
 
-    def kols_changes() -> list[tuple[object, ...]]:
+    prices_path(lake_env.data_dir).write_text(
+        "user_id,price_type,price,currency,valid_from,valid_to,note\nkol_a,video,9000,CNY,2026-01-01,,\n"
+    )
+
+    def changes(table: str) -> list[tuple[object, ...]]:
         with lake_env.db() as conn:
             last = conn.execute("SELECT max(snapshot_id) FROM ducklake_snapshots('lake')").fetchone()[0]
             return conn.execute(
-                "SELECT change_type, user_id, label FROM ducklake_table_changes('lake', 'main', 'kols', 0, ?) "
+                f"SELECT change_type, user_id FROM ducklake_table_changes('lake', 'main', '{table}', 0, ?) "
                 "ORDER BY ALL",
                 [last],
             ).fetchall()
 
     assert all(s.success for s in lake_env.refresh(["kol_a", "kol_b"]))
-    first = kols_changes()
-    assert [c[:2] for c in first] == [("insert", "kol_a"), ("insert", "kol_b")]
+    first = {t: changes(t) for t in ("kols", "kol_prices")}
+    assert first == {"kols": [("insert", "kol_a"), ("insert", "kol_b")], "kol_prices": [("insert", "kol_a")]}
     assert all(s.success for s in lake_env.refresh(["kol_a", "kol_b"], {"force": True}))
-    assert kols_changes() == first
+    assert {t: changes(t) for t in ("kols", "kol_prices")} == first

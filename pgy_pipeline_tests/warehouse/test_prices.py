@@ -42,3 +42,31 @@ def test_blank_lines_and_multi_line_notes_are_read_as_data() -> None:
     prices = parse_prices(text)
     assert [p.user_id for p in prices] == ["5f0000000000000000000001", "5f0000000000000000000002"]
     assert prices[1].note == "two\nlines" and prices[1].currency == "CNY"
+
+
+def test_load_prices_replaces_the_table_only_when_the_file_says_something_else(tmp_path) -> None:
+    from decimal import Decimal
+
+    from pgy_pipeline.warehouse.prices import load_prices, prices_path
+    from pgy_pipeline_tests.warehouse.lab import connect
+
+    conn = connect()
+    # A trigger-free way to see a rewrite: DuckDB gives a replaced row a new rowid.
+    prices_path(tmp_path).write_text(HEADER + GOOD + "5f0000000000000000000002,video,9000.5,,2026-02-01,,\n")
+    assert load_prices(conn, tmp_path) == 2
+    rows = conn.execute("SELECT rowid, user_id, price, currency FROM kol_prices ORDER BY user_id").fetchall()
+    assert [r[1:] for r in rows] == [
+        ("5f0000000000000000000001", Decimal("12000.00"), "CNY"),
+        ("5f0000000000000000000002", Decimal("9000.50"), "CNY"),
+    ]
+    assert load_prices(conn, tmp_path) == 2
+    assert (
+        conn.execute("SELECT rowid, user_id, price, currency FROM kol_prices ORDER BY user_id").fetchall()
+        == rows
+    )
+    prices_path(tmp_path).write_text(HEADER + GOOD)
+    load_prices(conn, tmp_path)
+    assert conn.execute("SELECT user_id FROM kol_prices").fetchall() == [("5f0000000000000000000001",)]
+    prices_path(tmp_path).write_text(HEADER)
+    load_prices(conn, tmp_path)
+    assert conn.execute("SELECT count(*) FROM kol_prices").fetchone() == (0,)
