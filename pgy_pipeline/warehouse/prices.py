@@ -115,7 +115,7 @@ def parse_prices(text: str, source: str = "kol_prices.csv") -> list[Price]:
 
 
 def load_prices(conn: duckdb.DuckDBPyConnection, data_dir: Path) -> int:
-    """Replace ``kol_prices`` with the rows of ``data/kol_prices.csv`` (the caller owns the transaction).
+    """Make ``kol_prices`` the rows of ``data/kol_prices.csv`` (the caller owns the transaction).
 
     A missing file leaves the table as it is. A bad file raises PricesError, which the
     caller reports; the table then keeps its last good contents.
@@ -126,15 +126,15 @@ def load_prices(conn: duckdb.DuckDBPyConnection, data_dir: Path) -> int:
     prices = parse_prices(path.read_text(encoding="utf-8-sig"), str(path))
     columns: dict[str, list[object]] = {c: [getattr(p, c) for p in prices] for c in COLUMNS}
     columns["price"] = [str(p.price) for p in prices]  # through text: a price keeps its exact value
-    conn.execute(
-        "CREATE OR REPLACE TEMP TABLE _prices AS SELECT * FROM kol_prices LIMIT 0; "
-        "INSERT INTO _prices (user_id, price_type, price, currency, valid_from, valid_to, note) "
-        "SELECT unnest($user_id::VARCHAR[]), unnest($price_type::VARCHAR[]), "
-        "CAST(unnest($price::VARCHAR[]) AS DECIMAL(12, 2)), unnest($currency::VARCHAR[]), "
-        "unnest($valid_from::DATE[]), unnest($valid_to::DATE[]), unnest($note::VARCHAR[])",
-        columns,
-    )
+    conn.execute("CREATE OR REPLACE TEMP TABLE _prices AS SELECT * FROM kol_prices LIMIT 0")
     try:
+        conn.execute(
+            "INSERT INTO _prices (user_id, price_type, price, currency, valid_from, valid_to, note) "
+            "SELECT unnest($user_id::VARCHAR[]), unnest($price_type::VARCHAR[]), "
+            "CAST(unnest($price::VARCHAR[]) AS DECIMAL(12, 2)), unnest($currency::VARCHAR[]), "
+            "unnest($valid_from::DATE[]), unnest($valid_to::DATE[]), unnest($note::VARCHAR[])",
+            columns,
+        )
         # Replaced only when the file says something else: every run loads it, and on the lake a
         # replacement is a deletion and an insertion of every row, run after run.
         differs = conn.execute(
