@@ -1,7 +1,7 @@
 """What the refresh's worker threads hand to the thread that writes: a KOL's fetch and its calls.
 
-Worker threads fetch (and append pages to the raw layer); the writing thread takes both from
-here, writes DuckDB and reports (refresh/engine.py).
+Worker threads fetch (and append pages to the raw layer); the engine's own thread takes both from
+here, lands them (refresh/landing.py) and reports (refresh/engine.py).
 """
 
 from __future__ import annotations
