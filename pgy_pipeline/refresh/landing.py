@@ -53,9 +53,9 @@ class Lander:
 
     def land(self, batch: list[Fetched], again: bool = True) -> list[KolOutcome]:
         """Write ``batch`` and seal it; each KOL's outcome. ``again``: an interrupted write is retried once."""
-        if not batch:
-            return []
         writable = [f for f in batch if f.internal is None and f.fetch_id is not None]
+        if not writable:  # each failed before it had a row (the raw layer, a bug): nothing to write
+            return self._timed(batch, self._not_written(batch))
         rows = [self._row(f) for f in writable]
         fetch_ids = {f.query.user_id: f.fetch_id for f in writable if f.fetch_id}
         calls = [c for f in writable for c in self.ledger.take(f.query.user_id)]

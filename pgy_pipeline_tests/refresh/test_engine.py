@@ -302,3 +302,19 @@ def test_the_fetch_runs_at_most_unlanded_max_kols_ahead_of_the_writing(
         with Warehouse(tmp_path).connect_snapshot() as conn:
             for user in kols:
                 assert stored_frame(conn, user) == expected_frame(sim, user)
+
+
+def test_kols_that_all_failed_before_any_fetch_row_keep_their_own_error(
+    sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A full disk under the raw layer: every KOL of every batch fails before it has a row to write.
+    def disk_full(self: RawStore, page: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(RawStore, "append", disk_full)
+    outcomes = make_refresher(sim, tmp_path).refresh(KOLS)
+
+    assert [o.status for o in outcomes] == [KolStatus.FAILED] * 3
+    messages = [o.message or "" for o in outcomes]
+    assert all("No space left on device" in m for m in messages), messages
+    assert not [m for m in messages if "DuckDB" in m], messages  # not hidden behind a write of nothing

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import duckdb
+
 from pgy_pipeline.justoneapi import FetchResult, NotesQuery
 from pgy_pipeline.refresh.outcomes import ok_outcome, summarize
+from pgy_pipeline.warehouse.migrations import migrate
+from pgy_pipeline.warehouse.writes import write_fetches
 from pgy_pipeline_tests.warehouse.lab import Lab, note, pages_of
 
 A, B = "kol_a", "kol_b"
@@ -45,3 +49,19 @@ def _result(user_id: str) -> FetchResult:
         stop_reason="total_reached",
         complete=True,
     )
+
+
+def test_writing_no_fetch_writes_nothing_and_counts_nothing() -> None:
+    conn = duckdb.connect()
+    migrate(conn)
+
+    stats = write_fetches(conn, [], [], None)
+
+    assert (stats.fetches, stats.notes_upserted, stats.snapshots, stats.marked_gone, stats.calls) == (
+        0,
+        0,
+        0,
+        0,
+        0,
+    )
+    assert conn.execute("SELECT count(*) FROM fetches").fetchone() == (0,)
