@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 
@@ -54,11 +55,14 @@ class Lander:
     def land(self, batch: list[Fetched], again: bool = True) -> list[KolOutcome]:
         """Write ``batch`` and seal it; each KOL's outcome. ``again``: an interrupted write is retried once."""
         writable = [f for f in batch if f.internal is None and f.fetch_id is not None]
-        if not writable:  # each failed before it had a row (the raw layer, a bug): nothing to write
-            return self._timed(batch, self._not_written(batch))
         rows = [self._row(f) for f in writable]
         fetch_ids = {f.query.user_id: f.fetch_id for f in writable if f.fetch_id}
-        calls = [c for f in writable for c in self.ledger.take(f.query.user_id)]
+        # Every call goes in the spend ledger, a KOL's that failed before it had a row (the raw
+        # layer, a bug) too: with no fetch row to point to (fetch_id NULL).
+        calls = [c for f in batch for c in self.ledger.take(f.query.user_id)]
+        bought = Counter(c.user_id for c in calls)
+        if not writable and not calls:
+            return self._timed(batch, self._not_written(batch, bought))
         files = [
             self.raw.fetch_file(f.query.user_id, r.fetch_id)
             for f, r in zip(writable, rows, strict=True)
@@ -82,7 +86,8 @@ class Lander:
             log.exception("writing %s to DuckDB failed", batch[0].query.user_id)
             batch[0].internal = f"DuckDB write failed: {exc}"
             batch[0].unwritten = batch[0].error is None and batch[0].result is not None
-            return self._timed(batch, self._not_written(batch))  # nothing to seal: nothing was written
+            # Nothing to seal: nothing was written.
+            return self._timed(batch, self._not_written(batch, bought))
         seals = []
         for f, row in zip(writable, rows, strict=True):
             if f.error is None:
@@ -97,10 +102,10 @@ class Lander:
         self.raw.mark_done_many(seals)
         # One state transaction for the batch (a commit each cost ~2 ms of the step's time per KOL).
         self.state.clear_failures([o.user_id for o in outcomes if o.status == KolStatus.OK])
-        return self._timed(batch, outcomes + self._not_written(batch))
+        return self._timed(batch, outcomes + self._not_written(batch, bought))
 
     @staticmethod
-    def _not_written(batch: list[Fetched]) -> list[KolOutcome]:
+    def _not_written(batch: list[Fetched], bought: Counter[str]) -> list[KolOutcome]:
         """The KOLs of ``batch`` that failed outside the API: storage, a bug, the DuckDB write."""
         return [
             KolOutcome(
@@ -110,6 +115,7 @@ class Lander:
                 error_kind=ErrorKind.INTERNAL,
                 message=f.internal,
                 unwritten=f.unwritten,
+                calls=bought[f.query.user_id],  # bought all the same
             )
             for f in batch
             if f.internal is not None or f.fetch_id is None

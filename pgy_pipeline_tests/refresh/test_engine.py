@@ -318,3 +318,11 @@ def test_kols_that_all_failed_before_any_fetch_row_keep_their_own_error(
     messages = [o.message or "" for o in outcomes]
     assert all("No space left on device" in m for m in messages), messages
     assert not [m for m in messages if "DuckDB" in m], messages  # not hidden behind a write of nothing
+    # The pages they bought are in the spend ledger, though nothing else of theirs could be kept.
+    with Warehouse(tmp_path).connect_snapshot() as conn:
+        ledger = conn.execute(
+            "SELECT user_id, count(*), count(fetch_id) FROM api_calls GROUP BY ALL"
+        ).fetchall()
+    bought = sim.counters().calls_total
+    assert bought >= 3 and sum(n for _, n, _ in ledger) == sum(o.calls for o in outcomes) == bought, ledger
+    assert sorted(u for u, _, _ in ledger) == sorted(KOLS) and not [f for _, _, f in ledger if f]
