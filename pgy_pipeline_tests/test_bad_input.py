@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -168,3 +169,21 @@ def test_pgy_help_documents_every_command():
     ).stdout
     for command in ("refresh", "kols", "query", "export", "simulator", "status", "replay", "demo", "ui"):
         assert command in out
+
+
+def test_a_step_that_fails_on_its_own_error_names_that_error_not_dagsters_wrapper(
+    make_env: MakeEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = make_env(fixed_counts={"kol_a": 3})
+
+    def disk_full(*_args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    # The module, not the asset its package exports under the same name.
+    monkeypatch.setattr(
+        importlib.import_module("pgy_pipeline.defs.assets.kol_notes"), "prepare_warehouse", disk_full
+    )
+    runs = env.refresh(["kol_a"])
+
+    assert not runs[0].success
+    assert runs[0].failure == "OSError: [Errno 28] No space left on device", runs[0].failure

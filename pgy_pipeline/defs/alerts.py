@@ -45,7 +45,12 @@ def first_failure_message(step_failures: Sequence[dg.DagsterEvent]) -> str | Non
         if data.user_failure_data and data.user_failure_data.description:
             return data.user_failure_data.description
         if data.error:
-            return data.error.message.strip()
+            error = data.error
+            # Dagster wraps an error raised in the step ("Error occurred while executing op ...",
+            # nothing more): the person needs the error it wraps (a full disk, say).
+            while error.cause is not None and error.cls_name.startswith("Dagster"):
+                error = error.cause
+            return error.message.strip()
     return None
 
 

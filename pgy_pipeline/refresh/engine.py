@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from pgy_pipeline.interrupts import Interrupt
@@ -196,6 +196,9 @@ class KolFetcher:
     resume_max_age: timedelta
     clock: Callable[[], datetime]
     interrupt: Interrupt
+    # Errors outside the API whose traceback was logged: a full disk fails every KOL the same way,
+    # and one traceback says it (each KOL still gets a line).
+    told: set[str] = field(default_factory=set)
 
     def __call__(
         self, client: NotesDetailClient, query: NotesQuery, stop_before: date | None
@@ -221,7 +224,7 @@ class KolFetcher:
             if fetch_id is None:
                 fetch_id = self.raw.begin(user_id, fp, query.filters(), self.run_id, now)
         except Exception as exc:  # storage trouble must not kill the other KOLs
-            log.exception("cannot prepare the fetch of %s", user_id)
+            self._log("cannot prepare the fetch of %s", user_id, exc)
             return Fetched(query, None, started, internal=f"raw layer: {exc}")
         started_at = min((p.fetched_at for p in known.values()), default=None)
 
@@ -247,9 +250,19 @@ class KolFetcher:
         except ApiError as exc:  # e.g. a stop raised before page 1
             return Fetched(query, fetch_id, started, None, exc, {}, started_at, windowed=windowed)
         except Exception as exc:
-            log.exception("the fetch of %s failed outside the API", user_id)
+            self._log("the fetch of %s failed outside the API", user_id, exc)
             return Fetched(
                 query, fetch_id, started, internal=f"{type(exc).__name__}: {exc}", windowed=windowed
             )
         first = min((p.fetched_at for p in result.pages), default=started_at)
         return Fetched(query, fetch_id, started, result, None, {}, first, windowed=windowed)
+
+    def _log(self, what: str, user_id: str, exc: Exception) -> None:
+        """A KOL's failure outside the API (``what``: a format of its user id), with its traceback
+        the first time the run meets that error."""
+        error = f"{type(exc).__name__}: {exc}"
+        if error in self.told:
+            log.error(f"{what}: %s (the same error as above: its traceback is there)", user_id, error)
+            return
+        self.told.add(error)
+        log.exception(what, user_id)

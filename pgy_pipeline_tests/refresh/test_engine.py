@@ -326,3 +326,20 @@ def test_kols_that_all_failed_before_any_fetch_row_keep_their_own_error(
     bought = sim.counters().calls_total
     assert bought >= 3 and sum(n for _, n, _ in ledger) == sum(o.calls for o in outcomes) == bought, ledger
     assert sorted(u for u, _, _ in ledger) == sorted(KOLS) and not [f for _, _, f in ledger if f]
+
+
+def test_an_error_every_kol_meets_outside_the_api_is_logged_with_its_traceback_once(
+    sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def disk_full(self: RawStore, *args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(RawStore, "begin", disk_full)
+    with caplog.at_level("ERROR", logger="pgy_pipeline.refresh.engine"):
+        outcomes = make_refresher(sim, tmp_path).refresh(KOLS)
+
+    assert [o.status for o in outcomes] == [KolStatus.FAILED] * 3 and sim.counters().calls_total == 0
+    records = [r for r in caplog.records if r.name == "pgy_pipeline.refresh.engine"]
+    assert sorted(k for r in records for k in KOLS if k in r.getMessage()) == sorted(KOLS)  # a line each
+    assert [r.exc_info is not None for r in records].count(True) == 1
+    assert all("No space left on device" in r.getMessage() for r in records if r.exc_info is None)
