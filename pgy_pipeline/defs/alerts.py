@@ -48,7 +48,7 @@ def first_failure_message(step_failures: Sequence[dg.DagsterEvent]) -> str | Non
             error = data.error
             # Dagster wraps an error raised in the step ("Error occurred while executing op ...",
             # nothing more): the person needs the error it wraps (a full disk, say).
-            while error.cause is not None and error.cls_name.startswith("Dagster"):
+            while error.cause is not None and (error.cls_name or "").startswith("Dagster"):
                 error = error.cause
             return error.message.strip()
     return None
