@@ -143,7 +143,8 @@ def write_fetches(
     Idempotent: writing the same fetches again changes nothing.
     """
     if not fetches:  # an empty frame's columns are typed by guess (user_id as INTEGER): no statement
-        return WriteStats(0, 0, 0, 0, 0, _append_calls(conn, calls, calls_may_be_stored))
+        calls_n = _append_calls(conn, calls, calls_may_be_stored)
+        return WriteStats(fetches=0, notes_upserted=0, notes_new=0, snapshots=0, marked_gone=0, calls=calls_n)
     by_id = {f.fetch_id: f for f in fetches}
     dedupe = [p for p in note_files if (r := by_id.get(Path(p).stem)) is not None and r.duplicates_dropped]
     staged = stage_notes(conn, note_files, dedupe)
