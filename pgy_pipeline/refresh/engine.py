@@ -9,6 +9,7 @@ each outcome.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import logging
 import time
@@ -187,6 +188,10 @@ class Refresher:
             self.on_outcome(outcome)
 
 
+# A disk that cannot take a page: full, over quota, read-only.
+STORAGE_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
 @dataclass(frozen=True)
 class KolFetcher:
     """Fetches one KOL in a worker thread, resuming a recent unfinished fetch from its stored pages."""
@@ -199,6 +204,9 @@ class KolFetcher:
     # Errors outside the API whose traceback was logged: a full disk fails every KOL the same way,
     # and one traceback says it (each KOL still gets a line).
     told: set[str] = field(default_factory=set)
+    # The raw layer's disk is full or read-only (its error): a KOL fetched now would buy pages it
+    # cannot keep, so none begins; in flight, the others stop at their next page.
+    full: list[str] = field(default_factory=list)
 
     def __call__(
         self, client: NotesDetailClient, query: NotesQuery, stop_before: date | None
@@ -209,6 +217,13 @@ class KolFetcher:
         windowed = stop_before is not None
         if self.interrupt.requested:
             return None
+        if self.full:
+            log.error(
+                "the fetch of %s was not begun: the raw layer cannot keep pages (%s)", user_id, self.full[0]
+            )
+            return Fetched(
+                query, None, started, internal=f"raw layer: {self.full[0]}; not begun, nothing bought"
+            )
         try:
             fp = query.fingerprint()
             # Full and incremental fetches ask for the same pages: either reuses the other's.
@@ -259,7 +274,9 @@ class KolFetcher:
 
     def _log(self, what: str, user_id: str, exc: Exception) -> None:
         """A KOL's failure outside the API (``what``: a format of its user id), with its traceback
-        the first time the run meets that error."""
+        the first time the run meets that error; a full disk stops the KOLs not begun yet."""
+        if isinstance(exc, OSError) and exc.errno in STORAGE_FULL and not self.full:
+            self.full.append(str(exc))
         error = f"{type(exc).__name__}: {exc}"
         if error in self.told:
             log.error(f"{what}: %s (the same error as above: its traceback is there)", user_id, error)
