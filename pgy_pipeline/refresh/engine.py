@@ -239,7 +239,7 @@ class KolFetcher:
             if fetch_id is None:
                 fetch_id = self.raw.begin(user_id, fp, query.filters(), self.run_id, now)
         except Exception as exc:  # storage trouble must not kill the other KOLs
-            self._log("cannot prepare the fetch of %s", user_id, exc)
+            self._failed("cannot prepare the fetch of %s", user_id, exc)
             return Fetched(query, None, started, internal=f"raw layer: {exc}")
         started_at = min((p.fetched_at for p in known.values()), default=None)
 
@@ -265,18 +265,22 @@ class KolFetcher:
         except ApiError as exc:  # e.g. a stop raised before page 1
             return Fetched(query, fetch_id, started, None, exc, {}, started_at, windowed=windowed)
         except Exception as exc:
-            self._log("the fetch of %s failed outside the API", user_id, exc)
+            self._failed("the fetch of %s failed outside the API", user_id, exc)
             return Fetched(
                 query, fetch_id, started, internal=f"{type(exc).__name__}: {exc}", windowed=windowed
             )
         first = min((p.fetched_at for p in result.pages), default=started_at)
         return Fetched(query, fetch_id, started, result, None, {}, first, windowed=windowed)
 
-    def _log(self, what: str, user_id: str, exc: Exception) -> None:
-        """A KOL's failure outside the API (``what``: a format of its user id), with its traceback
-        the first time the run meets that error; a full disk stops the KOLs not begun yet."""
+    def _failed(self, what: str, user_id: str, exc: Exception) -> None:
+        """A KOL failed outside the API: a full disk stops the KOLs not begun yet; log it."""
         if isinstance(exc, OSError) and exc.errno in STORAGE_FULL and not self.full:
             self.full.append(str(exc))
+        self._log(what, user_id, exc)
+
+    def _log(self, what: str, user_id: str, exc: Exception) -> None:
+        """A KOL's failure outside the API (``what``: a format of its user id), with its traceback
+        the first time the run meets that error."""
         error = f"{type(exc).__name__}: {exc}"
         if error in self.told:
             log.error(f"{what}: %s (the same error as above: its traceback is there)", user_id, error)
