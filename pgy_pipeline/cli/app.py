@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import sys
 
 import click
@@ -39,9 +40,16 @@ def main(ctx: click.Context, verbose: bool) -> None:
 
 
 def say_if_simulated() -> None:
-    """One line on stderr when the data dir holds simulated data: nobody should mistake it for real."""
+    """One line on stderr when the data dir holds simulated data: nobody should mistake it for real.
+
+    A state that cannot be read (a full disk) gives no line: the command goes on, and says what it
+    cannot do itself (``pgy status`` on a full disk is what its user runs next)."""
     data = settings.data_dir()
-    if PipelineState(data).holds_simulated_data():
+    try:
+        simulated = PipelineState(data).holds_simulated_data()
+    except (sqlite3.Error, OSError):
+        return
+    if simulated:
         click.echo(
             f"note: {data} holds simulated data (from the bundled simulator, not Just One API)", err=True
         )

@@ -7,13 +7,19 @@ A real `pgy refresh` process against a simulator process that has revoked the to
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import dagster as dg
 import pytest
 
+from pgy_pipeline.cli import run
+from pgy_pipeline.warehouse import transaction
+from pgy_pipeline.warehouse.state import PipelineState
 from pgy_pipeline_tests.simulator_process import simulator_process
 from pgy_pipeline_tests.support import instance_at
 
@@ -69,3 +75,32 @@ def test_a_revoked_token_is_reported_in_a_few_lines_and_the_trace_only_with_verb
             (failure,) = failures
             error = failure.step_failure_data.error
             assert error is not None and error.stack and "kol_notes" in "".join(error.stack)
+
+
+def _disk_full(conn: object, timeout_s: float = 0.0) -> None:
+    raise sqlite3.OperationalError("disk I/O error")  # what SQLite said on the full tmpfs
+
+
+def test_a_command_on_a_full_disk_says_so_in_one_line_and_the_trace_only_with_verbose(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PGY_DATA_DIR", str(tmp_path))
+    # A data dir whose state was written before the disk filled.
+    PipelineState(tmp_path).claim_source("simulator", holds_data=False, simulated=True)
+    monkeypatch.setattr(transaction, "_SET_UP", set())  # as in a new `pgy` process
+    monkeypatch.setattr(transaction, "_use_wal", _disk_full)
+    monkeypatch.setattr(
+        shutil, "disk_usage", lambda path: SimpleNamespace(total=6 << 20, used=6 << 20, free=0)
+    )
+    monkeypatch.setattr(sys, "argv", ["pgy", "status"])
+    with pytest.raises(SystemExit) as exit_:
+        run()
+    err = capsys.readouterr().err
+
+    assert exit_.value.code == 1 and "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: OperationalError: disk I/O error; the disk of "), err
+    assert f"{tmp_path} is full (0 KiB free)" in last
+    monkeypatch.setattr(sys, "argv", ["pgy", "-v", "status"])
+    with pytest.raises(sqlite3.OperationalError):  # -v: the trace, as any other error
+        run()
